@@ -1,0 +1,1 @@
+//! The MyInvois wire: request and response types, both error envelopes, and the endpoint table.

@@ -1,0 +1,1 @@
+//! The ERP-side gateway: durable outbox, exactly-once submission, polling, webhooks.

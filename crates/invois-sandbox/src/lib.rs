@@ -1,0 +1,1 @@
+//! A MyInvois-compatible server for offline development and tests.

@@ -1,0 +1,1 @@
+//! Test helpers: spawn a sandbox on port 0, sample loaders.
