@@ -1,14 +1,51 @@
-//! The `invois` command. Thin: each subcommand lives in its own module and calls a library.
+//! The `invois` command. Thin: each subcommand lives in its own module, parses its arguments,
+//! and calls a library crate. Only this crate uses `anyhow`.
+//!
+//! Exit codes: 0 success, 1 a negative answer (invalid document, failed verification),
+//! 2 unusable input or a runtime error.
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "invois", version, about = "MyInvois e-invoicing toolkit")]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    ExitCode::SUCCESS
+// One variant per subcommand, each backed by `mod <name>` with `Args` and `run`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the version and exit.
+    Version,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Version => {
+            println!("invois {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Cli::command().debug_assert();
+    }
 }
