@@ -25,7 +25,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Version => {
             println!("invois {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
