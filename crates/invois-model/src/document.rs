@@ -1,0 +1,391 @@
+//! A parsed MyInvois document: the lossless element tree plus accessors for the fields other
+//! parts of invois need, the two writers, and the submission payload (§6.4).
+
+use std::str::FromStr;
+
+use base64::Engine as _;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use crate::codes::DocumentType;
+use crate::error::ParseError;
+use crate::tree::Element;
+use crate::{json, layout, xml};
+
+/// The two wire formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// MyInvois UBL JSON (§6.2).
+    Json,
+    /// UBL 2.1 XML.
+    Xml,
+}
+
+impl Format {
+    /// Detects the format from the first non-blank byte: `{` JSON, `<` XML.
+    pub fn detect(bytes: &[u8]) -> Option<Format> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        match bytes.iter().find(|b| !b.is_ascii_whitespace())? {
+            b'{' => Some(Format::Json),
+            b'<' => Some(Format::Xml),
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "json" => Ok(Format::Json),
+            "xml" => Ok(Format::Xml),
+            other => Err(format!("unknown format `{other}` (expected json or xml)")),
+        }
+    }
+}
+
+/// One e-invoice document (any of the 8 types, any version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    root: Element,
+    json_header: Vec<(String, String)>,
+    xml_decl: Option<String>,
+    source: Format,
+}
+
+/// A reference to an original document (`cac:BillingReference/cac:InvoiceDocumentReference`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingReference {
+    /// The LHDN uuid of the original (`cbc:UUID`).
+    pub uuid: Option<String>,
+    /// The original's internal number (`cbc:ID`).
+    pub id: Option<String>,
+}
+
+/// The legal monetary total. Amounts that are absent or not decimal numbers are `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    /// `LineExtensionAmount`: sum of the lines, net.
+    pub line_extension: Option<Decimal>,
+    /// `TaxExclusiveAmount`.
+    pub tax_exclusive: Option<Decimal>,
+    /// `TaxInclusiveAmount`.
+    pub tax_inclusive: Option<Decimal>,
+    /// `AllowanceTotalAmount`: total discount.
+    pub allowance_total: Option<Decimal>,
+    /// `ChargeTotalAmount`.
+    pub charge_total: Option<Decimal>,
+    /// `PayableRoundingAmount`.
+    pub payable_rounding: Option<Decimal>,
+    /// `PayableAmount`.
+    pub payable: Option<Decimal>,
+    /// `cac:TaxTotal/cbc:TaxAmount` (document level; the first `TaxTotal`).
+    pub tax: Option<Decimal>,
+}
+
+/// The submission payload of one document (§6.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The exact bytes that are sent (minified unless made with [`Prepared::exact`]).
+    pub bytes: Vec<u8>,
+    /// `document`: base64 of `bytes`.
+    pub base64: String,
+    /// `documentHash`: lowercase hex SHA-256 of `bytes`.
+    pub sha256_hex: String,
+    /// The format of `bytes`.
+    pub format: Format,
+}
+
+impl Prepared {
+    /// The payload of exactly these bytes, unchanged (for a document signed elsewhere, whose
+    /// bytes must not change).
+    pub fn exact(bytes: Vec<u8>, format: Format) -> Self {
+        let base64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let sha256_hex = hex::encode(Sha256::digest(&bytes));
+        Prepared {
+            bytes,
+            base64,
+            sha256_hex,
+            format,
+        }
+    }
+}
+
+/// Parses `bytes` (JSON or XML, detected), minifies them in their own format, and computes the
+/// base64 `document` and the hex `documentHash` from the minified bytes.
+///
+/// Minifying JSON never changes its content; minifying XML removes the whitespace between
+/// elements, which breaks an XML signature made over the indented form: sign the minified
+/// document (or use [`Prepared::exact`]).
+pub fn prepare_for_submission(bytes: &[u8]) -> Result<Prepared, ParseError> {
+    Ok(Document::parse(bytes)?.prepare())
+}
+
+impl Document {
+    /// Parses a document, detecting JSON or XML.
+    pub fn parse(bytes: &[u8]) -> Result<Document, ParseError> {
+        match Format::detect(bytes).ok_or(ParseError::UnknownFormat)? {
+            Format::Json => Document::from_json_bytes(bytes),
+            Format::Xml => Document::from_xml_bytes(bytes),
+        }
+    }
+
+    /// Parses a document in the given format.
+    pub fn parse_as(bytes: &[u8], format: Format) -> Result<Document, ParseError> {
+        match format {
+            Format::Json => Document::from_json_bytes(bytes),
+            Format::Xml => Document::from_xml_bytes(bytes),
+        }
+    }
+
+    /// Parses MyInvois UBL JSON.
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Document, ParseError> {
+        let (json_header, mut root) = json::parse(bytes)?;
+        check_root(&root)?;
+        layout::assign_namespaces(&mut root);
+        Ok(Document {
+            root,
+            json_header,
+            xml_decl: None,
+            source: Format::Json,
+        })
+    }
+
+    /// Parses UBL XML.
+    pub fn from_xml_bytes(bytes: &[u8]) -> Result<Document, ParseError> {
+        let parsed = xml::parse(bytes)?;
+        check_root(&parsed.root)?;
+        Ok(Document {
+            root: parsed.root,
+            json_header: json::default_header(),
+            xml_decl: parsed.decl,
+            source: Format::Xml,
+        })
+    }
+
+    /// A document from an element tree (as the builders make). Namespaces are assigned and
+    /// children put in UBL order.
+    pub fn from_root(mut root: Element) -> Document {
+        layout::assign_namespaces(&mut root);
+        layout::reorder_ubl(&mut root);
+        Document {
+            root,
+            json_header: json::default_header(),
+            xml_decl: None,
+            source: Format::Json,
+        }
+    }
+
+    /// The format the document was read from.
+    pub fn source_format(&self) -> Format {
+        self.source
+    }
+
+    /// The root `Invoice` element.
+    pub fn root(&self) -> &Element {
+        &self.root
+    }
+
+    /// The root element, mutable (namespaces of new elements are assigned on write).
+    pub fn root_mut(&mut self) -> &mut Element {
+        &mut self.root
+    }
+
+    /// Puts every modelled aggregate's children in UBL 2.1 sequence order.
+    pub fn reorder_ubl(&mut self) {
+        layout::reorder_ubl(&mut self.root);
+    }
+
+    /// Minified MyInvois JSON. A document read from JSON keeps its member order; one read from
+    /// XML is written in UBL order with `UBLExtensions` and `Signature` last, as in the
+    /// official JSON samples.
+    pub fn to_json_string(&self) -> String {
+        if self.source == Format::Json {
+            json::write(&self.json_header, &self.root)
+        } else {
+            let mut root = self.root.clone();
+            layout::reorder_ubl(&mut root);
+            layout::json_signature_last(&mut root);
+            json::write(&self.json_header, &root)
+        }
+    }
+
+    /// Minified XML. A document read from XML keeps its order, prefixes and declarations; one
+    /// read from JSON is written in UBL 2.1 sequence order with the standard prefixes.
+    pub fn to_xml_string(&self) -> String {
+        if self.source == Format::Xml {
+            xml::write(self.xml_decl.as_deref(), &self.root)
+        } else {
+            let mut root = self.root.clone();
+            layout::assign_namespaces(&mut root);
+            layout::reorder_ubl(&mut root);
+            xml::write(None, &root)
+        }
+    }
+
+    /// Writes the document in `format`.
+    pub fn to_string_as(&self, format: Format) -> String {
+        match format {
+            Format::Json => self.to_json_string(),
+            Format::Xml => self.to_xml_string(),
+        }
+    }
+
+    /// The submission payload in the document's own format, minified.
+    pub fn prepare(&self) -> Prepared {
+        Prepared::exact(self.to_string_as(self.source).into_bytes(), self.source)
+    }
+
+    /// `cbc:InvoiceTypeCode` (`01`...`14`).
+    pub fn invoice_type_code(&self) -> Option<&str> {
+        self.root.text_at(&["InvoiceTypeCode"])
+    }
+
+    /// The document type, when the code is one of the 8.
+    pub fn document_type(&self) -> Option<DocumentType> {
+        self.invoice_type_code().and_then(|c| c.parse().ok())
+    }
+
+    /// `cbc:InvoiceTypeCode/@listVersionID` (`1.0`...`1.3`).
+    pub fn version(&self) -> Option<&str> {
+        self.root
+            .child("InvoiceTypeCode")
+            .and_then(|e| e.attr_value("listVersionID"))
+    }
+
+    /// The internal number `cbc:ID`.
+    pub fn id(&self) -> Option<&str> {
+        self.root.text_at(&["ID"])
+    }
+
+    /// `cbc:IssueDate` as written.
+    pub fn issue_date(&self) -> Option<&str> {
+        self.root.text_at(&["IssueDate"])
+    }
+
+    /// `cbc:IssueTime` as written.
+    pub fn issue_time(&self) -> Option<&str> {
+        self.root.text_at(&["IssueTime"])
+    }
+
+    /// Issue date and time as a UTC instant (`IssueTime` is UTC, `HH:MM:SSZ`).
+    pub fn issued_at(&self) -> Option<DateTime<Utc>> {
+        parse_issue(self.issue_date()?, self.issue_time()?)
+    }
+
+    /// The supplier's TIN.
+    pub fn supplier_tin(&self) -> Option<&str> {
+        party_id(self.root.at(&["AccountingSupplierParty", "Party"])?, "TIN")
+    }
+
+    /// The buyer's TIN.
+    pub fn buyer_tin(&self) -> Option<&str> {
+        party_id(self.root.at(&["AccountingCustomerParty", "Party"])?, "TIN")
+    }
+
+    /// The supplier's registration name.
+    pub fn supplier_name(&self) -> Option<&str> {
+        self.root.text_at(&[
+            "AccountingSupplierParty",
+            "Party",
+            "PartyLegalEntity",
+            "RegistrationName",
+        ])
+    }
+
+    /// The buyer's registration name.
+    pub fn buyer_name(&self) -> Option<&str> {
+        self.root.text_at(&[
+            "AccountingCustomerParty",
+            "Party",
+            "PartyLegalEntity",
+            "RegistrationName",
+        ])
+    }
+
+    /// A party identifier of the supplier by scheme (`TIN`, `BRN`, `NRIC`, `SST`, ...).
+    pub fn supplier_id(&self, scheme: &str) -> Option<&str> {
+        party_id(self.root.at(&["AccountingSupplierParty", "Party"])?, scheme)
+    }
+
+    /// A party identifier of the buyer by scheme.
+    pub fn buyer_id(&self, scheme: &str) -> Option<&str> {
+        party_id(self.root.at(&["AccountingCustomerParty", "Party"])?, scheme)
+    }
+
+    /// `cbc:DocumentCurrencyCode`.
+    pub fn currency(&self) -> Option<&str> {
+        self.root.text_at(&["DocumentCurrencyCode"])
+    }
+
+    /// The legal monetary total and the document tax total.
+    pub fn totals(&self) -> Totals {
+        let m = |name: &str| decimal(self.root.text_at(&["LegalMonetaryTotal", name]));
+        Totals {
+            line_extension: m("LineExtensionAmount"),
+            tax_exclusive: m("TaxExclusiveAmount"),
+            tax_inclusive: m("TaxInclusiveAmount"),
+            allowance_total: m("AllowanceTotalAmount"),
+            charge_total: m("ChargeTotalAmount"),
+            payable_rounding: m("PayableRoundingAmount"),
+            payable: m("PayableAmount"),
+            tax: decimal(self.root.text_at(&["TaxTotal", "TaxAmount"])),
+        }
+    }
+
+    /// The originals this document references (credit, debit and refund notes).
+    pub fn billing_references(&self) -> Vec<BillingReference> {
+        self.root
+            .children_named("BillingReference")
+            .filter_map(|b| b.child("InvoiceDocumentReference"))
+            .map(|r| BillingReference {
+                uuid: r.text_at(&["UUID"]).map(str::to_owned),
+                id: r.text_at(&["ID"]).map(str::to_owned),
+            })
+            .collect()
+    }
+
+    /// Number of invoice lines.
+    pub fn line_count(&self) -> usize {
+        self.root.children_named("InvoiceLine").count()
+    }
+
+    /// Whether the document carries a signature (`UBLExtensions` or `cac:Signature`).
+    pub fn has_signature(&self) -> bool {
+        self.root.child("UBLExtensions").is_some() || self.root.child("Signature").is_some()
+    }
+}
+
+fn check_root(root: &Element) -> Result<(), ParseError> {
+    if root.name == "Invoice" {
+        Ok(())
+    } else {
+        Err(ParseError::NotAnInvoice(root.name.clone()))
+    }
+}
+
+/// The value of `PartyIdentification/ID[@schemeID=scheme]`.
+pub(crate) fn party_id<'a>(party: &'a Element, scheme: &str) -> Option<&'a str> {
+    party
+        .children_named("PartyIdentification")
+        .filter_map(|p| p.child("ID"))
+        .find(|id| id.attr_value("schemeID") == Some(scheme))
+        .and_then(Element::text)
+}
+
+/// A decimal from a UBL amount text; exponents are refused (MyInvois rejects them).
+pub(crate) fn decimal(text: Option<&str>) -> Option<Decimal> {
+    let t = text?.trim();
+    if t.contains(['e', 'E']) {
+        return None;
+    }
+    Decimal::from_str(t).ok()
+}
+
+/// `YYYY-MM-DD` + `HH:MM:SSZ` (or without `Z`) as UTC.
+pub(crate) fn parse_issue(date: &str, time: &str) -> Option<DateTime<Utc>> {
+    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let t = NaiveTime::parse_from_str(time.strip_suffix('Z').unwrap_or(time), "%H:%M:%S").ok()?;
+    Some(d.and_time(t).and_utc())
+}

@@ -1,0 +1,234 @@
+//! Every official sample parses; JSON and XML round-trips are faithful; JSON <-> XML keeps every
+//! value.
+
+mod common;
+
+use invois_model::tree::Element;
+use invois_model::{Document, Format, canonicalize};
+
+fn minified_json(bytes: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    serde_json::to_string(&v).unwrap()
+}
+
+#[test]
+fn sample_counts_are_as_published() {
+    // 22 + 22 + 16 + 16 + 2 files (§13): guards against a silently empty directory.
+    assert_eq!(common::samples("json").len(), 39);
+    assert_eq!(common::samples("xml").len(), 39);
+}
+
+#[test]
+fn every_json_sample_parses_and_round_trips_byte_for_byte() {
+    for path in common::samples("json") {
+        let bytes = common::read(&path);
+        let doc =
+            Document::from_json_bytes(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(doc.source_format(), Format::Json);
+        assert!(doc.id().is_some(), "{}", path.display());
+        assert_eq!(
+            doc.to_json_string(),
+            minified_json(&bytes),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn every_xml_sample_parses_and_round_trips_canonically() {
+    for path in common::samples("xml") {
+        let bytes = common::read(&path);
+        let doc =
+            Document::from_xml_bytes(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(doc.id().is_some(), "{}", path.display());
+        let out = doc.to_xml_string();
+        assert_eq!(
+            canonicalize(out.as_bytes()).unwrap(),
+            canonicalize(&bytes).unwrap(),
+            "{}",
+            path.display()
+        );
+        // Minified: no indentation between elements (a leaf's own text is kept as is).
+        assert!(
+            !out.contains("\n<cac:") && !out.contains("\n  "),
+            "{}",
+            path.display()
+        );
+        assert!(out.len() < bytes.len(), "{}", path.display());
+    }
+}
+
+#[test]
+fn format_detection_parses_both() {
+    for path in common::samples("json")
+        .into_iter()
+        .chain(common::samples("xml"))
+    {
+        let bytes = common::read(&path);
+        Document::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+/// Every (path of names, attributes, value text) of a tree, order-insensitive between siblings
+/// of different names (JSON groups repeated names; the XML writer puts them in UBL order).
+fn facts(el: &Element, path: &str, out: &mut Vec<String>) {
+    let here = format!("{path}/{}", el.name);
+    let mut attrs = el.attrs.clone();
+    attrs.sort();
+    out.push(format!(
+        "{here} {attrs:?} {:?}",
+        el.value.as_ref().map(|v| (&v.text, v.kind))
+    ));
+    for c in &el.children {
+        facts(c, &here, out);
+    }
+}
+
+fn all_facts(doc: &Document) -> Vec<String> {
+    let mut v = Vec::new();
+    facts(doc.root(), "", &mut v);
+    v.sort();
+    v
+}
+
+#[test]
+fn json_to_xml_to_json_keeps_every_value() {
+    for path in common::samples("json") {
+        let doc = Document::from_json_bytes(&common::read(&path)).unwrap();
+        let xml = doc.to_xml_string();
+        let back = Document::from_xml_bytes(xml.as_bytes())
+            .unwrap_or_else(|e| panic!("{}: {e}\n{xml}", path.display()));
+        assert_eq!(all_facts(&back), all_facts(&doc), "{}", path.display());
+        // And back to JSON: the same values, numbers still numbers with the same digits.
+        let json = back.to_json_string();
+        let again = Document::from_json_bytes(json.as_bytes()).unwrap();
+        assert_eq!(all_facts(&again), all_facts(&doc), "{}", path.display());
+    }
+}
+
+#[test]
+fn xml_to_json_to_xml_keeps_every_value() {
+    for path in common::samples("xml") {
+        let doc = Document::from_xml_bytes(&common::read(&path)).unwrap();
+        let json = doc.to_json_string();
+        let back = Document::from_json_bytes(json.as_bytes()).unwrap();
+        assert_eq!(all_facts(&back), all_facts(&doc), "{}", path.display());
+        let xml = back.to_xml_string();
+        let again = Document::from_xml_bytes(xml.as_bytes()).unwrap();
+        assert_eq!(all_facts(&again), all_facts(&doc), "{}", path.display());
+    }
+}
+
+#[test]
+fn json_and_xml_samples_of_the_same_kind_hold_the_same_values() {
+    // The official JSON and XML samples of one kind are the same document; converting the XML
+    // gives the JSON's values (the signature block differs between the two publications, so
+    // only unsigned 1.0 samples are compared).
+    for path in common::samples("json")
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/v1.0/"))
+    {
+        let json = Document::from_json_bytes(&common::read(&path)).unwrap();
+        let xml = Document::from_xml_bytes(&common::read(&path.with_extension("xml"))).unwrap();
+        // IDs differ by design (`JSON-INV...` vs `XML-INV...`).
+        assert_eq!(
+            json.id().map(|i| &i[i.find('-').unwrap_or(0)..]),
+            xml.id().map(|i| &i[i.find('-').unwrap_or(0)..])
+        );
+        let (j, x) = (json.totals(), xml.totals());
+        // The publications differ in optional zero totals; the mandatory ones agree.
+        assert_eq!(
+            (j.tax_exclusive, j.tax_inclusive, j.payable),
+            (x.tax_exclusive, x.tax_inclusive, x.payable),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            json.supplier_tin(),
+            xml.supplier_tin(),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn numbers_keep_their_exact_text() {
+    let src = br#"{"_D":"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2","Invoice":[{"ID":[{"_":"A"}],"LegalMonetaryTotal":[{"PayableAmount":[{"_":1.0,"currencyID":"MYR"}],"TaxExclusiveAmount":[{"_":87.630,"currencyID":"MYR"}]}]}]}"#;
+    let doc = Document::from_json_bytes(src).unwrap();
+    assert_eq!(doc.to_json_string().as_bytes(), &src[..]);
+    let xml = doc.to_xml_string();
+    assert!(xml.contains(">1.0</cbc:PayableAmount>"), "{xml}");
+    assert!(xml.contains(">87.630</cbc:TaxExclusiveAmount>"), "{xml}");
+}
+
+#[test]
+fn json_from_xml_puts_signature_last_and_xml_from_json_puts_extensions_first() {
+    let path = common::shared().join("samples/v1.1/1.1-Invoice-Sample.xml");
+    let doc = Document::from_xml_bytes(&common::read(&path)).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&doc.to_json_string()).unwrap();
+    let keys: Vec<&String> = json["Invoice"][0].as_object().unwrap().keys().collect();
+    assert_eq!(keys[keys.len() - 2..], ["UBLExtensions", "Signature"]);
+    let jpath = common::shared().join("samples/v1.1/1.1-Invoice-Sample.json");
+    let jdoc = Document::from_json_bytes(&common::read(&jpath)).unwrap();
+    let xml = jdoc.to_xml_string();
+    assert!(xml.starts_with("<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\"><UBLExtensions"), "{}", &xml[..200]);
+    assert!(xml.contains("<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\""));
+    assert!(
+        xml.contains(
+            "<xades:QualifyingProperties xmlns:xades=\"http://uri.etsi.org/01903/v1.3.2#\""
+        )
+    );
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    for bad in [
+        &b""[..],
+        b"hello",
+        b"{",
+        b"<Invoice>",
+        b"<a></b>",
+        b"{\"Invoice\":[1]}",
+        b"<!DOCTYPE x><Invoice/>",
+        b"[]",
+        b"<Other/>",
+    ] {
+        assert!(
+            Document::parse(bad).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn submission_payload_is_hashed_over_the_minified_bytes() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let path = common::shared().join("samples/v1.0/1.0-Invoice-Sample.json");
+    let bytes = common::read(&path);
+    let p = invois_model::prepare_for_submission(&bytes).unwrap();
+    assert_eq!(p.bytes, minified_json(&bytes).into_bytes());
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(&p.base64)
+            .unwrap(),
+        p.bytes
+    );
+    assert_eq!(p.sha256_hex, hex::encode(sha2::Sha256::digest(&p.bytes)));
+    assert_eq!(p.sha256_hex.len(), 64);
+    assert!(
+        p.sha256_hex
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
+    let xml = common::read(&path.with_extension("xml"));
+    let px = invois_model::prepare_for_submission(&xml).unwrap();
+    assert!(px.bytes.len() < xml.len());
+    assert_eq!(
+        canonicalize(&px.bytes).unwrap(),
+        canonicalize(&xml).unwrap()
+    );
+}
