@@ -220,6 +220,14 @@ impl Document {
             let mut root = self.root.clone();
             layout::assign_namespaces(&mut root);
             layout::reorder_ubl(&mut root);
+            // The official samples declare the three UBL namespaces once, on the root.
+            if root.prefix.is_none() {
+                root.ns_decls = vec![
+                    (String::new(), crate::tree::NS_INVOICE.to_owned()),
+                    ("cac".to_owned(), crate::tree::NS_CAC.to_owned()),
+                    ("cbc".to_owned(), crate::tree::NS_CBC.to_owned()),
+                ];
+            }
             xml::write(None, &root)
         }
     }

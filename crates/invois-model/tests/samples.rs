@@ -173,7 +173,7 @@ fn json_from_xml_puts_signature_last_and_xml_from_json_puts_extensions_first() {
     let jpath = common::shared().join("samples/v1.1/1.1-Invoice-Sample.json");
     let jdoc = Document::from_json_bytes(&common::read(&jpath)).unwrap();
     let xml = jdoc.to_xml_string();
-    assert!(xml.starts_with("<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\"><UBLExtensions"), "{}", &xml[..200]);
+    assert!(xml.starts_with("<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\" xmlns:cac=\"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2\" xmlns:cbc=\"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2\"><UBLExtensions xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2\">"), "{}", &xml[..200]);
     assert!(xml.contains("<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\""));
     assert!(
         xml.contains(
