@@ -26,14 +26,14 @@ mod document;
 mod error;
 mod json;
 mod layout;
-// pub mod model;
+pub mod model;
 pub mod schema;
 pub mod tree;
-// pub mod validate;
+pub mod validate;
 mod xml;
 
 pub use codes::{CodeTables, DocumentType, Table};
 pub use document::{BillingReference, Document, Format, Prepared, Totals, prepare_for_submission};
 pub use error::{CodesError, ParseError};
-// pub use validate::{Category, Finding, Report, Severity, ValidationContext, validate};
+pub use validate::{Category, Finding, Report, Severity, ValidationContext, validate};
 pub use xml::canonicalize;

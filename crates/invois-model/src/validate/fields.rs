@@ -1,0 +1,812 @@
+//! Core fields (§6.3): mandatory fields, lengths, forms of phone, e-mail, TIN, SST, TTX, state
+//! 17, issue time window; and code-table membership.
+
+use chrono::Duration;
+
+use super::{Category, Findings, Node, Severity, ValidationContext};
+use crate::codes::{self, DocumentType, Table};
+use crate::document::{Document, parse_issue};
+
+const CF: Category = Category::CoreFields;
+
+/// The general TINs (e-Invoice Specific Guideline, Appendix 1).
+pub const GENERAL_PUBLIC_TIN: &str = "EI00000000010";
+/// Foreign buyer / shipping recipient.
+pub const FOREIGN_BUYER_TIN: &str = "EI00000000020";
+/// Foreign supplier (self-billed).
+pub const FOREIGN_SUPPLIER_TIN: &str = "EI00000000030";
+/// Government buyers.
+pub const GOVERNMENT_TIN: &str = "EI00000000040";
+
+pub(super) fn check(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
+    let doc_type = doc.document_type();
+    header(doc, root, ctx, out);
+    let consolidated = root
+        .all(&[
+            "InvoiceLine",
+            "Item",
+            "CommodityClassification",
+            "ItemClassificationCode",
+        ])
+        .iter()
+        .any(|n| n.attr("listID") == Some("CLASS") && n.text() == Some("004"));
+    let self_billed = doc_type.is_some_and(DocumentType::is_self_billed);
+    match root.at(&["AccountingSupplierParty", "Party"]) {
+        Some(p) => party(&p, Role::Supplier, self_billed, consolidated, ctx, out),
+        None => missing(
+            root,
+            &["AccountingSupplierParty", "Party"],
+            "the supplier",
+            out,
+        ),
+    }
+    match root.at(&["AccountingCustomerParty", "Party"]) {
+        Some(p) => party(&p, Role::Buyer, self_billed, consolidated, ctx, out),
+        None => missing(
+            root,
+            &["AccountingCustomerParty", "Party"],
+            "the buyer",
+            out,
+        ),
+    }
+    if let Some(supplier) = root.kid("AccountingSupplierParty") {
+        for a in supplier.kids("AdditionalAccountID") {
+            max_len(
+                &a,
+                300,
+                "the CertEX registration (AdditionalAccountID)",
+                out,
+            );
+        }
+    }
+    for delivery in root.kids("Delivery") {
+        for p in delivery.kids("DeliveryParty") {
+            if let Some(a) = p.kid("PostalAddress") {
+                address(&a, &p, consolidated, ctx, out);
+            }
+            for n in p.all(&["PartyLegalEntity", "RegistrationName"]) {
+                max_len(&n, 300, "the recipient's name", out);
+            }
+            if let Some(tin) = p
+                .kids("PartyIdentification")
+                .iter()
+                .filter_map(|i| i.kid("ID"))
+                .find(|i| i.attr("schemeID") == Some("TIN"))
+            {
+                tin_form(&tin, out);
+            }
+        }
+    }
+    totals_and_taxes(root, ctx, out);
+    lines(root, ctx, out);
+    others(root, ctx, out);
+}
+
+fn header(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
+    match root.kid("ID") {
+        Some(id) => {
+            max_len(&id, 50, "the invoice number (cbc:ID)", out);
+            nonempty(&id, "the invoice number (cbc:ID)", out);
+        }
+        None => missing(root, &["ID"], "the invoice number", out),
+    }
+    let date = root.kid("IssueDate");
+    let time = root.kid("IssueTime");
+    if date.is_none() {
+        missing(root, &["IssueDate"], "the issue date", out);
+    }
+    match &time {
+        None => missing(root, &["IssueTime"], "the issue time", out),
+        Some(t) if !t.text().is_some_and(|v| v.ends_with('Z')) => {
+            out.push(
+                "CF017",
+                CF,
+                Severity::Warning,
+                t,
+                "the issue time is UTC and written HH:MM:SSZ",
+                t.text(),
+            );
+        }
+        Some(_) => {}
+    }
+    if let (Some(d), Some(t)) = (&date, &time)
+        && let Some(at) = d.text().zip(t.text()).and_then(|(d, t)| parse_issue(d, t))
+    {
+        if at > ctx.now {
+            out.push(
+                "CF010",
+                CF,
+                Severity::Error,
+                d,
+                format!(
+                    "the issue date and time ({at}) must not be in the future (now {})",
+                    ctx.now
+                ),
+                d.text(),
+            );
+        } else if ctx.now - at > Duration::hours(72) {
+            out.push(
+                "CF011",
+                CF,
+                Severity::Error,
+                d,
+                format!(
+                    "the issue date and time ({at}) must be within the last 72 hours (now {})",
+                    ctx.now
+                ),
+                d.text(),
+            );
+        }
+    }
+    match root.kid("InvoiceTypeCode") {
+        None => missing(root, &["InvoiceTypeCode"], "the e-invoice type code", out),
+        Some(t) => {
+            code(&t, Table::DocumentTypes, ctx, out);
+            match t.attr("listVersionID") {
+                None => out.push(
+                    "CF001",
+                    CF,
+                    Severity::Error,
+                    &t.attr_node("listVersionID"),
+                    "the document version (InvoiceTypeCode/@listVersionID) is mandatory",
+                    None,
+                ),
+                Some(v) if !codes::VERSIONS.contains(&v) => {
+                    out.push(
+                        "CF012",
+                        CF,
+                        Severity::Error,
+                        &t.attr_node("listVersionID"),
+                        "the version must be 1.0, 1.1, 1.2 or 1.3",
+                        Some(v),
+                    );
+                }
+                Some(v) if codes::version_is_signed(v) => {
+                    for name in ["UBLExtensions", "Signature"] {
+                        if root.kid(name).is_none() {
+                            out.push(
+                                "CF013",
+                                CF,
+                                Severity::Error,
+                                &root.missing(name),
+                                format!("a version {v} document must be signed (`{name}` missing)"),
+                                None,
+                            );
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let _ = doc;
+    match root.kid("DocumentCurrencyCode") {
+        Some(c) => code(&c, Table::Currencies, ctx, out),
+        None => missing(
+            root,
+            &["DocumentCurrencyCode"],
+            "the document currency",
+            out,
+        ),
+    }
+    if let Some(c) = root.kid("TaxCurrencyCode") {
+        code(&c, Table::Currencies, ctx, out);
+    }
+    for p in root.kids("InvoicePeriod") {
+        for d in p.kids("Description") {
+            max_len(
+                &d,
+                50,
+                "the billing frequency (InvoicePeriod/Description)",
+                out,
+            );
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Supplier,
+    Buyer,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Supplier => "supplier",
+            Role::Buyer => "buyer",
+        }
+    }
+}
+
+fn party(
+    p: &Node<'_>,
+    role: Role,
+    self_billed: bool,
+    consolidated: bool,
+    ctx: &ValidationContext,
+    out: &mut Findings,
+) {
+    let who = role.name();
+    match p.at(&["PartyLegalEntity", "RegistrationName"]) {
+        Some(n) => {
+            max_len(&n, 300, &format!("the {who}'s name"), out);
+            nonempty(&n, &format!("the {who}'s name"), out);
+        }
+        None => missing(
+            p,
+            &["PartyLegalEntity", "RegistrationName"],
+            &format!("the {who}'s name"),
+            out,
+        ),
+    }
+    let ids: Vec<Node<'_>> = p
+        .kids("PartyIdentification")
+        .iter()
+        .filter_map(|i| i.kid("ID"))
+        .collect();
+    let scheme = |s: &str| ids.iter().find(|i| i.attr("schemeID") == Some(s)).cloned();
+    match scheme("TIN") {
+        Some(tin) => {
+            tin_form(&tin, out);
+            general_tin(&tin, role, self_billed, out);
+        }
+        None => out.push(
+            "CF001",
+            CF,
+            Severity::Error,
+            &p.missing("PartyIdentification"),
+            format!("the {who}'s TIN (PartyIdentification/ID[@schemeID='TIN']) is mandatory"),
+            None,
+        ),
+    }
+    let registration: Vec<_> = codes::ID_TYPES
+        .iter()
+        .filter_map(|(s, max)| scheme(s).map(|n| (n, *s, *max)))
+        .collect();
+    if registration.is_empty() {
+        out.push(
+            "CF001",
+            CF,
+            Severity::Error,
+            &p.missing("PartyIdentification"),
+            format!("the {who} needs one identification of scheme NRIC, BRN, PASSPORT or ARMY"),
+            None,
+        );
+    }
+    for (n, s, max) in registration {
+        max_len(&n, max, &format!("the {who}'s {s}"), out);
+    }
+    for n in &ids {
+        match n.attr("schemeID") {
+            Some("SST") => sst(n, out),
+            Some("TTX") => ttx(n, out),
+            Some("TIN" | "NRIC" | "BRN" | "PASSPORT" | "ARMY") => {}
+            other => out.push("CF001", CF, Severity::Error, &n.attr_node("schemeID"), "PartyIdentification/ID/@schemeID must be TIN, NRIC, BRN, PASSPORT, ARMY, SST or TTX", other),
+        }
+    }
+    if role == Role::Supplier {
+        match p.kid("IndustryClassificationCode") {
+            Some(m) => {
+                code(&m, Table::Msic, ctx, out);
+                match m.attr("name") {
+                    None => out.push("CF001", CF, Severity::Error, &m.attr_node("name"), "the supplier's business activity description (IndustryClassificationCode/@name) is mandatory", None),
+                    Some(d) if d.chars().count() > 300 => out.push("CF002", CF, Severity::Error, &m.attr_node("name"), "the business activity description is at most 300 characters", Some(d)),
+                    Some(_) => {}
+                }
+            }
+            None => missing(
+                p,
+                &["IndustryClassificationCode"],
+                "the supplier's MSIC code",
+                out,
+            ),
+        }
+    }
+    match p.kid("PostalAddress") {
+        Some(a) => address(&a, p, consolidated, ctx, out),
+        None => missing(p, &["PostalAddress"], &format!("the {who}'s address"), out),
+    }
+    match p.at(&["Contact", "Telephone"]) {
+        Some(t) => phone(&t, out),
+        None => missing(
+            p,
+            &["Contact", "Telephone"],
+            &format!("the {who}'s contact number"),
+            out,
+        ),
+    }
+    for e in p.all(&["Contact", "ElectronicMail"]) {
+        email(&e, out);
+    }
+}
+
+fn address(
+    a: &Node<'_>,
+    party: &Node<'_>,
+    consolidated: bool,
+    ctx: &ValidationContext,
+    out: &mut Findings,
+) {
+    let lines = a.all(&["AddressLine", "Line"]);
+    if lines.is_empty() {
+        missing(a, &["AddressLine", "Line"], "the first address line", out);
+    }
+    for l in &lines {
+        max_len(l, 150, "an address line", out);
+    }
+    if a.kids("AddressLine").len() > 3 {
+        out.push(
+            "CF002",
+            CF,
+            Severity::Error,
+            &a.kids("AddressLine")[3],
+            "at most 3 address lines",
+            None,
+        );
+    }
+    match a.kid("CityName") {
+        Some(c) => max_len(&c, 50, "the city name", out),
+        None => missing(a, &["CityName"], "the city name", out),
+    }
+    let country = a.at(&["Country", "IdentificationCode"]);
+    match &country {
+        Some(c) => code(c, Table::Countries, ctx, out),
+        None => missing(
+            a,
+            &["Country", "IdentificationCode"],
+            "the country code",
+            out,
+        ),
+    }
+    let malaysian = country.as_ref().and_then(Node::text) == Some("MYS");
+    if let Some(z) = a.kid("PostalZone") {
+        let v = z.text().unwrap_or("");
+        if malaysian && (v.chars().count() > 5 || !v.bytes().all(|b| b.is_ascii_digit())) {
+            out.error(
+                "CF014",
+                CF,
+                &z,
+                "a Malaysian postal code is at most 5 digits",
+            );
+        } else {
+            max_len(&z, 50, "the postal code", out);
+        }
+    }
+    match a.kid("CountrySubentityCode") {
+        None => missing(a, &["CountrySubentityCode"], "the state code", out),
+        Some(s) => {
+            code(&s, Table::States, ctx, out);
+            if s.text() == Some("17") {
+                let tin = party
+                    .kids("PartyIdentification")
+                    .iter()
+                    .filter_map(|i| i.kid("ID"))
+                    .find(|i| i.attr("schemeID") == Some("TIN"))
+                    .and_then(|n| n.text());
+                let foreign =
+                    !malaysian || matches!(tin, Some(FOREIGN_BUYER_TIN | FOREIGN_SUPPLIER_TIN));
+                if !consolidated && !foreign {
+                    out.error("CF009", CF, &s, "state code 17 (Not Applicable) is only for consolidated e-invoices (classification 004) or foreign addresses");
+                }
+            }
+        }
+    }
+}
+
+fn totals_and_taxes(root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
+    match root.kid("LegalMonetaryTotal") {
+        Some(t) => {
+            for name in ["TaxExclusiveAmount", "TaxInclusiveAmount", "PayableAmount"] {
+                if t.kid(name).is_none() {
+                    missing(&t, &[name], &format!("the total {name}"), out);
+                }
+            }
+        }
+        None => missing(
+            root,
+            &["LegalMonetaryTotal"],
+            "the legal monetary total",
+            out,
+        ),
+    }
+    let totals = root.kids("TaxTotal");
+    if totals.is_empty() {
+        missing(root, &["TaxTotal"], "the document tax total", out);
+    }
+    for t in &totals {
+        tax_total(t, ctx, out);
+    }
+}
+
+fn tax_total(t: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
+    if t.kid("TaxAmount").is_none() {
+        missing(t, &["TaxAmount"], "the tax amount", out);
+    }
+    let subs = t.kids("TaxSubtotal");
+    if subs.is_empty() {
+        missing(t, &["TaxSubtotal"], "at least one tax subtotal", out);
+    }
+    for s in &subs {
+        for name in ["TaxableAmount", "TaxAmount"] {
+            if s.kid(name).is_none() {
+                missing(s, &[name], &format!("the subtotal's {name}"), out);
+            }
+        }
+        let Some(cat) = s.kid("TaxCategory") else {
+            missing(s, &["TaxCategory"], "the tax category", out);
+            continue;
+        };
+        match cat.kid("ID") {
+            Some(id) => {
+                code(&id, Table::TaxTypes, ctx, out);
+                if id.text() == Some("E") {
+                    match cat.kid("TaxExemptionReason") {
+                        Some(r) => max_len(&r, 300, "the tax exemption reason", out),
+                        None => out.push(
+                            "CF016",
+                            CF,
+                            Severity::Error,
+                            &cat.missing("TaxExemptionReason"),
+                            "tax type E (exemption) requires TaxExemptionReason",
+                            None,
+                        ),
+                    }
+                }
+            }
+            None => missing(&cat, &["ID"], "the tax type", out),
+        }
+        match cat.at(&["TaxScheme", "ID"]) {
+            Some(id) => {
+                if id.text() != Some("OTH")
+                    || id.attr("schemeID") != Some("UN/ECE 5153")
+                    || id.attr("schemeAgencyID") != Some("6")
+                {
+                    out.error("CF015", CF, &id, "TaxScheme/ID must be `OTH` with schemeID `UN/ECE 5153` and schemeAgencyID `6`");
+                }
+            }
+            None => missing(&cat, &["TaxScheme", "ID"], "the tax scheme", out),
+        }
+        if let Some(m) = s.kid("BaseUnitMeasure") {
+            unit(&m, ctx, out);
+        }
+    }
+}
+
+fn lines(root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
+    for line in root.kids("InvoiceLine") {
+        let classes = line.all(&["Item", "CommodityClassification", "ItemClassificationCode"]);
+        let mut has_class = false;
+        for c in &classes {
+            match c.attr("listID") {
+                Some("CLASS") => {
+                    has_class = true;
+                    code(c, Table::Classifications, ctx, out);
+                }
+                Some("PTC") => max_len(c, 12, "the tariff code (PTC)", out),
+                _ => {}
+            }
+        }
+        if !has_class {
+            out.push("CF001", CF, Severity::Error, &line.missing("Item"), "each line needs a classification code (Item/CommodityClassification/ItemClassificationCode[@listID='CLASS'])", None);
+        }
+        match line.at(&["Item", "Description"]) {
+            Some(d) => max_len(&d, 300, "the item description", out),
+            None => missing(&line, &["Item", "Description"], "the item description", out),
+        }
+        if line.at(&["Price", "PriceAmount"]).is_none() {
+            missing(&line, &["Price", "PriceAmount"], "the unit price", out);
+        }
+        if line.at(&["ItemPriceExtension", "Amount"]).is_none() {
+            missing(
+                &line,
+                &["ItemPriceExtension", "Amount"],
+                "the line subtotal",
+                out,
+            );
+        }
+        if line.kid("LineExtensionAmount").is_none() {
+            missing(
+                &line,
+                &["LineExtensionAmount"],
+                "the line total excluding tax",
+                out,
+            );
+        }
+        let taxes = line.kids("TaxTotal");
+        if taxes.is_empty() {
+            missing(&line, &["TaxTotal"], "the line tax total", out);
+        }
+        for t in &taxes {
+            tax_total(t, ctx, out);
+        }
+        if let Some(q) = line.kid("InvoicedQuantity") {
+            unit(&q, ctx, out);
+        }
+        for c in line.all(&["Item", "OriginCountry", "IdentificationCode"]) {
+            code(&c, Table::Countries, ctx, out);
+        }
+    }
+}
+
+fn others(root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
+    for pm in root.kids("PaymentMeans") {
+        if let Some(c) = pm.kid("PaymentMeansCode") {
+            code(&c, Table::PaymentModes, ctx, out);
+        }
+        for a in pm.all(&["PayeeFinancialAccount", "ID"]) {
+            max_len(&a, 150, "the payee bank account", out);
+        }
+    }
+    for n in root.all(&["PaymentTerms", "Note"]) {
+        max_len(&n, 300, "the payment terms", out);
+    }
+    for id in root.all(&["PrepaidPayment", "ID"]) {
+        max_len(&id, 150, "the prepayment reference", out);
+    }
+    for id in root.all(&["BillingReference", "AdditionalDocumentReference", "ID"]) {
+        max_len(&id, 150, "the bill reference number", out);
+    }
+    for r in root.kids("AdditionalDocumentReference") {
+        let Some(id) = r.kid("ID") else { continue };
+        match r.kid("DocumentType").and_then(|t| t.text()) {
+            Some("CustomsImportForm") | Some("K2") => {
+                max_len(&id, 1000, "the customs form reference", out)
+            }
+            Some("FreeTradeAgreement") => {}
+            None => max_len(&id, 3, "the Incoterms code", out),
+            Some(_) => {}
+        }
+    }
+}
+
+// ---- field forms ----
+
+fn missing(parent: &Node<'_>, path: &[&str], what: &str, out: &mut Findings) {
+    // Report at the deepest existing ancestor.
+    let mut node = parent.clone();
+    for (i, name) in path.iter().enumerate() {
+        match node.kid(name) {
+            Some(n) => node = n,
+            None => {
+                let full = path[i..].join("/");
+                out.push(
+                    "CF001",
+                    CF,
+                    Severity::Error,
+                    &node.missing(&full),
+                    format!("{what} ({full}) is mandatory"),
+                    None,
+                );
+                return;
+            }
+        }
+    }
+}
+
+fn nonempty(n: &Node<'_>, what: &str, out: &mut Findings) {
+    if n.text().is_none_or(|t| t.trim().is_empty()) {
+        out.error("CF001", CF, n, format!("{what} must not be empty"));
+    }
+}
+
+fn max_len(n: &Node<'_>, max: usize, what: &str, out: &mut Findings) {
+    if let Some(t) = n.text()
+        && t.chars().count() > max
+    {
+        out.error(
+            "CF002",
+            CF,
+            n,
+            format!("{what} is at most {max} characters"),
+        );
+    }
+}
+
+/// 8-20 characters, digits with an optional leading `+`, no spaces.
+pub fn phone_ok(t: &str) -> bool {
+    let digits = t.strip_prefix('+').unwrap_or(t);
+    (8..=20).contains(&t.chars().count())
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn phone(n: &Node<'_>, out: &mut Findings) {
+    let t = n.text().unwrap_or("");
+    // "NA" is accepted by MyInvois for consolidated / general-public buyers.
+    if t != "NA" && !phone_ok(t) {
+        out.error("CF003", CF, n, "a contact number is 8 to 20 characters: digits with an optional leading +, no spaces or other signs");
+    }
+}
+
+/// One address, no spaces, at most 320 characters (RFC 5321 limits).
+pub fn email_ok(t: &str) -> bool {
+    let Some((local, domain)) = t.split_once('@') else {
+        return false;
+    };
+    t.chars().count() <= 320
+        && !t.chars().any(|c| c.is_whitespace() || c == ',' || c == ';')
+        && !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+}
+
+fn email(n: &Node<'_>, out: &mut Findings) {
+    if !email_ok(n.text().unwrap_or("")) {
+        out.error("CF004", CF, n, "an e-mail address is one address (name@domain), without spaces, at most 320 characters");
+    }
+}
+
+const NON_INDIVIDUAL: [&str; 13] = [
+    "CS", "FA", "PT", "TA", "TC", "TN", "TR", "TP", "LE", "C", "D", "F", "J",
+];
+
+/// A TIN: `IG` + digits (individuals), a non-individual prefix + digits ending in 0 (no
+/// leading zeros after the prefix), or a general TIN; at most 14 characters.
+pub fn tin_ok(t: &str) -> bool {
+    if [
+        GENERAL_PUBLIC_TIN,
+        FOREIGN_BUYER_TIN,
+        FOREIGN_SUPPLIER_TIN,
+        GOVERNMENT_TIN,
+    ]
+    .contains(&t)
+    {
+        return true;
+    }
+    if t.len() > 14 {
+        return false;
+    }
+    let digits_ok =
+        |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0');
+    if let Some(d) = t.strip_prefix("IG") {
+        return digits_ok(d);
+    }
+    NON_INDIVIDUAL.iter().any(|p| {
+        t.strip_prefix(p)
+            .is_some_and(|d| digits_ok(d) && d.ends_with('0'))
+    })
+}
+
+fn tin_form(n: &Node<'_>, out: &mut Findings) {
+    if !tin_ok(n.text().unwrap_or("")) {
+        out.error(
+            "CF005",
+            CF,
+            n,
+            "a TIN is IG + digits (individual), or C, CS, D, F, FA, PT, TA, TC, TN, TR, TP, J or LE + digits ending in 0 without leading zeros, at most 14 characters, or a general TIN EI000000000X0",
+        );
+    }
+}
+
+fn general_tin(n: &Node<'_>, role: Role, self_billed: bool, out: &mut Findings) {
+    let t = n.text().unwrap_or("");
+    let rule = match (t, role) {
+        (GENERAL_PUBLIC_TIN | FOREIGN_BUYER_TIN | GOVERNMENT_TIN, Role::Supplier) => Some(format!(
+            "{t} is a general TIN for buyers; it cannot identify the supplier"
+        )),
+        (FOREIGN_SUPPLIER_TIN, Role::Buyer) => {
+            Some(format!("{t} (foreign supplier) cannot identify the buyer"))
+        }
+        (FOREIGN_SUPPLIER_TIN, Role::Supplier) if !self_billed => Some(format!(
+            "{t} (foreign supplier) is only used in self-billed documents"
+        )),
+        _ => None,
+    };
+    if let Some(rule) = rule {
+        out.error("CF006", CF, n, rule);
+    }
+}
+
+/// `NA`, or up to two SST numbers separated by `;`, letters, digits and `-`, at most 35 chars.
+pub fn sst_ok(t: &str) -> bool {
+    t == "NA"
+        || (t.chars().count() <= 35
+            && t.split(';').count() <= 2
+            && t.split(';')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')))
+}
+
+fn sst(n: &Node<'_>, out: &mut Findings) {
+    if !sst_ok(n.text().unwrap_or("")) {
+        out.error("CF007", CF, n, "the SST registration is NA or at most two numbers separated by `;` (letters, digits, `-`), at most 35 characters");
+    }
+}
+
+/// `NA`, or letters, digits and `-`, at most 17 characters.
+pub fn ttx_ok(t: &str) -> bool {
+    t == "NA"
+        || (!t.is_empty()
+            && t.chars().count() <= 17
+            && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+fn ttx(n: &Node<'_>, out: &mut Findings) {
+    if !ttx_ok(n.text().unwrap_or("")) {
+        out.error(
+            "CF008",
+            CF,
+            n,
+            "the tourism tax registration is NA or letters, digits and `-`, at most 17 characters",
+        );
+    }
+}
+
+fn unit(n: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
+    match n.attr("unitCode") {
+        Some(u) => code_value(&n.attr_node("unitCode"), u, Table::Units, ctx, out),
+        None => out.push(
+            "CF001",
+            CF,
+            Severity::Error,
+            &n.attr_node("unitCode"),
+            "a quantity or measure needs @unitCode",
+            None,
+        ),
+    }
+}
+
+// ---- codes ----
+
+fn code(n: &Node<'_>, table: Table, ctx: &ValidationContext, out: &mut Findings) {
+    code_value(n, n.text().unwrap_or(""), table, ctx, out);
+}
+
+fn code_value(
+    n: &Node<'_>,
+    value: &str,
+    table: Table,
+    ctx: &ValidationContext,
+    out: &mut Findings,
+) {
+    match ctx.codes.contains(table, value) {
+        Some(true) => {}
+        Some(false) => out.push(
+            "C001",
+            Category::Codes,
+            Severity::Error,
+            n,
+            format!(
+                "`{value}` is not in the {} code table ({})",
+                table.name(),
+                table.file_name()
+            ),
+            Some(value),
+        ),
+        None => {
+            out.skipped(table);
+            let form_ok = match table {
+                Table::Msic => value.len() == 5 && value.bytes().all(|b| b.is_ascii_digit()),
+                Table::Countries | Table::Currencies => {
+                    value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase())
+                }
+                Table::Units => {
+                    (2..=3).contains(&value.len())
+                        && value
+                            .bytes()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                }
+                _ => true,
+            };
+            if !form_ok {
+                let form = match table {
+                    Table::Msic => "5 digits",
+                    Table::Units => "2 or 3 upper-case letters or digits",
+                    _ => "3 upper-case letters",
+                };
+                out.push(
+                    "C002",
+                    Category::Codes,
+                    Severity::Error,
+                    n,
+                    format!("a {} code is {form}", table.name()),
+                    Some(value),
+                );
+            }
+        }
+    }
+}

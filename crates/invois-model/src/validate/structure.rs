@@ -1,0 +1,225 @@
+//! Structure: known elements, UBL order and cardinality, value types.
+
+use super::{Category, Findings, Node, Severity};
+use crate::document::{Document, Format};
+use crate::schema::{self, Child, K};
+use crate::tree::{Ns, ValueKind};
+
+const C: Category = Category::Structure;
+
+pub(super) fn check(doc: &Document, root: &Node<'_>, out: &mut Findings) {
+    walk(root, doc.source_format(), out);
+    if let Some(v) = doc.version()
+        && !crate::codes::version_is_signed(v)
+    {
+        for name in ["UBLExtensions", "Signature"] {
+            if let Some(n) = root.kid(name) {
+                // The JSON schema of 1.0 rejects these (`NoAdditionalPropertiesAllowed`);
+                // for XML it is not documented.
+                let severity = if doc.source_format() == Format::Json {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                };
+                out.push("S007", C, severity, &n, format!("a version {v} document must not carry `{name}` (only 1.1 and 1.3 are signed)"), None);
+            }
+        }
+    }
+}
+
+fn walk(node: &Node<'_>, format: Format, out: &mut Findings) {
+    let Some(type_name) = node.type_name else {
+        return;
+    };
+    let Some(seq) = schema::sequence(type_name) else {
+        return;
+    };
+    if node.el.value.is_some() {
+        out.error(
+            "S006",
+            C,
+            node,
+            format!("`{}` is an aggregate and cannot hold a value", node.el.name),
+        );
+    }
+    let mut last_index = 0usize;
+    let mut counts = vec![0usize; seq.len()];
+    let mut seen: Vec<&str> = Vec::new();
+    for child in &node.el.children {
+        if seen.contains(&child.name.as_str()) {
+            continue;
+        }
+        seen.push(&child.name);
+        for kid in node.kids(&child.name) {
+            check_child(
+                node,
+                &kid,
+                type_name,
+                format,
+                &mut last_index,
+                &mut counts,
+                out,
+            );
+        }
+    }
+    for (i, e) in seq.iter().enumerate() {
+        if e.2 > 0 && counts[i] == 0 {
+            out.push(
+                "S003",
+                C,
+                Severity::Error,
+                &node.missing(e.0),
+                format!("`{}` requires `{}` (UBL 2.1)", node.el.name, e.0),
+                None,
+            );
+        }
+        if !e.3 && counts[i] > 1 {
+            out.push(
+                "S004",
+                C,
+                Severity::Error,
+                &node.kids(e.0)[1],
+                format!("`{}` may appear only once in `{}`", e.0, node.el.name),
+                None,
+            );
+        }
+    }
+}
+
+fn check_child(
+    parent: &Node<'_>,
+    kid: &Node<'_>,
+    type_name: &str,
+    format: Format,
+    last_index: &mut usize,
+    counts: &mut [usize],
+    out: &mut Findings,
+) {
+    let name = kid.el.name.as_str();
+    let Some(slot) = schema::slot(type_name, name) else {
+        out.push(
+            "S001",
+            C,
+            Severity::Error,
+            kid,
+            format!(
+                "`{name}` is not an element of `{}` in UBL 2.1 (unknown element)",
+                parent.el.name
+            ),
+            kid.text(),
+        );
+        return;
+    };
+    counts[slot.index] += 1;
+    // Order is an XML schema (xsd:sequence) rule; JSON objects are unordered, and the official
+    // JSON samples do not follow the UBL order (UBLExtensions/Signature last, §6.2).
+    if format == Format::Xml {
+        if slot.index < *last_index {
+            out.push("S002", C, Severity::Error, kid, format!("`{name}` is out of UBL 2.1 order in `{}`: it must come before elements it follows here", parent.el.name), None);
+        } else {
+            *last_index = slot.index;
+        }
+    }
+    let expected_ns = match slot.entry.1 {
+        Child::L(_) => Ns::Cbc,
+        Child::X => Ns::Ext,
+        _ => Ns::Cac,
+    };
+    if kid.el.ns != expected_ns {
+        out.push(
+            "S001",
+            C,
+            Severity::Error,
+            kid,
+            format!("`{name}` must be in namespace {}", expected_ns.uri()),
+            None,
+        );
+    }
+    match slot.entry.1 {
+        Child::L(kind) => check_leaf(kid, kind, format, out),
+        Child::A(_) => walk(kid, format, out),
+        Child::O | Child::X => {}
+    }
+}
+
+fn check_leaf(node: &Node<'_>, kind: K, format: Format, out: &mut Findings) {
+    if !node.el.children.is_empty() {
+        out.error(
+            "S006",
+            C,
+            node,
+            format!(
+                "`{}` is a basic element and cannot have child elements",
+                node.el.name
+            ),
+        );
+        return;
+    }
+    let Some(value) = &node.el.value else {
+        out.push(
+            "S005",
+            C,
+            Severity::Error,
+            node,
+            format!("`{}` must have a value", node.el.name),
+            None,
+        );
+        return;
+    };
+    let text = value.text.as_str();
+    let bad = |out: &mut Findings, what: &str| {
+        out.push(
+            "S005",
+            C,
+            Severity::Error,
+            node,
+            format!("`{}` must be {what}", node.el.name),
+            Some(text),
+        );
+    };
+    if kind.is_numeric() {
+        if format == Format::Json && value.kind != ValueKind::Number {
+            bad(out, "a JSON number");
+        } else if !is_plain_decimal(text) {
+            bad(out, "a decimal number without exponent");
+        }
+    } else if kind == K::Indicator {
+        if (format == Format::Json && value.kind != ValueKind::Bool)
+            || !(text == "true" || text == "false")
+        {
+            bad(out, "a boolean (true or false)");
+        }
+    } else if format == Format::Json && value.kind != ValueKind::String {
+        bad(out, "a JSON string");
+    } else if kind == K::Date
+        && (text.len() != 10 || chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_err())
+    {
+        bad(out, "a date YYYY-MM-DD");
+    } else if kind == K::Time && !is_time(text) {
+        bad(out, "a time HH:MM:SS with an optional Z or offset");
+    }
+}
+
+/// `-?digits(.digits)?`: what MyInvois accepts in amounts (no exponent, 30 Apr 2026).
+pub(crate) fn is_plain_decimal(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = s.split_once('.').unwrap_or((s, "0"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_time(s: &str) -> bool {
+    let (Some(hms), Some(zone)) = (s.get(..8), s.get(8..)) else {
+        return false;
+    };
+    let time_ok = chrono::NaiveTime::parse_from_str(hms, "%H:%M:%S").is_ok() && hms.len() == 8;
+    let zone_ok = zone.is_empty()
+        || zone == "Z"
+        || (zone.len() == 6
+            && (zone.starts_with('+') || zone.starts_with('-'))
+            && chrono::NaiveTime::parse_from_str(&format!("{}:00", &zone[1..]), "%H:%M:%S")
+                .is_ok());
+    time_ok && zone_ok
+}
