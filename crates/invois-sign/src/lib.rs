@@ -1,1 +1,114 @@
 //! MyInvois v1.1/v1.3 signatures for JSON and XML documents: sign, verify, explain (DS3xx codes).
+//!
+//! * [`sign_json`] / [`sign_xml`] sign a document as §9.2-§9.3 of the MyInvois reference
+//!   describe: DocDigest over the canonical document (without `UBLExtensions` and
+//!   `Signature`), an RSA PKCS#1 v1.5 SHA-256 signature over the same canonical bytes (not over
+//!   `SignedInfo`), CertDigest, the signed properties and their digest. Output is minified.
+//! * [`verify`] / [`verify_with`] reproduce LHDN's checks and map every failure to the DS code
+//!   MyInvois reports, with the property path, what is wrong, and how to fix it.
+//! * [`Signer`] loads PKCS#12 (including legacy RC2-40 and 3DES files) and PEM.
+//! * [`Certificate`] reads the MyInvois profile (TIN, BRN, usages) and renders the issuer name
+//!   exactly as `X509IssuerName` must carry it (the DS326 cause).
+//! * [`TestCa`] / [`issue_test_certificate`] issue sandbox certificates with the ERP profile.
+//!
+//! What can be verified on LHDN's own samples: for JSON, all four values (DocDigest, Sig,
+//! CertDigest, PropsDigest). For XML, DocDigest, Sig and CertDigest; the PropsDigest of the
+//! official XML samples is not reproducible by any known canonicalisation, so invois writes
+//! XML PropsDigest the way the klsheng PHP SDK does (exclusive C14N of `SignedProperties`, a
+//! form MyInvois accepts) and verifies its own XML signatures fully.
+
+mod cert;
+mod ds;
+mod error;
+mod json;
+mod secret;
+mod signer;
+mod testca;
+mod trust;
+mod verify;
+mod xml;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use cert::{Certificate, CertificateInfo, DOCUMENT_SIGNING_EKU, ProfileExpectation};
+pub use ds::{DS_CODES, DsFinding, SIGNATURE_STEP_NAME, official_text, validation_step_error};
+pub use error::SignError;
+pub use json::sign_json;
+pub use secret::{Password, SecretKeyDer};
+pub use signer::Signer;
+pub use testca::{
+    IssuedCertificate, Pkcs12Cipher, TestCa, TestCertRequest, issue_test_certificate, write_pkcs12,
+};
+pub use trust::TrustStore;
+pub use verify::{Check, CheckKind, CheckStatus, Verification, VerifyOptions};
+pub use xml::sign_xml;
+
+/// Document format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// MyInvois UBL JSON.
+    Json,
+    /// UBL 2.1 XML.
+    Xml,
+}
+
+impl Format {
+    /// Guess the format from the first non-blank byte (`{` JSON, `<` XML).
+    pub fn detect(bytes: &[u8]) -> Option<Self> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => Some(Self::Json),
+            Some(b'<') => Some(Self::Xml),
+            _ => None,
+        }
+    }
+
+    /// `JSON` or `XML`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Json => "JSON",
+            Self::Xml => "XML",
+        }
+    }
+}
+
+/// Sign a document in either format.
+pub fn sign(
+    bytes: &[u8],
+    format: Format,
+    signer: &Signer,
+    signing_time: DateTime<Utc>,
+) -> Result<Vec<u8>, SignError> {
+    match format {
+        Format::Json => sign_json(bytes, signer, signing_time),
+        Format::Xml => sign_xml(bytes, signer, signing_time),
+    }
+}
+
+/// Verify a document. `format: None` detects it. With `trust: None` the chain of trust is
+/// not checked (reported as not checked); the certificate's TIN/BRN are compared with the
+/// document issuer's (supplier for types 01-04, buyer for self-billed 11-14).
+pub fn verify(bytes: &[u8], format: Option<Format>, trust: Option<&TrustStore>) -> Verification {
+    let opts = VerifyOptions {
+        trust: trust.cloned(),
+        ..VerifyOptions::default()
+    };
+    verify_with(bytes, format, &opts)
+}
+
+/// Verify a document with explicit options.
+pub fn verify_with(bytes: &[u8], format: Option<Format>, opts: &VerifyOptions) -> Verification {
+    let Some(format) = format.or_else(|| Format::detect(bytes)) else {
+        return verify::parse_failure(Format::Json, "neither JSON nor XML".to_owned());
+    };
+    let extracted = match format {
+        Format::Json => json::extract(bytes),
+        Format::Xml => xml::extract(bytes),
+    };
+    match extracted {
+        Ok(ex) => verify::run(format, &ex, opts),
+        Err(message) => verify::parse_failure(format, message),
+    }
+}

@@ -1,0 +1,324 @@
+//! MyInvois UBL JSON documents: canonical form, signature extraction and signing.
+//!
+//! The canonical document is the parsed document with `UBLExtensions` and `Signature` removed
+//! from `Invoice[0]`, serialised minified with members in document order. serde_json's
+//! `preserve_order` and `arbitrary_precision` features (on workspace-wide) keep member order
+//! and the exact number text, which makes this byte-identical to the form LHDN's official
+//! samples were signed over (tests check every official sample).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::SignError;
+use crate::signer::Signer;
+use crate::verify::{
+    Extracted, RSA_SHA256_URI, SHA256_URI, SigFields, XADES_METHOD, issuer_role, party_from_ids,
+};
+
+/// First element of the array under `key`.
+fn first<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.get(key)?.as_array()?.first()
+}
+
+fn walk<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
+    let mut cur = v;
+    for k in keys {
+        cur = first(cur, k)?;
+    }
+    Some(cur)
+}
+
+/// The `_` value of a leaf as text (strings as is, numbers by their literal text).
+fn leaf_text(v: &Value) -> Option<String> {
+    match v.get("_")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn text_at(v: &Value, keys: &[&str]) -> Option<String> {
+    walk(v, keys).and_then(leaf_text)
+}
+
+fn str_attr(v: Option<&Value>, key: &str) -> Option<String> {
+    v?.get(key)?.as_str().map(str::to_owned)
+}
+
+fn invoice(doc: &Value) -> Result<&Map<String, Value>, String> {
+    doc.get("Invoice")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_object)
+        .ok_or_else(|| "no Invoice[0] object at the top level".to_owned())
+}
+
+fn parse(bytes: &[u8]) -> Result<Value, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if !v.is_object() {
+        return Err("the top level is not an object".to_owned());
+    }
+    invoice(&v)?;
+    Ok(v)
+}
+
+/// The canonical bytes: the document minus `UBLExtensions` and `Signature`, minified.
+fn canonical(doc: &Value) -> Result<(Value, Vec<u8>), String> {
+    let mut stripped = doc.clone();
+    if let Some(inv) = stripped
+        .get_mut("Invoice")
+        .and_then(Value::as_array_mut)
+        .and_then(|a| a.first_mut())
+        .and_then(Value::as_object_mut)
+    {
+        // shift_remove keeps the order of the remaining members (swap_remove would not).
+        inv.shift_remove("UBLExtensions");
+        inv.shift_remove("Signature");
+    }
+    let bytes = serde_json::to_vec(&stripped).map_err(|e| e.to_string())?;
+    Ok((stripped, bytes))
+}
+
+/// Read everything verification needs.
+pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
+    let doc = parse(bytes)?;
+    let inv_map = invoice(&doc)?;
+    let inv = doc
+        .get("Invoice")
+        .and_then(|a| a.get(0))
+        .ok_or_else(|| "no Invoice[0]".to_owned())?;
+    let type_code_el = first(inv, "InvoiceTypeCode");
+    let type_code = type_code_el.and_then(leaf_text);
+    let version = str_attr(type_code_el, "listVersionID");
+    let role = issuer_role(type_code.as_deref());
+    let mut ids = Vec::new();
+    if let Some(party) = walk(inv, &[role, "Party"]) {
+        for pi in party
+            .get("PartyIdentification")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for id in pi.get("ID").and_then(Value::as_array).into_iter().flatten() {
+                if let (Some(s), Some(v)) = (str_attr(Some(id), "schemeID"), leaf_text(id)) {
+                    ids.push((s, v));
+                }
+            }
+        }
+    }
+    let (_, canonical) = canonical(&doc)?;
+
+    let ubl_signature_present = inv_map.contains_key("Signature");
+    let ubl_signature_method = text_at(inv, &["Signature", "SignatureMethod"]);
+
+    // Every ds:Signature under every SignatureInformation of every UBLExtension counts.
+    let mut signature_count = 0;
+    let mut sig_el = None;
+    for ext in inv
+        .get("UBLExtensions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for ue in ext
+            .get("UBLExtension")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(docsigs) = walk(ue, &["ExtensionContent", "UBLDocumentSignatures"]) else {
+                continue;
+            };
+            for si in docsigs
+                .get("SignatureInformation")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for s in si
+                    .get("Signature")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    signature_count += 1;
+                    if sig_el.is_none() {
+                        sig_el = Some(s);
+                    }
+                }
+            }
+        }
+    }
+
+    let sig = sig_el.map(|s| {
+        let signed_info = first(s, "SignedInfo");
+        let refs: Vec<&Value> = signed_info
+            .and_then(|si| si.get("Reference"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        let doc_ref = refs
+            .iter()
+            .find(|r| r.get("URI").and_then(Value::as_str) == Some(""));
+        let props_ref = refs
+            .iter()
+            .find(|r| r.get("URI").and_then(Value::as_str) == Some("#id-xades-signed-props"));
+        let qp = walk(s, &["Object", "QualifyingProperties"]);
+        let ssp = qp.and_then(|q| walk(q, &["SignedProperties", "SignedSignatureProperties"]));
+        let cert = ssp.and_then(|p| walk(p, &["SigningCertificate", "Cert"]));
+        SigFields {
+            signature_method: str_attr(
+                signed_info.and_then(|si| first(si, "SignatureMethod")),
+                "Algorithm",
+            ),
+            doc_digest_method: str_attr(
+                doc_ref.and_then(|r| first(r, "DigestMethod")),
+                "Algorithm",
+            ),
+            doc_digest: doc_ref.and_then(|r| text_at(r, &["DigestValue"])),
+            props_digest_method: str_attr(
+                props_ref.and_then(|r| first(r, "DigestMethod")),
+                "Algorithm",
+            ),
+            props_digest: props_ref.and_then(|r| text_at(r, &["DigestValue"])),
+            signature_value: text_at(s, &["SignatureValue"]),
+            certificate: text_at(s, &["KeyInfo", "X509Data", "X509Certificate"]),
+            cert_digest_method: str_attr(
+                cert.and_then(|c| walk(c, &["CertDigest", "DigestMethod"])),
+                "Algorithm",
+            ),
+            cert_digest: cert.and_then(|c| text_at(c, &["CertDigest", "DigestValue"])),
+            signing_time: ssp.and_then(|p| text_at(p, &["SigningTime"])),
+            issuer_name: cert.and_then(|c| text_at(c, &["IssuerSerial", "X509IssuerName"])),
+            serial_number: cert.and_then(|c| text_at(c, &["IssuerSerial", "X509SerialNumber"])),
+            props_forms: qp
+                .and_then(|q| serde_json::to_vec(q).ok())
+                .map(|b| vec![("minified QualifyingProperties", b)])
+                .unwrap_or_default(),
+        }
+    });
+
+    Ok(Extracted {
+        version,
+        type_code,
+        issuer: party_from_ids(role, &ids),
+        canonical,
+        signature_count,
+        ubl_signature_method,
+        ubl_signature_present,
+        sig,
+    })
+}
+
+fn leaf(v: &str) -> Value {
+    json!([{ "_": v }])
+}
+
+fn digest_method() -> Value {
+    json!([{ "_": "", "Algorithm": SHA256_URI }])
+}
+
+/// Sign a JSON document (§9.3). Any existing signature is replaced; the output is minified
+/// with `UBLExtensions` and `Signature` as the last two members of the invoice.
+pub fn sign_json(
+    bytes: &[u8],
+    signer: &Signer,
+    signing_time: DateTime<Utc>,
+) -> Result<Vec<u8>, SignError> {
+    let doc = parse(bytes).map_err(SignError::Document)?;
+    let (mut stripped, canonical) = canonical(&doc).map_err(SignError::Document)?;
+    let doc_digest = B64.encode(Sha256::digest(&canonical));
+    let signature = B64.encode(signer.sign_bytes(&canonical)?);
+    let cert = signer.certificate();
+    let info = cert.inspect();
+
+    let qualifying = json!({
+        "Target": "signature",
+        "SignedProperties": [{
+            "Id": "id-xades-signed-props",
+            "SignedSignatureProperties": [{
+                "SigningTime": leaf(&signing_time.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                "SigningCertificate": [{
+                    "Cert": [{
+                        "CertDigest": [{
+                            "DigestMethod": digest_method(),
+                            "DigestValue": leaf(cert.digest()),
+                        }],
+                        "IssuerSerial": [{
+                            "X509IssuerName": leaf(&info.issuer),
+                            "X509SerialNumber": leaf(&info.serial_number),
+                        }],
+                    }],
+                }],
+            }],
+        }],
+    });
+    let props_bytes =
+        serde_json::to_vec(&qualifying).map_err(|e| SignError::Document(e.to_string()))?;
+    let props_digest = B64.encode(Sha256::digest(&props_bytes));
+
+    let extensions = json!([{
+        "UBLExtension": [{
+            "ExtensionURI": leaf(XADES_METHOD),
+            "ExtensionContent": [{
+                "UBLDocumentSignatures": [{
+                    "SignatureInformation": [{
+                        "ID": leaf("urn:oasis:names:specification:ubl:signature:1"),
+                        "ReferencedSignatureID": leaf("urn:oasis:names:specification:ubl:signature:Invoice"),
+                        "Signature": [{
+                            "Id": "signature",
+                            "Object": [{ "QualifyingProperties": [qualifying] }],
+                            "KeyInfo": [{
+                                "X509Data": [{
+                                    "X509Certificate": leaf(&B64.encode(cert.der())),
+                                    "X509SubjectName": leaf(&info.subject),
+                                    "X509IssuerSerial": [{
+                                        "X509IssuerName": leaf(&info.issuer),
+                                        "X509SerialNumber": leaf(&info.serial_number),
+                                    }],
+                                }],
+                            }],
+                            "SignatureValue": leaf(&signature),
+                            "SignedInfo": [{
+                                "SignatureMethod": [{ "_": "", "Algorithm": RSA_SHA256_URI }],
+                                "Reference": [
+                                    {
+                                        "Type": "http://uri.etsi.org/01903/v1.3.2#SignedProperties",
+                                        "URI": "#id-xades-signed-props",
+                                        "DigestMethod": digest_method(),
+                                        "DigestValue": leaf(&props_digest),
+                                    },
+                                    {
+                                        "Type": "",
+                                        "URI": "",
+                                        "DigestMethod": digest_method(),
+                                        "DigestValue": leaf(&doc_digest),
+                                    },
+                                ],
+                            }],
+                        }],
+                    }],
+                }],
+            }],
+        }],
+    }]);
+    let ubl_signature = json!([{
+        "ID": leaf("urn:oasis:names:specification:ubl:signature:Invoice"),
+        "SignatureMethod": leaf(XADES_METHOD),
+    }]);
+
+    let inv = stripped
+        .get_mut("Invoice")
+        .and_then(Value::as_array_mut)
+        .and_then(|a| a.first_mut())
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| SignError::Document("no Invoice[0] object".to_owned()))?;
+    inv.insert("UBLExtensions".to_owned(), extensions);
+    inv.insert("Signature".to_owned(), ubl_signature);
+    serde_json::to_vec(&stripped).map_err(|e| SignError::Document(e.to_string()))
+}
