@@ -27,6 +27,7 @@ mod testca;
 mod trust;
 mod verify;
 mod xml;
+mod xmldom;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

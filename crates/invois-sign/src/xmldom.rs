@@ -121,7 +121,11 @@ impl Element {
     }
 
     /// Depth-first search for all descendants (and self) matching the predicate.
-    pub(crate) fn find_all<'a>(&'a self, pred: &dyn Fn(&Element) -> bool, out: &mut Vec<&'a Element>) {
+    pub(crate) fn find_all<'a>(
+        &'a self,
+        pred: &dyn Fn(&Element) -> bool,
+        out: &mut Vec<&'a Element>,
+    ) {
         if pred(self) {
             out.push(self);
         }
@@ -148,7 +152,11 @@ fn lookup(scope: &Scope, prefix: Option<&str>) -> Option<String> {
     let key = prefix.map(str::to_owned);
     for frame in scope.iter().rev() {
         if let Some(uri) = frame.get(&key) {
-            return if uri.is_empty() { None } else { Some(uri.clone()) };
+            return if uri.is_empty() {
+                None
+            } else {
+                Some(uri.clone())
+            };
         }
     }
     match prefix {
@@ -192,7 +200,10 @@ fn start_element(e: &BytesStart<'_>, scope: &mut Scope) -> Result<Element, Parse
             .into_owned();
         if key == "xmlns" {
             frame.insert(None, value.clone());
-            ns_decls.push(NsDecl { prefix: None, uri: value });
+            ns_decls.push(NsDecl {
+                prefix: None,
+                uri: value,
+            });
         } else if let Some(p) = key.strip_prefix("xmlns:") {
             frame.insert(Some(p.to_owned()), value.clone());
             ns_decls.push(NsDecl {
@@ -207,14 +218,18 @@ fn start_element(e: &BytesStart<'_>, scope: &mut Scope) -> Result<Element, Parse
     let (prefix, local) = split_qname(&qname);
     let ns = lookup(scope, prefix.as_deref());
     if prefix.is_some() && ns.is_none() {
-        return Err(ParseError(format!("undeclared namespace prefix in <{qname}>")));
+        return Err(ParseError(format!(
+            "undeclared namespace prefix in <{qname}>"
+        )));
     }
     let mut attrs = Vec::with_capacity(raw_attrs.len());
     for (key, value) in raw_attrs {
         let (prefix, local) = split_qname(&key);
         let ns = match &prefix {
             Some(p) => Some(lookup(scope, Some(p)).ok_or_else(|| {
-                ParseError(format!("undeclared namespace prefix in attribute {key} of <{qname}>"))
+                ParseError(format!(
+                    "undeclared namespace prefix in attribute {key} of <{qname}>"
+                ))
             })?),
             None => None,
         };
@@ -238,7 +253,8 @@ fn start_element(e: &BytesStart<'_>, scope: &mut Scope) -> Result<Element, Parse
 /// Parse a document. DTDs with custom entities are not supported (MyInvois documents never
 /// use them, and expanding them is a known denial-of-service vector).
 pub(crate) fn parse(bytes: &[u8]) -> Result<Document, ParseError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| ParseError("document is not UTF-8".to_owned()))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| ParseError("document is not UTF-8".to_owned()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(false);
@@ -259,9 +275,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Document, ParseError> {
     }
 
     loop {
-        let ev = reader
-            .read_event()
-            .map_err(|err| ParseError(format!("XML syntax error at byte {}: {err}", reader.error_position())))?;
+        let ev = reader.read_event().map_err(|err| {
+            ParseError(format!(
+                "XML syntax error at byte {}: {err}",
+                reader.error_position()
+            ))
+        })?;
         match ev {
             Event::Start(e) => {
                 if root.is_some() {
@@ -303,16 +322,19 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Document, ParseError> {
             }
             Event::CData(c) => {
                 let raw: &str = c.as_ref();
-                let s = raw
-                    .replace("\r\n", "\n")
-                    .replace('\r', "\n");
+                let s = raw.replace("\r\n", "\n").replace('\r', "\n");
                 push_text(&mut stack, &s);
             }
             Event::GeneralRef(r) => {
                 let s: String = if r.is_char_ref() {
                     match r.resolve_char_ref() {
                         Ok(Some(c)) => c.to_string(),
-                        _ => return Err(ParseError(format!("invalid character reference &{};", &*r))),
+                        _ => {
+                            return Err(ParseError(format!(
+                                "invalid character reference &{};",
+                                &*r
+                            )));
+                        }
                     }
                 } else {
                     predefined_entity(&r)
@@ -329,14 +351,18 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Document, ParseError> {
                 }
             }
             Event::DocType(_) => {
-                return Err(ParseError("DOCTYPE declarations are not accepted".to_owned()));
+                return Err(ParseError(
+                    "DOCTYPE declarations are not accepted".to_owned(),
+                ));
             }
             Event::Comment(_) | Event::Decl(_) => {}
             Event::Eof => break,
         }
     }
     if !stack.is_empty() {
-        return Err(ParseError("unexpected end of document: unclosed elements".to_owned()));
+        return Err(ParseError(
+            "unexpected end of document: unclosed elements".to_owned(),
+        ));
     }
     let root = root.ok_or_else(|| ParseError("no root element".to_owned()))?;
     Ok(Document { root })
@@ -416,7 +442,8 @@ fn write_ns_and_attrs(el: &Element, decls: &[(Option<String>, String)], out: &mu
     // Attributes by (namespace URI, local name); unqualified ones have the empty URI, so first.
     let mut attrs: Vec<&Attr> = el.attrs.iter().collect();
     attrs.sort_by(|a, b| {
-        (a.ns.as_deref().unwrap_or(""), a.local.as_str()).cmp(&(b.ns.as_deref().unwrap_or(""), b.local.as_str()))
+        (a.ns.as_deref().unwrap_or(""), a.local.as_str())
+            .cmp(&(b.ns.as_deref().unwrap_or(""), b.local.as_str()))
     });
     for a in attrs {
         out.push(' ');
@@ -504,7 +531,8 @@ pub(crate) fn exc_c14n_subtree(el: &Element, in_scope: &Rendered) -> String {
         let mut decls = Vec::new();
         for p in used {
             let uri = scope.get(&p).cloned().unwrap_or_default();
-            if p.is_none() && uri.is_empty() && !rendered.get(&None).is_some_and(|u| !u.is_empty()) {
+            if p.is_none() && uri.is_empty() && rendered.get(&None).is_none_or(|u| u.is_empty())
+            {
                 continue;
             }
             if rendered.get(&p) != Some(&uri) && !decls.iter().any(|(q, _)| q == &p) {
@@ -610,14 +638,23 @@ mod tests {
 
     #[test]
     fn c14n_drops_redundant_declarations_and_whitespace_nodes() {
-        let mut doc = parse(b"<a xmlns:p=\"urn:p\">\n  <p:b xmlns:p=\"urn:p\">\n</p:b>\n  <c> t </c>\n</a>\n").unwrap();
+        let mut doc = parse(
+            b"<a xmlns:p=\"urn:p\">\n  <p:b xmlns:p=\"urn:p\">\n</p:b>\n  <c> t </c>\n</a>\n",
+        )
+        .unwrap();
         strip_whitespace(&mut doc.root);
-        assert_eq!(c14n_document(&doc.root), "<a xmlns:p=\"urn:p\"><p:b></p:b><c> t </c></a>");
+        assert_eq!(
+            c14n_document(&doc.root),
+            "<a xmlns:p=\"urn:p\"><p:b></p:b><c> t </c></a>"
+        );
     }
 
     #[test]
     fn exclusive_c14n_declares_visibly_used_prefixes_only() {
-        let doc = parse(br#"<r xmlns:x="urn:x" xmlns:d="urn:d"><x:s Id="1"><d:v>1</d:v><d:w/></x:s></r>"#).unwrap();
+        let doc = parse(
+            br#"<r xmlns:x="urn:x" xmlns:d="urn:d"><x:s Id="1"><d:v>1</d:v><d:w/></x:s></r>"#,
+        )
+        .unwrap();
         let s = doc.root.child("s").unwrap();
         let scope = scope_of(&[&doc.root]);
         assert_eq!(
