@@ -531,8 +531,7 @@ pub(crate) fn exc_c14n_subtree(el: &Element, in_scope: &Rendered) -> String {
         let mut decls = Vec::new();
         for p in used {
             let uri = scope.get(&p).cloned().unwrap_or_default();
-            if p.is_none() && uri.is_empty() && rendered.get(&None).is_none_or(|u| u.is_empty())
-            {
+            if p.is_none() && uri.is_empty() && rendered.get(&None).is_none_or(|u| u.is_empty()) {
                 continue;
             }
             if rendered.get(&p) != Some(&uri) && !decls.iter().any(|(q, _)| q == &p) {
