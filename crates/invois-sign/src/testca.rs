@@ -191,8 +191,9 @@ impl TestCa {
 
 /// What to put in a test signing certificate. [`TestCertRequest::new`] gives the ERP profile;
 /// the other fields exist to produce certificates that break one rule (for tests).
+///
+/// Not `#[non_exhaustive]` on purpose: tests build variants with struct-update syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct TestCertRequest {
     /// organizationIdentifier (2.5.4.97); `None` leaves it out.
     pub tin: Option<String>,
