@@ -183,6 +183,41 @@ impl Verification {
         v
     }
 
+    /// A human explanation: the verdict, each check, then each finding with its official
+    /// text, where it is, what is wrong and how to fix it.
+    pub fn explain(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let verdict = if self.is_valid() { "VALID" } else { "INVALID" };
+        let _ = writeln!(
+            s,
+            "{verdict}: {} document, version {}, type {}",
+            self.format.name(),
+            self.version.as_deref().unwrap_or("?"),
+            self.type_code.as_deref().unwrap_or("?")
+        );
+        for c in &self.checks {
+            let mark = match c.status {
+                CheckStatus::Passed => "ok  ",
+                CheckStatus::Failed => "FAIL",
+                CheckStatus::NotChecked => "--  ",
+            };
+            let _ = writeln!(s, "  [{mark}] {:?}: {}", c.kind, c.detail);
+        }
+        for f in &self.findings {
+            let _ = writeln!(s, "\n{} {}", f.code, f.error);
+            if let Some(p) = &f.property_path {
+                let _ = writeln!(s, "  where: {p}");
+            }
+            let _ = writeln!(s, "  what:  {}", f.message);
+            let _ = writeln!(s, "  fix:   {}", f.fix);
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "\nnote: {n}");
+        }
+        s
+    }
+
     /// The validation-step `error` object of §3.4 for these findings (`None` when valid).
     pub fn validation_step_error(&self) -> Option<serde_json::Value> {
         crate::ds::validation_step_error(&self.findings)
@@ -480,7 +515,8 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
             "DS302",
             format!("the document carries {} signatures", ex.signature_count),
             "keep exactly one ds:Signature in UBLExtensions: remove old signatures before signing again",
-        ));
+        )
+        .at("Signature", paths.base));
     }
     r.check(
         CheckKind::Structure,
