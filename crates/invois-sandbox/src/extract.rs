@@ -1,0 +1,171 @@
+//! Extractors whose rejections are [`AppError`]s, so malformed input gets the MyInvois envelope
+//! and never axum's plain-text rejection.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+use crate::identity::Caller;
+
+/// A query string decoded into `T`. Empty values (`pageNo=`) count as absent, as they do for
+/// forms that leave a field blank. Unknown parameters and malformed values are a
+/// `400 BadArgument` naming the parameter.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
+    }
+}
+
+/// Decodes a query string (see [`ApiQuery`]).
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, AppError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, v)| !k.is_empty() && !v.trim().is_empty())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let encoded = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(encoded.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.inner().to_string();
+        let target = if path != "." && !path.is_empty() {
+            path
+        } else {
+            backticked(&message).unwrap_or_else(|| "query".to_owned())
+        };
+        AppError::bad_argument(
+            target.clone(),
+            format!("Invalid parameter `{target}`: {message}"),
+        )
+    })
+}
+
+/// The first `` `name` `` in a serde message (the unknown or missing field).
+fn backticked(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
+}
+
+/// The authenticated caller, put in the request by the API middleware.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Auth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .map(Auth)
+            .ok_or_else(|| AppError::Unauthorized("No valid access token".to_owned()))
+    }
+}
+
+/// A JSON body decoded into `T` (at most [`ApiJson::LIMIT`] bytes); anything malformed is a
+/// `400 BadRequest` naming the JSON path.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T> ApiJson<T> {
+    /// Largest body accepted by JSON endpoints other than Submit Documents.
+    pub const LIMIT: usize = 64 * 1024;
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let body = match read_body(req.into_body(), Self::LIMIT).await {
+            BodyRead::Complete(b) => b,
+            BodyRead::TooLarge { .. } => {
+                return Err(AppError::MaximumSizeExceeded {
+                    target: "body".to_owned(),
+                    message: format!("The request body exceeds {} bytes", Self::LIMIT),
+                });
+            }
+            BodyRead::Failed => return Err(AppError::BadRequest("Unreadable body".to_owned())),
+        };
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(&mut de)
+            .map(ApiJson)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                AppError::BadArgument {
+                    target: if path == "." { "body".to_owned() } else { path },
+                    message: format!("Invalid request body: {}", err.inner()),
+                }
+            })
+    }
+}
+
+/// Outcome of reading a body with a limit.
+#[derive(Debug)]
+pub enum BodyRead {
+    /// The whole body.
+    Complete(Bytes),
+    /// Over the limit; the rest was drained (up to a hard cap) so that the client reads the
+    /// error response instead of a reset connection.
+    TooLarge {
+        /// Bytes seen (at least limit + 1).
+        seen: usize,
+    },
+    /// The connection failed mid-body.
+    Failed,
+}
+
+/// Bodies beyond this are not even drained.
+const DRAIN_CAP: usize = 64 * 1024 * 1024;
+
+/// Reads `body` up to `limit` bytes.
+pub async fn read_body(mut body: Body, limit: usize) -> BodyRead {
+    let mut buf = BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return BodyRead::Failed;
+        };
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else if seen > DRAIN_CAP {
+                return BodyRead::TooLarge { seen };
+            }
+        }
+    }
+    if seen > limit {
+        BodyRead::TooLarge { seen }
+    } else {
+        BodyRead::Complete(buf.freeze())
+    }
+}
+
+/// Path parameters; a malformed one is a `400 BadArgument`.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| {
+                AppError::bad_argument("path", format!("Invalid path parameter: {}", e.body_text()))
+            })
+    }
+}

@@ -1,0 +1,321 @@
+//! Submit Documents and Get Submission (README §4.2, §5).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use invois_api::submission::{
+    AcceptedDocument, DUPLICATE_SUBMISSION_WINDOW_SECS, GetSubmissionQuery, GetSubmissionResponse,
+    MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_SUBMISSION, MAX_SUBMISSION_BYTES,
+    MAX_SUBMISSION_PAGE_SIZE, RejectedDocument, SubmitDocumentsRequest, SubmitDocumentsResponse,
+};
+use invois_api::{ApiError, DocumentStatus, OverallStatus};
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+use crate::extract::{ApiPath, ApiQuery, Auth, BodyRead, read_body};
+use crate::facts::{DocumentFacts, extract};
+use crate::store::{DocumentRecord, SubmissionRecord, random_id};
+use crate::validate::STRUCTURE_STEP;
+use crate::{CallContext, Sandbox};
+
+fn rejected(
+    code_number: &str,
+    detail_code: &str,
+    path: Option<&str>,
+    message: String,
+) -> RejectedDocument {
+    let mut detail = ApiError {
+        code: Some(detail_code.to_owned()),
+        message: Some(message),
+        target: Some(code_number.to_owned()),
+        property_path: path.map(str::to_owned),
+        details: None,
+    };
+    if detail.property_path.is_none() {
+        detail.property_path = None;
+    }
+    RejectedDocument {
+        invoice_code_number: code_number.to_owned(),
+        error: ApiError {
+            code: Some("3".to_owned()),
+            message: Some("Validation Error".to_owned()),
+            target: Some(code_number.to_owned()),
+            property_path: None,
+            details: Some(vec![detail]),
+        },
+    }
+}
+
+/// `POST /api/v1.0/documentsubmissions`.
+pub(crate) async fn submit(
+    State(sandbox): State<Sandbox>,
+    Auth(caller): Auth,
+    body: Body,
+) -> Result<Response, AppError> {
+    let body = match read_body(body, MAX_SUBMISSION_BYTES).await {
+        BodyRead::Complete(b) => b,
+        BodyRead::TooLarge { seen } => {
+            return Err(AppError::MaximumSizeExceeded {
+                target: "submission".to_owned(),
+                message: format!(
+                    "The submission is {seen} bytes or more; the limit is {MAX_SUBMISSION_BYTES} bytes (5 MB). Split it."
+                ),
+            });
+        }
+        BodyRead::Failed => return Err(AppError::BadRequest("Unreadable body".to_owned())),
+    };
+    let payload_sha256 = hex::encode(Sha256::digest(&body));
+    let mut resp = accept(&sandbox, &caller, &body, &payload_sha256)
+        .map(IntoResponse::into_response)
+        .unwrap_or_else(IntoResponse::into_response);
+    resp.extensions_mut().insert(CallContext {
+        payload_sha256: Some(payload_sha256),
+        ..CallContext::default()
+    });
+    Ok(resp)
+}
+
+fn bad_structure(detail: impl std::fmt::Display) -> AppError {
+    AppError::BadStructure(format!("Invalid structured submission: {detail}"))
+}
+
+fn accept(
+    sandbox: &Sandbox,
+    caller: &crate::Caller,
+    body: &[u8],
+    payload_sha256: &str,
+) -> Result<(StatusCode, axum::Json<SubmitDocumentsResponse>), AppError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let request: SubmitDocumentsRequest = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| bad_structure(format!("{} at {}", e.inner(), e.path())))?;
+    if request.documents.is_empty() {
+        return Err(bad_structure("documents must hold at least one document"));
+    }
+    if request.documents.len() > MAX_DOCUMENTS_PER_SUBMISSION {
+        return Err(AppError::MaximumSizeExceeded {
+            target: "documents".to_owned(),
+            message: format!(
+                "The submission holds {} documents; the limit is {MAX_DOCUMENTS_PER_SUBMISSION}. Split it.",
+                request.documents.len()
+            ),
+        });
+    }
+
+    // Decode everything first: size limits apply to the whole submission.
+    let mut decoded = Vec::with_capacity(request.documents.len());
+    for doc in &request.documents {
+        let bytes = STANDARD.decode(doc.document.trim()).ok();
+        if let Some(b) = &bytes
+            && b.len() > MAX_DOCUMENT_BYTES
+        {
+            return Err(AppError::MaximumSizeExceeded {
+                target: doc.code_number.clone(),
+                message: format!(
+                    "Document {} is {} bytes; the limit is {MAX_DOCUMENT_BYTES} bytes (300 KB)",
+                    doc.code_number,
+                    b.len()
+                ),
+            });
+        }
+        decoded.push(bytes);
+    }
+
+    let now = sandbox.clock().now();
+    {
+        let store = sandbox.inner.store.lock();
+        let key = (caller.tin.clone(), payload_sha256.to_owned());
+        if let Some(at) = store.recent_payloads.get(&key) {
+            let window = chrono::Duration::seconds(DUPLICATE_SUBMISSION_WINDOW_SECS as i64);
+            if now < *at + window {
+                let left = (*at + window - now).num_milliseconds().max(0) as u64;
+                return Err(AppError::DuplicateSubmission {
+                    retry_after_secs: left.div_ceil(1000).max(1),
+                });
+            }
+        }
+    }
+
+    let mut accepted: Vec<(
+        String,
+        String,
+        DocumentFacts,
+        invois_api::submission::DocumentFormat,
+    )> = Vec::new();
+    let mut rejected_docs = Vec::new();
+    for (doc, bytes) in request.documents.iter().zip(decoded) {
+        let Some(bytes) = bytes else {
+            rejected_docs.push(rejected(
+                &doc.code_number,
+                "InvalidBase64",
+                Some("document"),
+                "document is not valid Base64".to_owned(),
+            ));
+            continue;
+        };
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if !actual.eq_ignore_ascii_case(doc.document_hash.trim()) {
+            rejected_docs.push(rejected(
+                &doc.code_number,
+                "DocumentHashMismatch",
+                Some("documentHash"),
+                format!(
+                    "documentHash does not match the document: expected the lowercase hex SHA-256 of the decoded document ({actual})"
+                ),
+            ));
+            continue;
+        }
+        let facts = match extract(doc.format, &bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                rejected_docs.push(rejected(
+                    &doc.code_number,
+                    "StructureError",
+                    None,
+                    e.to_string(),
+                ));
+                continue;
+            }
+        };
+        let issuer = facts.issuer().tin.clone().unwrap_or_default();
+        if !issuer.eq_ignore_ascii_case(&caller.tin) {
+            return Err(AppError::IncorrectSubmitter(format!(
+                "The authenticated TIN and documents TIN is not matching: document {} is issued by {issuer}, the caller is {}",
+                doc.code_number, caller.tin
+            )));
+        }
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        accepted.push((doc.code_number.clone(), raw, facts, doc.format));
+    }
+
+    if accepted.is_empty() {
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(SubmitDocumentsResponse {
+                submission_uid: None,
+                accepted_documents: vec![],
+                rejected_documents: rejected_docs,
+            }),
+        ));
+    }
+
+    let uid = random_id(26);
+    let mut accepted_out = Vec::new();
+    let generation = sandbox.generation();
+    {
+        let mut store = sandbox.inner.store.lock();
+        let mut uuids = Vec::new();
+        for (code_number, raw, facts, format) in accepted {
+            let uuid = random_id(26);
+            accepted_out.push(AcceptedDocument {
+                uuid: uuid.clone(),
+                invoice_code_number: code_number.clone(),
+            });
+            store.documents.insert(
+                uuid.clone(),
+                DocumentRecord {
+                    uuid: uuid.clone(),
+                    submission_uid: uid.clone(),
+                    long_id: None,
+                    format,
+                    raw,
+                    code_number,
+                    facts,
+                    status: DocumentStatus::Submitted,
+                    received: now,
+                    validated: None,
+                    cancelled: None,
+                    reject_requested: None,
+                    status_reason: None,
+                    submitter: caller.clone(),
+                    steps: vec![invois_api::documents::ValidationStep {
+                        name: STRUCTURE_STEP.to_owned(),
+                        status: DocumentStatus::Valid,
+                        error: None,
+                    }],
+                },
+            );
+            store.order.push(uuid.clone());
+            uuids.push(uuid);
+        }
+        store.submissions.insert(
+            uid.clone(),
+            SubmissionRecord {
+                uid: uid.clone(),
+                received: now,
+                submitter: caller.clone(),
+                documents: uuids,
+            },
+        );
+        store
+            .recent_payloads
+            .insert((caller.tin.clone(), payload_sha256.to_owned()), now);
+        // Forget payloads whose window has closed, so the map does not grow forever.
+        let window = chrono::Duration::seconds(DUPLICATE_SUBMISSION_WINDOW_SECS as i64);
+        store.recent_payloads.retain(|_, at| now < *at + window);
+    }
+    tokio::spawn(crate::validate::run(
+        sandbox.clone(),
+        uid.clone(),
+        generation,
+    ));
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(SubmitDocumentsResponse {
+            submission_uid: Some(uid),
+            accepted_documents: accepted_out,
+            rejected_documents: rejected_docs,
+        }),
+    ))
+}
+
+/// `GET /api/v1.0/documentsubmissions/{submissionUid}`.
+pub(crate) async fn get_submission(
+    State(sandbox): State<Sandbox>,
+    Auth(caller): Auth,
+    ApiPath(uid): ApiPath<String>,
+    ApiQuery(query): ApiQuery<GetSubmissionQuery>,
+) -> Result<axum::Json<GetSubmissionResponse>, AppError> {
+    let page_size = query.page_size.unwrap_or(MAX_SUBMISSION_PAGE_SIZE);
+    if page_size == 0 || page_size > MAX_SUBMISSION_PAGE_SIZE {
+        return Err(AppError::bad_argument(
+            "pageSize",
+            format!("pageSize must be between 1 and {MAX_SUBMISSION_PAGE_SIZE}"),
+        ));
+    }
+    let page_no = query.page_no.unwrap_or(1);
+    if page_no == 0 {
+        return Err(AppError::bad_argument("pageNo", "pageNo starts at 1"));
+    }
+    let store = sandbox.inner.store.lock();
+    let submission = store
+        .submission(&uid)
+        .filter(|s| {
+            s.submitter.tin == caller.tin
+                && (caller.intermediary_tin.is_none()
+                    || s.submitter.intermediary_tin == caller.intermediary_tin)
+        })
+        .ok_or_else(|| AppError::NotFound(format!("Submission {uid} was not found")))?;
+    let docs: Vec<&DocumentRecord> = submission
+        .documents
+        .iter()
+        .filter_map(|u| store.document(u))
+        .collect();
+    let overall = OverallStatus::from_documents(docs.iter().map(|d| d.status));
+    let start = ((page_no - 1) as usize).saturating_mul(page_size as usize);
+    let summary = docs
+        .iter()
+        .skip(start)
+        .take(page_size as usize)
+        .map(|d| d.summary())
+        .collect();
+    Ok(axum::Json(GetSubmissionResponse {
+        submission_uid: submission.uid.clone(),
+        document_count: docs.len() as u32,
+        date_time_received: submission.received,
+        overall_status: overall,
+        document_summary: summary,
+    }))
+}

@@ -1,0 +1,145 @@
+//! The official sample documents (`shared/myinvois/samples`), loaded from the reference folder
+//! (never copied into the repository), and adapted to a fixture and a clock so that they pass
+//! the sandbox's taxpayer and date checks.
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// `shared/myinvois` beside the repository.
+pub fn reference_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/myinvois")
+}
+
+/// A sample file, e.g. `sample("v1.0", "1.0-Invoice-Sample.json")`.
+pub fn sample_path(version_dir: &str, file: &str) -> PathBuf {
+    reference_dir().join("samples").join(version_dir).join(file)
+}
+
+/// Reads a sample as bytes.
+pub fn read_sample(version_dir: &str, file: &str) -> std::io::Result<Vec<u8>> {
+    std::fs::read(sample_path(version_dir, file))
+}
+
+/// Reads a JSON sample.
+pub fn json_sample(version_dir: &str, file: &str) -> std::io::Result<Value> {
+    let bytes = read_sample(version_dir, file)?;
+    serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+}
+
+/// Sets a JSON document's ID, issue date/time, supplier TIN and buyer TIN.
+pub fn adapt_json(
+    doc: &mut Value,
+    internal_id: &str,
+    issued: DateTime<Utc>,
+    supplier_tin: &str,
+    buyer_tin: &str,
+) {
+    let Some(invoice) = doc.get_mut("Invoice").and_then(|i| i.get_mut(0)) else {
+        return;
+    };
+    invoice["ID"] = json!([{ "_": internal_id }]);
+    invoice["IssueDate"] = json!([{ "_": issued.format("%Y-%m-%d").to_string() }]);
+    invoice["IssueTime"] = json!([{ "_": issued.format("%H:%M:%SZ").to_string() }]);
+    for (role, tin) in [
+        ("AccountingSupplierParty", supplier_tin),
+        ("AccountingCustomerParty", buyer_tin),
+    ] {
+        if let Some(ids) = invoice
+            .get_mut(role)
+            .and_then(|r| r.get_mut(0))
+            .and_then(|r| r.get_mut("Party"))
+            .and_then(|p| p.get_mut(0))
+            .and_then(|p| p.get_mut("PartyIdentification"))
+            .and_then(|p| p.as_array_mut())
+        {
+            for id in ids {
+                if let Some(first) = id.get_mut("ID").and_then(|i| i.get_mut(0))
+                    && first.get("schemeID").and_then(|s| s.as_str()) == Some("TIN")
+                {
+                    first["_"] = json!(tin);
+                }
+            }
+        }
+    }
+}
+
+/// Sets the `InvoiceDocumentReference/UUID` of every billing reference of a JSON note.
+pub fn set_json_reference(doc: &mut Value, original_uuid: &str) {
+    if let Some(refs) = doc
+        .get_mut("Invoice")
+        .and_then(|i| i.get_mut(0))
+        .and_then(|i| i.get_mut("BillingReference"))
+        .and_then(|b| b.as_array_mut())
+    {
+        for r in refs {
+            if let Some(idr) = r
+                .get_mut("InvoiceDocumentReference")
+                .and_then(|d| d.get_mut(0))
+            {
+                idr["UUID"] = json!([{ "_": original_uuid }]);
+            }
+        }
+    }
+}
+
+/// Sets an XML document's ID, issue date/time and party TINs (the samples' placeholders
+/// `Supplier's TIN` and `Buyer's TIN`).
+pub fn adapt_xml(
+    xml: &str,
+    internal_id: &str,
+    issued: DateTime<Utc>,
+    supplier_tin: &str,
+    buyer_tin: &str,
+) -> String {
+    let mut out = replace_first_element(xml, "cbc:ID", internal_id);
+    out = replace_first_element(
+        &out,
+        "cbc:IssueDate",
+        &issued.format("%Y-%m-%d").to_string(),
+    );
+    out = replace_first_element(
+        &out,
+        "cbc:IssueTime",
+        &issued.format("%H:%M:%SZ").to_string(),
+    );
+    out.replace("Supplier's TIN", supplier_tin)
+        .replace("Buyer's TIN", buyer_tin)
+}
+
+fn replace_first_element(xml: &str, tag: &str, value: &str) -> String {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let Some(start) = xml.find(&open) else {
+        return xml.to_owned();
+    };
+    let from = start + open.len();
+    let Some(len) = xml[from..].find(&close) else {
+        return xml.to_owned();
+    };
+    format!("{}{value}{}", &xml[..from], &xml[from + len..])
+}
+
+/// One entry of a submission body: Base64 document, lowercase hex SHA-256, code number.
+pub fn document_entry(format: &str, bytes: &[u8], code_number: &str) -> Value {
+    json!({
+        "format": format,
+        "document": STANDARD.encode(bytes),
+        "documentHash": hex::encode(Sha256::digest(bytes)),
+        "codeNumber": code_number,
+    })
+}
+
+/// Minified JSON bytes of a document.
+pub fn minified(doc: &Value) -> Vec<u8> {
+    serde_json::to_vec(doc).unwrap_or_default()
+}
+
+/// A submission body.
+pub fn submission(entries: Vec<Value>) -> Value {
+    json!({ "documents": entries })
+}
