@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod api;
+
 #[derive(Debug, Parser)]
 #[command(name = "invois", version, about = "MyInvois e-invoicing toolkit")]
 struct Cli {
@@ -20,6 +22,8 @@ struct Cli {
 enum Command {
     /// Print the version and exit.
     Version,
+    /// Call MyInvois APIs with the typed client (login, submit, poll, search, ...).
+    Api(Box<api::Args>),
 }
 
 #[tokio::main]
@@ -30,6 +34,7 @@ async fn main() -> ExitCode {
             println!("invois {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Api(args) => api::run(*args).await,
     };
     match result {
         Ok(code) => code,
