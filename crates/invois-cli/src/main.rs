@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod api;
+mod cert;
+mod sign;
+mod verify;
 
 #[derive(Debug, Parser)]
 #[command(name = "invois", version, about = "MyInvois e-invoicing toolkit")]
@@ -22,6 +25,12 @@ struct Cli {
 enum Command {
     /// Print the version and exit.
     Version,
+    /// Sign a version 1.1/1.3 document (JSON or XML) with a PKCS#12 or PEM certificate.
+    Sign(sign::Args),
+    /// Verify document signatures as MyInvois does; name each broken DS rule and its fix.
+    Verify(verify::Args),
+    /// Inspect signing certificates, or issue test certificates for the sandbox.
+    Cert(cert::Args),
     /// Call MyInvois APIs with the typed client (login, submit, poll, search, ...).
     Api(Box<api::Args>),
 }
@@ -34,6 +43,9 @@ async fn main() -> ExitCode {
             println!("invois {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sign(args) => sign::run(args).await,
+        Command::Verify(args) => verify::run(args).await,
+        Command::Cert(args) => cert::run(args).await,
         Command::Api(args) => api::run(*args).await,
     };
     match result {

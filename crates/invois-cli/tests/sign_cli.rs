@@ -1,0 +1,166 @@
+//! `invois cert issue-test`, `invois sign`, `invois verify` and `invois cert inspect` end to
+//! end through the built binary, with their exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn invois(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_invois"));
+    c.args(args).env_remove("INVOIS_CERT_PASSWORD");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().expect("run invois")
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("invois-sign-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn sample(dir: &Path, rel: &str, name: &str) -> String {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/myinvois/samples")
+        .join(rel);
+    let text = std::fs::read_to_string(src).unwrap();
+    let text = text
+        .replace("Supplier's TIN", "C29702635060")
+        .replace("Supplier's BRN", "202001234567");
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn issue_sign_verify_inspect() {
+    let dir = tmpdir("flow");
+    let out = invois(
+        &[
+            "cert",
+            "issue-test",
+            "--tin",
+            "C29702635060",
+            "--brn",
+            "202001234567",
+            "--out-dir",
+            &s(&dir),
+            "--password-env",
+            "P12PW",
+            "--cipher",
+            "rc2-40",
+        ],
+        &[("P12PW", "pw-123")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["ca.pem", "cert.pem", "key.pem", "cert.p12"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let p12 = s(&dir.join("cert.p12"));
+
+    let out = invois(
+        &["cert", "inspect", &p12, "--password-env", "P12PW"],
+        &[("P12PW", "pw-123")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("TIN (OI 2.5.4.97):  C29702635060"), "{text}");
+    assert!(text.contains(
+        "X509IssuerName:     CN=invois Test CA, OU=Not for production use, O=invois test, C=MY"
+    ));
+    assert!(text.contains("nonRepudiation") && text.contains("1.3.6.1.4.1.311.10.3.12"));
+
+    for (rel, name) in [
+        ("v1.1/1.1-Invoice-Sample.json", "inv.json"),
+        ("v1.1/1.1-Invoice-Sample.xml", "inv.xml"),
+    ] {
+        let doc = sample(&dir, rel, name);
+        let signed = s(&dir.join(format!("signed-{name}")));
+        let out = invois(
+            &[
+                "sign",
+                &doc,
+                "--cert",
+                &p12,
+                "--password-env",
+                "P12PW",
+                "-o",
+                &signed,
+            ],
+            &[("P12PW", "pw-123")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let out = invois(&["verify", &signed, "--test-ca"], &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+
+        let tampered = std::fs::read_to_string(&signed)
+            .unwrap()
+            .replace("INV12345", "INV12399");
+        let bad = s(&dir.join(format!("bad-{name}")));
+        std::fs::write(&bad, tampered).unwrap();
+        let out = invois(&["verify", &bad, "--json"], &[]);
+        assert_eq!(out.status.code(), Some(1));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v[0]["valid"], false);
+        assert_eq!(v[0]["result"]["findings"][0]["code"], "DS322");
+        let out = invois(&["verify", &bad, "--explain"], &[]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("fix:"));
+    }
+
+    // Untrusted chain: only an unrelated certificate (another leaf) is trusted: DS329.
+    let other = tmpdir("other");
+    let out = invois(
+        &[
+            "cert",
+            "issue-test",
+            "--tin",
+            "C1",
+            "--brn",
+            "B1",
+            "--out-dir",
+            &s(&other),
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let signed = s(&dir.join("signed-inv.json"));
+    let out = invois(
+        &["verify", &signed, "--trust", &s(&other.join("cert.pem"))],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DS329"));
+
+    // A wrong password is a usage error (2) and is never echoed.
+    let doc = s(&dir.join("inv.json"));
+    let out = invois(
+        &["sign", &doc, "--cert", &p12, "--password-env", "P12PW"],
+        &[("P12PW", "not-the-pw-xyz")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("password"), "{err}");
+    assert!(!err.contains("not-the-pw-xyz"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&other);
+}
