@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 
 mod api;
 mod cert;
+mod codes;
+mod convert;
+mod new;
 mod sign;
+mod validate;
 mod verify;
 
 #[derive(Debug, Parser)]
@@ -31,6 +35,14 @@ enum Command {
     Verify(verify::Args),
     /// Inspect signing certificates, or issue test certificates for the sandbox.
     Cert(cert::Args),
+    /// Validate documents locally: structure, fields, codes, arithmetic, currency, references.
+    Validate(validate::Args),
+    /// Convert a document between MyInvois JSON and UBL XML.
+    Convert(convert::Args),
+    /// Print a filled, valid example document of a type.
+    New(new::Args),
+    /// Code tables: sync, import, list.
+    Codes(codes::Args),
     /// Call MyInvois APIs with the typed client (login, submit, poll, search, ...).
     Api(Box<api::Args>),
 }
@@ -46,6 +58,10 @@ async fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Cert(args) => cert::run(args).await,
+        Command::Validate(args) => validate::run(args).await,
+        Command::Convert(args) => convert::run(args).await,
+        Command::New(args) => new::run(args).await,
+        Command::Codes(args) => codes::run(args).await,
         Command::Api(args) => api::run(*args).await,
     };
     match result {

@@ -1,0 +1,42 @@
+//! `invois convert FILE --to json|xml`: MyInvois JSON <-> UBL XML, minified, every value kept.
+//! Unknown elements are kept and listed on stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use invois_model::{Category, Document, Format, ValidationContext, validate};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The document (JSON or XML, detected).
+    file: PathBuf,
+    /// Target format: json or xml.
+    #[arg(long, value_name = "FORMAT")]
+    to: Format,
+    /// Write here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let doc =
+        Document::parse(&bytes).with_context(|| format!("parsing {}", args.file.display()))?;
+    let unknown = validate(&doc, &ValidationContext::at(chrono::Utc::now()));
+    for f in unknown
+        .in_category(Category::Structure)
+        .filter(|f| f.code == "S001")
+    {
+        eprintln!("warning: kept unknown element at {} ({})", f.xpath, f.rule);
+    }
+    let out = doc.to_string_as(args.to);
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => println!("{out}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

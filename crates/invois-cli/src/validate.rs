@@ -1,0 +1,116 @@
+//! `invois validate FILE...`: a readable report (or `--json`). Exit 0 all valid, 1 some
+//! invalid, 2 some file unusable (unreadable or not a document).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use invois_model::{Document, Finding, Severity, ValidationContext, validate};
+
+use crate::codes::DirArg;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Documents (JSON or XML, detected).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Validate as of this instant (RFC 3339) instead of now; for the 72-hour window.
+    #[arg(long, value_name = "TIME")]
+    now: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    codes: DirArg,
+}
+
+enum Outcome {
+    Unusable(String),
+    Checked(Vec<Finding>),
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let tables = std::sync::Arc::new(args.codes.load()?);
+    let ctx = ValidationContext::at(args.now.unwrap_or_else(Utc::now)).with_codes(tables);
+    let mut results = Vec::new();
+    for file in &args.files {
+        let outcome = match std::fs::read(file) {
+            Err(e) => Outcome::Unusable(format!("cannot read: {e}")),
+            Ok(bytes) => match Document::parse(&bytes) {
+                Err(e) => Outcome::Unusable(e.to_string()),
+                Ok(doc) => Outcome::Checked(validate(&doc, &ctx).findings),
+            },
+        };
+        results.push((file, outcome));
+    }
+    if args.json {
+        let out: Vec<serde_json::Value> = results.iter().map(|(f, o)| json_result(f, o)).collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (file, outcome) in &results {
+            print_result(file, outcome);
+        }
+    }
+    let unusable = results
+        .iter()
+        .any(|(_, o)| matches!(o, Outcome::Unusable(_)));
+    let invalid = results.iter().any(|(_, o)| matches!(o, Outcome::Checked(f) if f.iter().any(|f| f.severity == Severity::Error)));
+    Ok(ExitCode::from(if unusable {
+        2
+    } else if invalid {
+        1
+    } else {
+        0
+    }))
+}
+
+fn print_result(file: &std::path::Path, outcome: &Outcome) {
+    match outcome {
+        Outcome::Unusable(e) => println!("{}: unusable: {e}", file.display()),
+        Outcome::Checked(findings) => {
+            let count = |s| findings.iter().filter(|f| f.severity == s).count();
+            let (e, w, i) = (
+                count(Severity::Error),
+                count(Severity::Warning),
+                count(Severity::Info),
+            );
+            let verdict = if e == 0 { "valid" } else { "INVALID" };
+            println!(
+                "{}: {verdict} ({e} errors, {w} warnings, {i} notes)",
+                file.display()
+            );
+            for f in findings {
+                println!(
+                    "  {:<7} {:<6} [{}] {}",
+                    f.severity, f.code, f.category, f.rule
+                );
+                println!("          at {}  ({})", f.xpath, f.json_path);
+                if let Some(v) = &f.value {
+                    println!("          value: {v:?}");
+                }
+            }
+        }
+    }
+}
+
+fn json_result(file: &std::path::Path, outcome: &Outcome) -> serde_json::Value {
+    match outcome {
+        Outcome::Unusable(e) => {
+            serde_json::json!({"file": file.display().to_string(), "usable": false, "valid": false, "error": e})
+        }
+        Outcome::Checked(findings) => serde_json::json!({
+            "file": file.display().to_string(),
+            "usable": true,
+            "valid": !findings.iter().any(|f| f.severity == Severity::Error),
+            "findings": findings.iter().map(|f| serde_json::json!({
+                "code": f.code,
+                "category": f.category.to_string(),
+                "severity": f.severity.to_string(),
+                "jsonPath": f.json_path,
+                "xpath": f.xpath,
+                "rule": f.rule,
+                "value": f.value,
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}
