@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod sandbox;
+
 mod api;
 mod cert;
 mod codes;
@@ -29,6 +31,8 @@ struct Cli {
 enum Command {
     /// Print the version and exit.
     Version,
+    /// Run a MyInvois-compatible server locally (identity, every API, rate limits, clock).
+    Sandbox(sandbox::Args),
     /// Sign a version 1.1/1.3 document (JSON or XML) with a PKCS#12 or PEM certificate.
     Sign(sign::Args),
     /// Verify document signatures as MyInvois does; name each broken DS rule and its fix.
@@ -55,6 +59,7 @@ async fn main() -> ExitCode {
             println!("invois {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sandbox(args) => sandbox::run(args).await,
         Command::Sign(args) => sign::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Cert(args) => cert::run(args).await,

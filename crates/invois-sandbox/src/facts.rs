@@ -230,6 +230,9 @@ fn walk_json(
     }
 }
 
+/// Deepest XML nesting accepted.
+const MAX_XML_DEPTH: usize = 64;
+
 /// An open XML element: local name, attributes, text so far.
 type Open = (String, Vec<(String, String)>, String);
 
@@ -266,6 +269,12 @@ fn flatten_xml(bytes: &[u8]) -> Result<Vec<Entry>, StructureError> {
                         .map_err(|e| malformed(e.to_string()))?
                         .into_owned();
                     attrs.push((key, value));
+                }
+                // UBL documents nest a dozen levels deep; far deeper is hostile input.
+                if stack.len() >= MAX_XML_DEPTH {
+                    return Err(malformed(format!(
+                        "elements are nested deeper than {MAX_XML_DEPTH} levels"
+                    )));
                 }
                 stack.push((name, attrs, String::new()));
                 if matches!(event, Event::Empty(_)) {
