@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use invois_api::submission::{
-    AcceptedDocument, DUPLICATE_SUBMISSION_WINDOW_SECS, GetSubmissionQuery, GetSubmissionResponse,
-    MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_SUBMISSION, MAX_SUBMISSION_BYTES,
-    MAX_SUBMISSION_PAGE_SIZE, RejectedDocument, SubmitDocumentsRequest, SubmitDocumentsResponse,
+    AcceptedDocument, DUPLICATE_SUBMISSION_WINDOW_SECS, GetSubmissionResponse, MAX_DOCUMENT_BYTES,
+    MAX_DOCUMENTS_PER_SUBMISSION, MAX_SUBMISSION_BYTES, MAX_SUBMISSION_PAGE_SIZE, RejectedDocument,
+    SubmitDocumentsRequest, SubmitDocumentsResponse,
 };
 use invois_api::{ApiError, DocumentStatus, OverallStatus};
 use sha2::{Digest, Sha256};
@@ -269,6 +269,17 @@ fn accept(
             rejected_documents: rejected_docs,
         }),
     ))
+}
+
+/// Get Submission's query. `invois_api`'s `GetSubmissionQuery` is lenient for clients; the
+/// server refuses unknown parameters like every other endpoint.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct GetSubmissionQuery {
+    #[serde(default)]
+    page_no: Option<u32>,
+    #[serde(default)]
+    page_size: Option<u32>,
 }
 
 /// `GET /api/v1.0/documentsubmissions/{submissionUid}`.

@@ -13,12 +13,24 @@ use serde_json::json;
 async fn clock_advances_through_the_admin_api() {
     let h = start().await;
     let before = h.clock().now();
-    let resp = h.http.post(h.admin("/admin/clock/advance")).json(&json!({"seconds": 7200})).send().await.unwrap();
+    let resp = h
+        .http
+        .post(h.admin("/admin/clock/advance"))
+        .json(&json!({"seconds": 7200}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(body["now"].is_string());
     assert!(h.clock().now() - before >= chrono::Duration::hours(2));
-    let resp = h.http.post(h.admin("/admin/clock/advance")).json(&json!({"seconds": "soon"})).send().await.unwrap();
+    let resp = h
+        .http
+        .post(h.admin("/admin/clock/advance"))
+        .json(&json!({"seconds": "soon"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
 }
 
@@ -34,26 +46,56 @@ async fn faults_are_injected_and_cleared() {
     assert!(headers.contains_key("correlationId"));
     assert_envelope(&body, "ServiceUnavailable");
 
-    assert_eq!(put(json!({"error_rate": 1.0, "error_status": 500})).await.unwrap().status(), 200);
+    assert_eq!(
+        put(json!({"error_rate": 1.0, "error_status": 500}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let (status, _, _) = h.get(&token, "/api/v1.0/documenttypes").await;
     assert_eq!(status, 500);
 
-    assert_eq!(put(json!({"maintenance": true})).await.unwrap().status(), 200);
-    let resp = h.http.get(h.url("/api/v1.0/documenttypes")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(
+        put(json!({"maintenance": true})).await.unwrap().status(),
+        200
+    );
+    let resp = h
+        .http
+        .get(h.url("/api/v1.0/documenttypes"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 403);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(resp.text().await.unwrap().contains("maintenance"));
 
     // A dropped response: the request is processed, the client sees a broken connection.
     assert_eq!(put(json!({"drop_rate": 1.0})).await.unwrap().status(), 200);
     let doc = invoice("INV-DROP", h.clock().now(), SUPPLIER_TIN, BUYER_TIN);
     let result = async {
-        let resp = h.http.post(h.url("/api/v1.0/documentsubmissions")).bearer_auth(&token).json(&submission(vec![entry_json(&doc, "INV-DROP")])).send().await?;
+        let resp = h
+            .http
+            .post(h.url("/api/v1.0/documentsubmissions"))
+            .bearer_auth(&token)
+            .json(&submission(vec![entry_json(&doc, "INV-DROP")]))
+            .send()
+            .await?;
         resp.bytes().await
     }
     .await;
     assert!(result.is_err(), "the response should be cut off");
-    assert_eq!(h.running.sandbox.stats().submissions, 1, "but the submission happened");
+    assert_eq!(
+        h.running.sandbox.stats().submissions,
+        1,
+        "but the submission happened"
+    );
 
     assert_eq!(put(json!({"latency_ms": 150})).await.unwrap().status(), 200);
     let t = std::time::Instant::now();
@@ -63,7 +105,12 @@ async fn faults_are_injected_and_cleared() {
 
     assert_eq!(put(json!({"error_rate": 2.0})).await.unwrap().status(), 400);
     assert_eq!(put(json!({"bogus": true})).await.unwrap().status(), 400);
-    let resp = h.http.delete(h.admin("/admin/faults")).send().await.unwrap();
+    let resp = h
+        .http
+        .delete(h.admin("/admin/faults"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
     let t = std::time::Instant::now();
     let (status, _, _) = h.get(&token, "/api/v1.0/documenttypes").await;
@@ -81,10 +128,14 @@ async fn reset_forgets_everything_including_tokens() {
     assert_eq!(stats["submissions"], 1);
     let resp = h.http.post(h.admin("/admin/reset")).send().await.unwrap();
     assert_eq!(resp.status(), 204);
-    let (status, _, _) = h.get(&token, &format!("/api/v1.0/documentsubmissions/{uid}")).await;
+    let (status, _, _) = h
+        .get(&token, &format!("/api/v1.0/documentsubmissions/{uid}"))
+        .await;
     assert_eq!(status, 401);
     let token = h.token(&h.supplier()).await;
-    let (status, _, _) = h.get(&token, &format!("/api/v1.0/documentsubmissions/{uid}")).await;
+    let (status, _, _) = h
+        .get(&token, &format!("/api/v1.0/documentsubmissions/{uid}"))
+        .await;
     assert_eq!(status, 404);
     // The validation task of the forgotten submission does nothing.
     h.advance(60);
@@ -111,14 +162,22 @@ async fn every_api_call_reaches_the_observer() {
     let h = start_with(config).await;
     let token = h.token(&h.intermediary()).await;
     let (_, uid) = h.submit_one(&token, "INV-OBS", BUYER_TIN).await;
-    let (_, headers, _) = h.get(&token, &format!("/api/v1.0/documentsubmissions/{uid}")).await;
+    let (_, headers, _) = h
+        .get(&token, &format!("/api/v1.0/documentsubmissions/{uid}"))
+        .await;
     let (status, _, _) = h.get("bad-token", "/api/v1.0/documenttypes").await;
     assert_eq!(status, 401);
     let records = recorder.0.lock().unwrap().clone();
     assert_eq!(records.len(), 4, "{records:?}");
     let login = &records[0];
-    assert_eq!(login.endpoint, Some(invois_api::Endpoint::LoginIntermediary));
-    assert_eq!(login.client_id.as_deref(), Some(h.intermediary().client_id.as_str()));
+    assert_eq!(
+        login.endpoint,
+        Some(invois_api::Endpoint::LoginIntermediary)
+    );
+    assert_eq!(
+        login.client_id.as_deref(),
+        Some(h.intermediary().client_id.as_str())
+    );
     assert_eq!(login.on_behalf_of.as_deref(), Some(SUPPLIER_TIN));
     assert_eq!(login.status, 200);
     let submit = &records[1];
@@ -127,7 +186,10 @@ async fn every_api_call_reaches_the_observer() {
     assert_eq!(submit.payload_sha256.as_ref().map(String::len), Some(64));
     let poll = &records[2];
     assert_eq!(poll.endpoint, Some(invois_api::Endpoint::GetSubmission));
-    assert_eq!(poll.correlation_id, headers["correlationId"].to_str().unwrap());
+    assert_eq!(
+        poll.correlation_id,
+        headers["correlationId"].to_str().unwrap()
+    );
     assert_eq!(records[3].status, 401);
     assert_eq!(records[3].client_id, None);
 }

@@ -13,23 +13,31 @@ async fn receivers_see_only_valid_documents_and_issuers_see_all() {
     let buyer = h.token(&h.buyer()).await;
     let (uuid, uid) = h.submit_one(&supplier, "INV-V", BUYER_TIN).await;
     // Submitted: the issuer sees it, the receiver does not.
-    let (status, _, raw) = h.get(&supplier, &format!("/api/v1.0/documents/{uuid}/raw")).await;
+    let (status, _, raw) = h
+        .get(&supplier, &format!("/api/v1.0/documents/{uuid}/raw"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(raw["status"], "Submitted");
     for p in ["raw", "details"] {
-        let (status, _, body) = h.get(&buyer, &format!("/api/v1.0/documents/{uuid}/{p}")).await;
+        let (status, _, body) = h
+            .get(&buyer, &format!("/api/v1.0/documents/{uuid}/{p}"))
+            .await;
         assert_eq!(status, 404, "{p}");
         assert_envelope(&body, "NotFound");
     }
     h.settle(&supplier, &uid).await;
-    let (status, _, raw) = h.get(&buyer, &format!("/api/v1.0/documents/{uuid}/raw")).await;
+    let (status, _, raw) = h
+        .get(&buyer, &format!("/api/v1.0/documents/{uuid}/raw"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(raw["status"], "Valid");
     assert!(raw["document"].as_str().unwrap().contains("INV-V"));
     assert_eq!(raw["submissionUid"], uid.as_str());
     // Unrelated intermediary sees nothing.
     let agent = h.token(&h.intermediary()).await;
-    let (status, _, _) = h.get(&agent, &format!("/api/v1.0/documents/{uuid}/raw")).await;
+    let (status, _, _) = h
+        .get(&agent, &format!("/api/v1.0/documents/{uuid}/raw"))
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -40,7 +48,12 @@ async fn recent_documents_spell_fields_as_recent_does_and_follow_direction_rules
     let buyer = h.token(&h.buyer()).await;
     let (uuid, uid) = h.submit_one(&supplier, "INV-R1", BUYER_TIN).await;
     h.settle(&supplier, &uid).await;
-    let (status, _, page) = h.get(&supplier, "/api/v1.0/documents/recent?pageNo=1&pageSize=10&InvoiceDirection=Sent").await;
+    let (status, _, page) = h
+        .get(
+            &supplier,
+            "/api/v1.0/documents/recent?pageNo=1&pageSize=10&InvoiceDirection=Sent",
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["metadata"]["totalCount"], 1);
     assert_eq!(page["metadata"]["totalPages"], 1);
@@ -52,32 +65,54 @@ async fn recent_documents_spell_fields_as_recent_does_and_follow_direction_rules
     assert_eq!(item["submissionChannel"], "ERP");
     assert_eq!(item["total"], json!(1436.5));
     // The buyer receives it; the old `direction` name still works.
-    let (_, _, page) = h.get(&buyer, "/api/v1.0/documents/recent?direction=Received").await;
+    let (_, _, page) = h
+        .get(&buyer, "/api/v1.0/documents/recent?direction=Received")
+        .await;
     assert_eq!(page["metadata"]["totalCount"], 1);
-    let (_, _, page) = h.get(&buyer, "/api/v1.0/documents/recent?InvoiceDirection=Sent").await;
+    let (_, _, page) = h
+        .get(&buyer, "/api/v1.0/documents/recent?InvoiceDirection=Sent")
+        .await;
     assert_eq!(page["metadata"]["totalCount"], 0);
     // Direction-dependent filters.
     for (q, target) in [
         ("receiverTin=C10987654320", "receiverTin"),
-        ("InvoiceDirection=Received&receiverTin=C10987654320", "receiverTin"),
+        (
+            "InvoiceDirection=Received&receiverTin=C10987654320",
+            "receiverTin",
+        ),
         ("InvoiceDirection=Sent&issuerTin=C25845632020", "issuerTin"),
-        ("InvoiceDirection=Sent&receiverId=201901234567", "receiverIdType"),
-        ("submissionDateFrom=2025-01-01T00:00:00Z", "submissionDateTo"),
+        (
+            "InvoiceDirection=Sent&receiverId=201901234567",
+            "receiverIdType",
+        ),
+        (
+            "submissionDateFrom=2025-01-01T00:00:00Z",
+            "submissionDateTo",
+        ),
         ("issueDateTo=2025-01-01T00:00:00Z", "issueDateFrom"),
         ("InvoiceDirection=Sideways", "InvoiceDirection"),
         ("status=Lost", "status"),
         ("documentType=99", "documentType"),
         ("unknownParam=1", "unknownParam"),
     ] {
-        let (status, _, body) = h.get(&supplier, &format!("/api/v1.0/documents/recent?{q}")).await;
+        let (status, _, body) = h
+            .get(&supplier, &format!("/api/v1.0/documents/recent?{q}"))
+            .await;
         assert_eq!(status, 400, "{q}");
-        assert_eq!(assert_envelope(&body, "BadArgument")["target"], target, "{q}");
+        assert_eq!(
+            assert_envelope(&body, "BadArgument")["target"],
+            target,
+            "{q}"
+        );
     }
     let (status, _, page) = h
         .get(&supplier, "/api/v1.0/documents/recent?InvoiceDirection=Sent&receiverIdType=BRN&receiverId=201901234567&receiverTin=C10987654320&status=Valid&documentType=01")
         .await;
     assert_eq!(status, 200, "{page}");
-    assert_eq!(page["metadata"]["totalCount"], 0, "the sample's buyer BRN placeholder does not match");
+    assert_eq!(
+        page["metadata"]["totalCount"], 0,
+        "the sample's buyer BRN placeholder does not match"
+    );
     // Only the last 31 days.
     h.advance(32 * 24 * 3600);
     let supplier = h.token(&h.supplier()).await;
@@ -121,22 +156,58 @@ async fn search_requires_a_date_pair_within_31_days_and_pages() {
 
     let thirty_one = fmt(now - chrono::Duration::days(31));
     let (status, _, _) = h
-        .get(&token, &format!("/api/v1.0/documents/search?submissionDateFrom={thirty_one}&submissionDateTo={}", fmt(now)))
+        .get(
+            &token,
+            &format!(
+                "/api/v1.0/documents/search?submissionDateFrom={thirty_one}&submissionDateTo={}",
+                fmt(now)
+            ),
+        )
         .await;
     assert_eq!(status, 200, "exactly 31 days is allowed");
     let too_long = fmt(now - chrono::Duration::days(31) - chrono::Duration::seconds(1));
     for (q, target) in [
         (String::new(), "submissionDateFrom"),
-        (format!("submissionDateFrom={too_long}&submissionDateTo={}", fmt(now)), "submissionDateTo"),
-        (format!("submissionDateFrom={to}&submissionDateTo={from}"), "submissionDateFrom"),
-        (format!("submissionDateFrom={from}&submissionDateTo={to}&pageSize=0"), "pageSize"),
-        (format!("submissionDateFrom={from}&submissionDateTo={to}&pageSize=101"), "pageSize"),
-        (format!("submissionDateFrom={from}&submissionDateTo={to}&searchQuery=a%3Cb"), "searchQuery"),
-        (format!("submissionDateFrom=yesterday&submissionDateTo={to}"), "submissionDateFrom"),
-        (format!("submissionDateFrom={from}&submissionDateTo={to}&direction=Sent"), "direction"),
+        (
+            format!(
+                "submissionDateFrom={too_long}&submissionDateTo={}",
+                fmt(now)
+            ),
+            "submissionDateTo",
+        ),
+        (
+            format!("submissionDateFrom={to}&submissionDateTo={from}"),
+            "submissionDateFrom",
+        ),
+        (
+            format!("submissionDateFrom={from}&submissionDateTo={to}&pageSize=0"),
+            "pageSize",
+        ),
+        (
+            format!("submissionDateFrom={from}&submissionDateTo={to}&pageSize=101"),
+            "pageSize",
+        ),
+        (
+            format!("submissionDateFrom={from}&submissionDateTo={to}&searchQuery=a%3Cb"),
+            "searchQuery",
+        ),
+        (
+            format!("submissionDateFrom=yesterday&submissionDateTo={to}"),
+            "submissionDateFrom",
+        ),
+        (
+            format!("submissionDateFrom={from}&submissionDateTo={to}&direction=Sent"),
+            "direction",
+        ),
     ] {
-        let (status, _, body) = h.get(&token, &format!("/api/v1.0/documents/search?{q}")).await;
+        let (status, _, body) = h
+            .get(&token, &format!("/api/v1.0/documents/search?{q}"))
+            .await;
         assert_eq!(status, 400, "{q}");
-        assert_eq!(assert_envelope(&body, "BadArgument")["target"], target, "{q}");
+        assert_eq!(
+            assert_envelope(&body, "BadArgument")["target"],
+            target,
+            "{q}"
+        );
     }
 }

@@ -6,19 +6,32 @@ mod common;
 use common::*;
 
 fn assert_api_envelope(status: u16, headers: &reqwest::header::HeaderMap, text: &str, what: &str) {
-    assert!(headers.contains_key("correlationId"), "{what}: no correlationId");
-    let ct = headers.get("content-type").map(|v| v.to_str().unwrap_or("")).unwrap_or("");
-    assert!(ct.starts_with("application/json"), "{what}: {status} content-type {ct}: {text}");
-    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
+    assert!(
+        headers.contains_key("correlationId"),
+        "{what}: no correlationId"
+    );
+    let ct = headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or(""))
+        .unwrap_or("");
+    assert!(
+        ct.starts_with("application/json"),
+        "{what}: {status} content-type {ct}: {text}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
     assert!(v["error"]["code"].is_string(), "{what}: {text}");
 }
+
+/// Method, path, optional (content type, body).
+type Case = (reqwest::Method, String, Option<(&'static str, Vec<u8>)>);
 
 #[tokio::test]
 async fn malformed_requests_get_the_envelope() {
     let h = start().await;
     let token = h.token(&h.supplier()).await;
     let long = "A".repeat(10_000);
-    let cases: Vec<(reqwest::Method, String, Option<(&str, Vec<u8>)>)> = vec![
+    let cases: Vec<Case> = vec![
         (reqwest::Method::GET, "/nope".into(), None),
         (reqwest::Method::GET, "/api/v1.0/unknown/thing".into(), None),
         (reqwest::Method::DELETE, "/api/v1.0/documenttypes".into(), None),
@@ -40,7 +53,10 @@ async fn malformed_requests_get_the_envelope() {
         (reqwest::Method::POST, "/api/v1.0/documentsubmissions".into(), Some(("application/json", br#"{"documents":[{"format":"XML","document":"PEludm9pY2U+PC9JbnZvaWNlPg==","documentHash":"x","codeNumber":"1"}]}"#.to_vec()))),
     ];
     for (method, path, body) in cases {
-        let mut req = h.http.request(method.clone(), h.url(&path)).bearer_auth(&token);
+        let mut req = h
+            .http
+            .request(method.clone(), h.url(&path))
+            .bearer_auth(&token);
         if let Some((ct, bytes)) = body {
             req = req.header("content-type", ct).body(bytes);
         }
@@ -57,23 +73,39 @@ async fn malformed_requests_get_the_envelope() {
     // Deeply nested and hostile documents inside a valid envelope are rejected per document.
     let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
     let xml_bomb = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><Invoice><cbc:ID>&b;</cbc:ID></Invoice>"#;
-    let deep_xml = format!("<Invoice>{}{}</Invoice>", "<a>".repeat(10_000), "</a>".repeat(10_000));
+    let deep_xml = format!(
+        "<Invoice>{}{}</Invoice>",
+        "<a>".repeat(10_000),
+        "</a>".repeat(10_000)
+    );
     let (status, _, body) = h
-        .submit(&token, &submission(vec![
-            entry_bytes("JSON", deep.as_bytes(), "DEEP"),
-            entry_bytes("XML", xml_bomb.as_bytes(), "BOMB"),
-            entry_bytes("XML", deep_xml.as_bytes(), "DEEPXML"),
-            entry_bytes("XML", b"\xff\xfe<Invoice/>", "BINARY"),
-        ]))
+        .submit(
+            &token,
+            &submission(vec![
+                entry_bytes("JSON", deep.as_bytes(), "DEEP"),
+                entry_bytes("XML", xml_bomb.as_bytes(), "BOMB"),
+                entry_bytes("XML", deep_xml.as_bytes(), "DEEPXML"),
+                entry_bytes("XML", b"\xff\xfe<Invoice/>", "BINARY"),
+            ]),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(body["rejectedDocuments"].as_array().unwrap().len(), 4, "{body}");
+    assert_eq!(
+        body["rejectedDocuments"].as_array().unwrap().len(),
+        4,
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn unknown_methods_and_routes_are_404_or_405_envelopes() {
     let h = start().await;
-    let resp = h.http.patch(h.url("/api/v1.0/documenttypes")).send().await.unwrap();
+    let resp = h
+        .http
+        .patch(h.url("/api/v1.0/documenttypes"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 405);
     let (_, headers, body) = split(resp).await;
     assert!(headers.contains_key("correlationId"));
@@ -96,5 +128,9 @@ async fn correlation_ids_look_like_myinvois_ones_and_differ() {
     let (prefix, seq) = a.split_once(':').unwrap();
     assert_eq!(prefix.len(), 13);
     assert_eq!(seq.len(), 8);
-    assert!(a.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ':'), "{a}");
+    assert!(
+        a.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ':'),
+        "{a}"
+    );
 }

@@ -18,13 +18,32 @@ async fn document_types_versions_and_workflow_parameters() {
     assert_eq!(types[4]["name"], "Self-billed Invoice");
     let id = types[1]["id"].as_u64().unwrap();
     let vid = types[1]["documentTypeVersions"][1]["id"].as_u64().unwrap();
-    let (status, _, one) = h.get(&token, &format!("/api/v1.0/documenttypes/{id}")).await;
+    let (status, _, one) = h
+        .get(&token, &format!("/api/v1.0/documenttypes/{id}"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(one["name"], "Credit Note");
-    let params: Vec<&str> = one["workflowParameters"].as_array().unwrap().iter().map(|p| p["parameter"].as_str().unwrap()).collect();
-    assert_eq!(params, ["submissionDuration", "cancellationDuration", "rejectionDuration"]);
+    let params: Vec<&str> = one["workflowParameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["parameter"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        params,
+        [
+            "submissionDuration",
+            "cancellationDuration",
+            "rejectionDuration"
+        ]
+    );
     assert_eq!(one["workflowParameters"][1]["value"], 72);
-    let (status, _, v) = h.get(&token, &format!("/api/v1.0/documenttypes/{id}/versions/{vid}")).await;
+    let (status, _, v) = h
+        .get(
+            &token,
+            &format!("/api/v1.0/documenttypes/{id}/versions/{vid}"),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(v["name"], "1.1");
     assert_eq!(v["invoiceTypeCode"], 2);
@@ -32,8 +51,16 @@ async fn document_types_versions_and_workflow_parameters() {
     for (path, status, code) in [
         ("/api/v1.0/documenttypes/9999", 404, "NotFound"),
         ("/api/v1.0/documenttypes/abc", 400, "BadArgument"),
-        (&*format!("/api/v1.0/documenttypes/{id}/versions/1"), 404, "NotFound"),
-        (&*format!("/api/v1.0/documenttypes/{id}/versions/x"), 400, "BadArgument"),
+        (
+            &*format!("/api/v1.0/documenttypes/{id}/versions/1"),
+            404,
+            "NotFound",
+        ),
+        (
+            &*format!("/api/v1.0/documenttypes/{id}/versions/x"),
+            400,
+            "BadArgument",
+        ),
     ] {
         let (s, _, body) = h.get(&token, path).await;
         assert_eq!(s, status, "{path}");
@@ -53,14 +80,30 @@ async fn notifications_follow_events_and_page() {
     assert_eq!(n["result"][0]["typeId"], 7);
     assert_eq!(n["result"][0]["typeName"], "Document validated");
     assert_eq!(n["metadata"]["hasNext"], false);
-    let (_, _, n) = h.get(&buyer, "/api/v1.0/notifications/taxpayer?type=6&language=en&pageNo=1&pageSize=1").await;
+    let (_, _, n) = h
+        .get(
+            &buyer,
+            "/api/v1.0/notifications/taxpayer?type=6&language=en&pageNo=1&pageSize=1",
+        )
+        .await;
     assert_eq!(n["result"].as_array().unwrap().len(), 1);
     assert_eq!(n["result"][0]["typeName"], "Document received");
     // The channel parameter was removed but Postman still sends it.
-    let (status, _, _) = h.get(&buyer, "/api/v1.0/notifications/taxpayer?channel=1").await;
+    let (status, _, _) = h
+        .get(&buyer, "/api/v1.0/notifications/taxpayer?channel=1")
+        .await;
     assert_eq!(status, 200);
-    for q in ["pageSize=101", "language=fr", "type=999", "status=9", "dateFrom=x", "nope=1"] {
-        let (status, _, body) = h.get(&buyer, &format!("/api/v1.0/notifications/taxpayer?{q}")).await;
+    for q in [
+        "pageSize=101",
+        "language=fr",
+        "type=999",
+        "status=9",
+        "dateFrom=x",
+        "nope=1",
+    ] {
+        let (status, _, body) = h
+            .get(&buyer, &format!("/api/v1.0/notifications/taxpayer?{q}"))
+            .await;
         assert_eq!(status, 400, "{q}");
         assert_envelope(&body, "BadArgument");
     }
@@ -70,9 +113,19 @@ async fn notifications_follow_events_and_page() {
 async fn tin_validation_and_search_use_the_fixture() {
     let h = start().await;
     let token = h.token(&h.supplier()).await;
-    let (status, _, _) = h.get(&token, "/api/v1.0/taxpayer/validate/C10987654320?idType=BRN&idValue=201901234567").await;
+    let (status, _, _) = h
+        .get(
+            &token,
+            "/api/v1.0/taxpayer/validate/C10987654320?idType=BRN&idValue=201901234567",
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, _, body) = h.get(&token, "/api/v1.0/taxpayer/validate/C10987654320?idType=BRN&idValue=000000000000").await;
+    let (status, _, body) = h
+        .get(
+            &token,
+            "/api/v1.0/taxpayer/validate/C10987654320?idType=BRN&idValue=000000000000",
+        )
+        .await;
     assert_eq!(status, 404);
     assert_envelope(&body, "NotFound");
     for q in [
@@ -85,18 +138,39 @@ async fn tin_validation_and_search_use_the_fixture() {
         assert_eq!(status, 400, "{q}");
         assert_envelope(&body, "BadArgument");
     }
-    let (status, _, body) = h.get(&token, "/api/v1.0/taxpayer/search/tin?idType=BRN&idValue=202001234567").await;
+    let (status, _, body) = h
+        .get(
+            &token,
+            "/api/v1.0/taxpayer/search/tin?idType=BRN&idValue=202001234567",
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["tin"], SUPPLIER_TIN);
-    let (_, _, body) = h.get(&token, "/api/v1.0/taxpayer/search/tin?taxpayerName=Demo%20Buyer&fileType=2").await;
+    let (_, _, body) = h
+        .get(
+            &token,
+            "/api/v1.0/taxpayer/search/tin?taxpayerName=Demo%20Buyer&fileType=2",
+        )
+        .await;
     assert_eq!(body["tin"], BUYER_TIN);
     // Ambiguous, none, or an incomplete pair.
-    let (status, _, body) = h.get(&token, "/api/v1.0/taxpayer/search/tin?taxpayerName=Demo").await;
+    let (status, _, body) = h
+        .get(&token, "/api/v1.0/taxpayer/search/tin?taxpayerName=Demo")
+        .await;
     assert_eq!(status, 400);
-    assert!(assert_envelope(&body, "BadArgument")["message"].as_str().unwrap().contains("not conclusive"));
-    let (status, _, _) = h.get(&token, "/api/v1.0/taxpayer/search/tin?taxpayerName=Nobody").await;
+    assert!(
+        assert_envelope(&body, "BadArgument")["message"]
+            .as_str()
+            .unwrap()
+            .contains("not conclusive")
+    );
+    let (status, _, _) = h
+        .get(&token, "/api/v1.0/taxpayer/search/tin?taxpayerName=Nobody")
+        .await;
     assert_eq!(status, 404);
-    let (status, _, _) = h.get(&token, "/api/v1.0/taxpayer/search/tin?idType=BRN").await;
+    let (status, _, _) = h
+        .get(&token, "/api/v1.0/taxpayer/search/tin?idType=BRN")
+        .await;
     assert_eq!(status, 400);
 }
 
@@ -104,13 +178,26 @@ async fn tin_validation_and_search_use_the_fixture() {
 async fn qr_code_info_comes_from_the_fixture() {
     let h = start().await;
     let token = h.token(&h.buyer()).await;
-    let (status, _, info) = h.get(&token, "/api/v1.0/taxpayers/qrcodeinfo/4e1bc907-25b7-45b1-9620-2d671a6f9cae").await;
+    let (status, _, info) = h
+        .get(
+            &token,
+            "/api/v1.0/taxpayers/qrcodeinfo/4e1bc907-25b7-45b1-9620-2d671a6f9cae",
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(info["tin"], SUPPLIER_TIN);
     assert_eq!(info["idType"], "BRN");
     assert_eq!(info["city"], "Kuala Lumpur");
     assert!(info.get("businessActivityDescriptionEN").is_some());
-    let (status, _, body) = h.get(&token, "/api/v1.0/taxpayers/qrcodeinfo/00000000-0000-0000-0000-000000000000").await;
+    let (status, _, body) = h
+        .get(
+            &token,
+            "/api/v1.0/taxpayers/qrcodeinfo/00000000-0000-0000-0000-000000000000",
+        )
+        .await;
     assert_eq!(status, 404);
-    assert_eq!(assert_envelope(&body, "NotFound")["message"], "QR Code Not Found");
+    assert_eq!(
+        assert_envelope(&body, "NotFound")["message"],
+        "QR Code Not Found"
+    );
 }

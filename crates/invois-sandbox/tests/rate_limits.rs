@@ -18,7 +18,10 @@ async fn last_allowed_call_and_first_refused_call() {
         let (status, headers, _) = h.get(&token, path).await;
         assert_eq!(status, 200, "call {i}");
         assert_eq!(headers["X-Rate-Limit-Limit"], "12");
-        assert_eq!(headers["X-Rate-Limit-Remaining"], (12 - i).to_string().as_str());
+        assert_eq!(
+            headers["X-Rate-Limit-Remaining"],
+            (12 - i).to_string().as_str()
+        );
     }
     let (status, headers, body) = h.get(&token, path).await;
     assert_eq!(status, 429);
@@ -27,7 +30,10 @@ async fn last_allowed_call_and_first_refused_call() {
     assert!((59..=60).contains(&retry), "{retry}");
     assert_eq!(headers["X-Rate-Limit-Remaining"], "0");
     let reset = headers["X-Rate-Limit-Reset"].to_str().unwrap();
-    assert!(chrono::DateTime::parse_from_rfc3339(reset).is_ok(), "{reset}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(reset).is_ok(),
+        "{reset}"
+    );
     // Other classes are unaffected.
     let (status, _, _) = h.get(&token, "/api/v1.0/documenttypes").await;
     assert_eq!(status, 200);
@@ -47,7 +53,14 @@ async fn login_is_limited_per_client_id() {
         h.token(&c).await;
     }
     let resp = h
-        .login_raw(&[("client_id", &c.client_id), ("client_secret", &c.secret), ("grant_type", "client_credentials")], None)
+        .login_raw(
+            &[
+                ("client_id", &c.client_id),
+                ("client_secret", &c.secret),
+                ("grant_type", "client_credentials"),
+            ],
+            None,
+        )
         .await;
     assert_eq!(resp.status(), 429);
     assert!(resp.headers().contains_key("retry-after"));
@@ -67,8 +80,13 @@ async fn sandbox_profile_and_overrides_lower_the_budget_and_scale_with_the_clock
     let h = start_with(config).await;
     let token = h.token(&h.supplier()).await;
     let path = "/api/v1.0/documentsubmissions/ZZZZZZZZZZZZZZZZZZZZZZZZZZ";
-    let (_, headers, _) = h.get(&token, "/api/v1.0/documents/ZZZZZZZZZZZZZZZZZZZZZZZZZZ/raw").await;
-    assert_eq!(headers["X-Rate-Limit-Limit"], "30", "sandbox profile halves 60");
+    let (_, headers, _) = h
+        .get(&token, "/api/v1.0/documents/ZZZZZZZZZZZZZZZZZZZZZZZZZZ/raw")
+        .await;
+    assert_eq!(
+        headers["X-Rate-Limit-Limit"], "30",
+        "sandbox profile halves 60"
+    );
     for _ in 0..2 {
         let (status, _, _) = h.get(&token, path).await;
         assert_eq!(status, 404);
@@ -90,7 +108,14 @@ async fn an_intermediary_client_shares_one_budget() {
     }
     // 12 intermediary logins used: the 13th is refused whatever the taxpayer.
     let resp = h
-        .login_raw(&[("client_id", &i.client_id), ("client_secret", &i.secret), ("grant_type", "client_credentials")], Some(SUPPLIER_TIN))
+        .login_raw(
+            &[
+                ("client_id", &i.client_id),
+                ("client_secret", &i.secret),
+                ("grant_type", "client_credentials"),
+            ],
+            Some(SUPPLIER_TIN),
+        )
         .await;
     assert_eq!(resp.status(), 429);
     let (status, _, _) = h.get(&token, "/api/v1.0/documenttypes").await;

@@ -114,7 +114,10 @@ async fn five_megabytes_pass_and_one_byte_more_does_not() {
     assert_eq!(status, 202, "{body}");
     let (status, body) = submit_bytes(&h, &token, padded_submission(&h, limit + 1)).await;
     assert_eq!(status, 400);
-    assert_eq!(assert_envelope(&body, "MaximumSizeExceeded")["target"], "submission");
+    assert_eq!(
+        assert_envelope(&body, "MaximumSizeExceeded")["target"],
+        "submission"
+    );
     // Far over the limit: still the envelope, not a reset connection or a 413.
     let (status, body) = submit_bytes(&h, &token, padded_submission(&h, 3 * limit)).await;
     assert_eq!(status, 400);
@@ -126,23 +129,45 @@ async fn three_hundred_kilobytes_per_document_pass_and_one_byte_more_does_not() 
     let h = start().await;
     let token = h.token(&h.supplier()).await;
     let limit = invois_api::submission::MAX_DOCUMENT_BYTES;
-    let doc = serde_json::to_vec(&invoice("INV-300", h.clock().now(), SUPPLIER_TIN, BUYER_TIN)).unwrap();
+    let doc = serde_json::to_vec(&invoice(
+        "INV-300",
+        h.clock().now(),
+        SUPPLIER_TIN,
+        BUYER_TIN,
+    ))
+    .unwrap();
     let mut exact = doc.clone();
     exact.resize(limit, b' ');
-    let (status, _, body) = h.submit(&token, &submission(vec![entry_bytes("JSON", &exact, "INV-300")])).await;
+    let (status, _, body) = h
+        .submit(
+            &token,
+            &submission(vec![entry_bytes("JSON", &exact, "INV-300")]),
+        )
+        .await;
     assert_eq!(status, 202, "{body}");
     let mut over = doc;
     over.resize(limit + 1, b' ');
-    let (status, _, body) = h.submit(&token, &submission(vec![entry_bytes("JSON", &over, "INV-301")])).await;
+    let (status, _, body) = h
+        .submit(
+            &token,
+            &submission(vec![entry_bytes("JSON", &over, "INV-301")]),
+        )
+        .await;
     assert_eq!(status, 400);
-    assert_eq!(assert_envelope(&body, "MaximumSizeExceeded")["target"], "INV-301");
+    assert_eq!(
+        assert_envelope(&body, "MaximumSizeExceeded")["target"],
+        "INV-301"
+    );
 }
 
 #[tokio::test]
 async fn malformed_envelopes_get_bad_structure() {
     let h = start().await;
     let token = h.token(&h.supplier()).await;
-    let doc = entry_json(&invoice("INV-1", h.clock().now(), SUPPLIER_TIN, BUYER_TIN), "INV-1");
+    let doc = entry_json(
+        &invoice("INV-1", h.clock().now(), SUPPLIER_TIN, BUYER_TIN),
+        "INV-1",
+    );
     for bad in [
         json!({}),
         json!({"documents": []}),
@@ -155,7 +180,10 @@ async fn malformed_envelopes_get_bad_structure() {
     ] {
         let (status, _, body) = h.submit(&token, &bad).await;
         assert_eq!(status, 400, "{bad}");
-        assert_eq!(assert_envelope(&body, "BadStructure")["target"], "submission");
+        assert_eq!(
+            assert_envelope(&body, "BadStructure")["target"],
+            "submission"
+        );
     }
     for raw in [&b"not json"[..], b"", b"{\"documents\":[", b"\xff\xfe"] {
         let (status, body) = submit_bytes(&h, &token, raw.to_vec()).await;
@@ -170,7 +198,10 @@ async fn structure_failures_and_hash_mismatches_come_back_in_rejected_documents(
     let token = h.token(&h.supplier()).await;
     let now = h.clock().now();
     let good = entry_json(&invoice("INV-OK", now, SUPPLIER_TIN, BUYER_TIN), "INV-OK");
-    let mut wrong_hash = entry_json(&invoice("INV-HASH", now, SUPPLIER_TIN, BUYER_TIN), "INV-HASH");
+    let mut wrong_hash = entry_json(
+        &invoice("INV-HASH", now, SUPPLIER_TIN, BUYER_TIN),
+        "INV-HASH",
+    );
     wrong_hash["documentHash"] = json!("0".repeat(64));
     let not_json = entry_bytes("JSON", b"{ this is not json", "INV-BROKEN");
     let no_root = entry_bytes("JSON", br#"{"CreditNote":[{}]}"#, "INV-NOROOT");
@@ -178,26 +209,62 @@ async fn structure_failures_and_hash_mismatches_come_back_in_rejected_documents(
     no_id["Invoice"][0].as_object_mut().unwrap().remove("ID");
     let no_id = entry_json(&no_id, "INV-NOID");
     let xml_garbage = entry_bytes("XML", b"<Invoice><cbc:ID>1</Invoice>", "INV-XML");
-    let not_base64 = json!({"format": "JSON", "document": "!!!", "documentHash": "00", "codeNumber": "INV-B64"});
+    let not_base64 =
+        json!({"format": "JSON", "document": "!!!", "documentHash": "00", "codeNumber": "INV-B64"});
     let (status, _, body) = h
-        .submit(&token, &submission(vec![good, wrong_hash, not_json, no_root, no_id, xml_garbage, not_base64]))
+        .submit(
+            &token,
+            &submission(vec![
+                good,
+                wrong_hash,
+                not_json,
+                no_root,
+                no_id,
+                xml_garbage,
+                not_base64,
+            ]),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["acceptedDocuments"].as_array().unwrap().len(), 1);
     let rejected = body["rejectedDocuments"].as_array().unwrap();
-    let codes: Vec<&str> = rejected.iter().map(|r| r["invoiceCodeNumber"].as_str().unwrap()).collect();
-    assert_eq!(codes, ["INV-HASH", "INV-BROKEN", "INV-NOROOT", "INV-NOID", "INV-XML", "INV-B64"]);
+    let codes: Vec<&str> = rejected
+        .iter()
+        .map(|r| r["invoiceCodeNumber"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "INV-HASH",
+            "INV-BROKEN",
+            "INV-NOROOT",
+            "INV-NOID",
+            "INV-XML",
+            "INV-B64"
+        ]
+    );
     for r in rejected {
         let e = &r["error"];
         assert_eq!(e["code"], "3");
         assert_eq!(e["target"], r["invoiceCodeNumber"]);
-        assert!(e["details"][0]["message"].as_str().unwrap().len() > 5, "{r}");
+        assert!(
+            e["details"][0]["message"].as_str().unwrap().len() > 5,
+            "{r}"
+        );
     }
-    assert!(rejected[0]["error"]["details"][0]["message"].as_str().unwrap().contains("documentHash"));
+    assert!(
+        rejected[0]["error"]["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("documentHash")
+    );
 
     // All rejected: no submission uid.
     let (status, _, body) = h
-        .submit(&token, &submission(vec![entry_bytes("JSON", b"[]", "ONLY-BAD")]))
+        .submit(
+            &token,
+            &submission(vec![entry_bytes("JSON", b"[]", "ONLY-BAD")]),
+        )
         .await;
     assert_eq!(status, 202);
     assert_eq!(body["submissionUid"], serde_json::Value::Null);
@@ -213,9 +280,20 @@ async fn xml_samples_are_read_too() {
     let xml = xml
         .replace("Supplier's TIN", SUPPLIER_TIN)
         .replace("Buyer's TIN", BUYER_TIN)
-        .replace("<cbc:IssueDate>2024-07-23</cbc:IssueDate>", &format!("<cbc:IssueDate>{}</cbc:IssueDate>", now.format("%Y-%m-%d")))
-        .replace("<cbc:IssueTime>00:40:00Z</cbc:IssueTime>", &format!("<cbc:IssueTime>{}</cbc:IssueTime>", now.format("%H:%M:%SZ")));
-    let (status, _, body) = h.submit(&token, &submission(vec![entry_bytes("XML", xml.as_bytes(), "XML-INV12345")])).await;
+        .replace(
+            "<cbc:IssueDate>2024-07-23</cbc:IssueDate>",
+            &format!("<cbc:IssueDate>{}</cbc:IssueDate>", now.format("%Y-%m-%d")),
+        )
+        .replace(
+            "<cbc:IssueTime>00:40:00Z</cbc:IssueTime>",
+            &format!("<cbc:IssueTime>{}</cbc:IssueTime>", now.format("%H:%M:%SZ")),
+        );
+    let (status, _, body) = h
+        .submit(
+            &token,
+            &submission(vec![entry_bytes("XML", xml.as_bytes(), "XML-INV12345")]),
+        )
+        .await;
     assert_eq!(status, 202, "{body}");
     let uid = body["submissionUid"].as_str().unwrap().to_owned();
     let done = h.settle(&token, &uid).await;
@@ -229,7 +307,9 @@ async fn another_taxpayers_document_is_an_incorrect_submitter() {
     let h = start().await;
     let token = h.token(&h.supplier()).await;
     let doc = invoice("INV-X", h.clock().now(), BUYER_TIN, SUPPLIER_TIN);
-    let (status, _, body) = h.submit(&token, &submission(vec![entry_json(&doc, "INV-X")])).await;
+    let (status, _, body) = h
+        .submit(&token, &submission(vec![entry_json(&doc, "INV-X")]))
+        .await;
     assert_eq!(status, 403);
     let err = assert_envelope(&body, "IncorrectSubmitter");
     assert!(err["message"].as_str().unwrap().contains("not matching"));
@@ -263,7 +343,12 @@ async fn invalid_documents_carry_steps_in_the_documented_shape() {
     let token = h.token(&h.supplier()).await;
     let now = h.clock().now();
     // Issued four days ago: outside the 72-hour window.
-    let old = invoice("INV-OLD", now - chrono::Duration::hours(73), SUPPLIER_TIN, BUYER_TIN);
+    let old = invoice(
+        "INV-OLD",
+        now - chrono::Duration::hours(73),
+        SUPPLIER_TIN,
+        BUYER_TIN,
+    );
     // Unknown buyer TIN.
     let stranger = invoice("INV-STRANGER", now, SUPPLIER_TIN, "C99999999990");
     // Foreign currency without an exchange rate.
@@ -271,41 +356,100 @@ async fn invalid_documents_carry_steps_in_the_documented_shape() {
     usd["Invoice"][0]["DocumentCurrencyCode"] = json!([{"_": "USD"}]);
     let good = invoice("INV-GOOD", now, SUPPLIER_TIN, "EI00000000010");
     let (status, _, body) = h
-        .submit(&token, &submission(vec![
-            entry_json(&old, "INV-OLD"),
-            entry_json(&stranger, "INV-STRANGER"),
-            entry_json(&usd, "INV-USD"),
-            entry_json(&good, "INV-GOOD"),
-        ]))
+        .submit(
+            &token,
+            &submission(vec![
+                entry_json(&old, "INV-OLD"),
+                entry_json(&stranger, "INV-STRANGER"),
+                entry_json(&usd, "INV-USD"),
+                entry_json(&good, "INV-GOOD"),
+            ]),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     let uid = body["submissionUid"].as_str().unwrap().to_owned();
     let done = h.settle(&token, &uid).await;
     assert_eq!(done["overallStatus"], "partially valid", "{done}");
-    let statuses: Vec<&str> = done["documentSummary"].as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = done["documentSummary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["Invalid", "Invalid", "Invalid", "Valid"]);
-    let uuid_of = |i: usize| done["documentSummary"][i]["uuid"].as_str().unwrap().to_owned();
+    let uuid_of = |i: usize| {
+        done["documentSummary"][i]["uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
 
-    let (status, _, details) = h.get(&token, &format!("/api/v1.0/documents/{}/details", uuid_of(0))).await;
+    let (status, _, details) = h
+        .get(
+            &token,
+            &format!("/api/v1.0/documents/{}/details", uuid_of(0)),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(details["validationResults"]["status"], "Invalid");
-    let steps = details["validationResults"]["validationSteps"].as_array().unwrap();
+    let steps = details["validationResults"]["validationSteps"]
+        .as_array()
+        .unwrap();
     assert_eq!(steps[0]["name"], "Step01-Structure Validator");
     let failed = steps.iter().find(|s| s["status"] == "Invalid").unwrap();
     assert_eq!(failed["name"], "Step04-Taxpayer Validator");
     let e = &failed["error"];
-    for key in ["propertyName", "propertyPath", "errorCode", "error", "errorMs", "innerError"] {
+    for key in [
+        "propertyName",
+        "propertyPath",
+        "errorCode",
+        "error",
+        "errorMs",
+        "innerError",
+    ] {
         assert!(e.get(key).is_some(), "{key} missing in {e}");
     }
     assert_eq!(e["errorCode"], "Error04");
-    assert!(e["innerError"][0]["error"].as_str().unwrap().contains("72 hours"));
+    assert!(
+        e["innerError"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("72 hours")
+    );
 
-    let (_, _, details) = h.get(&token, &format!("/api/v1.0/documents/{}/details", uuid_of(1))).await;
-    let failed = details["validationResults"]["validationSteps"].as_array().unwrap().iter().find(|s| s["status"] == "Invalid").unwrap().clone();
-    assert!(failed["error"]["innerError"][0]["error"].as_str().unwrap().contains("C99999999990"));
+    let (_, _, details) = h
+        .get(
+            &token,
+            &format!("/api/v1.0/documents/{}/details", uuid_of(1)),
+        )
+        .await;
+    let failed = details["validationResults"]["validationSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "Invalid")
+        .unwrap()
+        .clone();
+    assert!(
+        failed["error"]["innerError"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("C99999999990")
+    );
 
-    let (_, _, details) = h.get(&token, &format!("/api/v1.0/documents/{}/details", uuid_of(2))).await;
-    let failed = details["validationResults"]["validationSteps"].as_array().unwrap().iter().find(|s| s["status"] == "Invalid").unwrap().clone();
+    let (_, _, details) = h
+        .get(
+            &token,
+            &format!("/api/v1.0/documents/{}/details", uuid_of(2)),
+        )
+        .await;
+    let failed = details["validationResults"]["validationSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "Invalid")
+        .unwrap()
+        .clone();
     assert_eq!(failed["name"], "Step07-Currency Validator");
 }
 
@@ -313,9 +457,18 @@ async fn invalid_documents_carry_steps_in_the_documented_shape() {
 async fn future_issue_dates_are_invalid() {
     let h = start().await;
     let token = h.token(&h.supplier()).await;
-    let doc = invoice("INV-FUTURE", h.clock().now() + chrono::Duration::minutes(10), SUPPLIER_TIN, BUYER_TIN);
-    let (_, _, body) = h.submit(&token, &submission(vec![entry_json(&doc, "INV-FUTURE")])).await;
-    let done = h.settle(&token, body["submissionUid"].as_str().unwrap()).await;
+    let doc = invoice(
+        "INV-FUTURE",
+        h.clock().now() + chrono::Duration::minutes(10),
+        SUPPLIER_TIN,
+        BUYER_TIN,
+    );
+    let (_, _, body) = h
+        .submit(&token, &submission(vec![entry_json(&doc, "INV-FUTURE")]))
+        .await;
+    let done = h
+        .settle(&token, body["submissionUid"].as_str().unwrap())
+        .await;
     assert_eq!(done["overallStatus"], "invalid");
 }
 
@@ -325,23 +478,47 @@ async fn the_same_document_within_two_hours_is_a_duplicate_document() {
     let token = h.token(&h.supplier()).await;
     let issued = h.clock().now();
     let doc = invoice("INV-DUP", issued, SUPPLIER_TIN, BUYER_TIN);
-    let (_, _, first) = h.submit(&token, &submission(vec![entry_json(&doc, "INV-DUP")])).await;
-    let first_uuid = first["acceptedDocuments"][0]["uuid"].as_str().unwrap().to_owned();
-    let done = h.settle(&token, first["submissionUid"].as_str().unwrap()).await;
+    let (_, _, first) = h
+        .submit(&token, &submission(vec![entry_json(&doc, "INV-DUP")]))
+        .await;
+    let first_uuid = first["acceptedDocuments"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = h
+        .settle(&token, first["submissionUid"].as_str().unwrap())
+        .await;
     assert_eq!(done["overallStatus"], "valid");
     // Past the 10-minute duplicate-submission window, the same document again.
     h.advance(11 * 60);
-    let (status, _, second) = h.submit(&token, &submission(vec![entry_json(&doc, "INV-DUP")])).await;
+    let (status, _, second) = h
+        .submit(&token, &submission(vec![entry_json(&doc, "INV-DUP")]))
+        .await;
     assert_eq!(status, 202, "{second}");
-    let done = h.settle(&token, second["submissionUid"].as_str().unwrap()).await;
+    let done = h
+        .settle(&token, second["submissionUid"].as_str().unwrap())
+        .await;
     assert_eq!(done["overallStatus"], "invalid", "{done}");
     let uuid = done["documentSummary"][0]["uuid"].as_str().unwrap();
-    let (_, _, details) = h.get(&token, &format!("/api/v1.0/documents/{uuid}/details")).await;
-    let failed = details["validationResults"]["validationSteps"].as_array().unwrap().iter().find(|s| s["status"] == "Invalid").unwrap().clone();
+    let (_, _, details) = h
+        .get(&token, &format!("/api/v1.0/documents/{uuid}/details"))
+        .await;
+    let failed = details["validationResults"]["validationSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "Invalid")
+        .unwrap()
+        .clone();
     assert_eq!(failed["name"], "Step03-Duplicated Submission Validator");
     assert_eq!(failed["error"]["errorCode"], "Error03");
     assert_eq!(failed["error"]["innerError"][0]["errorCode"], "DS302");
-    assert!(failed["error"]["innerError"][0]["error"].as_str().unwrap().contains(&first_uuid));
+    assert!(
+        failed["error"]["innerError"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&first_uuid)
+    );
 }
 
 #[tokio::test]
@@ -352,16 +529,36 @@ async fn notes_must_reference_valid_invoices() {
     h.settle(&token, &uid).await;
     let now = h.clock().now();
     let credit = |id: &str, reference: &str| {
-        let mut note = adapt(sample_json("1.0-Credit-Note-Sample.json"), id, now, SUPPLIER_TIN, BUYER_TIN);
-        note["Invoice"][0]["BillingReference"][0]["InvoiceDocumentReference"][0]["UUID"] = json!([{"_": reference}]);
+        let mut note = adapt(
+            sample_json("1.0-Credit-Note-Sample.json"),
+            id,
+            now,
+            SUPPLIER_TIN,
+            BUYER_TIN,
+        );
+        note["Invoice"][0]["BillingReference"][0]["InvoiceDocumentReference"][0]["UUID"] =
+            json!([{"_": reference}]);
         entry_json(&note, id)
     };
     let (status, _, body) = h
-        .submit(&token, &submission(vec![credit("CN-OK", &invoice_uuid), credit("CN-BAD", "ZZZZZZZZZZZZZZZZZZZZZZZZZZ")]))
+        .submit(
+            &token,
+            &submission(vec![
+                credit("CN-OK", &invoice_uuid),
+                credit("CN-BAD", "ZZZZZZZZZZZZZZZZZZZZZZZZZZ"),
+            ]),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
-    let done = h.settle(&token, body["submissionUid"].as_str().unwrap()).await;
-    let statuses: Vec<&str> = done["documentSummary"].as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap()).collect();
+    let done = h
+        .settle(&token, body["submissionUid"].as_str().unwrap())
+        .await;
+    let statuses: Vec<&str> = done["documentSummary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["Valid", "Invalid"], "{done}");
     assert_eq!(done["documentSummary"][0]["typeName"], "Credit Note");
 }
@@ -373,21 +570,44 @@ async fn get_submission_pages_and_is_only_for_the_submitter() {
     let (status, _, body) = h.submit(&token, &many(&h, 5)).await;
     assert_eq!(status, 202);
     let uid = body["submissionUid"].as_str().unwrap();
-    let (_, _, page) = h.get(&token, &format!("/api/v1.0/documentsubmissions/{uid}?pageNo=2&pageSize=2")).await;
+    let (_, _, page) = h
+        .get(
+            &token,
+            &format!("/api/v1.0/documentsubmissions/{uid}?pageNo=2&pageSize=2"),
+        )
+        .await;
     assert_eq!(page["documentCount"], 5);
     assert_eq!(page["documentSummary"].as_array().unwrap().len(), 2);
     assert_eq!(page["documentSummary"][0]["internalId"], "INV-0002");
-    for bad in ["pageSize=101", "pageSize=0", "pageNo=0", "pageNo=abc", "bogus=1"] {
-        let (status, _, body) = h.get(&token, &format!("/api/v1.0/documentsubmissions/{uid}?{bad}")).await;
+    for bad in [
+        "pageSize=101",
+        "pageSize=0",
+        "pageNo=0",
+        "pageNo=abc",
+        "bogus=1",
+    ] {
+        let (status, _, body) = h
+            .get(
+                &token,
+                &format!("/api/v1.0/documentsubmissions/{uid}?{bad}"),
+            )
+            .await;
         assert_eq!(status, 400, "{bad}");
         assert_envelope(&body, "BadArgument");
     }
-    let (status, _, _) = h.get(&token, &format!("/api/v1.0/documentsubmissions/{uid}?pageSize=100")).await;
+    let (status, _, _) = h
+        .get(
+            &token,
+            &format!("/api/v1.0/documentsubmissions/{uid}?pageSize=100"),
+        )
+        .await;
     assert_eq!(status, 200);
     // The buyer (receiver) and the intermediary did not submit it.
     for other in [h.buyer(), h.intermediary()] {
         let t = h.token(&other).await;
-        let (status, _, body) = h.get(&t, &format!("/api/v1.0/documentsubmissions/{uid}")).await;
+        let (status, _, body) = h
+            .get(&t, &format!("/api/v1.0/documentsubmissions/{uid}"))
+            .await;
         assert_eq!(status, 404);
         assert_envelope(&body, "NotFound");
     }
@@ -402,12 +622,18 @@ async fn intermediaries_submit_for_the_taxpayer_they_represent() {
     assert_eq!(done["overallStatus"], "valid");
     // The taxpayer sees it too; the intermediary sees only what it submitted.
     let own = h.token(&h.supplier()).await;
-    let (status, _, _) = h.get(&own, &format!("/api/v1.0/documents/{uuid}/raw")).await;
+    let (status, _, _) = h
+        .get(&own, &format!("/api/v1.0/documents/{uuid}/raw"))
+        .await;
     assert_eq!(status, 200);
     let (own_uuid, own_uid) = h.submit_one(&own, "INV-OWN", BUYER_TIN).await;
     h.settle(&own, &own_uid).await;
-    let (status, _, _) = h.get(&token, &format!("/api/v1.0/documents/{own_uuid}/raw")).await;
+    let (status, _, _) = h
+        .get(&token, &format!("/api/v1.0/documents/{own_uuid}/raw"))
+        .await;
     assert_eq!(status, 404);
-    let (status, _, _) = h.get(&token, &format!("/api/v1.0/documentsubmissions/{own_uid}")).await;
+    let (status, _, _) = h
+        .get(&token, &format!("/api/v1.0/documentsubmissions/{own_uid}"))
+        .await;
     assert_eq!(status, 404);
 }
