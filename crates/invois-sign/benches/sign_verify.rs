@@ -8,8 +8,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use invois_sign::{Format, TestCa, TestCertRequest, TrustStore, sign, verify};
 
 fn sample(rel: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/myinvois/samples").join(rel);
-    let text = String::from_utf8(std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap();
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/myinvois/samples")
+        .join(rel);
+    let text =
+        String::from_utf8(std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+            .unwrap();
     text.replace("Supplier's TIN", "C29702635060")
         .replace("Supplier's BRN", "202001234567")
         .into_bytes()

@@ -218,6 +218,19 @@ impl Verification {
         s
     }
 
+    /// This result as one entry of `validationResults.validationSteps[]` (§4.2):
+    /// `{ "name": "Step08-Document Signature Validator", "status": "Valid"|"Invalid", "error" }`.
+    pub fn validation_step(&self) -> serde_json::Value {
+        let mut step = serde_json::json!({
+            "name": crate::ds::SIGNATURE_STEP_NAME,
+            "status": if self.is_valid() { "Valid" } else { "Invalid" },
+        });
+        if let Some(e) = self.validation_step_error() {
+            step["error"] = e;
+        }
+        step
+    }
+
     /// The validation-step `error` object of §3.4 for these findings (`None` when valid).
     pub fn validation_step_error(&self) -> Option<serde_json::Value> {
         crate::ds::validation_step_error(&self.findings)
@@ -270,8 +283,10 @@ pub(crate) struct Paths {
 impl Paths {
     fn new(format: Format) -> Self {
         match format {
+            // "UBLExtensions.UBLExtensions" is how MyInvois itself spells the path in real
+            // DS320 responses (§3.4); mirrored so tools matching on it keep working.
             Format::Json => Self {
-                base: "Invoice.UBLExtensions.UBLExtension.ExtensionContent.UBLDocumentSignatures.SignatureInformation.Signature",
+                base: "Invoice.UBLExtensions.UBLExtensions.ExtensionContent.UBLDocumentSignatures.SignatureInformation.Signature",
                 sep: ".",
                 format,
             },

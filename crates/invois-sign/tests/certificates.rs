@@ -393,3 +393,12 @@ fn keys_and_passwords_never_appear_in_debug_output() {
     assert!(format!("{signer:?}").contains("<redacted>"));
     assert_eq!(format!("{password:?}"), "Password(<redacted>)");
 }
+
+#[test]
+fn names_with_special_characters_are_quoted_like_dotnet() {
+    let ca = TestCa::generate("Acme, Inc. \"Root\"").unwrap();
+    assert_eq!(
+        ca.certificate().inspect().subject,
+        "CN=\"Acme, Inc. \"\"Root\"\"\", OU=Not for production use, O=invois test, C=MY"
+    );
+}
