@@ -359,6 +359,17 @@ impl Document {
         self.root.children_named("InvoiceLine").count()
     }
 
+    /// Elements that are not part of UBL 2.1 where they appear (the `S001` findings of
+    /// validation). They are kept in the document and written back; this lists them.
+    pub fn unknown_elements(&self) -> Vec<crate::Finding> {
+        let ctx = crate::ValidationContext::at(chrono::DateTime::<Utc>::UNIX_EPOCH);
+        crate::validate(self, &ctx)
+            .findings
+            .into_iter()
+            .filter(|f| f.code == "S001")
+            .collect()
+    }
+
     /// Whether the document carries a signature (`UBLExtensions` or `cac:Signature`).
     pub fn has_signature(&self) -> bool {
         self.root.child("UBLExtensions").is_some() || self.root.child("Signature").is_some()

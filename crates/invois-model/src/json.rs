@@ -41,6 +41,16 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(Vec<(String, String)>, Element), Pa
     Ok((header, root))
 }
 
+/// The ASCII subset of XML NCNames: every UBL element and attribute name fits, and anything else
+/// could not be written as XML.
+fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
 fn shape(path: &str, message: &str) -> ParseError {
     ParseError::Shape {
         path: path.to_owned(),
@@ -67,6 +77,12 @@ fn fill(el: &mut Element, item: J, path: &str) -> Result<(), ParseError> {
                 }
             });
             continue;
+        }
+        if !is_xml_name(&key) {
+            return Err(shape(
+                &format!("{path}.{key}"),
+                "member names must be XML names (letters, digits, `_`, `-`, `.`; not starting with a digit)",
+            ));
         }
         match v {
             J::Array(items) => {

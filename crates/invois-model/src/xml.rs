@@ -9,6 +9,9 @@ use crate::error::ParseError;
 use crate::schema::{self, K};
 use crate::tree::{Element, Ns, Value, ValueKind};
 
+/// Deepest element nesting accepted.
+pub(crate) const MAX_DEPTH: usize = 100;
+
 /// What the XML reader keeps besides the root element.
 pub(crate) struct Parsed {
     pub(crate) decl: Option<String>,
@@ -51,6 +54,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
                 return Err(err(pos, "content after the root element"));
             }
             Event::Start(start) => {
+                // The tree is processed recursively later; bound the depth so hostile input
+                // cannot exhaust the stack (UBL documents nest about 15 levels).
+                if stack.len() >= MAX_DEPTH {
+                    return Err(err(
+                        pos,
+                        format!("elements nested deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
                 let open = open_element(&start, &mut scope, stack.last(), pos)?;
                 stack.push(open);
             }

@@ -232,3 +232,49 @@ fn submission_payload_is_hashed_over_the_minified_bytes() {
         canonicalize(&xml).unwrap()
     );
 }
+
+#[test]
+fn hostile_nesting_and_names_are_errors() {
+    let deep = format!(
+        "<Invoice>{}{}</Invoice>",
+        "<cac:A xmlns:cac=\"x\">".repeat(5000),
+        "</cac:A>".repeat(5000)
+    );
+    assert!(Document::parse(deep.as_bytes()).is_err());
+    let bad_name = br#"{"Invoice":[{"a b":[{"_":"x"}]}]}"#;
+    assert!(matches!(
+        Document::parse(bad_name),
+        Err(invois_model::ParseError::Shape { .. })
+    ));
+}
+
+#[test]
+fn xml_declaration_and_entities_survive_a_round_trip() {
+    let src = br#"<?xml version="1.0" encoding="UTF-8"?>
+<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2" xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"><cbc:ID>A &amp; B &lt;1&gt; &#233;</cbc:ID></Invoice>"#;
+    let doc = Document::parse(src).unwrap();
+    assert_eq!(doc.id(), Some("A & B <1> \u{e9}"));
+    let out = doc.to_xml_string();
+    assert!(
+        out.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+        "{out}"
+    );
+    assert_eq!(
+        canonicalize(out.as_bytes()).unwrap(),
+        canonicalize(src).unwrap()
+    );
+    let json = doc.to_json_string();
+    assert!(
+        json.contains("\"ID\":[{\"_\":\"A & B <1> \u{e9}\"}]"),
+        "{json}"
+    );
+}
+
+#[test]
+fn unknown_elements_are_listed() {
+    let src = br#"{"Invoice":[{"ID":[{"_":"A"}],"Colour":[{"_":"blue"}]}]}"#;
+    let doc = Document::parse(src).unwrap();
+    let unknown = doc.unknown_elements();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].xpath, "/Invoice/cbc:Colour");
+}
