@@ -502,3 +502,71 @@ async fn no_retries_policy_makes_one_attempt() {
     assert!(c.platform().document_types().await.is_err());
     assert_eq!(d.api_requests().len(), 1);
 }
+
+#[tokio::test]
+async fn reads_retry_dropped_connections_within_bounds() {
+    // Identity on the double; the API accepts each connection and drops it unanswered.
+    let identity = Double::start(Clock::real(), |_, _| Reply::Json(404, json!({}))).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(sock);
+        }
+    });
+    let c = invois_client::Client::builder()
+        .api_base(api)
+        .identity_base(identity.base.clone())
+        .credentials("9e21b10c-client", "s3cret-value-xyz")
+        .clock(Clock::scaled(100.0))
+        .build()
+        .unwrap();
+    let err = c
+        .submissions()
+        .get("XYE60M8ENDWA7V9TKBXBTGQG10")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    // One try plus three retries (reqwest does not retry on its own).
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn clients_sharing_a_budget_store_share_the_budget() {
+    let clock = Clock::scaled(100.0);
+    let d = Double::start(clock.clone(), |_, _| {
+        Reply::ok(json!({"tin": "C1234567890"}))
+    })
+    .await;
+    let store = invois_client::InProcessBudget::shared();
+    let limits = RateLimits::default().with_rpm(RateClass::SearchTaxpayerTin, Some(2));
+    let a = d
+        .builder()
+        .rate_limits(limits.clone())
+        .rate_budget(store.clone())
+        .build()
+        .unwrap();
+    let b = d
+        .builder()
+        .rate_limits(limits)
+        .rate_budget(store)
+        .build()
+        .unwrap();
+    for c in [&a, &b, &a, &b] {
+        c.taxpayers()
+            .search_tin()
+            .name("ACME")
+            .send()
+            .await
+            .unwrap();
+    }
+    let t: Vec<_> = d.api_requests().iter().map(|r| r.at).collect();
+    assert_eq!(t.len(), 4);
+    // Two per minute between both clients: the third waits for the first to leave the window.
+    assert!(secs(t[0], t[2]) >= 60.0, "{t:?}");
+    assert!(secs(t[1], t[3]) >= 60.0, "{t:?}");
+}
