@@ -1047,3 +1047,272 @@ pub fn example(
     }
     Ok(b.build()?.to_document())
 }
+
+// ---- reading the tree ----
+
+/// Why a document could not be read into the typed model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// A field the typed model needs is absent.
+    #[error("{0} is missing")]
+    Missing(String),
+    /// A field holds a value of the wrong form (number, date, code).
+    #[error("{path}: `{value}` is not {expected}")]
+    Invalid {
+        /// Where.
+        path: String,
+        /// The value.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+}
+
+fn need<'a>(el: &'a Element, path: &[&str]) -> Result<&'a str, ReadError> {
+    el.text_at(path)
+        .ok_or_else(|| ReadError::Missing(path.join("/")))
+}
+
+fn opt(el: &Element, path: &[&str]) -> Option<String> {
+    el.text_at(path).map(str::to_owned)
+}
+
+fn dec(el: &Element, path: &[&str]) -> Result<Decimal, ReadError> {
+    let t = need(el, path)?;
+    crate::document::decimal(Some(t)).ok_or_else(|| ReadError::Invalid {
+        path: path.join("/"),
+        value: t.to_owned(),
+        expected: "a decimal number",
+    })
+}
+
+fn opt_dec(el: &Element, path: &[&str]) -> Result<Option<Decimal>, ReadError> {
+    if el.at(path).is_none() {
+        Ok(None)
+    } else {
+        dec(el, path).map(Some)
+    }
+}
+
+fn instant(el: &Element, date: &str, time: &str) -> Result<DateTime<Utc>, ReadError> {
+    let (d, t) = (need(el, &[date])?, need(el, &[time])?);
+    crate::document::parse_issue(d, t).ok_or_else(|| ReadError::Invalid {
+        path: format!("{date}+{time}"),
+        value: format!("{d} {t}"),
+        expected: "a date YYYY-MM-DD and a time HH:MM:SSZ",
+    })
+}
+
+fn read_address(a: &Element) -> Address {
+    Address {
+        lines: a
+            .children_named("AddressLine")
+            .filter_map(|l| l.text_at(&["Line"]))
+            .map(str::to_owned)
+            .collect(),
+        postal_zone: opt(a, &["PostalZone"]),
+        city: opt(a, &["CityName"]).unwrap_or_default(),
+        state: opt(a, &["CountrySubentityCode"]).unwrap_or_default(),
+        country: opt(a, &["Country", "IdentificationCode"]).unwrap_or_default(),
+    }
+}
+
+fn read_party(p: &Element) -> Party {
+    let id = |s: &str| crate::document::party_id(p, s).map(str::to_owned);
+    let (id_scheme, id_value) = crate::codes::ID_TYPES
+        .iter()
+        .find_map(|(s, _)| id(s).map(|v| ((*s).to_owned(), v)))
+        .unwrap_or_default();
+    Party {
+        name: opt(p, &["PartyLegalEntity", "RegistrationName"]).unwrap_or_default(),
+        tin: id("TIN").unwrap_or_default(),
+        id_scheme,
+        id: id_value,
+        sst: id("SST"),
+        ttx: id("TTX"),
+        msic: p.child("IndustryClassificationCode").map(|m| {
+            (
+                m.text().unwrap_or("").to_owned(),
+                m.attr_value("name").unwrap_or("").to_owned(),
+            )
+        }),
+        certex: None,
+        address: p
+            .child("PostalAddress")
+            .map(read_address)
+            .unwrap_or_else(|| Address::new("", "", "", "")),
+        phone: opt(p, &["Contact", "Telephone"]).unwrap_or_default(),
+        email: opt(p, &["Contact", "ElectronicMail"]),
+    }
+}
+
+fn read_ac(a: &Element) -> Result<AllowanceCharge, ReadError> {
+    Ok(AllowanceCharge {
+        charge: a.text_at(&["ChargeIndicator"]) == Some("true"),
+        reason: opt(a, &["AllowanceChargeReason"]).unwrap_or_default(),
+        amount: dec(a, &["Amount"])?,
+    })
+}
+
+fn read_line(l: &Element) -> Result<Line, ReadError> {
+    let classes: Vec<&Element> = l
+        .at(&["Item"])
+        .map(|i| {
+            i.children_named("CommodityClassification")
+                .filter_map(|c| c.child("ItemClassificationCode"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let class = |id: &str| {
+        classes
+            .iter()
+            .find(|c| c.attr_value("listID") == Some(id))
+            .and_then(|c| c.text())
+            .map(str::to_owned)
+    };
+    let quantity_el = l.child("InvoicedQuantity");
+    let mut taxes = Vec::new();
+    for t in l
+        .children_named("TaxTotal")
+        .flat_map(|t| t.children_named("TaxSubtotal"))
+    {
+        let per_unit = match (t.child("PerUnitAmount"), t.child("BaseUnitMeasure")) {
+            (Some(_), Some(m)) => Some((
+                dec(t, &["PerUnitAmount"])?,
+                m.attr_value("unitCode").unwrap_or("").to_owned(),
+            )),
+            _ => None,
+        };
+        taxes.push(LineTax {
+            tax_type: opt(t, &["TaxCategory", "ID"]).unwrap_or_default(),
+            percent: if per_unit.is_some() {
+                None
+            } else {
+                opt_dec(t, &["Percent"])?.or(opt_dec(t, &["TaxCategory", "Percent"])?)
+            },
+            per_unit,
+            exemption_reason: opt(t, &["TaxCategory", "TaxExemptionReason"]),
+        });
+    }
+    Ok(Line {
+        classification: class("CLASS").unwrap_or_default(),
+        description: opt(l, &["Item", "Description"]).unwrap_or_default(),
+        quantity: if quantity_el.is_some() {
+            dec(l, &["InvoicedQuantity"])?
+        } else {
+            Decimal::ONE
+        },
+        unit: quantity_el
+            .and_then(|q| q.attr_value("unitCode"))
+            .unwrap_or("")
+            .to_owned(),
+        unit_price: dec(l, &["Price", "PriceAmount"])?,
+        allowance_charges: l
+            .children_named("AllowanceCharge")
+            .map(read_ac)
+            .collect::<Result<_, _>>()?,
+        taxes,
+        origin_country: opt(l, &["Item", "OriginCountry", "IdentificationCode"]),
+        tariff: class("PTC"),
+    })
+}
+
+impl Invoice {
+    /// Reads a document into the typed model. Computed amounts (totals, line subtotals and
+    /// taxes) are not read: [`Invoice::to_document`] computes them again. Fields outside the
+    /// model stay in the [`Document`] tree.
+    pub fn from_document(doc: &Document) -> Result<Invoice, ReadError> {
+        let r = doc.root();
+        let code = need(r, &["InvoiceTypeCode"])?;
+        let document_type = code.parse().map_err(|_| ReadError::Invalid {
+            path: "InvoiceTypeCode".to_owned(),
+            value: code.to_owned(),
+            expected: "an e-invoice type code",
+        })?;
+        let supplier_el = r
+            .at(&["AccountingSupplierParty", "Party"])
+            .ok_or_else(|| ReadError::Missing("AccountingSupplierParty/Party".to_owned()))?;
+        let buyer_el = r
+            .at(&["AccountingCustomerParty", "Party"])
+            .ok_or_else(|| ReadError::Missing("AccountingCustomerParty/Party".to_owned()))?;
+        let mut supplier = read_party(supplier_el);
+        supplier.certex = r
+            .child("AccountingSupplierParty")
+            .and_then(|s| opt(s, &["AdditionalAccountID"]));
+        let payment = r.child("PaymentMeans").map(|p| Payment {
+            mode: opt(p, &["PaymentMeansCode"]).unwrap_or_default(),
+            account: opt(p, &["PayeeFinancialAccount", "ID"]),
+            terms: opt(r, &["PaymentTerms", "Note"]),
+        });
+        let prepayment = match r.child("PrepaidPayment") {
+            Some(p) => Some(Prepayment {
+                id: opt(p, &["ID"]).unwrap_or_default(),
+                amount: dec(p, &["PaidAmount"])?,
+                paid_at: instant(p, "PaidDate", "PaidTime")?,
+            }),
+            None => None,
+        };
+        let delivery = match r.child("Delivery") {
+            Some(d) => Some(Delivery {
+                recipient: d
+                    .child("DeliveryParty")
+                    .map(read_party)
+                    .ok_or_else(|| ReadError::Missing("Delivery/DeliveryParty".to_owned()))?,
+                freight: d
+                    .at(&["Shipment", "FreightAllowanceCharge"])
+                    .map(read_ac)
+                    .transpose()?,
+            }),
+            None => None,
+        };
+        Ok(Invoice {
+            document_type,
+            version: doc.version().unwrap_or("1.0").to_owned(),
+            id: need(r, &["ID"])?.to_owned(),
+            issued_at: instant(r, "IssueDate", "IssueTime")?,
+            currency: need(r, &["DocumentCurrencyCode"])?.to_owned(),
+            tax_currency: opt(r, &["TaxCurrencyCode"]),
+            exchange_rate: opt_dec(r, &["TaxExchangeRate", "CalculationRate"])?,
+            period: r.child("InvoicePeriod").map(|p| Period {
+                start: opt(p, &["StartDate"]).unwrap_or_default(),
+                end: opt(p, &["EndDate"]).unwrap_or_default(),
+                description: opt(p, &["Description"]).unwrap_or_default(),
+            }),
+            originals: doc
+                .billing_references()
+                .into_iter()
+                .map(|b| OriginalRef {
+                    uuid: b.uuid.unwrap_or_default(),
+                    id: b.id.unwrap_or_default(),
+                })
+                .collect(),
+            bill_reference: r
+                .children_named("BillingReference")
+                .find_map(|b| b.text_at(&["AdditionalDocumentReference", "ID"]))
+                .map(str::to_owned),
+            additional_references: r
+                .children_named("AdditionalDocumentReference")
+                .map(|a| AdditionalReference {
+                    id: opt(a, &["ID"]).unwrap_or_default(),
+                    document_type: opt(a, &["DocumentType"]),
+                    description: opt(a, &["DocumentDescription"]),
+                })
+                .collect(),
+            supplier,
+            buyer: read_party(buyer_el),
+            delivery,
+            payment,
+            prepayment,
+            allowance_charges: r
+                .children_named("AllowanceCharge")
+                .map(read_ac)
+                .collect::<Result<_, _>>()?,
+            rounding: opt_dec(r, &["LegalMonetaryTotal", "PayableRoundingAmount"])?,
+            lines: r
+                .children_named("InvoiceLine")
+                .map(read_line)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}

@@ -588,3 +588,50 @@ fn official_samples_parse_but_do_not_validate_clean() {
         );
     }
 }
+
+#[test]
+fn typed_model_reads_back_what_it_wrote() {
+    use invois_model::model::{AdditionalReference, Delivery, Invoice, Period, Prepayment};
+    for t in DocumentType::ALL {
+        let doc = example(t);
+        let typed = Invoice::from_document(&doc).unwrap();
+        assert_eq!(typed.to_document(), doc, "{t:?}");
+    }
+    // Every optional part, through JSON and XML.
+    let base = Invoice::from_document(&example(DocumentType::Invoice)).unwrap();
+    let mut rich = base.clone();
+    rich.period = Some(Period {
+        start: "2026-03-01".into(),
+        end: "2026-03-31".into(),
+        description: "Monthly".into(),
+    });
+    rich.bill_reference = Some("BILL-1".into());
+    rich.additional_references.push(AdditionalReference {
+        id: "K2-123".into(),
+        document_type: Some("K2".into()),
+        description: None,
+    });
+    rich.delivery = Some(Delivery {
+        recipient: base.buyer.clone(),
+        freight: None,
+    });
+    rich.prepayment = Some(Prepayment {
+        id: "PP-1".into(),
+        amount: rust_decimal::Decimal::new(1000, 2),
+        paid_at: now() - Duration::days(3),
+    });
+    rich.allowance_charges
+        .push(invois_model::model::AllowanceCharge {
+            charge: true,
+            reason: "Delivery".into(),
+            amount: rust_decimal::Decimal::new(2500, 2),
+        });
+    rich.rounding = Some(rust_decimal::Decimal::new(-2, 2));
+    let doc = rich.to_document();
+    let r = validate(&doc, &ctx());
+    assert!(r.is_valid(), "{:#?}", r.errors().collect::<Vec<_>>());
+    for format in [invois_model::Format::Json, invois_model::Format::Xml] {
+        let again = Document::parse(doc.to_string_as(format).as_bytes()).unwrap();
+        assert_eq!(Invoice::from_document(&again).unwrap(), rich, "{format:?}");
+    }
+}
