@@ -92,6 +92,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.key.as_deref(),
         args.password_env.as_deref(),
     )?;
+    // Versions 1.0 and 1.2 carry no signature; MyInvois's schema rejects UBLExtensions there.
+    let version = invois_sign::verify(&doc, Some(format), None).version;
+    if !matches!(version.as_deref(), Some("1.1" | "1.3")) {
+        eprintln!(
+            "warning: the document is version {}; only versions 1.1 and 1.3 are signed (set InvoiceTypeCode listVersionID)",
+            version.as_deref().unwrap_or("(none)")
+        );
+    }
     let time = args.signing_time.unwrap_or_else(Utc::now);
     let info = signer.certificate().inspect();
     if time < info.not_before || time > info.not_after {

@@ -309,3 +309,35 @@ fn explain_says_what_and_how() {
     assert_eq!(ok["status"], "Valid");
     assert!(ok.get("error").is_none());
 }
+
+#[test]
+fn truncated_or_mangled_input_never_panics() {
+    let json = signed_json();
+    let xml = signed_xml().into_bytes();
+    for doc in [&json, &xml] {
+        let step = (doc.len() / 97).max(1);
+        for cut in (0..doc.len()).step_by(step) {
+            let v = verify(&doc[..cut], None, None);
+            assert!(
+                !v.is_valid(),
+                "a truncated document cannot be valid (cut at {cut})"
+            );
+        }
+        // Flip one byte at many positions: never a panic, and never valid unless the byte was
+        // inside ignorable whitespace (there is none in the minified output).
+        for pos in (0..doc.len()).step_by(step) {
+            let mut d = doc.to_vec();
+            d[pos] ^= 0x01;
+            let _ = verify(&d, None, None);
+        }
+    }
+    // Deep nesting is refused, not a stack overflow.
+    let deep = format!(
+        "<Invoice>{}{}</Invoice>",
+        "<a>".repeat(5000),
+        "</a>".repeat(5000)
+    );
+    assert_eq!(verify(deep.as_bytes(), None, None).codes(), vec!["DS300"]);
+    let deep = format!("{{\"Invoice\":[{}]}}", "[".repeat(5000) + &"]".repeat(5000));
+    assert_eq!(verify(deep.as_bytes(), None, None).codes(), vec!["DS300"]);
+}
