@@ -611,8 +611,16 @@ fn typed_model_reads_back_what_it_wrote() {
         document_type: Some("K2".into()),
         description: None,
     });
+    // A shipping recipient carries name, TIN, ID and address only (§6.3).
+    let mut recipient = base.buyer.clone();
+    (
+        recipient.sst,
+        recipient.ttx,
+        recipient.email,
+        recipient.phone,
+    ) = (None, None, None, String::new());
     rich.delivery = Some(Delivery {
-        recipient: base.buyer.clone(),
+        recipient,
         freight: None,
     });
     rich.prepayment = Some(Prepayment {
