@@ -21,6 +21,8 @@
 //! No I/O besides reading a code directory given as a path ([`CodeTables::load_dir`]); no
 //! network; no async.
 
+#![warn(missing_docs)]
+
 pub mod codes;
 mod document;
 mod error;
