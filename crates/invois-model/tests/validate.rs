@@ -100,6 +100,58 @@ fn phone_boundary_7_vs_8_and_20_vs_21_characters() {
 }
 
 #[test]
+fn na_phone_only_for_general_tin_parties() {
+    let mut doc = example(DocumentType::Invoice);
+    set(&mut doc, BUYER_PHONE, "NA");
+    assert_eq!(codes(&validate(&doc, &ctx())), ["CF003"]);
+    let party = doc
+        .root_mut()
+        .child_mut("AccountingCustomerParty")
+        .unwrap()
+        .child_mut("Party")
+        .unwrap();
+    let tin = party
+        .children
+        .iter_mut()
+        .find(|c| c.name == "PartyIdentification")
+        .unwrap();
+    tin.children[0].value = Some(Value::string("EI00000000010"));
+    assert!(validate(&doc, &ctx()).is_valid());
+}
+
+#[test]
+fn fixed_rate_tax_is_per_unit_amount_times_units() {
+    use invois_model::model::{Invoice, Line};
+    use rust_decimal::Decimal;
+    let base = Invoice::from_document(&example(DocumentType::Invoice)).unwrap();
+    let mut inv = base.clone();
+    inv.lines = vec![
+        Line::new(
+            "022",
+            "Room night",
+            Decimal::new(3, 0),
+            "DAY",
+            Decimal::new(20000, 2),
+        )
+        .tax_per_unit("03", Decimal::new(1000, 2)),
+    ];
+    let doc = inv.to_document();
+    assert!(
+        validate(&doc, &ctx()).is_valid(),
+        "{:?}",
+        codes(&validate(&doc, &ctx()))
+    );
+    assert_eq!(doc.totals().tax, Some(Decimal::new(3000, 2)));
+    let mut bad = doc.clone();
+    set(
+        &mut bad,
+        &["InvoiceLine", "TaxTotal", "TaxSubtotal", "TaxAmount"],
+        "20.00",
+    );
+    assert!(validate(&bad, &ctx()).has("A004"));
+}
+
+#[test]
 fn missing_buyer_phone_is_reported_with_paths() {
     let mut doc = example(DocumentType::Invoice);
     remove(&mut doc, &["AccountingCustomerParty", "Party", "Contact"]);

@@ -120,6 +120,22 @@ fn tax_total(t: &Node<'_>, rates: Rates<'_>, out: &mut Findings) {
         if exempt {
             continue;
         }
+        // Fixed-rate taxes: amount per unit x number of units.
+        if let (Some((_, per)), Some((_, units)), Some((n, tax))) = (
+            get(s, &["PerUnitAmount"], out),
+            get(s, &["BaseUnitMeasure"], out),
+            get(s, &["TaxAmount"], out),
+        ) {
+            expect(
+                &n,
+                tax,
+                rates.as_at(&n, per * units),
+                "A004",
+                "the tax amount is PerUnitAmount x BaseUnitMeasure",
+                out,
+            );
+            continue;
+        }
         if let (Some((_, taxable)), Some((_, pct)), Some((n, tax))) = (
             get(s, &["TaxableAmount"], out),
             get(s, &["TaxCategory", "Percent"], out).or_else(|| get(s, &["Percent"], out)),

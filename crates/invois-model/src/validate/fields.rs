@@ -308,7 +308,12 @@ fn party(
         None => missing(p, &["PostalAddress"], &format!("the {who}'s address"), out),
     }
     match p.at(&["Contact", "Telephone"]) {
-        Some(t) => phone(&t, out),
+        Some(t) => {
+            let general = scheme("TIN")
+                .and_then(|n| n.text())
+                .is_some_and(|v| v.starts_with("EI000000000"));
+            phone(&t, general, out);
+        }
         None => missing(
             p,
             &["Contact", "Telephone"],
@@ -611,10 +616,11 @@ pub fn phone_ok(t: &str) -> bool {
         && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn phone(n: &Node<'_>, out: &mut Findings) {
+fn phone(n: &Node<'_>, general_tin: bool, out: &mut Findings) {
     let t = n.text().unwrap_or("");
-    // "NA" is accepted by MyInvois for consolidated / general-public buyers.
-    if t != "NA" && !phone_ok(t) {
+    // "NA" stands in for the unknown number of a party identified by a general TIN
+    // (consolidated / general public, foreign parties).
+    if !(general_tin && t == "NA") && !phone_ok(t) {
         out.error("CF003", CF, n, "a contact number is 8 to 20 characters: digits with an optional leading +, no spaces or other signs");
     }
 }
