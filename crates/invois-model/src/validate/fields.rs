@@ -620,7 +620,7 @@ fn phone(n: &Node<'_>, general_tin: bool, out: &mut Findings) {
     let t = n.text().unwrap_or("");
     // "NA" stands in for the unknown number of a party identified by a general TIN
     // (consolidated / general public, foreign parties).
-    if !(general_tin && t == "NA") && !phone_ok(t) {
+    if !(phone_ok(t) || (general_tin && t == "NA")) {
         out.error("CF003", CF, n, "a contact number is 8 to 20 characters: digits with an optional leading +, no spaces or other signs");
     }
 }
