@@ -259,27 +259,57 @@ async fn login(
     } else {
         RateClass::LoginTaxpayer
     };
-    if let RateDecision::Limited {
-        limit,
-        retry_after_secs,
-        reset,
-    } = sandbox.rate_check(client_id, class)
-    {
-        return AppError::TooManyRequests {
-            retry_after_secs,
+    let budget = match sandbox.rate_check(client_id, class) {
+        RateDecision::Limited {
             limit,
+            retry_after_secs,
             reset,
+        } => {
+            return AppError::TooManyRequests {
+                retry_after_secs,
+                limit,
+                reset,
+            }
+            .into_response();
         }
-        .into_response();
+        RateDecision::Allowed { limit, remaining } => Some((limit, remaining)),
+        RateDecision::Unlimited => None,
+    };
+    let mut resp = authorise(
+        sandbox,
+        field("scope"),
+        client_id,
+        secret,
+        grant_type,
+        on_behalf_of,
+    );
+    if let Some((limit, remaining)) = budget {
+        let h = resp.headers_mut();
+        h.insert("X-Rate-Limit-Limit", header::HeaderValue::from(limit));
+        h.insert(
+            "X-Rate-Limit-Remaining",
+            header::HeaderValue::from(remaining),
+        );
     }
+    resp
+}
 
+/// The checks after the rate budget: grant, scope, credentials; then the token.
+fn authorise(
+    sandbox: &Sandbox,
+    scope: Option<&str>,
+    client_id: &str,
+    secret: &str,
+    grant_type: &str,
+    on_behalf_of: Option<String>,
+) -> Response {
     if grant_type != GRANT_TYPE {
         return token_error(
             TokenErrorCode::UnsupportedGrantType,
             format!("grant_type must be `{GRANT_TYPE}`"),
         );
     }
-    if let Some(scope) = field("scope").filter(|s| !s.trim().is_empty())
+    if let Some(scope) = scope.filter(|s| !s.trim().is_empty())
         && !scope.split_whitespace().all(|s| s == SCOPE)
     {
         return token_error(

@@ -179,6 +179,8 @@ pub struct Store {
     /// (taxpayer TIN, payload SHA-256) -> when it was accepted.
     pub(crate) recent_payloads: HashMap<(String, String), DateTime<Utc>>,
     pub(crate) notifications: Vec<NotificationRecord>,
+    /// (issuer TIN, internal ID) -> document uuids, for duplicate checks without a scan.
+    pub(crate) by_internal_id: HashMap<(String, String), Vec<String>>,
 }
 
 impl Store {
@@ -190,6 +192,32 @@ impl Store {
     /// Every document, in arrival order.
     pub fn documents(&self) -> impl DoubleEndedIterator<Item = &DocumentRecord> {
         self.order.iter().filter_map(|u| self.documents.get(u))
+    }
+
+    /// Documents of one issuer with one internal ID, in arrival order.
+    pub fn documents_with_internal_id<'a>(
+        &'a self,
+        issuer_tin: &str,
+        internal_id: &str,
+    ) -> impl Iterator<Item = &'a DocumentRecord> + 'a {
+        self.by_internal_id
+            .get(&(issuer_tin.to_ascii_uppercase(), internal_id.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter_map(|u| self.documents.get(u))
+    }
+
+    pub(crate) fn insert_document(&mut self, doc: DocumentRecord) {
+        let key = (
+            doc.issuer_tin().to_ascii_uppercase(),
+            doc.facts.internal_id.clone(),
+        );
+        self.by_internal_id
+            .entry(key)
+            .or_default()
+            .push(doc.uuid.clone());
+        self.order.push(doc.uuid.clone());
+        self.documents.insert(doc.uuid.clone(), doc);
     }
 
     /// A submission by uid.

@@ -213,31 +213,27 @@ fn accept(
                 uuid: uuid.clone(),
                 invoice_code_number: code_number.clone(),
             });
-            store.documents.insert(
-                uuid.clone(),
-                DocumentRecord {
-                    uuid: uuid.clone(),
-                    submission_uid: uid.clone(),
-                    long_id: None,
-                    format,
-                    raw,
-                    code_number,
-                    facts,
-                    status: DocumentStatus::Submitted,
-                    received: now,
-                    validated: None,
-                    cancelled: None,
-                    reject_requested: None,
-                    status_reason: None,
-                    submitter: caller.clone(),
-                    steps: vec![invois_api::documents::ValidationStep {
-                        name: STRUCTURE_STEP.to_owned(),
-                        status: DocumentStatus::Valid,
-                        error: None,
-                    }],
-                },
-            );
-            store.order.push(uuid.clone());
+            store.insert_document(DocumentRecord {
+                uuid: uuid.clone(),
+                submission_uid: uid.clone(),
+                long_id: None,
+                format,
+                raw,
+                code_number,
+                facts,
+                status: DocumentStatus::Submitted,
+                received: now,
+                validated: None,
+                cancelled: None,
+                reject_requested: None,
+                status_reason: None,
+                submitter: caller.clone(),
+                steps: vec![invois_api::documents::ValidationStep {
+                    name: STRUCTURE_STEP.to_owned(),
+                    status: DocumentStatus::Valid,
+                    error: None,
+                }],
+            });
             uuids.push(uuid);
         }
         store.submissions.insert(

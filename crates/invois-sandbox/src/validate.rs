@@ -157,13 +157,16 @@ impl Validator for DuplicateDocumentValidator {
         };
         let mine = key(doc);
         let window = chrono::Duration::hours(DUPLICATE_DOCUMENT_WINDOW_HOURS);
-        let earlier = input.store.documents().find(|d| {
-            d.uuid != doc.uuid
-                && matches!(d.status, DocumentStatus::Valid)
-                && d.received <= doc.received
-                && doc.received - d.received <= window
-                && key(d) == mine
-        });
+        let earlier = input
+            .store
+            .documents_with_internal_id(doc.issuer_tin(), &doc.facts.internal_id)
+            .find(|d| {
+                d.uuid != doc.uuid
+                    && matches!(d.status, DocumentStatus::Valid)
+                    && d.received <= doc.received
+                    && doc.received - d.received <= window
+                    && key(d) == mine
+            });
         match earlier {
             Some(d) => Err(step_error(
                 "Error03",

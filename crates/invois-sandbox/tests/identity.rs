@@ -22,6 +22,8 @@ async fn taxpayer_login_returns_a_bearer_token_for_3600_seconds() {
         .await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().contains_key("correlationId"));
+    assert_eq!(resp.headers()["X-Rate-Limit-Limit"], "12");
+    assert_eq!(resp.headers()["X-Rate-Limit-Remaining"], "11");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
