@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::config::{CredentialField, Credentials, Environment, check_credential};
 use crate::error::{ConfigError, Error, HttpFailure, TransportKind};
+use crate::observer::{CallEvent, CallOutcome, ClientObserver, NoopObserver};
 use crate::poller::PollConfig;
 use crate::rate::{Admission, BudgetError, BudgetKey, InProcessBudget, RateBudget, RateLimits};
 use crate::retry::{RetryPolicy, parse_retry_after};
@@ -41,6 +42,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     token_refresh_margin: Duration,
     poll: PollConfig,
+    observer: Option<Arc<dyn ClientObserver>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -74,6 +76,7 @@ impl Default for ClientBuilder {
             connect_timeout: Duration::from_secs(10),
             token_refresh_margin: Duration::from_secs(60),
             poll: PollConfig::default(),
+            observer: None,
         }
     }
 }
@@ -181,6 +184,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Receives events for metrics. Default: none.
+    pub fn observer(mut self, observer: Arc<dyn ClientObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Checks everything and builds the client. Placeholder credentials fail here.
     pub fn build(self) -> Result<Client, ConfigError> {
         let (Some(id), Some(secret)) = (self.client_id, self.client_secret) else {
@@ -225,6 +234,7 @@ impl ClientBuilder {
             retry: self.retry,
             refresh_margin: self.token_refresh_margin,
             poll: self.poll,
+            observer: self.observer.unwrap_or_else(|| Arc::new(NoopObserver)),
             tokens: parking_lot::Mutex::new(HashMap::new()),
         };
         Ok(Client {
@@ -252,6 +262,7 @@ pub(crate) struct Inner {
     pub(crate) retry: RetryPolicy,
     refresh_margin: Duration,
     pub(crate) poll: PollConfig,
+    observer: Arc<dyn ClientObserver>,
     /// One slot per `onbehalfof` (None: the taxpayer itself); the client id is fixed per
     /// client, so together they key one token per (client id, onbehalfof).
     tokens: parking_lot::Mutex<HashMap<Option<Arc<str>>, Arc<TokenSlot>>>,
@@ -497,11 +508,14 @@ impl Client {
                 req = req.header(ON_BEHALF_OF_HEADER, tin.as_ref());
             }
             tracing::debug!(client.id = %creds.client_id(), endpoint = %endpoint, "requesting an access token");
-            match self.run(req).await {
+            self.inner
+                .observer
+                .on_login(creds.client_id(), self.on_behalf_of.as_deref());
+            match self.run(endpoint, req).await {
                 Attempt::Transport(kind, message) => {
                     if transient < self.inner.retry.max_retries {
                         transient += 1;
-                        self.backoff(transient).await;
+                        self.retry_after_backoff(endpoint, transient).await;
                         continue;
                     }
                     return Err(Error::Transport {
@@ -538,7 +552,7 @@ impl Client {
                         }
                     } else if status >= 500 && transient < self.inner.retry.max_retries {
                         transient += 1;
-                        self.backoff(transient).await;
+                        self.retry_after_backoff(endpoint, transient).await;
                         continue;
                     }
                     return Err(Error::Login(Box::new(failure)));
@@ -563,6 +577,7 @@ impl Client {
             {
                 Admission::Granted => return Ok(()),
                 Admission::WaitUntil(at) => {
+                    self.inner.observer.on_rate_wait(class, at);
                     tracing::debug!(client.id = %self.client_id(), rate.class = %class, wait_until = %at, "waiting for rate budget");
                     self.inner.clock.sleep_until(at).await;
                 }
@@ -570,7 +585,9 @@ impl Client {
         }
     }
 
-    async fn backoff(&self, attempt: u32) {
+    /// Reports a retry and sleeps its jittered backoff on the clock.
+    pub(crate) async fn retry_after_backoff(&self, endpoint: Endpoint, attempt: u32) {
+        self.inner.observer.on_retry(endpoint, attempt);
         let d = self.inner.retry.backoff(attempt);
         self.inner.clock.sleep(d).await;
     }
@@ -586,6 +603,9 @@ impl Client {
             .retry_after
             .unwrap_or(self.inner.retry.default_retry_after);
         let until = self.inner.clock.now() + chrono_span(wait);
+        self.inner
+            .observer
+            .on_throttled(endpoint.rate_class(), wait);
         tracing::info!(client.id = %self.client_id(), endpoint = %endpoint, retry_after_ms = wait.as_millis() as u64, "429 from {endpoint}; pausing its class");
         self.inner
             .budget
@@ -607,21 +627,36 @@ impl Client {
         }
     }
 
-    async fn run(&self, req: reqwest::RequestBuilder) -> Attempt {
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => return transport(&e),
-        };
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        match resp.bytes().await {
-            Ok(body) => Attempt::Response {
-                status,
-                headers,
-                body,
-            },
+    async fn run(&self, endpoint: Endpoint, req: reqwest::RequestBuilder) -> Attempt {
+        let started = std::time::Instant::now();
+        let attempt = match req.send().await {
             Err(e) => transport(&e),
-        }
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                match resp.bytes().await {
+                    Ok(body) => Attempt::Response {
+                        status,
+                        headers,
+                        body,
+                    },
+                    Err(e) => transport(&e),
+                }
+            }
+        };
+        let (outcome, correlation_id) = match &attempt {
+            Attempt::Response {
+                status, headers, ..
+            } => (CallOutcome::Status(*status), correlation_id(headers)),
+            Attempt::Transport(kind, _) => (CallOutcome::Transport(*kind), None),
+        };
+        self.inner.observer.on_call(&CallEvent {
+            endpoint,
+            outcome,
+            elapsed: started.elapsed(),
+            correlation_id,
+        });
+        attempt
     }
 
     /// One authenticated attempt: budget, token, send.
@@ -649,7 +684,7 @@ impl Client {
                 .body(body.clone());
         }
         tracing::debug!(endpoint = %call.endpoint, url.path = call.url.path(), "calling {}", call.endpoint);
-        Ok((self.run(req).await, token))
+        Ok((self.run(call.endpoint, req).await, token))
     }
 
     /// Sends a call that is safe to repeat after an ambiguous failure only if it is a read.
@@ -666,7 +701,7 @@ impl Client {
                     let safe = retry_ambiguous || kind == TransportKind::Connect;
                     if safe && transient < self.inner.retry.max_retries {
                         transient += 1;
-                        self.backoff(transient).await;
+                        self.retry_after_backoff(call.endpoint, transient).await;
                         continue;
                     }
                     return Err(Error::Transport {
@@ -705,7 +740,7 @@ impl Client {
                         && transient < self.inner.retry.max_retries
                     {
                         transient += 1;
-                        self.backoff(transient).await;
+                        self.retry_after_backoff(call.endpoint, transient).await;
                         continue;
                     }
                     return Err(Error::Http(Box::new(failure)));

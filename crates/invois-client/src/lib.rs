@@ -45,6 +45,7 @@ mod client;
 mod config;
 mod documents;
 mod error;
+mod observer;
 mod page;
 mod platform;
 mod poller;
@@ -64,6 +65,7 @@ pub use error::{
     ConfigError, Error, HttpFailure, LimitError, SubmitError, TransportKind, UnknownReason,
 };
 pub use invois_clock::Clock;
+pub use observer::{CallEvent, CallOutcome, ClientObserver, NoopObserver};
 pub use page::Page;
 pub use platform::{NotificationsBuilder, Platform};
 pub use poller::{DocumentResult, PollBuilder, PollConfig, SubmissionOutcome};

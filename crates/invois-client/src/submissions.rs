@@ -247,11 +247,7 @@ async fn submit_once(
                 // No connection, so no byte of the body left: trying again cannot duplicate.
                 if connect_retries < retry.max_retries {
                     connect_retries += 1;
-                    client
-                        .inner
-                        .clock
-                        .sleep(retry.backoff(connect_retries))
-                        .await;
+                    client.retry_after_backoff(endpoint, connect_retries).await;
                     continue;
                 }
                 return Err(SubmitError::NotSent(Error::Transport {

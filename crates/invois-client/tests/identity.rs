@@ -259,3 +259,50 @@ async fn debug_output_never_contains_the_secret_or_the_token() {
         assert!(!text.contains("token-1"), "{text}");
     }
 }
+
+#[derive(Debug, Default)]
+struct Counting {
+    logins: std::sync::atomic::AtomicUsize,
+    calls: parking_lot::Mutex<Vec<invois_client::CallEvent>>,
+}
+
+impl invois_client::ClientObserver for Counting {
+    fn on_call(&self, event: &invois_client::CallEvent) {
+        self.calls.lock().push(event.clone());
+    }
+    fn on_login(&self, _client_id: &str, _on_behalf_of: Option<&str>) {
+        self.logins
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn the_observer_sees_every_attempt_and_the_single_login() {
+    let d = Double::start(Clock::real(), |_, _| types_reply()).await;
+    let seen = std::sync::Arc::new(Counting::default());
+    let c = d.builder().observer(seen.clone()).build().unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.platform().document_types().await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(seen.logins.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let calls = seen.calls.lock();
+    assert_eq!(calls.len(), 21);
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|e| e.endpoint == invois_client::api::Endpoint::LoginTaxpayer)
+            .count(),
+        1
+    );
+    assert!(
+        calls
+            .iter()
+            .all(|e| e.outcome == invois_client::CallOutcome::Status(200))
+    );
+}
