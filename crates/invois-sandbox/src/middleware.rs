@@ -228,6 +228,18 @@ async fn authenticated(
             RateDecision::Unlimited => {}
         }
     }
+    // Endpoints without query parameters still refuse unknown ones, like the others do.
+    if let Some(ep) = *endpoint
+        && !takes_query(ep)
+        && let Some(key) = req.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, v)| !k.is_empty() && !v.is_empty())
+                .map(|(k, _)| k.into_owned())
+        })
+    {
+        return AppError::bad_argument(key.clone(), format!("Unknown parameter `{key}`"))
+            .into_response();
+    }
     req.extensions_mut().insert(caller);
     let mut resp = next.run(req).await;
     if let Some((limit, remaining)) = rate_headers {
@@ -236,6 +248,19 @@ async fn authenticated(
         h.insert("X-Rate-Limit-Remaining", HeaderValue::from(remaining));
     }
     resp
+}
+
+/// Whether an endpoint has query parameters at all.
+fn takes_query(endpoint: Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::GetNotifications
+            | Endpoint::ValidateTaxpayerTin
+            | Endpoint::GetRecentDocuments
+            | Endpoint::GetSubmission
+            | Endpoint::SearchDocuments
+            | Endpoint::SearchTaxpayerTin
+    )
 }
 
 /// Unknown routes.

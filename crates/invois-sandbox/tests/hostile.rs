@@ -98,6 +98,25 @@ async fn malformed_requests_get_the_envelope() {
 }
 
 #[tokio::test]
+async fn endpoints_without_parameters_refuse_unknown_ones() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    for path in [
+        "/api/v1.0/documenttypes?foo=1",
+        "/api/v1.0/documenttypes/45?x=y",
+        "/api/v1.0/documents/ZZZZZZZZZZZZZZZZZZZZZZZZZZ/raw?format=xml",
+        "/api/v1.0/taxpayers/qrcodeinfo/abc?lang=en",
+    ] {
+        let (status, _, body) = h.get(&token, path).await;
+        assert_eq!(status, 400, "{path}");
+        assert_envelope(&body, "BadArgument");
+    }
+    // An empty query is no parameter at all.
+    let (status, _, _) = h.get(&token, "/api/v1.0/documenttypes?").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn unknown_methods_and_routes_are_404_or_405_envelopes() {
     let h = start().await;
     let resp = h
