@@ -75,8 +75,8 @@ async fn sandbox_profile_and_overrides_lower_the_budget_and_scale_with_the_clock
         rate_overrides: HashMap::from([(RateClass::GetSubmission, 2)]),
         ..common::config()
     };
-    // Sixty times faster: a one-minute window is one real second.
-    config.clock = invois_sandbox::Clock::scaled(60.0);
+    // Twenty times faster: a one-minute window is three real seconds.
+    config.clock = invois_sandbox::Clock::scaled(20.0);
     let h = start_with(config).await;
     let token = h.token(&h.supplier()).await;
     let path = "/api/v1.0/documentsubmissions/ZZZZZZZZZZZZZZZZZZZZZZZZZZ";
@@ -93,7 +93,7 @@ async fn sandbox_profile_and_overrides_lower_the_budget_and_scale_with_the_clock
     }
     let (status, _, _) = h.get(&token, path).await;
     assert_eq!(status, 429);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let (status, _, _) = h.get(&token, path).await;
     assert_eq!(status, 404);
 }

@@ -637,3 +637,49 @@ async fn intermediaries_submit_for_the_taxpayer_they_represent() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn self_billed_documents_are_issued_by_the_buyer() {
+    let h = start().await;
+    let buyer = h.token(&h.buyer()).await;
+    let supplier = h.token(&h.supplier()).await;
+    let doc = adapt(
+        sample_json("1.0-Self-Billed-Invoice-Sample.json"),
+        "SB-1",
+        h.clock().now(),
+        SUPPLIER_TIN,
+        BUYER_TIN,
+    );
+    // The supplier is not the issuer of a self-billed invoice.
+    let (status, _, _) = h
+        .submit(&supplier, &submission(vec![entry_json(&doc, "SB-1")]))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, body) = h
+        .submit(&buyer, &submission(vec![entry_json(&doc, "SB-1")]))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let done = h
+        .settle(&buyer, body["submissionUid"].as_str().unwrap())
+        .await;
+    assert_eq!(done["overallStatus"], "valid", "{done}");
+    let summary = &done["documentSummary"][0];
+    assert_eq!(summary["typeName"], "Self-billed Invoice");
+    assert_eq!(summary["issuerTin"], BUYER_TIN);
+    assert_eq!(summary["receiverId"], SUPPLIER_TIN);
+    // The supplier receives it and may reject it; the buyer (issuer) may not.
+    let uuid = summary["uuid"].as_str().unwrap();
+    let path = format!("/api/v1.0/documents/state/{uuid}/state");
+    let (status, _, _) = h
+        .put_json(&buyer, &path, &json!({"status": "rejected", "reason": "x"}))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, body) = h
+        .put_json(
+            &supplier,
+            &path,
+            &json!({"status": "rejected", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
