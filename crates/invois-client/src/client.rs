@@ -302,6 +302,7 @@ struct SlotState {
 struct CachedToken {
     token: AccessToken,
     refresh_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
 }
 
 /// A successful response.
@@ -452,6 +453,17 @@ impl Client {
                 Ok(out)
             }
             Err(e) => {
+                let now = self.inner.clock.now();
+                if let Some(old) = state.token.as_mut()
+                    && now < old.expires_at
+                {
+                    // The refresh failed but the old token has not expired: keep using it,
+                    // and try again a little later (not on every call) while it lasts.
+                    tracing::warn!(client.id = %self.client_id(), error = %e, "token refresh failed; using the current token until it expires");
+                    let left = old.expires_at - now;
+                    old.refresh_at = now + (left / 2).min(chrono::Duration::seconds(10));
+                    return Ok((old.token.clone(), old.refresh_at));
+                }
                 state.token = None;
                 state.last_error = Some(e.duplicate());
                 Err(e)
@@ -543,6 +555,7 @@ impl Client {
                         return Ok(CachedToken {
                             token: AccessToken::new(t.access_token),
                             refresh_at: now + chrono_span(lifetime - margin),
+                            expires_at: now + chrono_span(lifetime),
                         });
                     }
                     let failure = self.failure(endpoint, status, &headers, body);

@@ -306,3 +306,42 @@ async fn the_observer_sees_every_attempt_and_the_single_login() {
             .all(|e| e.outcome == invois_client::CallOutcome::Status(200))
     );
 }
+
+#[tokio::test]
+async fn a_failed_early_refresh_keeps_the_unexpired_token() {
+    let clock = Clock::real();
+    let d = Double::start_with(
+        clock.clone(),
+        |_, n| {
+            if n == 1 {
+                token_reply(1)
+            } else {
+                Reply::Json(503, json!({}))
+            }
+        },
+        |_, _| types_reply(),
+    )
+    .await;
+    let c = d
+        .builder()
+        .retry_policy(invois_client::RetryPolicy::none())
+        .build()
+        .unwrap();
+    c.platform().document_types().await.unwrap();
+    clock.advance(Duration::from_secs(3570)); // inside the refresh margin, before expiry
+    c.platform().document_types().await.unwrap();
+    c.platform().document_types().await.unwrap();
+    assert_eq!(
+        d.token_requests().len(),
+        2,
+        "one failed refresh, not one per call"
+    );
+    assert!(
+        d.api_requests()
+            .iter()
+            .all(|r| r.header("authorization") == Some("Bearer token-1"))
+    );
+    clock.advance(Duration::from_secs(60)); // now expired: the failure surfaces
+    let err = c.platform().document_types().await.unwrap_err();
+    assert!(matches!(err, Error::Login(_)), "{err:?}");
+}
