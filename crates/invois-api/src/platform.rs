@@ -20,7 +20,9 @@ pub struct DocumentType {
     pub id: u32,
     /// 1, 2, 3, 4, 11, 12, 13 or 14.
     pub invoice_type_code: u32,
-    /// e.g. `Invoice`; clients read this to label documents.
+    /// e.g. `Invoice`; clients read this to label documents. LHDN's page for this API does
+    /// not list `name` (only `description`), so a response without it must still decode.
+    #[serde(default)]
     pub name: String,
     /// Description.
     pub description: String,
@@ -231,4 +233,18 @@ pub struct DeliveryAttempt {
     /// Details.
     #[serde(default)]
     pub status_details: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_type_decodes_with_only_the_documented_fields() {
+        let body = r#"{"result":[{"id":45,"invoiceTypeCode":4,"description":"Invoice","activeFrom":"2015-02-13T13:15:00Z","activeTo":"2027-03-01T00:00:00Z","documentTypeVersions":[{"id":454,"name":"1.0","description":"Invoice version 1.1","activeFrom":"2015-02-13T13:15:00Z","activeTo":"2027-03-01T00:00:00Z","versionNumber":1.1,"status":"published"}]}]}"#;
+        let r: DocumentTypesResponse = serde_json::from_str(body).unwrap();
+        assert_eq!(r.result[0].id, 45);
+        assert_eq!(r.result[0].name, "");
+        assert_eq!(r.result[0].document_type_versions[0].status, "published");
+    }
 }
