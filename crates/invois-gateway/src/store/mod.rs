@@ -1,0 +1,353 @@
+//! Durable storage for the gateway: one [`Store`] trait, a SQLite and a PostgreSQL
+//! implementation, each with its own migrations.
+//!
+//! Every state change is one atomic operation guarded by the state it leaves (and, for work a
+//! worker holds, by `locked_by`), so a stale or duplicated worker cannot move anything
+//! backwards: the guarded update matches no row and the operation returns
+//! [`StoreError::StaleTransition`] or [`StoreError::LeaseLost`].
+//!
+//! Time comes from the [`Clock`] the store was opened with, never from the system clock, so
+//! tests move leases and retries forward without sleeping.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use invois_clock::Clock;
+
+mod postgres;
+mod sql;
+mod sqlite;
+mod types;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+/// The database used when none is configured.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://invois.db";
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No such row.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The key exists with different content, or the request contradicts stored state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The row is not in a state this transition may leave (someone else moved it first).
+    #[error("{what} {id} is {actual}, so it cannot {action}")]
+    StaleTransition {
+        /// "document", "submission", ...
+        what: &'static str,
+        /// The row id.
+        id: i64,
+        /// The state it is in.
+        actual: String,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// The worker no longer holds the lease on the row.
+    #[error("{what} {id} is not held by worker {worker}")]
+    LeaseLost {
+        /// "document", "webhook", ...
+        what: &'static str,
+        /// The row id.
+        id: i64,
+        /// The worker that asked.
+        worker: String,
+    },
+    /// A stored value could not be read back (a bug or a hand-edited database).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// The database URL is not one this build understands.
+    #[error("unsupported database URL {0} (use sqlite://PATH or postgres://...)")]
+    UnsupportedUrl(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The gateway's durable state. Implemented by [`SqliteStore`] and [`PgStore`]; use it as
+/// `Arc<dyn Store>` (see [`open`]) or as a generic `S: Store`.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    // ---- documents ----
+
+    /// Stores a document version. Idempotent by (issuer TIN, type, internal id, version):
+    /// a repeat with identical bytes returns the stored record with `created: false`; the
+    /// same key with different bytes is a [`StoreError::Conflict`].
+    async fn insert_document(&self, new: NewDocument) -> Result<Inserted, StoreError>;
+
+    /// Stores a corrected version (latest version + 1) of an existing document. Only allowed
+    /// when the latest version is `invalid` or `rejected_locally`; repeating the same
+    /// correction returns the version it created.
+    async fn new_version(
+        &self,
+        key: &DocumentKey,
+        format: DocumentFormat,
+        received: Vec<u8>,
+    ) -> Result<DocumentRecord, StoreError>;
+
+    /// One document version by id.
+    async fn get_document(&self, id: DocumentId) -> Result<DocumentRecord, StoreError>;
+
+    /// The latest version of a document, if any.
+    async fn find_document(&self, key: &DocumentKey) -> Result<Option<DocumentRecord>, StoreError>;
+
+    /// Documents matching a filter, in id order.
+    async fn list_documents(
+        &self,
+        filter: &DocumentFilter,
+    ) -> Result<Page<DocumentRecord>, StoreError>;
+
+    /// Claims up to `limit` received documents for preparation (or whose previous preparer's
+    /// lease expired).
+    async fn claim_received(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<DocumentRecord>, StoreError>;
+
+    /// received → prepared, by the worker holding it.
+    async fn mark_prepared(
+        &self,
+        id: DocumentId,
+        worker: &str,
+        prepared: Prepared,
+    ) -> Result<DocumentRecord, StoreError>;
+
+    /// received → rejected_locally, by the worker holding it.
+    async fn mark_rejected_locally(
+        &self,
+        id: DocumentId,
+        worker: &str,
+        errors: serde_json::Value,
+    ) -> Result<DocumentRecord, StoreError>;
+
+    /// Claims prepared documents sharing one (client id, onbehalfof): at most `limit`, and
+    /// at most `max_bytes` of prepared bytes (but always at least one document). Returns
+    /// `None` when nothing is prepared.
+    async fn claim_documents_for_batch(
+        &self,
+        worker: &str,
+        limit: u32,
+        max_bytes: u64,
+        lease: Duration,
+    ) -> Result<Option<Batch>, StoreError>;
+
+    // ---- submissions ----
+
+    /// Records the intent (payload and its SHA-256) before the POST. Every document must be
+    /// batched, held by `intent.worker`, and in no other submission.
+    async fn record_submission_intent(
+        &self,
+        intent: SubmissionIntent,
+    ) -> Result<SubmissionRecord, StoreError>;
+
+    /// intent | outcome_unknown | duplicate → accepted. Accepted documents become
+    /// `submitted` with their UUID, rejected ones `invalid`. Repeating it with the same
+    /// submissionUid is a no-op.
+    async fn record_submission_accepted(
+        &self,
+        id: SubmissionId,
+        accepted: &SubmissionAccepted,
+    ) -> Result<SubmissionRecord, StoreError>;
+
+    /// intent → outcome_unknown (timeout, 5xx, reset).
+    async fn record_submission_unknown(
+        &self,
+        id: SubmissionId,
+        error: &str,
+    ) -> Result<SubmissionRecord, StoreError>;
+
+    /// intent → duplicate (422 DuplicateSubmission).
+    async fn record_submission_duplicate(
+        &self,
+        id: SubmissionId,
+    ) -> Result<SubmissionRecord, StoreError>;
+
+    /// intent | outcome_unknown | duplicate → refused; its documents become `failed`.
+    async fn record_submission_refused(
+        &self,
+        id: SubmissionId,
+        error: &str,
+    ) -> Result<SubmissionRecord, StoreError>;
+
+    /// intent → split (MaximumSizeExceeded); its documents return to `prepared`.
+    async fn record_submission_split(
+        &self,
+        id: SubmissionId,
+    ) -> Result<SubmissionRecord, StoreError>;
+
+    /// outcome_unknown | duplicate → not_received, when reconciliation proved MyInvois never
+    /// got it; its documents return to `prepared`.
+    async fn record_submission_not_received(
+        &self,
+        id: SubmissionId,
+    ) -> Result<SubmissionRecord, StoreError>;
+
+    /// One submission by id.
+    async fn get_submission(&self, id: SubmissionId) -> Result<SubmissionRecord, StoreError>;
+
+    /// Submissions whose outcome must be reconciled before anything else is sent.
+    async fn submissions_needing_reconcile(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<SubmissionRecord>, StoreError>;
+
+    /// Accepted submissions that still have documents awaiting validation.
+    async fn submissions_to_poll(&self, limit: u32) -> Result<Vec<SubmissionRecord>, StoreError>;
+
+    /// The documents recorded in a submission.
+    async fn documents_in_submission(
+        &self,
+        id: SubmissionId,
+    ) -> Result<Vec<DocumentRecord>, StoreError>;
+
+    /// Applies validation results by UUID: submitted → valid | invalid, valid → cancelled.
+    /// Results that no longer apply are ignored. Returns how many documents changed.
+    async fn record_validation_results(
+        &self,
+        results: &[ValidationUpdate],
+    ) -> Result<u64, StoreError>;
+
+    /// Recovers work whose worker vanished (lease expired): received and batched documents
+    /// become claimable, intents become `outcome_unknown` (never resent blindly), webhook
+    /// deliveries become pending.
+    async fn release_expired_leases(&self) -> Result<LeaseRecovery, StoreError>;
+
+    // ---- webhooks ----
+
+    /// Adds a delivery to the outbox, due now.
+    async fn enqueue_webhook(&self, new: NewWebhook) -> Result<WebhookDelivery, StoreError>;
+
+    /// Claims due deliveries (and ones whose deliverer's lease expired).
+    async fn claim_webhooks(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<WebhookDelivery>, StoreError>;
+
+    /// delivering → delivered, by the worker holding it.
+    async fn ack_webhook(&self, id: WebhookId, worker: &str)
+    -> Result<WebhookDelivery, StoreError>;
+
+    /// delivering → pending after [`webhook_backoff`], or → dead after `max_attempts`.
+    async fn retry_webhook(
+        &self,
+        id: WebhookId,
+        worker: &str,
+        error: &str,
+    ) -> Result<WebhookDelivery, StoreError>;
+
+    // ---- API keys ----
+
+    /// Creates a key; only its SHA-256 is stored. The secret is returned once.
+    async fn create_api_key(&self, name: &str) -> Result<(ApiKeyRecord, ApiKeySecret), StoreError>;
+
+    /// The key's record if `presented` is a known, unrevoked key.
+    async fn verify_api_key(&self, presented: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Revokes a key (idempotent).
+    async fn revoke_api_key(&self, id: ApiKeyId) -> Result<ApiKeyRecord, StoreError>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (or `sqlite:PATH`) or `postgres://...`
+/// (`postgresql://`), running its migrations.
+pub async fn open(url: &str, clock: Clock) -> Result<Arc<dyn Store>, StoreError> {
+    match Backend::of(url) {
+        Some(Backend::Sqlite) => Ok(Arc::new(SqliteStore::open(url, clock).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(PgStore::open(url, clock).await?)),
+        None => Err(StoreError::UnsupportedUrl(redact_url(url))),
+    }
+}
+
+/// Which implementation a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL selects, by scheme.
+    pub fn of(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// A database URL with any password replaced by `***`, for logs, errors and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
+                return "<unprintable url>".to_owned();
+            }
+            // `password=` in the query string is also accepted by libpq-style URLs.
+            if parsed.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" {
+                            "***".to_owned()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            parsed.to_string()
+        }
+        // Not a URL we can parse: print nothing of it that might be a secret.
+        Err(_) => "<unparsable url>".to_owned(),
+    }
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        let r = redact_url("postgres://app:s3cr3t@db.example:5432/invois");
+        assert!(!r.contains("s3cr3t"), "{r}");
+        assert!(r.contains("app:***@db.example"), "{r}");
+        let r = redact_url("postgres://db/invois?user=a&password=s3cr3t&sslmode=require");
+        assert!(!r.contains("s3cr3t"), "{r}");
+        assert!(r.contains("sslmode=require"), "{r}");
+        assert_eq!(redact_url("not a url s3cr3t"), "<unparsable url>");
+    }
+
+    #[test]
+    fn backend_from_scheme() {
+        assert_eq!(Backend::of(DEFAULT_DATABASE_URL), Some(Backend::Sqlite));
+        assert_eq!(Backend::of("sqlite::memory:"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of("postgres://x/y"), Some(Backend::Postgres));
+        assert_eq!(Backend::of("postgresql://x/y"), Some(Backend::Postgres));
+        assert_eq!(Backend::of("mysql://x/y"), None);
+    }
+}
