@@ -23,6 +23,13 @@ struct Harness {
     store: Arc<dyn Store>,
     clock: Clock,
     raw: Raw,
+    reopen: Reopen,
+}
+
+/// How to open a second, independent store on the same database (another gateway instance).
+enum Reopen {
+    Sqlite(String),
+    Pg(Box<sqlx::postgres::PgConnectOptions>),
 }
 
 enum Raw {
@@ -31,6 +38,19 @@ enum Raw {
 }
 
 impl Harness {
+    async fn another_instance(&self) -> Arc<dyn Store> {
+        match &self.reopen {
+            Reopen::Sqlite(url) => {
+                Arc::new(SqliteStore::open(url, self.clock.clone()).await.unwrap())
+            }
+            Reopen::Pg(options) => Arc::new(
+                PgStore::open_with((**options).clone(), self.clock.clone())
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+
     /// Every (name, prefix, key_sha256) in `api_keys`, read straight from the table.
     async fn api_key_rows(&self) -> Vec<(String, String, String)> {
         let sql = "SELECT name, prefix, key_sha256 FROM api_keys ORDER BY id";
@@ -55,10 +75,12 @@ where
     let clock = start_clock();
     let store = SqliteStore::open(&url, clock.clone()).await.unwrap();
     let raw = Raw::Sqlite(store.pool().clone());
+    let reopen = Reopen::Sqlite(url);
     let harness = Harness {
         store: Arc::new(store),
         clock,
         raw,
+        reopen,
     };
     tokio::spawn(case(harness)).await.unwrap();
     drop(dir);
@@ -87,14 +109,16 @@ where
         .unwrap()
         .options([("search_path", schema.as_str())]);
     let clock = start_clock();
-    let opened = PgStore::open_with(options, clock.clone()).await;
+    let opened = PgStore::open_with(options.clone(), clock.clone()).await;
     let outcome = match opened {
         Ok(store) => {
             let raw = Raw::Pg(store.pool().clone());
+            let reopen = Reopen::Pg(Box::new(options));
             let harness = Harness {
                 store: Arc::new(store.clone()),
                 clock,
                 raw,
+                reopen,
             };
             let outcome = tokio::spawn(case(harness)).await;
             store.close().await;
@@ -136,6 +160,7 @@ store_tests!(
     insert_is_idempotent_and_conflicts_on_different_bytes,
     new_version_only_after_invalid_or_rejected_locally,
     concurrent_claims_never_share_a_document,
+    two_instances_share_one_queue,
     batches_respect_limit_bytes_and_one_client_group,
     guarded_transitions_refuse_stale_moves,
     intent_is_recorded_before_accepted_then_validation,
@@ -435,6 +460,80 @@ mod cases {
             }
         }
         assert_eq!(seen.len(), N);
+    }
+
+    pub(super) async fn two_instances_share_one_queue(h: Harness) {
+        // Two stores on one database, as two gateway instances (or a restarted one next to
+        // a dying one) would have: their claims never overlap and none fails on locking.
+        let a = h.store.clone();
+        let b = h.another_instance().await;
+        const N: usize = 120;
+        for i in 0..N {
+            let s = if i % 2 == 0 { &a } else { &b };
+            s.insert_document(doc("C1", &format!("M{i}"), &format!("{i}")))
+                .await
+                .unwrap();
+        }
+        let mut tasks = Vec::new();
+        for w in 0..6 {
+            let s = if w % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                let worker = format!("instance-worker-{w}");
+                let mut mine = Vec::new();
+                loop {
+                    let got = s.claim_received(&worker, 5, LEASE).await.unwrap();
+                    if got.is_empty() {
+                        break;
+                    }
+                    for d in got {
+                        s.mark_prepared(
+                            d.id,
+                            &worker,
+                            Prepared {
+                                bytes: vec![b'p'; 3],
+                                document_hash: "h".to_owned(),
+                            },
+                        )
+                        .await
+                        .unwrap();
+                    }
+                }
+                while let Some(batch) = s
+                    .claim_documents_for_batch(&worker, 4, 1_000_000, LEASE)
+                    .await
+                    .unwrap()
+                {
+                    let ids: Vec<_> = batch.documents.iter().map(|d| d.id).collect();
+                    let sub = s
+                        .record_submission_intent(SubmissionIntent {
+                            worker: worker.clone(),
+                            client_id: batch.client_id.clone(),
+                            on_behalf_of: None,
+                            document_ids: ids.clone(),
+                            payload: b"{}".to_vec(),
+                            lease: LEASE,
+                        })
+                        .await
+                        .unwrap();
+                    mine.push((sub.id, ids));
+                }
+                mine
+            }));
+        }
+        let mut seen = HashSet::new();
+        let mut submissions = 0;
+        for t in tasks {
+            for (sub, ids) in t.await.unwrap() {
+                submissions += 1;
+                let held = b.documents_in_submission(sub).await.unwrap();
+                assert_eq!(held.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
+                for id in ids {
+                    assert!(seen.insert(id), "document {id} entered two submissions");
+                }
+            }
+        }
+        assert_eq!(seen.len(), N);
+        assert!(submissions >= N / 4);
     }
 
     pub(super) async fn batches_respect_limit_bytes_and_one_client_group(h: Harness) {

@@ -73,5 +73,6 @@ super::sql::store_impl!(
     super::PgStore,
     sqlx::Postgres,
     sqlx::postgres::PgRow,
-    " FOR UPDATE SKIP LOCKED"
+    lock = " FOR UPDATE SKIP LOCKED",
+    begin = "BEGIN"
 );

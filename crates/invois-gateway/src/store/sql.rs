@@ -72,9 +72,10 @@ pub(crate) fn clamp_limit(limit: u32, default: u32, max: u32) -> i64 {
 }
 
 /// Implements the row decoders and [`super::Store`] for `$store`, which must have fields
-/// `write` and `read` (pools of `$db`) and `clock`. `$lock` is appended to claim subqueries.
+/// `write` and `read` (pools of `$db`) and `clock`. `$lock` is appended to claim subqueries;
+/// `$begin` starts every write transaction.
 macro_rules! store_impl {
-    ($store:ty, $db:ty, $row:ty, $lock:literal) => {
+    ($store:ty, $db:ty, $row:ty, lock = $lock:literal, begin = $begin:literal) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use sqlx::Row as _;
@@ -275,7 +276,7 @@ macro_rules! store_impl {
                 action: &'static str,
             ) -> Result<SubmissionRecord, StoreError> {
                 let now = self.now();
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 let Some(sub) = Self::move_submission(&mut tx, id, from, to, None, now).await?
                 else {
                     drop(tx);
@@ -378,7 +379,7 @@ macro_rules! store_impl {
             ) -> Result<DocumentRecord, StoreError> {
                 let now = self.now();
                 let sha = sha256_hex(&received);
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 let row = sqlx::query(concat!(
                     "SELECT ",
                     doc_cols!(),
@@ -610,7 +611,7 @@ macro_rules! store_impl {
             ) -> Result<Option<Batch>, StoreError> {
                 let now = self.now();
                 let limit = clamp_limit(limit, 100, 10_000);
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 // The oldest prepared document picks the (client id, onbehalfof) group.
                 let group = sqlx::query(concat!(
                     "SELECT client_id, on_behalf_of FROM documents WHERE state = 'prepared' \
@@ -688,7 +689,7 @@ macro_rules! store_impl {
                 let sha = sha256_hex(&intent.payload);
                 let obo = obo_to_db(&intent.on_behalf_of);
                 let count = i64::try_from(intent.document_ids.len()).unwrap_or(i64::MAX);
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 let row = sqlx::query(concat!(
                     "INSERT INTO submissions (client_id, on_behalf_of, payload, payload_sha256, \
                      document_count, state, worker, lease_until, created_at, updated_at) \
@@ -745,7 +746,7 @@ macro_rules! store_impl {
                 accepted: &SubmissionAccepted,
             ) -> Result<SubmissionRecord, StoreError> {
                 let now = self.now();
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 let row = sqlx::query(concat!(
                     "UPDATE submissions SET state = 'accepted', submission_uid = $1, \
                      lease_until = NULL, updated_at = $2 WHERE id = $3 \
@@ -822,7 +823,7 @@ macro_rules! store_impl {
                 error: &str,
             ) -> Result<SubmissionRecord, StoreError> {
                 let now = self.now();
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 let moved = Self::move_submission(
                     &mut tx,
                     id,
@@ -844,7 +845,7 @@ macro_rules! store_impl {
                 id: SubmissionId,
             ) -> Result<SubmissionRecord, StoreError> {
                 let now = self.now();
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 let moved = Self::move_submission(
                     &mut tx,
                     id,
@@ -867,7 +868,7 @@ macro_rules! store_impl {
                 error: &str,
             ) -> Result<SubmissionRecord, StoreError> {
                 let now = self.now();
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 let Some(sub) = Self::move_submission(
                     &mut tx,
                     id,
@@ -993,7 +994,7 @@ macro_rules! store_impl {
                 results: &[ValidationUpdate],
             ) -> Result<u64, StoreError> {
                 let now = self.now();
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 let mut changed = 0;
                 for update in results {
                     let done = match &update.outcome {
@@ -1041,7 +1042,7 @@ macro_rules! store_impl {
             #[tracing::instrument(skip_all)]
             async fn release_expired_leases(&self) -> Result<LeaseRecovery, StoreError> {
                 let now = self.now();
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 let received_released = sqlx::query(
                     "UPDATE documents SET locked_by = NULL, lease_until = NULL, updated_at = $1 \
                      WHERE state = 'received' AND locked_by IS NOT NULL AND lease_until < $1",
@@ -1173,7 +1174,7 @@ macro_rules! store_impl {
                 error: &str,
             ) -> Result<WebhookDelivery, StoreError> {
                 let now = self.now();
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.write.begin_with($begin).await?;
                 let row = sqlx::query(concat!(
                     "SELECT ",
                     hook_cols!(),

@@ -12,9 +12,11 @@ use sqlx::sqlite::{
 use super::StoreError as OpenError;
 
 /// The SQLite store. Writes go through a single connection, so every write (including a
-/// claim) is serialised inside the process and a transaction never has to upgrade a read lock
-/// (which WAL would refuse with `SQLITE_BUSY_SNAPSHOT`); reads use a separate small pool and
-/// never block behind writes. Other processes on the same file wait up to the busy timeout.
+/// claim) is serialised inside the process; reads use a separate small pool and never block
+/// behind writes. Write transactions start with `BEGIN IMMEDIATE`, so they take the write lock
+/// before reading and never have to upgrade a read snapshot (which WAL refuses with
+/// `SQLITE_BUSY_SNAPSHOT`, without waiting): another process or store on the same file waits
+/// up to the busy timeout instead of failing.
 #[derive(Clone)]
 pub struct SqliteStore {
     write: SqlitePool,
@@ -82,5 +84,6 @@ super::sql::store_impl!(
     super::SqliteStore,
     sqlx::Sqlite,
     sqlx::sqlite::SqliteRow,
-    ""
+    lock = "",
+    begin = "BEGIN IMMEDIATE"
 );
