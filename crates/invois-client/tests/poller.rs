@@ -278,3 +278,35 @@ async fn single_search_page_refuses_ranges_over_31_days_locally() {
     );
     assert!(d.requests().is_empty());
 }
+
+#[tokio::test]
+async fn poller_tolerates_a_few_404s_while_the_submission_becomes_visible() {
+    let d = Double::start(Clock::scaled(200.0), |_, n| {
+        if n <= 2 {
+            Reply::Json(404, json!({"error": {"code": "NotFound", "message": "no such submission"}}))
+        } else {
+            Reply::ok(json!({
+                "submissionUid": SUB, "documentCount": 1, "dateTimeReceived": "2025-01-01T00:00:00Z",
+                "overallStatus": "Valid",
+                "documentSummary": [doc_summary(&uuid(0), "INV-0", "valid", Some("L0"))]
+            }))
+        }
+    })
+    .await;
+    let outcome = d.client().submissions().poll(SUB).send().await.unwrap();
+    assert_eq!(outcome.documents.len(), 1);
+    assert_eq!(outcome.documents[0].status, DocumentStatus::Valid);
+    assert_eq!(d.api_requests().len(), 3);
+
+    // A submission that never appears is an error after the tolerated 404s.
+    let d = Double::start(Clock::scaled(200.0), |_, _| {
+        Reply::Json(
+            404,
+            json!({"error": {"code": "NotFound", "message": "no such submission"}}),
+        )
+    })
+    .await;
+    let err = d.client().submissions().poll(SUB).send().await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    assert_eq!(d.api_requests().len(), 4);
+}
