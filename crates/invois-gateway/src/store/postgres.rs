@@ -46,7 +46,8 @@ impl PgStore {
         );
         let pool = PgPoolOptions::new()
             .max_connections(10)
-            .acquire_timeout(Duration::from_secs(30))
+            // Fail an unreachable server in seconds rather than hanging the start.
+            .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
