@@ -167,6 +167,7 @@ store_tests!(
     unknown_and_duplicate_outcomes_surface_for_reconcile,
     split_and_refusal_settle_the_documents,
     lease_expiry_recovers_orphans_without_resending,
+    hold_before_post_needs_a_live_lease,
     webhook_retry_backs_off_then_dies,
     api_keys_are_stored_hashed_only,
     listing_pages_and_filters,
@@ -864,6 +865,10 @@ mod cases {
         let d1 = s.get_document(ids[1]).await.unwrap();
         assert_eq!(d1.state, DocumentState::Invalid);
         assert!(d1.errors.is_some());
+        let counts = s.count_documents_by_state().await.unwrap();
+        assert_eq!(counts.get(&DocumentState::Valid), Some(&1));
+        assert_eq!(counts.get(&DocumentState::Invalid), Some(&2));
+        assert_eq!(counts.values().sum::<u64>(), 3);
         // All settled: nothing left to poll; every document is final.
         assert!(s.submissions_to_poll(10).await.unwrap().is_empty());
         for id in ids {
@@ -1117,6 +1122,67 @@ mod cases {
             s.release_expired_leases().await.unwrap(),
             LeaseRecovery::default()
         );
+        // The vanished submitter, back, must not POST it now.
+        assert!(matches!(
+            s.hold_submission(sub.id, "submitter", short).await,
+            Err(StoreError::StaleTransition { .. })
+        ));
+    }
+
+    pub(super) async fn hold_before_post_needs_a_live_lease(h: Harness) {
+        let s = &*h.store;
+        let short = Duration::from_secs(30);
+        let batch = one_batch(s, "C1", 2, "b").await;
+        let sub = s
+            .record_submission_intent(SubmissionIntent {
+                worker: "b".to_owned(),
+                client_id: batch.client_id.clone(),
+                on_behalf_of: None,
+                document_ids: batch.documents.iter().map(|d| d.id).collect(),
+                payload: b"{}".to_vec(),
+                lease: short,
+            })
+            .await
+            .unwrap();
+        // Another worker cannot hold it.
+        assert!(matches!(
+            s.hold_submission(sub.id, "x", short).await,
+            Err(StoreError::LeaseLost { .. })
+        ));
+        // The holder extends its lease: 20 s later, plus 30 s from then.
+        h.clock.advance(Duration::from_secs(20));
+        let held = s.hold_submission(sub.id, "b", short).await.unwrap();
+        assert!(held.lease_until.unwrap() > sub.lease_until.unwrap());
+        h.clock.advance(Duration::from_secs(20));
+        // 40 s after the intent, the extended lease still holds it.
+        assert_eq!(
+            s.release_expired_leases()
+                .await
+                .unwrap()
+                .submissions_unknown,
+            0
+        );
+        s.hold_submission(sub.id, "b", short).await.unwrap();
+        // Let it lapse: even before recovery runs, the holder may not POST any more.
+        h.clock.advance(Duration::from_secs(31));
+        assert!(matches!(
+            s.hold_submission(sub.id, "b", short).await,
+            Err(StoreError::LeaseLost { .. })
+        ));
+        assert_eq!(
+            s.release_expired_leases()
+                .await
+                .unwrap()
+                .submissions_unknown,
+            1
+        );
+        assert!(matches!(
+            s.hold_submission(SubmissionId(999_999), "b", short).await,
+            Err(StoreError::NotFound(_))
+        ));
+        let counts = s.count_documents_by_state().await.unwrap();
+        assert_eq!(counts.get(&DocumentState::Batched), Some(&2));
+        assert_eq!(counts.len(), 1);
     }
 
     pub(super) async fn webhook_retry_backs_off_then_dies(h: Harness) {

@@ -101,6 +101,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The latest version of a document, if any.
     async fn find_document(&self, key: &DocumentKey) -> Result<Option<DocumentRecord>, StoreError>;
 
+    /// How many document versions are in each state (states with none are left out).
+    async fn count_documents_by_state(
+        &self,
+    ) -> Result<std::collections::BTreeMap<DocumentState, u64>, StoreError>;
+
     /// Documents matching a filter, in id order.
     async fn list_documents(
         &self,
@@ -150,6 +155,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn record_submission_intent(
         &self,
         intent: SubmissionIntent,
+    ) -> Result<SubmissionRecord, StoreError>;
+
+    /// Confirms, immediately before the POST, that `worker` still holds the intent, and
+    /// extends its lease by `lease`. If the lease already expired the intent may have been
+    /// handed to reconciliation, so this fails ([`StoreError::LeaseLost`] or
+    /// [`StoreError::StaleTransition`]) and the payload must not be POSTed.
+    async fn hold_submission(
+        &self,
+        id: SubmissionId,
+        worker: &str,
+        lease: Duration,
     ) -> Result<SubmissionRecord, StoreError>;
 
     /// intent | outcome_unknown | duplicate → accepted. Accepted documents become

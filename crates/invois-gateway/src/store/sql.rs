@@ -475,6 +475,23 @@ macro_rules! store_impl {
                 row.as_ref().map(doc_from_row).transpose()
             }
 
+            async fn count_documents_by_state(
+                &self,
+            ) -> Result<std::collections::BTreeMap<DocumentState, u64>, StoreError> {
+                let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM documents GROUP BY state")
+                    .fetch_all(&self.read)
+                    .await?;
+                let mut counts = std::collections::BTreeMap::new();
+                for row in &rows {
+                    let state: String = row.try_get("state")?;
+                    let n: i64 = row.try_get("n")?;
+                    let state = DocumentState::parse(&state)
+                        .ok_or_else(|| corrupt("document state", &state))?;
+                    counts.insert(state, u64::try_from(n).unwrap_or(0));
+                }
+                Ok(counts)
+            }
+
             async fn list_documents(
                 &self,
                 filter: &DocumentFilter,
@@ -737,6 +754,40 @@ macro_rules! store_impl {
                 }
                 tx.commit().await?;
                 Ok(sub)
+            }
+
+            async fn hold_submission(
+                &self,
+                id: SubmissionId,
+                worker: &str,
+                lease: std::time::Duration,
+            ) -> Result<SubmissionRecord, StoreError> {
+                let now = self.now();
+                let row = sqlx::query(concat!(
+                    "UPDATE submissions SET lease_until = $1, updated_at = $2 \
+                     WHERE id = $3 AND state = 'intent' AND worker = $4 AND lease_until >= $2 \
+                     RETURNING ",
+                    sub_cols!()
+                ))
+                .bind(later(now, lease))
+                .bind(now)
+                .bind(id.0)
+                .bind(worker)
+                .fetch_optional(&self.write)
+                .await?;
+                if let Some(row) = row {
+                    return sub_from_row(&row);
+                }
+                let existing = self.get_submission(id).await?;
+                if existing.state != SubmissionState::Intent {
+                    return Err(StoreError::StaleTransition {
+                        what: "submission",
+                        id: id.0,
+                        actual: existing.state.to_string(),
+                        action: "be POSTed",
+                    });
+                }
+                Err(StoreError::LeaseLost { what: "submission", id: id.0, worker: worker.to_owned() })
             }
 
             #[tracing::instrument(skip_all)]
