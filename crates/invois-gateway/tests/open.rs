@@ -98,3 +98,16 @@ async fn postgres_store_debug_does_not_show_the_password() {
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("PgStore"), "{shown}");
 }
+
+#[tokio::test]
+async fn sqlite_in_memory_reads_what_it_wrote() {
+    let s = store::open("sqlite::memory:", Clock::real()).await.unwrap();
+    let stored = s.insert_document(doc("M1")).await.unwrap().document;
+    assert_eq!(s.get_document(stored.id).await.unwrap(), stored);
+    // A second in-memory store is a different database.
+    let other = store::open("sqlite::memory:", Clock::real()).await.unwrap();
+    assert!(matches!(
+        other.get_document(stored.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
