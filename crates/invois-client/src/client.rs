@@ -544,7 +544,32 @@ impl Client {
                     if (200..300).contains(&status) {
                         let correlation_id = correlation_id(&headers);
                         let t: TokenResponse =
-                            decode(endpoint, status, correlation_id.as_deref(), &body)?;
+                            decode(endpoint, status, correlation_id.as_deref(), &body).map_err(
+                                |e| match e {
+                                    // The body may hold a token: never keep it in an error.
+                                    Error::Decode {
+                                        endpoint,
+                                        status,
+                                        path,
+                                        message,
+                                        correlation_id,
+                                        ..
+                                    } => Error::Decode {
+                                        endpoint,
+                                        status,
+                                        // serde quotes the bad value, which here is the token.
+                                        message: if path.contains("access_token") {
+                                            "access_token is not a string".to_owned()
+                                        } else {
+                                            message
+                                        },
+                                        path,
+                                        correlation_id,
+                                        body: Bytes::from_static(b"[token response redacted]"),
+                                    },
+                                    other => other,
+                                },
+                            )?;
                         let now = self.inner.clock.now();
                         let lifetime = Duration::from_secs(t.expires_in);
                         let margin = if lifetime > self.inner.refresh_margin * 2 {

@@ -345,3 +345,25 @@ async fn a_failed_early_refresh_keeps_the_unexpired_token() {
     let err = c.platform().document_types().await.unwrap_err();
     assert!(matches!(err, Error::Login(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn an_undecodable_token_response_never_keeps_the_token() {
+    let d = Double::start_with(
+        Clock::real(),
+        |_, _| {
+            Reply::ok(json!({
+                "access_token": "eyJ-secret-token-value", "token_type": "Bearer",
+                "expires_in": "an hour"
+            }))
+        },
+        |_, _| types_reply(),
+    )
+    .await;
+    let err = d.client().platform().document_types().await.unwrap_err();
+    match &err {
+        Error::Decode { path, .. } => assert_eq!(path, "expires_in"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!format!("{err:?}").contains("eyJ-secret-token-value"));
+    assert!(!err.to_string().contains("eyJ-secret-token-value"));
+}
