@@ -446,6 +446,7 @@ macro_rules! store_impl {
                 Ok(doc)
             }
 
+            #[tracing::instrument(skip_all)]
             async fn get_document(&self, id: DocumentId) -> Result<DocumentRecord, StoreError> {
                 let row = sqlx::query(concat!("SELECT ", doc_cols!(), " FROM documents WHERE id = $1"))
                     .bind(id.0)
@@ -457,6 +458,7 @@ macro_rules! store_impl {
                 }
             }
 
+            #[tracing::instrument(skip_all)]
             async fn find_document(
                 &self,
                 key: &DocumentKey,
@@ -475,6 +477,7 @@ macro_rules! store_impl {
                 row.as_ref().map(doc_from_row).transpose()
             }
 
+            #[tracing::instrument(skip_all)]
             async fn count_documents_by_state(
                 &self,
             ) -> Result<std::collections::BTreeMap<DocumentState, u64>, StoreError> {
@@ -492,6 +495,7 @@ macro_rules! store_impl {
                 Ok(counts)
             }
 
+            #[tracing::instrument(skip_all)]
             async fn list_documents(
                 &self,
                 filter: &DocumentFilter,
@@ -756,6 +760,7 @@ macro_rules! store_impl {
                 Ok(sub)
             }
 
+            #[tracing::instrument(skip_all)]
             async fn hold_submission(
                 &self,
                 id: SubmissionId,
@@ -868,6 +873,7 @@ macro_rules! store_impl {
                 Ok(sub)
             }
 
+            #[tracing::instrument(skip_all)]
             async fn record_submission_unknown(
                 &self,
                 id: SubmissionId,
@@ -891,6 +897,7 @@ macro_rules! store_impl {
                 }
             }
 
+            #[tracing::instrument(skip_all)]
             async fn record_submission_duplicate(
                 &self,
                 id: SubmissionId,
@@ -913,6 +920,7 @@ macro_rules! store_impl {
                 }
             }
 
+            #[tracing::instrument(skip_all)]
             async fn record_submission_refused(
                 &self,
                 id: SubmissionId,
@@ -951,6 +959,7 @@ macro_rules! store_impl {
                 Ok(sub)
             }
 
+            #[tracing::instrument(skip_all)]
             async fn record_submission_split(
                 &self,
                 id: SubmissionId,
@@ -964,6 +973,7 @@ macro_rules! store_impl {
                 .await
             }
 
+            #[tracing::instrument(skip_all)]
             async fn record_submission_not_received(
                 &self,
                 id: SubmissionId,
@@ -977,6 +987,7 @@ macro_rules! store_impl {
                 .await
             }
 
+            #[tracing::instrument(skip_all)]
             async fn get_submission(
                 &self,
                 id: SubmissionId,
@@ -991,6 +1002,7 @@ macro_rules! store_impl {
                 }
             }
 
+            #[tracing::instrument(skip_all)]
             async fn submissions_needing_reconcile(
                 &self,
                 limit: u32,
@@ -1007,6 +1019,7 @@ macro_rules! store_impl {
                 rows.iter().map(sub_from_row).collect()
             }
 
+            #[tracing::instrument(skip_all)]
             async fn submissions_to_poll(
                 &self,
                 limit: u32,
@@ -1024,6 +1037,7 @@ macro_rules! store_impl {
                 rows.iter().map(sub_from_row).collect()
             }
 
+            #[tracing::instrument(skip_all)]
             async fn documents_in_submission(
                 &self,
                 id: SubmissionId,
@@ -1140,6 +1154,7 @@ macro_rules! store_impl {
                 })
             }
 
+            #[tracing::instrument(skip_all)]
             async fn enqueue_webhook(
                 &self,
                 new: NewWebhook,
@@ -1161,6 +1176,7 @@ macro_rules! store_impl {
                 hook_from_row(&row)
             }
 
+            #[tracing::instrument(skip_all)]
             async fn claim_webhooks(
                 &self,
                 worker: &str,
@@ -1191,6 +1207,7 @@ macro_rules! store_impl {
                 Ok(hooks)
             }
 
+            #[tracing::instrument(skip_all)]
             async fn ack_webhook(
                 &self,
                 id: WebhookId,
@@ -1218,6 +1235,7 @@ macro_rules! store_impl {
                 }
             }
 
+            #[tracing::instrument(skip_all)]
             async fn retry_webhook(
                 &self,
                 id: WebhookId,
@@ -1278,6 +1296,7 @@ macro_rules! store_impl {
                 Ok(hook)
             }
 
+            #[tracing::instrument(skip_all)]
             async fn create_api_key(
                 &self,
                 name: &str,
@@ -1299,6 +1318,7 @@ macro_rules! store_impl {
                 Ok((key_from_row(&row)?, ApiKeySecret::new(secret)))
             }
 
+            #[tracing::instrument(skip_all)]
             async fn verify_api_key(
                 &self,
                 presented: &str,
@@ -1315,6 +1335,7 @@ macro_rules! store_impl {
                 row.as_ref().map(key_from_row).transpose()
             }
 
+            #[tracing::instrument(skip_all)]
             async fn revoke_api_key(&self, id: ApiKeyId) -> Result<ApiKeyRecord, StoreError> {
                 let now = self.now();
                 let row = sqlx::query(concat!(
