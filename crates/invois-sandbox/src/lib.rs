@@ -67,6 +67,15 @@ pub struct SandboxConfig {
     pub fixtures: Fixtures,
     /// The asynchronous validation steps, in order.
     pub validators: Vec<Arc<dyn Validator>>,
+    /// Large code tables (currencies, countries, units, MSIC) for the Code step; empty: their
+    /// codes are checked for form only, and the step says so.
+    pub codes: Arc<invois_model::CodeTables>,
+    /// Trust anchors of the signature step: the invois test CA by default; real CA roots are
+    /// added with [`invois_sign::TrustStore::add_pem`].
+    pub trust: invois_sign::TrustStore,
+    /// Whether the Core Fields step also enforces `invois-model`'s arithmetic rules (line and
+    /// document sums). Off by default: LHDN does not document that the server checks sums.
+    pub check_arithmetic: bool,
     /// Receives a record of every API call.
     pub observer: Arc<dyn CallObserver>,
     /// Portal base for validation links.
@@ -102,6 +111,14 @@ impl Default for SandboxConfig {
             validation_delay: Duration::from_secs(2),
             fixtures: Fixtures::demo(),
             validators: validate::default_validators(),
+            codes: Arc::new(invois_model::CodeTables::empty()),
+            // The test CA is built in; failing to build it is a bug, and an empty store then
+            // makes every signature untrusted (DS329) rather than taking the server down.
+            trust: invois_sign::TrustStore::test_ca().unwrap_or_else(|e| {
+                tracing::error!("the invois test CA could not be loaded: {e}");
+                invois_sign::TrustStore::empty()
+            }),
+            check_arithmetic: false,
             observer: Arc::new(NoopObserver),
             portal_base: invois_api::ids::PREPROD_PORTAL.to_owned(),
         }

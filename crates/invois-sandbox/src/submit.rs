@@ -173,7 +173,7 @@ fn accept(
                 rejected_docs.push(rejected(
                     &doc.code_number,
                     "StructureError",
-                    None,
+                    e.path(),
                     e.to_string(),
                 ));
                 continue;

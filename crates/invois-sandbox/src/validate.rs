@@ -8,9 +8,10 @@
 //! in the order of LHDN's published validator list. The structure step (Step01) runs
 //! synchronously at submission and is recorded as passed for every accepted document.
 //!
-//! The list is pluggable: [`crate::SandboxConfig::validators`] takes any `Validator`, so the
-//! core-field and code checks of `invois-model` and the signature check of `invois-sign` can be
-//! added without touching this module.
+//! The list is pluggable: [`crate::SandboxConfig::validators`] takes any `Validator`. Each
+//! document is parsed once with `invois-model` and validated once (with the configured code
+//! tables); the Core Fields and Code steps report that report's findings, the signature step
+//! runs `invois-sign` against the configured trust store.
 
 #![expect(
     clippy::result_large_err,
@@ -23,6 +24,7 @@ use chrono::{DateTime, Utc};
 use invois_api::documents::{STATE_CHANGE_WINDOW_HOURS, ValidationStep};
 use invois_api::platform::notification_type;
 use invois_api::{DocumentStatus, StepError};
+use invois_model::{Category, Document, Finding, Report, Severity, ValidationContext};
 
 use crate::fixtures::Fixtures;
 use crate::store::{DocumentRecord, Store, random_id};
@@ -33,6 +35,13 @@ use crate::{Sandbox, SandboxConfig};
 pub struct ValidationInput<'a> {
     /// The document under validation.
     pub document: &'a DocumentRecord,
+    /// The document as `invois-model` reads it.
+    pub model: &'a Document,
+    /// `invois-model`'s findings for it (every category, with the configured code tables,
+    /// "now" being the time it was received).
+    pub report: &'a Report,
+    /// The sandbox configuration (trust store, code tables, arithmetic switch).
+    pub config: &'a SandboxConfig,
     /// Every stored document (for duplicate and reference checks).
     pub store: &'a Store,
     /// Taxpayers and intermediaries.
@@ -48,6 +57,61 @@ pub trait Validator: Send + Sync + 'static {
 
     /// `Ok` when the document passes; otherwise the step error (§3.4 shape 2).
     fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError>;
+
+    /// Whether the step runs for this document at all (a step that does not apply is not
+    /// listed in the document's validation steps).
+    fn applies(&self, _input: &ValidationInput<'_>) -> bool {
+        true
+    }
+
+    /// Information attached to a *passed* step, in the error shape, for what the step could
+    /// not check (e.g. code tables that are not loaded). It never fails the document.
+    fn notes(&self, _input: &ValidationInput<'_>) -> Option<StepError> {
+        None
+    }
+}
+
+/// One inner error per finding: its code, its rule (with the offending value) and its JSON
+/// path in `propertyPath`.
+fn finding_error(f: &Finding) -> StepError {
+    let message = match &f.value {
+        Some(v) => format!("{} (value: {v:?})", f.rule),
+        None => f.rule.clone(),
+    };
+    // The element's own name, as MyInvois reports it in `propertyName`.
+    let name = f
+        .xpath
+        .rsplit('/')
+        .next()
+        .map(|n| n.split('[').next().unwrap_or(n))
+        .map(|n| n.rsplit(':').next().unwrap_or(n).to_owned());
+    StepError {
+        property_name: name,
+        property_path: Some(f.json_path.clone()),
+        error_code: Some(f.code.to_owned()),
+        error: Some(message.clone()),
+        error_ms: Some(message),
+        target: None,
+        inner_error: None,
+    }
+}
+
+/// A step error holding several findings.
+fn findings_error<'a>(
+    outer_code: &str,
+    outer: &str,
+    findings: impl Iterator<Item = &'a Finding>,
+) -> Option<StepError> {
+    let inner: Vec<StepError> = findings.map(finding_error).collect();
+    (!inner.is_empty()).then(|| StepError {
+        property_name: None,
+        property_path: None,
+        error_code: Some(outer_code.to_owned()),
+        error: Some(outer.to_owned()),
+        error_ms: Some(outer.to_owned()),
+        target: None,
+        inner_error: Some(inner),
+    })
 }
 
 /// A step error with one inner error.
@@ -80,11 +144,15 @@ pub fn step_error(
 /// Name of the synchronous structure step.
 pub const STRUCTURE_STEP: &str = "Step01-Structure Validator";
 
-/// Mandatory facts the sandbox can see without the document model: parties' names and TINs,
-/// issue date and time, currency, payable amount. (The full core-field rules come with
-/// `invois-model`.)
+/// `invois-model`'s Core Fields rules (mandatory fields and their forms), and its Arithmetic
+/// rules when [`SandboxConfig::check_arithmetic`] is on. The issue-time window (CF010/CF011)
+/// is the Taxpayer step's, the missing signature (CF013) the Signature step's, so they are
+/// not repeated here.
 #[derive(Debug, Default)]
 pub struct CoreFieldsValidator;
+
+/// Core-field codes reported by other steps.
+const REPORTED_ELSEWHERE: [&str; 3] = ["CF010", "CF011", "CF013"];
 
 impl Validator for CoreFieldsValidator {
     fn name(&self) -> &str {
@@ -92,41 +160,99 @@ impl Validator for CoreFieldsValidator {
     }
 
     fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError> {
-        let f = &input.document.facts;
-        let missing = [
-            (f.issue_date.is_none(), "IssueDate"),
-            (f.issue_time.is_none(), "IssueTime"),
-            (f.currency.is_none(), "DocumentCurrencyCode"),
-            (
-                f.supplier.name.is_none(),
-                "AccountingSupplierParty.Party.PartyLegalEntity.RegistrationName",
-            ),
-            (
-                f.supplier.tin.is_none(),
-                "AccountingSupplierParty.Party.PartyIdentification.ID",
-            ),
-            (
-                f.buyer.name.is_none(),
-                "AccountingCustomerParty.Party.PartyLegalEntity.RegistrationName",
-            ),
-            (
-                f.buyer.tin.is_none(),
-                "AccountingCustomerParty.Party.PartyIdentification.ID",
-            ),
-            (
-                f.totals.payable.is_none(),
-                "LegalMonetaryTotal.PayableAmount",
-            ),
-        ];
-        match missing.iter().find(|(m, _)| *m) {
-            Some((_, field)) => Err(step_error(
-                "Error02",
-                "Core Fields Validator",
-                "CF001",
-                Some(field),
-                format!("{field} is mandatory"),
-            )),
+        let arithmetic = input.config.check_arithmetic;
+        let findings = input.report.errors().filter(|f| {
+            (f.category == Category::CoreFields && !REPORTED_ELSEWHERE.contains(&f.code))
+                || (arithmetic && f.category == Category::Arithmetic)
+        });
+        match findings_error("Error02", "Core Fields Validator", findings) {
+            Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+}
+
+/// `invois-model`'s Codes rules: every code in its table (small tables are built in; the
+/// large ones - currencies, countries, units, MSIC - when [`SandboxConfig::codes`] holds
+/// them). A table that is not loaded is reported as a note on the passed step, not a failure.
+#[derive(Debug, Default)]
+pub struct CodesValidator;
+
+impl Validator for CodesValidator {
+    fn name(&self) -> &str {
+        "Step06-Code Validator"
+    }
+
+    fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError> {
+        let findings = input
+            .report
+            .errors()
+            .filter(|f| f.category == Category::Codes);
+        match findings_error("Error06", "Code Validator", findings) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn notes(&self, input: &ValidationInput<'_>) -> Option<StepError> {
+        findings_error(
+            "Info06",
+            "Code Validator: some code tables are not loaded, their codes were checked for form only",
+            input
+                .report
+                .in_category(Category::Codes)
+                .filter(|f| f.severity == Severity::Info),
+        )
+    }
+}
+
+/// The document signature (versions 1.1 and 1.3 only), verified by `invois-sign` against
+/// [`SandboxConfig::trust`]: digests, signature value, certificate, chain of trust, and the
+/// submitter identity - the certificate's TIN/BRN are the document issuer's, or, when an
+/// intermediary submitted, the intermediary's (§9.4). Failures are DS codes inside `Error21`,
+/// as MyInvois reports them (§3.4).
+#[derive(Debug, Default)]
+pub struct SignatureValidator;
+
+impl Validator for SignatureValidator {
+    fn name(&self) -> &str {
+        invois_sign::SIGNATURE_STEP_NAME
+    }
+
+    fn applies(&self, input: &ValidationInput<'_>) -> bool {
+        invois_model::codes::version_is_signed(&input.document.facts.version)
+    }
+
+    fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError> {
+        let doc = input.document;
+        let mut opts = invois_sign::VerifyOptions::default().with_trust(input.config.trust.clone());
+        if let Some(tin) = &doc.submitter.intermediary_tin {
+            // An intermediary signs its clients' documents with its own certificate.
+            let brn = input
+                .fixtures
+                .intermediaries
+                .iter()
+                .find(|i| i.tin.eq_ignore_ascii_case(tin))
+                .and_then(|i| i.rob.clone());
+            opts.expected_tin = Some(tin.clone());
+            opts.expected_brn = brn;
+        }
+        let format = match doc.format {
+            invois_api::submission::DocumentFormat::Json => invois_sign::Format::Json,
+            invois_api::submission::DocumentFormat::Xml => invois_sign::Format::Xml,
+        };
+        let verification = invois_sign::verify_with(doc.raw.as_bytes(), Some(format), &opts);
+        match verification.validation_step_error() {
+            None => Ok(()),
+            Some(value) => Err(serde_json::from_value(value).unwrap_or_else(|e| {
+                step_error(
+                    "Error21",
+                    "Document Signature Validator",
+                    "DS300",
+                    None,
+                    format!("the signature check result could not be reported: {e}"),
+                )
+            })),
         }
     }
 }
@@ -366,7 +492,9 @@ pub fn default_validators() -> Vec<Arc<dyn Validator>> {
         Arc::new(DuplicateDocumentValidator),
         Arc::new(TaxpayerValidator),
         Arc::new(ReferencedDocumentsValidator),
+        Arc::new(CodesValidator),
         Arc::new(CurrencyValidator),
+        Arc::new(SignatureValidator),
     ]
 }
 
@@ -401,39 +529,66 @@ fn validate_submission(sandbox: &Sandbox, submission_uid: &str) {
         }
         let mut steps = document.steps.clone();
         let mut valid = true;
-        {
-            let input = ValidationInput {
-                document,
-                store: &store,
-                fixtures,
-                now,
-            };
-            for validator in &config.validators {
-                // A validator must never take the server down; a panic fails the step.
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    validator.validate(&input)
-                }))
-                .unwrap_or_else(|_| {
-                    Err(step_error(
-                        "Error99",
-                        "Internal Validator Error",
-                        "IV001",
-                        None,
-                        format!("The {} step failed internally", validator.name()),
-                    ))
-                });
-                let (status, error) = match outcome {
-                    Ok(()) => (DocumentStatus::Valid, None),
-                    Err(e) => {
-                        valid = false;
-                        (DocumentStatus::Invalid, Some(e))
-                    }
-                };
+        // Accepted documents were read at submission; reading again cannot fail unless the
+        // stored text changed, which fails the structure step rather than the server.
+        match crate::facts::parse(document.format, document.raw.as_bytes()) {
+            Err(e) => {
+                valid = false;
                 steps.push(ValidationStep {
-                    name: validator.name().to_owned(),
-                    status,
-                    error,
+                    name: STRUCTURE_STEP.to_owned(),
+                    status: DocumentStatus::Invalid,
+                    error: Some(step_error(
+                        "Error01",
+                        "Structure Validator",
+                        "S000",
+                        None,
+                        e.to_string(),
+                    )),
                 });
+            }
+            Ok(model) => {
+                let context =
+                    ValidationContext::at(document.received).with_codes(config.codes.clone());
+                let report = invois_model::validate(&model, &context);
+                let input = ValidationInput {
+                    document,
+                    model: &model,
+                    report: &report,
+                    config,
+                    store: &store,
+                    fixtures,
+                    now,
+                };
+                for validator in &config.validators {
+                    if !validator.applies(&input) {
+                        continue;
+                    }
+                    // A validator must never take the server down; a panic fails the step.
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        validator.validate(&input)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(step_error(
+                            "Error99",
+                            "Internal Validator Error",
+                            "IV001",
+                            None,
+                            format!("The {} step failed internally", validator.name()),
+                        ))
+                    });
+                    let (status, error) = match outcome {
+                        Ok(()) => (DocumentStatus::Valid, validator.notes(&input)),
+                        Err(e) => {
+                            valid = false;
+                            (DocumentStatus::Invalid, Some(e))
+                        }
+                    };
+                    steps.push(ValidationStep {
+                        name: validator.name().to_owned(),
+                        status,
+                        error,
+                    });
+                }
             }
         }
         let Some(doc) = store.documents.get_mut(&uuid) else {

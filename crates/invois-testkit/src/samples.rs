@@ -31,7 +31,8 @@ pub fn json_sample(version_dir: &str, file: &str) -> std::io::Result<Value> {
     serde_json::from_slice(&bytes).map_err(std::io::Error::other)
 }
 
-/// Sets a JSON document's ID, issue date/time, supplier TIN and buyer TIN.
+/// Sets a JSON document's ID, issue date/time, supplier TIN and buyer TIN (also as the
+/// shipping recipient's TIN, whose sample placeholder is not a valid TIN).
 pub fn adapt_json(
     doc: &mut Value,
     internal_id: &str,
@@ -63,6 +64,24 @@ pub fn adapt_json(
                 {
                     first["_"] = json!(tin);
                 }
+            }
+        }
+    }
+    // The samples' shipping recipient carries the placeholder `Recipient's TIN`, which fails
+    // the sandbox's core-field TIN form: deliver to the buyer.
+    if let Some(ids) = invoice
+        .get_mut("Delivery")
+        .and_then(|d| d.get_mut(0))
+        .and_then(|d| d.get_mut("DeliveryParty"))
+        .and_then(|p| p.get_mut(0))
+        .and_then(|p| p.get_mut("PartyIdentification"))
+        .and_then(|p| p.as_array_mut())
+    {
+        for id in ids {
+            if let Some(first) = id.get_mut("ID").and_then(|i| i.get_mut(0))
+                && first.get("schemeID").and_then(|s| s.as_str()) == Some("TIN")
+            {
+                first["_"] = json!(buyer_tin);
             }
         }
     }
@@ -107,8 +126,10 @@ pub fn adapt_xml(
         "cbc:IssueTime",
         &issued.format("%H:%M:%SZ").to_string(),
     );
+    // `Recipient's TIN` (the shipping recipient) fails the core-field TIN form: the buyer.
     out.replace("Supplier's TIN", supplier_tin)
         .replace("Buyer's TIN", buyer_tin)
+        .replace("Recipient's TIN", buyer_tin)
 }
 
 fn replace_first_element(xml: &str, tag: &str, value: &str) -> String {

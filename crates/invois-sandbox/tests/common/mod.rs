@@ -269,6 +269,16 @@ pub fn adapt(
             }
         }
     }
+    // The samples' shipping recipient carries the placeholder `Recipient's TIN`, which fails
+    // the core-field TIN form: deliver to the buyer.
+    if let Some(ids) = inv["Delivery"][0]["DeliveryParty"][0]["PartyIdentification"].as_array_mut()
+    {
+        for id in ids {
+            if id["ID"][0]["schemeID"] == "TIN" {
+                id["ID"][0]["_"] = json!(buyer);
+            }
+        }
+    }
     doc
 }
 
