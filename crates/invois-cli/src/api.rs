@@ -725,4 +725,71 @@ mod tests {
         }
         assert!(checked > 0);
     }
+
+    #[derive(clap::Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(base: &str, id: &str, secret: &str, rest: &[&str]) -> Args {
+        use clap::Parser as _;
+        let mut argv = vec![
+            "invois-api",
+            "--api-base",
+            base,
+            "--client-id",
+            id,
+            "--client-secret",
+            secret,
+            "--time-scale",
+            "60",
+        ];
+        argv.extend_from_slice(rest);
+        TestCli::parse_from(argv).args
+    }
+
+    #[tokio::test]
+    async fn commands_run_against_the_sandbox() {
+        use invois_testkit::samples;
+        let sandbox = invois_testkit::TestSandbox::builder()
+            .time_scale(60.0)
+            .validation_delay(std::time::Duration::from_secs(2))
+            .start()
+            .await
+            .unwrap();
+        let who = sandbox.supplier();
+        let (base, id, secret) = (sandbox.base_url(), &who.client_id, &who.client_secret);
+        let ok = |code: ExitCode| format!("{code:?}") == format!("{:?}", ExitCode::SUCCESS);
+
+        assert!(ok(run(args(base, id, secret, &["login"])).await.unwrap()));
+        assert!(ok(run(args(base, id, secret, &["document-types"]))
+            .await
+            .unwrap()));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invoice.json");
+        let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+        let issued = sandbox.clock().now() - chrono::Duration::minutes(2);
+        samples::adapt_json(&mut doc, "CLI-1", issued, &who.tin, &sandbox.buyer().tin);
+        std::fs::write(&path, samples::minified(&doc)).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        // 0 when every document is valid, 1 when one is not: both are answers, not errors.
+        run(args(base, id, secret, &["submit", &path, "--wait"]))
+            .await
+            .unwrap();
+
+        // Placeholders fail before any request.
+        let err = run(args(base, "YOUR_CLIENT_ID", secret, &["login"]))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("placeholder"), "{err}");
+        assert!(
+            sandbox
+                .sandbox()
+                .client_counters("YOUR_CLIENT_ID")
+                .blocked_logins
+                .is_empty()
+        );
+    }
 }
