@@ -225,23 +225,41 @@ impl Validator for SignatureValidator {
 
     fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError> {
         let doc = input.document;
-        let mut opts = invois_sign::VerifyOptions::default().with_trust(input.config.trust.clone());
-        if let Some(tin) = &doc.submitter.intermediary_tin {
-            // An intermediary signs its clients' documents with its own certificate.
-            let brn = input
-                .fixtures
-                .intermediaries
-                .iter()
-                .find(|i| i.tin.eq_ignore_ascii_case(tin))
-                .and_then(|i| i.rob.clone());
-            opts.expected_tin = Some(tin.clone());
-            opts.expected_brn = brn;
-        }
         let format = match doc.format {
             invois_api::submission::DocumentFormat::Json => invois_sign::Format::Json,
             invois_api::submission::DocumentFormat::Xml => invois_sign::Format::Xml,
         };
-        let verification = invois_sign::verify_with(doc.raw.as_bytes(), Some(format), &opts);
+        // By default the certificate must name the document issuer.
+        let issuer_opts =
+            invois_sign::VerifyOptions::default().with_trust(input.config.trust.clone());
+        let verification = match &doc.submitter.intermediary_tin {
+            None => invois_sign::verify_with(doc.raw.as_bytes(), Some(format), &issuer_opts),
+            Some(tin) => {
+                // An intermediary signs its clients' documents with its own certificate
+                // (§9.4); one signed by the issuer itself is accepted too.
+                let mut opts = issuer_opts.clone();
+                opts.expected_tin = Some(tin.clone());
+                opts.expected_brn = input
+                    .fixtures
+                    .intermediaries
+                    .iter()
+                    .find(|i| i.tin.eq_ignore_ascii_case(tin))
+                    .and_then(|i| i.rob.clone());
+                let own = invois_sign::verify_with(doc.raw.as_bytes(), Some(format), &opts);
+                let identity_only = !own.findings.is_empty()
+                    && own
+                        .findings
+                        .iter()
+                        .all(|f| matches!(f.code, "DS311" | "DS312"));
+                if identity_only {
+                    let issuer =
+                        invois_sign::verify_with(doc.raw.as_bytes(), Some(format), &issuer_opts);
+                    if issuer.is_valid() { issuer } else { own }
+                } else {
+                    own
+                }
+            }
+        };
         match verification.validation_step_error() {
             None => Ok(()),
             Some(value) => Err(serde_json::from_value(value).unwrap_or_else(|e| {

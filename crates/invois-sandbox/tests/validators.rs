@@ -1,0 +1,395 @@
+//! The validation steps backed by `invois-model` (Core Fields, Code) and `invois-sign`
+//! (Step08-Document Signature Validator), seen through Get Document Details.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use invois_sandbox::SandboxConfig;
+use invois_sign::{Signer, TestCa, TestCertRequest};
+use serde_json::{Value, json};
+
+/// The demo supplier's BRN (fixture).
+const SUPPLIER_BRN: &str = "202001234567";
+/// The demo intermediary's TIN and ROB (fixture).
+const INTERMEDIARY_TIN: &str = "C30000000010";
+const INTERMEDIARY_ROB: &str = "202101000001";
+const SIGNATURE_STEP: &str = "Step08-Document Signature Validator";
+
+fn signer_for(tin: &str, brn: &str) -> Signer {
+    TestCa::well_known()
+        .expect("test CA")
+        .issue(&TestCertRequest::new(tin, brn))
+        .expect("certificate")
+        .signer()
+        .expect("signer")
+}
+
+/// The official invoice sample as a v1.1 document of the fixture supplier (its BRN too, as
+/// the certificate carries it).
+fn invoice_v11(id: &str, now: DateTime<Utc>) -> Value {
+    let mut doc = invoice(id, now, SUPPLIER_TIN, BUYER_TIN);
+    let inv = &mut doc["Invoice"][0];
+    inv["InvoiceTypeCode"][0]["listVersionID"] = json!("1.1");
+    if let Some(ids) =
+        inv["AccountingSupplierParty"][0]["Party"][0]["PartyIdentification"].as_array_mut()
+    {
+        for i in ids {
+            if i["ID"][0]["schemeID"] == "BRN" {
+                i["ID"][0]["_"] = json!(SUPPLIER_BRN);
+            }
+        }
+    }
+    doc
+}
+
+fn invoice_xml_v11(now: DateTime<Utc>) -> String {
+    sample_xml("1.0-Invoice-Sample.xml")
+        .replace("Supplier's TIN", SUPPLIER_TIN)
+        .replace("Supplier's BRN", SUPPLIER_BRN)
+        .replace("Buyer's TIN", BUYER_TIN)
+        .replace("Recipient's TIN", BUYER_TIN)
+        .replace("listVersionID=\"1.0\"", "listVersionID=\"1.1\"")
+        .replace(
+            "<cbc:IssueDate>2024-07-23</cbc:IssueDate>",
+            &format!("<cbc:IssueDate>{}</cbc:IssueDate>", now.format("%Y-%m-%d")),
+        )
+        .replace(
+            "<cbc:IssueTime>00:40:00Z</cbc:IssueTime>",
+            &format!("<cbc:IssueTime>{}</cbc:IssueTime>", now.format("%H:%M:%SZ")),
+        )
+}
+
+fn sign_json(doc: &Value, signer: &Signer, now: DateTime<Utc>) -> Vec<u8> {
+    invois_sign::sign_json(&serde_json::to_vec(doc).expect("json"), signer, now).expect("sign")
+}
+
+/// Submits one document, waits for validation, returns the final status and the steps.
+async fn validate(h: &Harness, token: &str, format: &str, bytes: &[u8]) -> (String, Vec<Value>) {
+    let (status, _, body) = h
+        .submit(
+            token,
+            &submission(vec![entry_bytes(format, bytes, "DOC-1")]),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["rejectedDocuments"], json!([]), "{body}");
+    let uid = body["submissionUid"].as_str().expect("uid").to_owned();
+    let uuid = body["acceptedDocuments"][0]["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    h.settle(token, &uid).await;
+    let (status, _, details) = h
+        .get(token, &format!("/api/v1.0/documents/{uuid}/details"))
+        .await;
+    assert_eq!(status, 200, "{details}");
+    let result = &details["validationResults"];
+    (
+        result["status"].as_str().expect("status").to_owned(),
+        result["validationSteps"].as_array().expect("steps").clone(),
+    )
+}
+
+fn step<'a>(steps: &'a [Value], name: &str) -> &'a Value {
+    steps
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {steps:?}"))
+}
+
+fn inner_codes(step: &Value) -> Vec<String> {
+    step["error"]["innerError"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["errorCode"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn signed_v11_json_and_xml_are_valid() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let signer = signer_for(SUPPLIER_TIN, SUPPLIER_BRN);
+
+    let signed = sign_json(&invoice_v11("INV-SIGNED", now), &signer, now);
+    let (status, steps) = validate(&h, &token, "JSON", &signed).await;
+    assert_eq!(status, "Valid", "{steps:?}");
+    let sig = step(&steps, SIGNATURE_STEP);
+    assert_eq!(sig["status"], "Valid");
+    assert!(sig["error"].is_null(), "{sig}");
+
+    let xml = invois_sign::sign_xml(invoice_xml_v11(now).as_bytes(), &signer, now).expect("sign");
+    let (status, steps) = validate(&h, &token, "XML", &xml).await;
+    assert_eq!(status, "Valid", "{steps:?}");
+    assert_eq!(step(&steps, SIGNATURE_STEP)["status"], "Valid");
+}
+
+#[tokio::test]
+async fn tampering_after_signing_is_ds322() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let signer = signer_for(SUPPLIER_TIN, SUPPLIER_BRN);
+    let signed = sign_json(&invoice_v11("INV-TAMPERED", now), &signer, now);
+    let mut doc: Value = serde_json::from_slice(&signed).expect("signed json");
+    doc["Invoice"][0]["Note"] = json!([{ "_": "changed after signing" }]);
+    let tampered = serde_json::to_vec(&doc).expect("json");
+
+    let (status, steps) = validate(&h, &token, "JSON", &tampered).await;
+    assert_eq!(status, "Invalid");
+    let sig = step(&steps, SIGNATURE_STEP);
+    assert_eq!(sig["status"], "Invalid");
+    assert_eq!(sig["error"]["errorCode"], "Error21", "{sig}");
+    assert!(inner_codes(sig).contains(&"DS322".to_owned()), "{sig}");
+    // The other steps are not affected by the signature.
+    assert_eq!(
+        step(&steps, "Step02-Core Fields Validator")["status"],
+        "Valid"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_of_another_taxpayer_is_ds311() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let signer = signer_for("C99999999990", SUPPLIER_BRN);
+    let signed = sign_json(&invoice_v11("INV-OTHER", now), &signer, now);
+    let (status, steps) = validate(&h, &token, "JSON", &signed).await;
+    assert_eq!(status, "Invalid");
+    let sig = step(&steps, SIGNATURE_STEP);
+    assert_eq!(inner_codes(sig), ["DS311"], "{sig}");
+    assert!(
+        sig["error"]["innerError"][0]["propertyPath"]
+            .as_str()
+            .expect("path")
+            .contains("AccountingSupplierParty"),
+        "{sig}"
+    );
+}
+
+#[tokio::test]
+async fn an_intermediary_signs_with_its_own_certificate() {
+    let h = start().await;
+    let token = h.token(&h.intermediary()).await;
+    let now = h.clock().now();
+    let own = signer_for(INTERMEDIARY_TIN, INTERMEDIARY_ROB);
+    let signed = sign_json(&invoice_v11("INV-AGENT", now), &own, now);
+    let (status, steps) = validate(&h, &token, "JSON", &signed).await;
+    assert_eq!(status, "Valid", "{steps:?}");
+
+    // One signed by the issuer itself is accepted from the intermediary too.
+    let issuer = signer_for(SUPPLIER_TIN, SUPPLIER_BRN);
+    let signed = sign_json(&invoice_v11("INV-AGENT-1", now), &issuer, now);
+    let (status, steps) = validate(&h, &token, "JSON", &signed).await;
+    assert_eq!(status, "Valid", "{steps:?}");
+
+    // A certificate of neither the intermediary nor the issuer is refused.
+    let stranger = signer_for("C99999999990", "209901000001");
+    let signed = sign_json(&invoice_v11("INV-AGENT-2", now), &stranger, now);
+    let (status, steps) = validate(&h, &token, "JSON", &signed).await;
+    assert_eq!(status, "Invalid");
+    assert!(inner_codes(step(&steps, SIGNATURE_STEP)).contains(&"DS311".to_owned()));
+}
+
+#[tokio::test]
+async fn an_unsigned_v11_document_is_ds301_and_v10_is_not_signature_checked() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let (status, steps) = validate(
+        &h,
+        &token,
+        "JSON",
+        &serde_json::to_vec(&invoice_v11("INV-UNSIGNED", now)).expect("json"),
+    )
+    .await;
+    assert_eq!(status, "Invalid");
+    assert_eq!(inner_codes(step(&steps, SIGNATURE_STEP)), ["DS301"]);
+
+    let v10 = invoice("INV-V10", now, SUPPLIER_TIN, BUYER_TIN);
+    let (status, steps) =
+        validate(&h, &token, "JSON", &serde_json::to_vec(&v10).expect("json")).await;
+    assert_eq!(status, "Valid", "{steps:?}");
+    assert!(
+        steps.iter().all(|s| s["name"] != SIGNATURE_STEP),
+        "{steps:?}"
+    );
+}
+
+#[tokio::test]
+async fn core_field_findings_carry_code_and_path() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let mut doc = invoice("INV-NOPHONE", now, SUPPLIER_TIN, BUYER_TIN);
+    doc["Invoice"][0]["AccountingCustomerParty"][0]["Party"][0]["Contact"][0]
+        .as_object_mut()
+        .expect("contact")
+        .remove("Telephone");
+    let (status, steps) =
+        validate(&h, &token, "JSON", &serde_json::to_vec(&doc).expect("json")).await;
+    assert_eq!(status, "Invalid");
+    let core = step(&steps, "Step02-Core Fields Validator");
+    assert_eq!(core["status"], "Invalid");
+    assert_eq!(core["error"]["errorCode"], "Error02", "{core}");
+    let inner = &core["error"]["innerError"][0];
+    assert_eq!(inner["errorCode"], "CF001", "{core}");
+    let path = inner["propertyPath"].as_str().expect("path");
+    assert!(
+        path.starts_with("$.Invoice[0].AccountingCustomerParty[0]") && path.contains("Contact"),
+        "{path}"
+    );
+    assert!(
+        inner["error"]
+            .as_str()
+            .expect("message")
+            .contains("Telephone"),
+        "{inner}"
+    );
+}
+
+#[tokio::test]
+async fn arithmetic_is_off_by_default_and_configurable() {
+    // The official sample's sums do not add up (its line subtotal is 100 for 1 x 17).
+    let h = start_with(SandboxConfig {
+        check_arithmetic: true,
+        ..config()
+    })
+    .await;
+    let token = h.token(&h.supplier()).await;
+    let doc = invoice("INV-SUMS", h.clock().now(), SUPPLIER_TIN, BUYER_TIN);
+    let (status, steps) =
+        validate(&h, &token, "JSON", &serde_json::to_vec(&doc).expect("json")).await;
+    assert_eq!(status, "Invalid");
+    let codes = inner_codes(step(&steps, "Step02-Core Fields Validator"));
+    assert!(codes.contains(&"A001".to_owned()), "{codes:?}");
+    // (Every other test runs the same sample with the default configuration and ends Valid.)
+}
+
+fn imported_codes() -> (tempfile::TempDir, Arc<invois_model::CodeTables>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = samples_dir().join("../codes");
+    invois_model::codes::import_dir(&src, dir.path()).expect("import codes");
+    let tables = invois_model::CodeTables::load_dir(dir.path()).expect("load codes");
+    (dir, Arc::new(tables))
+}
+
+#[tokio::test]
+async fn codes_are_checked_against_loaded_tables() {
+    let (_dir, codes) = imported_codes();
+    let h = start_with(SandboxConfig { codes, ..config() }).await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+
+    // Every code of the sample is in the tables: the step passes with nothing to say.
+    let good = invoice("INV-CODES", now, SUPPLIER_TIN, BUYER_TIN);
+    let (status, steps) = validate(
+        &h,
+        &token,
+        "JSON",
+        &serde_json::to_vec(&good).expect("json"),
+    )
+    .await;
+    assert_eq!(status, "Valid", "{steps:?}");
+    let codes_step = step(&steps, "Step06-Code Validator");
+    assert_eq!(codes_step["status"], "Valid");
+    assert!(codes_step["error"].is_null(), "{codes_step}");
+
+    let mut bad = invoice("INV-XYZ", now, SUPPLIER_TIN, BUYER_TIN);
+    bad["Invoice"][0]["DocumentCurrencyCode"] = json!([{ "_": "XYZ" }]);
+    let (status, steps) =
+        validate(&h, &token, "JSON", &serde_json::to_vec(&bad).expect("json")).await;
+    assert_eq!(status, "Invalid");
+    let codes_step = step(&steps, "Step06-Code Validator");
+    assert_eq!(codes_step["status"], "Invalid");
+    assert_eq!(codes_step["error"]["errorCode"], "Error06");
+    let inner = &codes_step["error"]["innerError"][0];
+    assert_eq!(inner["errorCode"], "C001", "{codes_step}");
+    assert_eq!(
+        inner["propertyPath"],
+        "$.Invoice[0].DocumentCurrencyCode[0]"
+    );
+}
+
+#[tokio::test]
+async fn without_tables_the_code_step_says_what_it_did_not_check() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let good = invoice("INV-NOTABLES", now, SUPPLIER_TIN, BUYER_TIN);
+    let (status, steps) = validate(
+        &h,
+        &token,
+        "JSON",
+        &serde_json::to_vec(&good).expect("json"),
+    )
+    .await;
+    assert_eq!(status, "Valid", "{steps:?}");
+    let codes_step = step(&steps, "Step06-Code Validator");
+    assert_eq!(codes_step["status"], "Valid");
+    assert!(
+        inner_codes(codes_step).iter().all(|c| c == "C000"),
+        "{codes_step}"
+    );
+    assert!(!inner_codes(codes_step).is_empty(), "{codes_step}");
+
+    // State codes are built in: an unknown state fails without any table loaded.
+    let mut bad = invoice("INV-STATE", now, SUPPLIER_TIN, BUYER_TIN);
+    bad["Invoice"][0]["AccountingSupplierParty"][0]["Party"][0]["PostalAddress"][0]["CountrySubentityCode"] =
+        json!([{ "_": "99" }]);
+    let (status, steps) =
+        validate(&h, &token, "JSON", &serde_json::to_vec(&bad).expect("json")).await;
+    assert_eq!(status, "Invalid");
+    let codes_step = step(&steps, "Step06-Code Validator");
+    assert_eq!(codes_step["status"], "Invalid");
+    assert!(
+        inner_codes(codes_step).contains(&"C001".to_owned()),
+        "{codes_step}"
+    );
+}
+
+#[tokio::test]
+async fn structure_errors_are_rejected_at_submission_with_their_path() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let mut doc = invoice("INV-BADDATE", h.clock().now(), SUPPLIER_TIN, BUYER_TIN);
+    doc["Invoice"][0]["LegalMonetaryTotal"][0]["PayableAmount"][0]["_"] = json!("lots");
+    let (status, _, body) = h
+        .submit(&token, &submission(vec![entry_json(&doc, "INV-BADDATE")]))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let detail = &body["rejectedDocuments"][0]["error"]["details"][0];
+    assert_eq!(detail["code"], "StructureError", "{body}");
+    assert!(
+        detail["propertyPath"]
+            .as_str()
+            .expect("path")
+            .contains("PayableAmount"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn duplicates_of_signed_documents_are_still_found() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let signer = signer_for(SUPPLIER_TIN, SUPPLIER_BRN);
+    let signed = sign_json(&invoice_v11("INV-TWICE", now), &signer, now);
+    let (status, _) = validate(&h, &token, "JSON", &signed).await;
+    assert_eq!(status, "Valid");
+    // The same document again, past the duplicate-submission window of identical payloads.
+    h.advance(700);
+    let (status, steps) = validate(&h, &token, "JSON", &signed).await;
+    assert_eq!(status, "Invalid");
+    let dup = step(&steps, "Step03-Duplicated Submission Validator");
+    assert_eq!(inner_codes(dup), ["DS302"], "{dup}");
+}
