@@ -588,9 +588,12 @@ impl Client {
                         if self.throttle(endpoint, &failure, &mut throttled).await? {
                             continue;
                         }
-                    } else if status >= 500 && transient < self.inner.retry.max_retries {
+                    } else if status >= 500
+                        && transient < self.inner.retry.max_retries
+                        && self.server_retry_ok(&failure)
+                    {
                         transient += 1;
-                        self.retry_after_backoff(endpoint, transient).await;
+                        self.retry_server_error(endpoint, transient, &failure).await;
                         continue;
                     }
                     return Err(Error::Login(Box::new(failure)));
@@ -627,6 +630,26 @@ impl Client {
     pub(crate) async fn retry_after_backoff(&self, endpoint: Endpoint, attempt: u32) {
         self.inner.observer.on_retry(endpoint, attempt);
         let d = self.inner.retry.backoff(attempt);
+        self.inner.clock.sleep(d).await;
+    }
+
+    /// Whether a 5xx may be retried: not when its `Retry-After` is longer than the policy
+    /// allows (the caller is better told at once).
+    fn server_retry_ok(&self, failure: &HttpFailure) -> bool {
+        failure
+            .retry_after
+            .is_none_or(|d| d <= self.inner.retry.max_retry_after)
+    }
+
+    /// Waits before retrying a 5xx: its `Retry-After` (a 503 may carry one) when that is
+    /// longer than the backoff.
+    async fn retry_server_error(&self, endpoint: Endpoint, attempt: u32, failure: &HttpFailure) {
+        self.inner.observer.on_retry(endpoint, attempt);
+        let d = self
+            .inner
+            .retry
+            .backoff(attempt)
+            .max(failure.retry_after.unwrap_or_default());
         self.inner.clock.sleep(d).await;
     }
 
@@ -776,9 +799,11 @@ impl Client {
                     } else if status >= 500
                         && retry_ambiguous
                         && transient < self.inner.retry.max_retries
+                        && self.server_retry_ok(&failure)
                     {
                         transient += 1;
-                        self.retry_after_backoff(call.endpoint, transient).await;
+                        self.retry_server_error(call.endpoint, transient, &failure)
+                            .await;
                         continue;
                     }
                     return Err(Error::Http(Box::new(failure)));

@@ -572,3 +572,19 @@ async fn clients_sharing_a_budget_store_share_the_budget() {
     assert!(secs(t[0], t[2]) >= 58.0, "{t:?}");
     assert!(secs(t[1], t[3]) >= 58.0, "{t:?}");
 }
+
+#[tokio::test]
+async fn a_503_with_retry_after_is_retried_after_that_wait() {
+    let d = Double::start(Clock::scaled(100.0), |_, n| {
+        if n == 1 {
+            Reply::with_headers(503, vec![("Retry-After", "20".into())], "busy")
+        } else {
+            Reply::ok(json!({"result": []}))
+        }
+    })
+    .await;
+    d.client().platform().document_types().await.unwrap();
+    let r = d.api_requests();
+    assert_eq!(r.len(), 2);
+    assert!(secs(r[0].at, r[1].at) >= 20.0, "{}", secs(r[0].at, r[1].at));
+}
