@@ -138,6 +138,31 @@ impl Documents {
         }
     }
 
+    /// Reconciliation after [`crate::SubmitError::OutcomeUnknown`]: documents with this
+    /// internal id (`codeNumber`) submitted in `[from, to]`, found with Search Documents
+    /// (free-text query, then an exact match on `internalId`). An empty answer means the
+    /// document did not arrive in that range.
+    pub async fn find_by_internal_id(
+        &self,
+        internal_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ListedDocument>, Error> {
+        use futures::TryStreamExt as _;
+        if internal_id.trim().is_empty() {
+            return Err(Error::InvalidRequest("empty internal id".into()));
+        }
+        let wanted = internal_id.trim().to_owned();
+        self.search()
+            .submission_dates(from, to)
+            .direction(InvoiceDirection::Sent)
+            .search_query(wanted.clone())
+            .into_stream()
+            .try_filter(|d| futures::future::ready(d.internal_id == wanted))
+            .try_collect()
+            .await
+    }
+
     /// Get Recent Documents. **Throttled (12 RPM) and meant for troubleshooting only**: it
     /// reaches only the last 31 days and 10,000 documents. For retrieval and reconciliation
     /// use [`Documents::search`].

@@ -160,6 +160,28 @@ async fn submit_then_poll_against_the_sandbox_follows_the_practices() {
         .collect()
         .await;
     let found: Vec<_> = found.into_iter().collect::<Result<_, _>>().unwrap();
+    // Reconciliation by internal id finds exactly the one document.
+    let late = client
+        .documents()
+        .find_by_internal_id(
+            "E2E-A-2",
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].internal_id, "E2E-A-2");
+    let none = client
+        .documents()
+        .find_by_internal_id(
+            "NEVER-SENT",
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
     for d in &outcome.documents {
         if d.status == DocumentStatus::Valid {
             assert!(
