@@ -9,6 +9,8 @@
 //! | `DELETE` | `/admin/faults` | turns every fault off |
 //! | `POST` | `/admin/reset` | forgets documents, submissions, tokens, rate windows, counters |
 //! | `GET` | `/admin/stats` | counts and per-client counters (blocked logins, 429s) |
+//! | `GET` | `/admin/report?clientId=` | the integration [`crate::report::Report`] (JSON) |
+//! | `GET` | `/admin/report.html?clientId=` | the same as one self-contained HTML page |
 
 use std::time::Duration;
 
@@ -45,6 +47,8 @@ pub(crate) fn router(sandbox: Sandbox) -> Router {
         )
         .route("/admin/reset", post(reset))
         .route("/admin/stats", get(stats))
+        .route("/admin/report", get(crate::report::admin_json))
+        .route("/admin/report.html", get(crate::report::admin_html))
         .fallback(crate::middleware::not_found)
         .method_not_allowed_fallback(crate::middleware::method_not_allowed)
         .with_state(sandbox)

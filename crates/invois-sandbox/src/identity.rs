@@ -194,6 +194,7 @@ pub(crate) async fn token(
         client_id: None,
         on_behalf_of: on_behalf_of.clone(),
         payload_sha256: None,
+        blocked_credential: None,
     };
     let mut resp = login(&sandbox, &headers, body, on_behalf_of, &mut context).await;
     resp.extensions_mut().insert(context);
@@ -240,6 +241,7 @@ async fn login(
     ] {
         if let Some(reason) = placeholder_reason(value) {
             sandbox.count_blocked_login(client_id.unwrap_or("(missing)"), name);
+            context.blocked_credential = Some(format!("{name} is {reason}"));
             return token_error(
                 TokenErrorCode::InvalidRequest,
                 format!(

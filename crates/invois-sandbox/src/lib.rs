@@ -38,6 +38,7 @@ pub mod identity;
 mod middleware;
 mod platform;
 pub mod ratelimit;
+pub mod report;
 pub mod store;
 mod submit;
 mod taxpayer;
@@ -80,6 +81,9 @@ pub struct SandboxConfig {
     pub observer: Arc<dyn CallObserver>,
     /// Portal base for validation links.
     pub portal_base: String,
+    /// Calls kept per client id for the integration report (older ones are folded into
+    /// counters); `None` turns the report's recorder off.
+    pub report_window: Option<usize>,
 }
 
 impl std::fmt::Debug for SandboxConfig {
@@ -121,6 +125,7 @@ impl Default for SandboxConfig {
             check_arithmetic: false,
             observer: Arc::new(NoopObserver),
             portal_base: invois_api::ids::PREPROD_PORTAL.to_owned(),
+            report_window: Some(report::DEFAULT_WINDOW),
         }
     }
 }
@@ -142,6 +147,21 @@ pub struct CallRecord {
     pub correlation_id: String,
     /// SHA-256 of a submission payload.
     pub payload_sha256: Option<String>,
+    /// The submission uid (Get Submission) or document uuid (Get Document, Get Document
+    /// Details, cancel, reject) the path names.
+    pub resource: Option<String>,
+    /// For Get Document and Get Document Details: the document's status when it was asked for.
+    pub document_status: Option<invois_api::DocumentStatus>,
+    /// For Get Recent Documents and Search Documents: submissions of this client id that
+    /// were still being validated at the time.
+    pub submissions_in_progress: Vec<String>,
+    /// For list endpoints: the filter parameters given (paging excluded).
+    pub filters: Vec<String>,
+    /// The `Retry-After` the response carried, in seconds.
+    pub retry_after_secs: Option<u64>,
+    /// For token requests blocked for a missing or placeholder credential: which field and
+    /// why (never the value).
+    pub blocked_credential: Option<String>,
 }
 
 /// Receives every API call. Called on the request path: keep it cheap (push to a channel).
@@ -166,6 +186,7 @@ pub(crate) struct CallContext {
     pub(crate) client_id: Option<String>,
     pub(crate) on_behalf_of: Option<String>,
     pub(crate) payload_sha256: Option<String>,
+    pub(crate) blocked_credential: Option<String>,
 }
 
 /// Counters kept per client id, for reports.
@@ -209,6 +230,7 @@ struct Inner {
     correlation_prefix: String,
     correlation_seq: AtomicU64,
     generation: AtomicU64,
+    recorder: Option<report::Recorder>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -226,6 +248,7 @@ impl Sandbox {
         Sandbox {
             inner: Arc::new(Inner {
                 fixtures: config.fixtures.clone(),
+                recorder: config.report_window.map(report::Recorder::new),
                 config,
                 tokens: identity::TokenSigner::new(),
                 limiter,
@@ -262,6 +285,18 @@ impl Sandbox {
         self.inner.limiter.reset();
         self.inner.tokens.rotate();
         *self.inner.faults.lock() = Faults::default();
+        if let Some(r) = &self.inner.recorder {
+            r.clear();
+        }
+    }
+
+    /// The integration report (see [`report`]) for every client id, or one; `None` when the
+    /// recorder is off.
+    pub fn report(&self, client_id: Option<&str>) -> Option<report::Report> {
+        self.inner
+            .recorder
+            .as_ref()
+            .map(|r| r.report(client_id, self.clock().now()))
     }
 
     /// Sets the injected faults.

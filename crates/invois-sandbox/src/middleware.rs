@@ -144,7 +144,14 @@ pub(crate) async fn api_call(State(sandbox): State<Sandbox>, req: Request, next:
         status: 0,
         correlation_id: correlation,
         payload_sha256: None,
+        resource: None,
+        document_status: None,
+        submissions_in_progress: Vec::new(),
+        filters: Vec::new(),
+        retry_after_secs: None,
+        blocked_credential: None,
     };
+    crate::report::describe_request(&mut record, req.uri());
 
     let resp = if matches!(
         endpoint,
@@ -160,10 +167,15 @@ pub(crate) async fn api_call(State(sandbox): State<Sandbox>, req: Request, next:
         record.client_id = ctx.client_id.clone().or(record.client_id);
         record.on_behalf_of = ctx.on_behalf_of.clone().or(record.on_behalf_of);
         record.payload_sha256 = ctx.payload_sha256.clone();
+        record.blocked_credential = ctx.blocked_credential.clone();
     }
     record.endpoint = record.endpoint.or(endpoint);
     record.status = resp.status().as_u16();
+    crate::report::describe_response(&sandbox, &mut record, resp.headers());
     sandbox.inner.config.observer.on_call(&record);
+    if let Some(recorder) = &sandbox.inner.recorder {
+        recorder.record(&record);
+    }
     resp
 }
 
