@@ -43,6 +43,7 @@ pub struct ClientBuilder {
     token_refresh_margin: Duration,
     poll: PollConfig,
     observer: Option<Arc<dyn ClientObserver>>,
+    signer: Option<Arc<invois_sign::Signer>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -54,6 +55,7 @@ impl fmt::Debug for ClientBuilder {
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .field("on_behalf_of", &self.on_behalf_of)
+            .field("signer", &self.signer)
             .finish_non_exhaustive()
     }
 }
@@ -77,6 +79,7 @@ impl Default for ClientBuilder {
             token_refresh_margin: Duration::from_secs(60),
             poll: PollConfig::default(),
             observer: None,
+            signer: None,
         }
     }
 }
@@ -190,6 +193,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Signs documents on the way out (see [`Client::document_submission`]): versions 1.1 and
+    /// 1.3 that carry no signature yet are signed with this certificate, at the client clock's
+    /// time, before they are encoded.
+    pub fn signer(mut self, signer: Arc<invois_sign::Signer>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
     /// Checks everything and builds the client. Placeholder credentials fail here.
     pub fn build(self) -> Result<Client, ConfigError> {
         let (Some(id), Some(secret)) = (self.client_id, self.client_secret) else {
@@ -235,6 +246,7 @@ impl ClientBuilder {
             refresh_margin: self.token_refresh_margin,
             poll: self.poll,
             observer: self.observer.unwrap_or_else(|| Arc::new(NoopObserver)),
+            signer: self.signer,
             tokens: parking_lot::Mutex::new(HashMap::new()),
         };
         Ok(Client {
@@ -263,6 +275,7 @@ pub(crate) struct Inner {
     refresh_margin: Duration,
     pub(crate) poll: PollConfig,
     observer: Arc<dyn ClientObserver>,
+    pub(crate) signer: Option<Arc<invois_sign::Signer>>,
     /// One slot per `onbehalfof` (None: the taxpayer itself); the client id is fixed per
     /// client, so together they key one token per (client id, onbehalfof).
     tokens: parking_lot::Mutex<HashMap<Option<Arc<str>>, Arc<TokenSlot>>>,
@@ -278,6 +291,7 @@ impl fmt::Debug for Client {
             .field("rate_limits", &self.inner.limits)
             .field("retry", &self.inner.retry)
             .field("clock", &self.inner.clock)
+            .field("signer", &self.inner.signer)
             .finish_non_exhaustive()
     }
 }

@@ -18,6 +18,8 @@
 //! - **Poller** ([`PollBuilder`]): Get Submission only, every page, 3-5 s jittered, details
 //!   only for invalid documents, validation links for valid ones.
 //! - **Search stream** over any range in 31-day windows.
+//! - **Signing on the way out**: with a certificate configured, [`Client::document_submission`]
+//!   signs 1.1/1.3 documents before encoding them.
 //! - Every wait reads one injectable [`Clock`], so tests run hours in seconds.
 //!
 //! ```no_run
@@ -52,6 +54,7 @@ mod poller;
 mod rate;
 mod retry;
 mod secret;
+mod signing;
 mod submissions;
 mod taxpayers;
 
@@ -72,6 +75,7 @@ pub use poller::{DocumentResult, PollBuilder, PollConfig, SubmissionOutcome};
 pub use rate::{Admission, BudgetError, BudgetKey, InProcessBudget, Quota, RateBudget, RateLimits};
 pub use retry::RetryPolicy;
 pub use secret::{AccessToken, ClientSecret};
+pub use signing::{PrepareError, version_needs_signature};
 pub use submissions::{
     DocumentSubmissionExt, GetSubmissionBuilder, PreparedSubmission, Submissions, SubmitBuilder,
     Submitted, document_submission, sha256_hex,
