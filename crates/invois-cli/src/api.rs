@@ -15,8 +15,7 @@ use invois_client::api::submission::{DocumentFormat, DocumentSubmission};
 use invois_client::api::taxpayer::IdType;
 use invois_client::api::{DocumentStatus, RateProfile};
 use invois_client::{
-    Client, DocumentResult, DocumentSubmissionExt, Environment, EnvironmentName, SubmissionOutcome,
-    SubmitError,
+    Client, DocumentResult, Environment, EnvironmentName, SubmissionOutcome, SubmitError,
 };
 use serde_json::{Value, json};
 
@@ -68,6 +67,16 @@ struct ApiConfig {
     /// Run the client's clock this many times faster (match a sandbox's --time-scale).
     #[arg(long, env = "INVOIS_TIME_SCALE", default_value_t = 1.0, global = true)]
     time_scale: f64,
+    /// Sign unsigned 1.1/1.3 documents on the way out with this certificate (.p12, or PEM
+    /// with --key).
+    #[arg(long, env = "INVOIS_CERT", global = true)]
+    cert: Option<PathBuf>,
+    /// PEM private key for a PEM --cert.
+    #[arg(long, requires = "cert", global = true)]
+    key: Option<PathBuf>,
+    /// Environment variable holding the PKCS#12 password (default INVOIS_CERT_PASSWORD).
+    #[arg(long, requires = "cert", global = true)]
+    password_env: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -271,6 +280,10 @@ fn build_client(c: &ApiConfig) -> anyhow::Result<Client> {
     if let Some(t) = &c.on_behalf_of {
         b = b.on_behalf_of(t.clone());
     }
+    if let Some(cert) = &c.cert {
+        let signer = crate::sign::load_signer(cert, c.key.as_deref(), c.password_env.as_deref())?;
+        b = b.signer(std::sync::Arc::new(signer));
+    }
     Ok(b.build()?)
 }
 
@@ -468,7 +481,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
                         )
                     })?,
                 };
-                docs.push(DocumentSubmission::from_bytes(format, &bytes, code));
+                // Parses the document, and signs a 1.1/1.3 one when --cert is given.
+                let doc = client
+                    .document_submission(&bytes, Some(&code))
+                    .with_context(|| format!("{}", path.display()))?;
+                docs.push(doc);
             }
             let submitted = match client.submissions().submit(docs).send().await {
                 Ok(s) => s,
