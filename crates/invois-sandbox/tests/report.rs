@@ -1,0 +1,372 @@
+//! The integration report: a deliberately naive ERP (plain HTTP, every anti-pattern) gets
+//! every finding with the right evidence; the invois client gets none.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{BUYER_TIN, Creds, Harness, SUPPLIER_TIN, entry_json, invoice, submission};
+use invois_api::RateClass;
+use invois_sandbox::report::{ClientReport, FindingKind, Report, render};
+use invois_sandbox::{Clock, SandboxConfig};
+use serde_json::Value;
+
+fn correlation(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get("correlationId")
+        .and_then(|v| v.to_str().ok())
+        .expect("correlationId header")
+        .to_owned()
+}
+
+async fn fetch_report(h: &Harness, client_id: &str) -> Report {
+    let resp = h
+        .http
+        .get(h.admin("/admin/report"))
+        .query(&[("clientId", client_id)])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    resp.json().await.expect("report json")
+}
+
+fn client<'a>(report: &'a Report, client_id: &str) -> &'a ClientReport {
+    report
+        .clients
+        .iter()
+        .find(|c| c.client_id == client_id)
+        .unwrap_or_else(|| panic!("no report for {client_id}: {report:?}"))
+}
+
+fn finding(c: &ClientReport, kind: FindingKind) -> &invois_sandbox::report::Finding {
+    c.findings
+        .iter()
+        .find(|f| f.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} finding in {:#?}", c.findings))
+}
+
+/// The naive ERP: logs in before every call, ignores results and Retry-After.
+struct Naive<'a> {
+    h: &'a Harness,
+    creds: Creds,
+    tokens: u64,
+}
+
+impl Naive<'_> {
+    async fn token(&mut self) -> String {
+        self.tokens += 1;
+        self.h.token(&self.creds).await
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String, Value, Option<String>) {
+        let token = self.token().await;
+        let (status, headers, body) = self.h.get(&token, path).await;
+        let retry = headers
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (status, correlation(&headers), body, retry)
+    }
+}
+
+#[tokio::test]
+async fn a_naive_integration_gets_every_finding_with_its_evidence() {
+    let config = SandboxConfig {
+        // Validation stays "in progress" until the test moves the clock.
+        validation_delay: Duration::from_secs(300),
+        clock: Clock::starting_at(Utc::now(), 1.0),
+        rate_overrides: HashMap::from([(RateClass::GetRecentDocuments, 2)]),
+        ..SandboxConfig::default()
+    };
+    let h = common::start_with(config).await;
+    let creds = h.supplier();
+    let client_id = creds.client_id.clone();
+
+    // Anti-pattern 5: a template secret and a `0` grant type.
+    for (secret, grant) in [
+        ("YOUR_CLIENT_SECRET", "client_credentials"),
+        (creds.secret.as_str(), "0"),
+    ] {
+        let resp = h
+            .login_raw(
+                &[
+                    ("client_id", &client_id),
+                    ("client_secret", secret),
+                    ("grant_type", grant),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(resp.status(), 400);
+    }
+    // A client id that is itself markup must come out escaped in the HTML page.
+    let resp = h
+        .login_raw(
+            &[
+                ("client_id", "<script>alert(1)</script>"),
+                ("client_secret", "s"),
+                ("grant_type", "client_credentials"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+
+    let mut erp = Naive {
+        h: &h,
+        creds,
+        tokens: 0,
+    };
+
+    // Anti-pattern 3: the same payload three times.
+    let doc = invoice("NAIVE-1", h.clock().now(), SUPPLIER_TIN, BUYER_TIN);
+    let payload = submission(vec![entry_json(&doc, "NAIVE-1")]);
+    let mut resend_correlations = Vec::new();
+    let mut uid = String::new();
+    let mut uuid = String::new();
+    for i in 0..3 {
+        let token = erp.token().await;
+        let (status, headers, body) = h.submit(&token, &payload).await;
+        if i == 0 {
+            assert_eq!(status, 202, "{body}");
+            uid = body["submissionUid"].as_str().expect("uid").to_owned();
+            uuid = body["acceptedDocuments"][0]["uuid"]
+                .as_str()
+                .expect("uuid")
+                .to_owned();
+        } else {
+            assert_eq!(status, 422, "{body}");
+            resend_correlations.push(correlation(&headers));
+        }
+    }
+
+    // Anti-pattern 2: per-document calls and lists while the submission is in progress.
+    let (s, details_corr, _, _) = erp
+        .get(&format!("/api/v1.0/documents/{uuid}/details"))
+        .await;
+    assert_eq!(s, 200);
+    let (s, raw_corr, _, _) = erp.get(&format!("/api/v1.0/documents/{uuid}/raw")).await;
+    assert_eq!(s, 200);
+    let from = (h.clock().now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let to = (h.clock().now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let (s, search_corr, _, _) = erp
+        .get(&format!(
+            "/api/v1.0/documents/search?uuid={uuid}&submissionDateFrom={from}&submissionDateTo={to}"
+        ))
+        .await;
+    assert_eq!(s, 200);
+
+    // Get Submission twice within a second.
+    let (s, _, body, _) = erp
+        .get(&format!("/api/v1.0/documentsubmissions/{uid}"))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(body["overallStatus"], "in progress");
+    let (s, fast_poll_corr, _, _) = erp
+        .get(&format!("/api/v1.0/documentsubmissions/{uid}"))
+        .await;
+    assert_eq!(s, 200);
+
+    // Anti-pattern 4, then a 429 (budget 2) and a call inside its Retry-After.
+    let (s, recent_filtered_corr, _, _) = erp
+        .get("/api/v1.0/documents/recent?pageNo=1&status=Submitted")
+        .await;
+    assert_eq!(s, 200);
+    let (s, _, _, _) = erp.get("/api/v1.0/documents/recent").await;
+    assert_eq!(s, 200);
+    let (s, limited_corr, _, retry) = erp.get("/api/v1.0/documents/recent").await;
+    assert_eq!(s, 429);
+    assert!(retry.is_some());
+    let (s, during_retry_corr, _, _) = erp.get("/api/v1.0/documents/recent").await;
+    assert_eq!(s, 429);
+
+    // Validation ends; then details of a Valid document.
+    h.advance(400);
+    let mut valid = false;
+    for _ in 0..200 {
+        let (_, _, body, _) = erp.get(&format!("/api/v1.0/documents/{uuid}/raw")).await;
+        if body["status"] == "Valid" {
+            valid = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(valid, "the document never became Valid");
+    let (s, valid_details_corr, _, _) = erp
+        .get(&format!("/api/v1.0/documents/{uuid}/details"))
+        .await;
+    assert_eq!(s, 200);
+
+    let report = fetch_report(&h, &client_id).await;
+    assert_eq!(report.clients.len(), 1, "filtered by client id");
+    let c = client(&report, &client_id);
+    assert_eq!(c.on_behalf_of, None);
+
+    // 1: every call had its own token.
+    let f = finding(c, FindingKind::TokenPerCall);
+    assert_eq!(f.anti_pattern, Some(1));
+    assert_eq!(f.count, erp.tokens);
+    assert_eq!(f.counts["issued"], erp.tokens);
+    assert_eq!(f.counts["justified"], 2, "the run took well under an hour");
+    assert_eq!(f.counts["while previous valid"], erp.tokens - 1);
+    assert_eq!(f.examples.len(), invois_sandbox::report::MAX_EXAMPLES);
+    assert!(
+        f.examples
+            .iter()
+            .all(|e| e.endpoint.as_deref() == Some("Login as Taxpayer System") && e.status == 200)
+    );
+
+    // 2: two document calls, one search and four recent calls while in progress.
+    let f = finding(c, FindingKind::PollingDocuments);
+    assert_eq!(f.anti_pattern, Some(2));
+    assert_eq!(f.counts["Get Document Details"], 1);
+    assert_eq!(f.counts["Get Document"], 1);
+    assert_eq!(f.counts["Search Documents"], 1);
+    assert_eq!(f.counts["Get Recent Documents"], 4);
+    assert_eq!(f.count, 7);
+    let examples: Vec<&str> = f
+        .examples
+        .iter()
+        .map(|e| e.correlation_id.as_str())
+        .collect();
+    assert_eq!(
+        &examples[..4],
+        [
+            details_corr.as_str(),
+            raw_corr.as_str(),
+            search_corr.as_str(),
+            recent_filtered_corr.as_str()
+        ]
+    );
+    assert!(f.examples[0].note.contains(&uuid), "{:?}", f.examples[0]);
+    assert!(f.examples[2].note.contains(&uid), "{:?}", f.examples[2]);
+
+    // 3: two resends after the 202, quoted by correlation id.
+    let f = finding(c, FindingKind::ResentSubmission);
+    assert_eq!(f.anti_pattern, Some(3));
+    assert_eq!(f.count, 2);
+    assert_eq!(f.counts["after a 2xx"], 2);
+    let quoted: Vec<String> = f
+        .examples
+        .iter()
+        .map(|e| e.correlation_id.clone())
+        .collect();
+    assert_eq!(quoted, resend_correlations);
+    assert!(f.examples.iter().all(|e| e.status == 422));
+
+    // 4: one filtered call, then three repeats within ten minutes.
+    let f = finding(c, FindingKind::RecentInsteadOfSearch);
+    assert_eq!(f.anti_pattern, Some(4));
+    assert_eq!(f.counts["filtered"], 1);
+    assert_eq!(f.counts["repeated"], 3);
+    assert_eq!(f.examples[0].correlation_id, recent_filtered_corr);
+    assert!(f.examples[0].note.contains("status"), "{:?}", f.examples[0]);
+    assert!(!f.examples[0].note.contains("pageNo"));
+
+    // 5: the two blocked logins, by field.
+    let f = finding(c, FindingKind::PlaceholderCredentials);
+    assert_eq!(f.anti_pattern, Some(5));
+    assert_eq!(f.count, 2);
+    assert_eq!(f.counts["client_secret is a placeholder"], 1);
+    assert_eq!(f.counts["grant_type is `0`"], 1);
+    assert!(f.examples.iter().all(|e| e.status == 400));
+
+    let f = finding(c, FindingKind::RateLimited);
+    assert_eq!(f.counts, [("Get Recent Documents".to_owned(), 2)].into());
+    assert_eq!(f.examples[0].correlation_id, limited_corr);
+
+    let f = finding(c, FindingKind::CallDuringRetryAfter);
+    assert_eq!(f.count, 1);
+    assert_eq!(f.examples[0].correlation_id, during_retry_corr);
+
+    let f = finding(c, FindingKind::FastSubmissionPolling);
+    assert_eq!(f.count, 1);
+    assert_eq!(f.examples[0].correlation_id, fast_poll_corr);
+    assert!(f.examples[0].note.contains(&uid));
+
+    let f = finding(c, FindingKind::DetailsForValidDocuments);
+    assert_eq!(f.count, 1);
+    assert_eq!(f.examples[0].correlation_id, valid_details_corr);
+
+    // Per-endpoint counts and the timeline agree with what was sent.
+    let recent = c
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == "Get Recent Documents")
+        .expect("recent");
+    assert_eq!(recent.calls, 4);
+    assert_eq!(recent.statuses[&429], 2);
+    assert_eq!(c.timeline.len() as u64, c.calls);
+    assert_eq!(c.folded_calls, 0);
+
+    // Text and HTML renderings carry the findings; the page is self-contained and escaped.
+    let all: Report = fetch_report(&h, "").await;
+    assert!(all.clients.len() >= 2);
+    let text = render::text(&all);
+    for kind in FindingKind::ALL {
+        assert!(text.contains(kind.title()), "{kind:?} missing from text");
+    }
+    let resp = h
+        .http
+        .get(h.admin("/admin/report.html"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.expect("html");
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(!page.contains("<script"), "unescaped markup in the page");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(
+        !page.contains("src=") && !page.contains("<link"),
+        "external assets"
+    );
+    let findings_at = page.find("anti-pattern 1").expect("finding");
+    let timeline_at = page.find("Timeline").expect("timeline");
+    assert!(findings_at < timeline_at, "findings come first");
+    assert!(page.contains(&fast_poll_corr));
+}
+
+#[tokio::test]
+async fn the_window_keeps_recent_calls_and_folds_older_ones() {
+    let config = SandboxConfig {
+        report_window: Some(5),
+        ..common::config()
+    };
+    let h = common::start_with(config).await;
+    let token = h.token(&h.supplier()).await;
+    for _ in 0..12 {
+        let (s, _, _) = h.get(&token, "/api/v1.0/documenttypes").await;
+        assert_eq!(s, 200);
+    }
+    let report = h.running.sandbox.report(None).expect("recorder on");
+    let c = client(&report, &h.supplier().client_id);
+    assert_eq!(c.calls, 13);
+    assert_eq!(c.timeline.len(), 5);
+    assert_eq!(c.folded_calls, 8);
+    let types = c
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == "Get All Document Types")
+        .expect("types");
+    assert_eq!(types.calls, 12, "older calls still counted");
+    assert!(c.findings.is_empty(), "{:#?}", c.findings);
+
+    // Off: no recorder, and the admin API says so.
+    let off = common::start_with(SandboxConfig {
+        report_window: None,
+        ..common::config()
+    })
+    .await;
+    assert!(off.running.sandbox.report(None).is_none());
+    let resp = off
+        .http
+        .get(off.admin("/admin/report"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 404);
+}
