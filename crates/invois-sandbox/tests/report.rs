@@ -370,3 +370,154 @@ async fn the_window_keeps_recent_calls_and_folds_older_ones() {
         .expect("send");
     assert_eq!(resp.status(), 404);
 }
+
+fn client_for(h: &Harness) -> invois_client::Client {
+    let who = h.supplier();
+    invois_client::Client::builder()
+        .api_base(h.running.base_url.as_str())
+        .portal_base("https://preprod.myinvois.hasil.gov.my")
+        .credentials(who.client_id, who.secret.as_str())
+        .clock(h.clock().clone())
+        .build()
+        .expect("client")
+}
+
+fn documents(
+    h: &Harness,
+    tag: &str,
+    n: usize,
+) -> Vec<invois_client::api::submission::DocumentSubmission> {
+    use invois_client::DocumentSubmissionExt as _;
+    let issued = h.clock().now() - chrono::Duration::minutes(5);
+    (0..n)
+        .map(|i| {
+            let id = format!("{tag}-{i}");
+            let doc = invoice(&id, issued, SUPPLIER_TIN, BUYER_TIN);
+            invois_client::api::submission::DocumentSubmission::from_bytes(
+                invois_client::api::submission::DocumentFormat::Json,
+                &serde_json::to_vec(&doc).expect("json"),
+                id,
+            )
+        })
+        .collect()
+}
+
+fn assert_clean(report: &Report, client_id: &str) -> ClientReport {
+    let c = client(report, client_id).clone();
+    assert!(
+        c.findings.is_empty(),
+        "the invois client should produce no finding:\n{}",
+        render::text(report)
+    );
+    c
+}
+
+#[tokio::test]
+async fn the_invois_client_through_submit_poll_cancel_produces_no_finding() {
+    let h = common::start_with(SandboxConfig {
+        clock: Clock::starting_at(Utc::now(), 60.0),
+        validation_delay: Duration::from_secs(3),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let client = client_for(&h);
+    let submitted = client
+        .submissions()
+        .submit(documents(&h, "CLEAN", 3))
+        .send()
+        .await
+        .expect("submit");
+    let uid = submitted.submission_uid.clone().expect("uid");
+    let outcome = client
+        .submissions()
+        .poll(uid.clone())
+        .expected_documents(submitted.accepted_documents.len())
+        .send()
+        .await
+        .expect("poll");
+    let valid = outcome
+        .documents
+        .iter()
+        .find(|d| d.status == invois_client::api::DocumentStatus::Valid)
+        .expect("a valid document");
+    client
+        .documents()
+        .cancel(&valid.uuid, "Wrong buyer")
+        .await
+        .expect("cancel");
+    let now = h.clock().now();
+    let found = client
+        .documents()
+        .find_by_internal_id(
+            "CLEAN-1",
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::minutes(1),
+        )
+        .await
+        .expect("search");
+    assert_eq!(found.len(), 1);
+
+    let report = fetch_report(&h, &h.supplier().client_id).await;
+    let c = assert_clean(&report, &h.supplier().client_id);
+    // Not vacuous: the calls were seen.
+    let calls = |name: &str| {
+        c.endpoints
+            .iter()
+            .find(|e| e.endpoint == name)
+            .map_or(0, |e| e.calls)
+    };
+    assert_eq!(calls("Login as Taxpayer System"), 1);
+    assert_eq!(calls("Submit Documents"), 1);
+    assert!(calls("Get Submission") >= 1);
+    assert_eq!(calls("Cancel Document"), 1);
+    assert!(calls("Search Documents") >= 1);
+}
+
+/// A large run: 2,000 documents in 20 full submissions, polled to the end, at 60x.
+#[tokio::test]
+async fn the_invois_client_stays_clean_over_2000_documents() {
+    let h = common::start_with(SandboxConfig {
+        clock: Clock::starting_at(Utc::now(), 60.0),
+        validation_delay: Duration::from_secs(3),
+        report_window: Some(1000),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let client = client_for(&h);
+    let mut uids = Vec::new();
+    for batch in 0..20 {
+        let submitted = client
+            .submissions()
+            .submit(documents(&h, &format!("BULK{batch}"), 100))
+            .send()
+            .await
+            .expect("submit");
+        assert_eq!(submitted.accepted_documents.len(), 100);
+        uids.push(submitted.submission_uid.clone().expect("uid"));
+    }
+    let mut valid = 0;
+    for uid in uids {
+        let outcome = client
+            .submissions()
+            .poll(uid)
+            .expected_documents(100)
+            .send()
+            .await
+            .expect("poll");
+        valid += outcome
+            .documents
+            .iter()
+            .filter(|d| d.status == invois_client::api::DocumentStatus::Valid)
+            .count();
+    }
+    assert_eq!(valid, 2000);
+    let report = h.running.sandbox.report(None).expect("recorder");
+    let c = assert_clean(&report, &h.supplier().client_id);
+    let submits = c
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == "Submit Documents")
+        .map_or(0, |e| e.calls);
+    assert_eq!(submits, 20);
+    assert!(c.timeline.len() <= 1000);
+}
