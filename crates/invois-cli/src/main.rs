@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod sandbox;
+mod sandbox_report;
 
 mod api;
 mod cert;

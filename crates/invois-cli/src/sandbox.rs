@@ -11,7 +11,11 @@ use invois_api::{RateClass, RateProfile};
 use invois_sandbox::{Clock, Fixtures, Sandbox, SandboxConfig};
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
+    /// `invois sandbox report`; without a subcommand, run the server.
+    #[command(subcommand)]
+    command: Option<crate::sandbox_report::Command>,
     /// Address of the MyInvois API (identity and system APIs).
     #[arg(long, default_value = "127.0.0.1:8642", env = "INVOIS_SANDBOX_LISTEN")]
     listen: SocketAddr,
@@ -34,6 +38,10 @@ pub(crate) struct Args {
     /// Override one class's budget: `CLASS=RPM`, e.g. `get_submission=10` (repeatable).
     #[arg(long = "rate-limit", value_parser = parse_override)]
     rate_limits: Vec<(RateClass, u32)>,
+    /// Calls kept per ERP client id for `invois sandbox report` (older ones are folded into
+    /// counters); 0 turns the report's recorder off.
+    #[arg(long, default_value_t = invois_sandbox::report::DEFAULT_WINDOW)]
+    report_window: usize,
 }
 
 fn parse_profile(s: &str) -> Result<RateProfile, String> {
@@ -85,6 +93,9 @@ fn parse_override(s: &str) -> Result<(RateClass, u32), String> {
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(command) = &args.command {
+        return crate::sandbox_report::run(command).await;
+    }
     let started = std::time::Instant::now();
     let fixtures = match &args.fixtures {
         Some(path) => Fixtures::from_file(path)?,
@@ -97,6 +108,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         validation_delay: args.validation_delay,
         fixtures,
         ..SandboxConfig::default()
+    };
+    let config = SandboxConfig {
+        report_window: Some(args.report_window).filter(|w| *w > 0),
+        ..config
     };
     let sandbox = Sandbox::new(config);
     let listener = tokio::net::TcpListener::bind(args.listen)
