@@ -42,6 +42,18 @@ pub(crate) struct Args {
     /// counters); 0 turns the report's recorder off.
     #[arg(long, default_value_t = invois_sandbox::report::DEFAULT_WINDOW)]
     report_window: usize,
+    /// Code directory (as `invois codes import` writes it) for the Code step: currencies,
+    /// countries, units and MSIC codes are then checked for membership, not only form.
+    #[arg(long, env = "INVOIS_SANDBOX_CODES_DIR")]
+    codes_dir: Option<PathBuf>,
+    /// Also trust the CA certificates in this PEM (or DER) file for document signatures,
+    /// besides the invois test CA (repeatable), e.g. the real MyInvois CA roots.
+    #[arg(long = "trust-ca", value_name = "FILE.pem")]
+    trust_ca: Vec<PathBuf>,
+    /// Make the Core Fields step also enforce line and document sums (not documented as
+    /// checked by MyInvois, so off by default).
+    #[arg(long)]
+    check_arithmetic: bool,
 }
 
 fn parse_profile(s: &str) -> Result<RateProfile, String> {
@@ -101,7 +113,43 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => Fixtures::from_file(path)?,
         None => Fixtures::demo(),
     };
+    let codes = match &args.codes_dir {
+        Some(dir) => {
+            let codes = invois_model::CodeTables::load_dir(dir)
+                .with_context(|| format!("cannot load the code tables in {}", dir.display()))?;
+            let loaded: Vec<&str> = invois_model::Table::ALL
+                .into_iter()
+                .filter(|t| t.is_large() && codes.is_loaded(*t))
+                .map(|t| t.name())
+                .collect();
+            // A wrong directory would otherwise silently check nothing.
+            anyhow::ensure!(
+                !loaded.is_empty(),
+                "no code table in {} (expected {}; see `invois codes import`)",
+                dir.display(),
+                invois_model::codes::LARGE_TABLE_FILES
+                    .iter()
+                    .map(|(_, f)| *f)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!("code tables loaded: {}", loaded.join(", "));
+            codes
+        }
+        None => invois_model::CodeTables::empty(),
+    };
+    let mut trust = invois_sign::TrustStore::test_ca().context("the invois test CA")?;
+    for file in &args.trust_ca {
+        let pem = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let n = trust
+            .add_pem(&pem)
+            .with_context(|| format!("no usable CA certificate in {}", file.display()))?;
+        println!("trusting {n} CA certificate(s) from {}", file.display());
+    }
     let config = SandboxConfig {
+        codes: std::sync::Arc::new(codes),
+        trust,
+        check_arithmetic: args.check_arithmetic,
         profile: args.profile,
         rate_overrides: args.rate_limits.iter().copied().collect::<HashMap<_, _>>(),
         clock: Clock::scaled(args.time_scale),
