@@ -6,6 +6,10 @@
 //! ID), so neither the 10-minute duplicate-submission rule nor the duplicate-document
 //! validator interferes. `sequential` measures one request at a time (latency);
 //! `concurrent_32` sends 32 at once (throughput, reported in elements per second).
+//!
+//! `get_submission_report` runs Get Submission against two sandboxes side by side, one with
+//! the integration-report recorder on (the default) and one with it off, to show what
+//! recording costs; `recorder` times [`invois_sandbox::report::Recorder::record`] alone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,6 +72,10 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(Some(invois_sandbox::report::DEFAULT_WINDOW)).await
+}
+
+async fn setup_with(report_window: Option<usize>) -> Setup {
     let unlimited = u32::MAX / 2;
     let config = SandboxConfig {
         rate_overrides: HashMap::from([
@@ -76,6 +84,7 @@ async fn setup() -> Setup {
         ]),
         clock: Clock::real(),
         validation_delay: Duration::from_millis(500),
+        report_window,
         ..SandboxConfig::default()
     };
     let running = invois_sandbox::spawn(config, false).await.expect("spawn");
@@ -177,6 +186,55 @@ fn benches(c: &mut Criterion) {
                 }
                 start.elapsed()
             }
+        })
+    });
+    g.finish();
+
+    // Recording on vs off, interleaved so drift on a shared machine hits both alike.
+    let off = rt.block_on(setup_with(None));
+    let mut g = c.benchmark_group("get_submission_report");
+    g.throughput(Throughput::Elements(1));
+    for (name, setup) in [("sequential_off", &off), ("sequential_on", &s)] {
+        g.bench_function(name, |b| b.to_async(&rt).iter(|| get_submission(setup)));
+    }
+    g.throughput(Throughput::Elements(CONCURRENCY as u64));
+    for (name, setup) in [("concurrent_32_off", &off), ("concurrent_32_on", &s)] {
+        g.bench_function(name, |b| {
+            b.to_async(&rt).iter_custom(|iters| async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    futures::future::join_all((0..CONCURRENCY).map(|_| get_submission(setup)))
+                        .await;
+                }
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("recorder");
+    g.throughput(Throughput::Elements(1));
+    let recorder = invois_sandbox::report::Recorder::new(invois_sandbox::report::DEFAULT_WINDOW);
+    let record = invois_sandbox::CallRecord {
+        at: chrono::Utc::now(),
+        endpoint: Some(invois_api::Endpoint::GetSubmission),
+        client_id: Some("7c3f9a2e-1b4d-4e8a-9f60-5d2c8b1a0e11".to_owned()),
+        on_behalf_of: None,
+        status: 200,
+        correlation_id: "B7GXE7AVWGMR5:00000002".to_owned(),
+        payload_sha256: None,
+        resource: Some(s.submission_uid.clone()),
+        document_status: None,
+        submissions_in_progress: Vec::new(),
+        filters: Vec::new(),
+        retry_after_secs: None,
+        blocked_credential: None,
+    };
+    g.bench_function("record_get_submission", |b| {
+        let mut r = record.clone();
+        b.iter(|| {
+            r.at += chrono::Duration::seconds(4);
+            recorder.record(&r);
         })
     });
     g.finish();
