@@ -125,6 +125,13 @@ async fn signed_v11_json_and_xml_are_valid() {
     assert_eq!(sig["status"], "Valid");
     assert!(sig["error"].is_null(), "{sig}");
 
+    // Version 1.3 is signed the same way.
+    let mut v13 = invoice_v11("INV-SIGNED-13", now);
+    v13["Invoice"][0]["InvoiceTypeCode"][0]["listVersionID"] = json!("1.3");
+    let (status, steps) = validate(&h, &token, "JSON", &sign_json(&v13, &signer, now)).await;
+    assert_eq!(status, "Valid", "{steps:?}");
+    assert_eq!(step(&steps, SIGNATURE_STEP)["status"], "Valid");
+
     let xml = invois_sign::sign_xml(invoice_xml_v11(now).as_bytes(), &signer, now).expect("sign");
     let (status, steps) = validate(&h, &token, "XML", &xml).await;
     assert_eq!(status, "Valid", "{steps:?}");
@@ -392,4 +399,35 @@ async fn duplicates_of_signed_documents_are_still_found() {
     assert_eq!(status, "Invalid");
     let dup = step(&steps, "Step03-Duplicated Submission Validator");
     assert_eq!(inner_codes(dup), ["DS302"], "{dup}");
+}
+
+#[tokio::test]
+async fn the_trust_store_is_configurable() {
+    // A CA the sandbox does not know, standing in for a real CA.
+    let other_ca = TestCa::generate("Another Test CA").expect("CA");
+    let issued = other_ca
+        .issue(&TestCertRequest::new(SUPPLIER_TIN, SUPPLIER_BRN))
+        .expect("certificate");
+    let signer = issued.signer().expect("signer");
+
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let signed = sign_json(&invoice_v11("INV-UNTRUSTED", now), &signer, now);
+    let (status, steps) = validate(&h, &token, "JSON", &signed).await;
+    assert_eq!(status, "Invalid");
+    assert_eq!(inner_codes(step(&steps, SIGNATURE_STEP)), ["DS329"]);
+
+    // Trusted once its PEM is added (what `--trust-ca FILE.pem` does).
+    let mut trust = invois_sign::TrustStore::test_ca().expect("test CA");
+    let added = trust
+        .add_pem(other_ca.certificate().to_pem().as_bytes())
+        .expect("pem");
+    assert_eq!(added, 1);
+    let h = start_with(SandboxConfig { trust, ..config() }).await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let signed = sign_json(&invoice_v11("INV-TRUSTED", now), &signer, now);
+    let (status, steps) = validate(&h, &token, "JSON", &signed).await;
+    assert_eq!(status, "Valid", "{steps:?}");
 }
