@@ -831,3 +831,91 @@ pub(crate) async fn admin_html(
 ) -> Result<axum::response::Html<String>, crate::AppError> {
     build(&sandbox, &q).map(|r| axum::response::Html(render::html(&r)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(at: DateTime<Utc>, endpoint: Endpoint, resource: Option<String>) -> CallRecord {
+        CallRecord {
+            at,
+            endpoint: Some(endpoint),
+            client_id: Some("c".to_owned()),
+            on_behalf_of: None,
+            status: 202,
+            correlation_id: "X:1".to_owned(),
+            payload_sha256: None,
+            resource,
+            document_status: None,
+            submissions_in_progress: Vec::new(),
+            filters: Vec::new(),
+            retry_after_secs: None,
+            blocked_credential: None,
+        }
+    }
+
+    #[test]
+    fn memory_stays_bounded_over_a_long_run() {
+        let recorder = Recorder::new(100);
+        let t0 = Utc::now();
+        for i in 0..50_000i64 {
+            let at = t0 + chrono::Duration::seconds(i * 4);
+            recorder.record(&call(at, Endpoint::GetSubmission, Some(format!("S{i}"))));
+            let mut submit = call(at, Endpoint::SubmitDocuments, None);
+            submit.payload_sha256 = Some(format!("{i:064x}"));
+            recorder.record(&submit);
+        }
+        let clients = recorder.clients.lock();
+        let (_, log) = &clients["c"][0];
+        assert_eq!(log.calls, 100_000);
+        assert_eq!(log.window.len(), 100);
+        assert_eq!(log.folded, 99_900);
+        assert!(log.last_poll.len() <= TRACKED_SUBMISSIONS);
+        assert!(log.payloads.len() <= TRACKED_PAYLOADS);
+        assert_eq!(log.payload_order.len(), log.payloads.len());
+        assert!(log.findings.is_empty(), "{:?}", log.findings);
+    }
+
+    #[test]
+    fn invented_client_ids_are_pooled_beyond_the_cap() {
+        let recorder = Recorder::new(10);
+        let t0 = Utc::now();
+        for i in 0..(MAX_CLIENTS + 50) {
+            let mut r = call(t0, Endpoint::LoginTaxpayer, None);
+            r.client_id = Some(format!("client-{i}"));
+            recorder.record(&r);
+        }
+        let report = recorder.report(None, t0);
+        assert_eq!(report.clients.len(), MAX_CLIENTS + 1);
+        let pooled = report
+            .clients
+            .iter()
+            .find(|c| c.client_id == OVERFLOW_CLIENT)
+            .expect("pool");
+        assert_eq!(pooled.calls, 50);
+    }
+
+    #[test]
+    fn tokens_once_an_hour_are_fine_and_twice_a_minute_are_not() {
+        let recorder = Recorder::new(10);
+        let t0 = Utc::now();
+        let mut login = call(t0, Endpoint::LoginTaxpayer, None);
+        login.status = 200;
+        // A careful client: a new token every 55 minutes over ten hours.
+        for i in 0..11 {
+            login.at = t0 + chrono::Duration::minutes(55 * i);
+            recorder.record(&login);
+        }
+        assert_eq!(recorder.report(None, t0).finding_count(), 0);
+        for i in 0..4 {
+            login.at = t0 + chrono::Duration::minutes(605) + chrono::Duration::seconds(30 * i);
+            recorder.record(&login);
+        }
+        let report = recorder.report(None, t0);
+        let f = &report.clients[0].findings[0];
+        assert_eq!(f.kind, FindingKind::TokenPerCall);
+        assert_eq!(f.counts["issued"], 15);
+        assert_eq!(f.counts["while previous valid"], 3);
+        assert_eq!(f.counts["justified"], 12);
+    }
+}
