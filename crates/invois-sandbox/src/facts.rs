@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use invois_api::submission::DocumentFormat;
-use invois_model::{Category, Document, Format, ParseError, Severity, ValidationContext};
+use invois_model::{Document, Format, ParseError};
 use rust_decimal::Decimal;
 
 /// A party's identity as the document states it.
@@ -176,12 +176,9 @@ pub fn parse(format: DocumentFormat, bytes: &[u8]) -> Result<Document, Structure
 /// Reads the facts from a document's bytes, refusing documents with Structure errors.
 pub fn extract(format: DocumentFormat, bytes: &[u8]) -> Result<DocumentFacts, StructureError> {
     let doc = parse(format, bytes)?;
-    // Only the Structure category decides acceptance; the time does not matter for it.
-    let report = invois_model::validate(&doc, &ValidationContext::at(DateTime::<Utc>::UNIX_EPOCH));
-    if let Some(f) = report
-        .in_category(Category::Structure)
-        .find(|f| f.severity == Severity::Error)
-    {
+    // Only the Structure category decides acceptance; the rest is the asynchronous steps'.
+    let report = invois_model::validate::validate_structure(&doc);
+    if let Some(f) = report.errors().next() {
         let message = match &f.value {
             Some(v) => format!("{} ({}; value `{v}`)", f.rule, f.code),
             None => format!("{} ({})", f.rule, f.code),

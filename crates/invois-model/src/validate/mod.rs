@@ -273,6 +273,16 @@ pub fn validate(doc: &Document, ctx: &ValidationContext) -> Report {
     Report { findings: out.list }
 }
 
+/// Only the [`Category::Structure`] findings: what the submission step refuses synchronously.
+/// The same findings as [`validate`] reports for that category, without the cost of the
+/// other categories (the sandbox runs it on every submitted document).
+pub fn validate_structure(doc: &Document) -> Report {
+    let mut out = Findings::default();
+    let root = Node::root(doc.root());
+    structure::check(doc, &root, &mut out);
+    Report { findings: out.list }
+}
+
 /// Collects findings; remembers code tables whose membership checks were skipped.
 #[derive(Default)]
 pub(crate) struct Findings {
