@@ -228,6 +228,27 @@ pub trait Store: Send + Sync + fmt::Debug {
         id: SubmissionId,
     ) -> Result<Vec<DocumentRecord>, StoreError>;
 
+    /// Claims accepted submissions whose next poll is due (and that still have documents
+    /// awaiting validation), pushing their next poll `next_in` ahead, so that neither this
+    /// worker nor another instance asks Get Submission for them again before then.
+    async fn claim_due_polls(
+        &self,
+        limit: u32,
+        next_in: Duration,
+    ) -> Result<Vec<SubmissionRecord>, StoreError>;
+
+    /// Submissions, newest first.
+    async fn list_submissions(
+        &self,
+        filter: &SubmissionFilter,
+    ) -> Result<Vec<SubmissionRecord>, StoreError>;
+
+    /// Status events with ids greater than `after`, oldest first (the webhook relay's feed).
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<DocumentEvent>, StoreError>;
+
+    /// One document's status events, oldest first.
+    async fn document_events(&self, id: DocumentId) -> Result<Vec<DocumentEvent>, StoreError>;
+
     /// Applies validation results by UUID: submitted → valid | invalid, valid → cancelled.
     /// Results that no longer apply are ignored. Returns how many documents changed.
     async fn record_validation_results(

@@ -26,7 +26,8 @@ macro_rules! doc_cols {
 macro_rules! sub_cols {
     () => {
         "id, client_id, on_behalf_of, payload, payload_sha256, document_count, state, \
-         submission_uid, worker, lease_until, last_error, created_at, updated_at"
+         submission_uid, worker, lease_until, last_error, created_at, updated_at, \
+         next_poll_at, polls"
     };
 }
 
@@ -148,6 +149,19 @@ macro_rules! store_impl {
                 last_error: row.try_get("last_error")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
+                next_poll_at: row.try_get("next_poll_at")?,
+                polls: row.try_get("polls")?,
+            })
+        }
+
+        fn event_from_row(row: &$row) -> Result<DocumentEvent, StoreError> {
+            let state: String = row.try_get("state")?;
+            Ok(DocumentEvent {
+                id: row.try_get("id")?,
+                document_id: DocumentId(row.try_get("document_id")?),
+                state: DocumentState::parse(&state)
+                    .ok_or_else(|| corrupt("document state", &state))?,
+                created_at: row.try_get("created_at")?,
             })
         }
 
@@ -220,6 +234,26 @@ macro_rules! store_impl {
                         )),
                     },
                 }
+            }
+
+            /// Appends a status event for a document, inside the transaction that made the
+            /// change, so the webhook relay can never miss (or invent) one.
+            async fn emit(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                document: i64,
+                state: DocumentState,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO document_events (document_id, state, created_at) \
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(document)
+                .bind(state.as_str())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
             }
 
             /// Moves a submission from one of `from` to `to`, inside `tx`.
@@ -597,6 +631,7 @@ macro_rules! store_impl {
                 errors: serde_json::Value,
             ) -> Result<DocumentRecord, StoreError> {
                 let now = self.now();
+                let mut tx = self.write.begin_with($begin).await?;
                 let row = sqlx::query(concat!(
                     "UPDATE documents SET state = 'rejected_locally', errors = $1, \
                      locked_by = NULL, lease_until = NULL, updated_at = $2 \
@@ -607,10 +642,14 @@ macro_rules! store_impl {
                 .bind(now)
                 .bind(id.0)
                 .bind(worker)
-                .fetch_optional(&self.write)
+                .fetch_optional(&mut *tx)
                 .await?;
                 match row {
-                    Some(row) => doc_from_row(&row),
+                    Some(row) => {
+                        Self::emit(&mut tx, id.0, DocumentState::RejectedLocally, now).await?;
+                        tx.commit().await?;
+                        doc_from_row(&row)
+                    }
                     None => Err(self
                         .explain_document(
                             id,
@@ -849,6 +888,7 @@ macro_rules! store_impl {
                             "document {doc} is not waiting in submission {id}"
                         )));
                     }
+                    Self::emit(&mut tx, doc.0, DocumentState::Submitted, now).await?;
                 }
                 for (doc, errors) in &accepted.rejected {
                     let done = sqlx::query(
@@ -868,7 +908,21 @@ macro_rules! store_impl {
                             "document {doc} is not waiting in submission {id}"
                         )));
                     }
+                    Self::emit(&mut tx, doc.0, DocumentState::Invalid, now).await?;
                 }
+                // The first poll waits for validation to have a chance: 2 s plus 0.1 s per
+                // document, as the client's poller does (README §5).
+                let first = later(
+                    now,
+                    std::time::Duration::from_millis(
+                        2_000 + 100 * accepted.accepted.len() as u64,
+                    ),
+                );
+                sqlx::query("UPDATE submissions SET next_poll_at = $1 WHERE id = $2")
+                    .bind(first)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(sub)
             }
@@ -945,16 +999,19 @@ macro_rules! store_impl {
                     drop(tx);
                     return Err(self.explain_submission(id, "be refused").await);
                 };
-                sqlx::query(
+                let failed = sqlx::query(
                     "UPDATE documents SET state = 'failed', last_error = $1, locked_by = NULL, \
                      lease_until = NULL, updated_at = $2 \
-                     WHERE submission_id = $3 AND state = 'batched'",
+                     WHERE submission_id = $3 AND state = 'batched' RETURNING id",
                 )
                 .bind(error)
                 .bind(now)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await?;
+                for row in &failed {
+                    Self::emit(&mut tx, row.try_get("id")?, DocumentState::Failed, now).await?;
+                }
                 tx.commit().await?;
                 Ok(sub)
             }
@@ -1054,6 +1111,97 @@ macro_rules! store_impl {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn claim_due_polls(
+                &self,
+                limit: u32,
+                next_in: std::time::Duration,
+            ) -> Result<Vec<SubmissionRecord>, StoreError> {
+                let now = self.now();
+                let next = later(now, next_in);
+                let mut tx = self.write.begin_with($begin).await?;
+                let due = sqlx::query(concat!(
+                    "SELECT id FROM submissions s WHERE state = 'accepted' \
+                     AND (next_poll_at IS NULL OR next_poll_at <= $1) AND EXISTS (SELECT 1 \
+                     FROM documents d WHERE d.submission_id = s.id AND d.state = 'submitted') \
+                     ORDER BY next_poll_at, id LIMIT $2",
+                    $lock
+                ))
+                .bind(now)
+                .bind(clamp_limit(limit, 100, 10_000))
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut claimed = Vec::with_capacity(due.len());
+                for row in &due {
+                    let id: i64 = row.try_get("id")?;
+                    let row = sqlx::query(concat!(
+                        "UPDATE submissions SET next_poll_at = $1, polls = polls + 1 \
+                         WHERE id = $2 RETURNING ",
+                        sub_cols!()
+                    ))
+                    .bind(next)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    claimed.push(sub_from_row(&row)?);
+                }
+                tx.commit().await?;
+                Ok(claimed)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_submissions(
+                &self,
+                filter: &SubmissionFilter,
+            ) -> Result<Vec<SubmissionRecord>, StoreError> {
+                let limit = clamp_limit(filter.limit, 100, 1_000);
+                let state = filter.state.map(|s| s.as_str());
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    sub_cols!(),
+                    " FROM submissions WHERE ($1 IS NULL OR state = $1) \
+                     AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+                ))
+                .bind(state)
+                .bind(filter.before.map(|id| id.0))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(sub_from_row).collect()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn events_after(
+                &self,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<DocumentEvent>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, document_id, state, created_at FROM document_events \
+                     WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(clamp_limit(limit, 100, 10_000))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(event_from_row).collect()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn document_events(
+                &self,
+                id: DocumentId,
+            ) -> Result<Vec<DocumentEvent>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, document_id, state, created_at FROM document_events \
+                     WHERE document_id = $1 ORDER BY id",
+                )
+                .bind(id.0)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(event_from_row).collect()
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn record_validation_results(
                 &self,
                 results: &[ValidationUpdate],
@@ -1062,43 +1210,50 @@ macro_rules! store_impl {
                 let mut tx = self.write.begin_with($begin).await?;
                 let mut changed = 0;
                 for update in results {
-                    let done = match &update.outcome {
-                        ValidationOutcome::Valid { long_id, validation_link } => {
+                    let (state, row) = match &update.outcome {
+                        ValidationOutcome::Valid { long_id, validation_link } => (
+                            DocumentState::Valid,
                             sqlx::query(
                                 "UPDATE documents SET state = 'valid', long_id = $1, \
                                  validation_link = $2, updated_at = $3 \
-                                 WHERE uuid = $4 AND state = 'submitted'",
+                                 WHERE uuid = $4 AND state = 'submitted' RETURNING id",
                             )
                             .bind(long_id)
                             .bind(validation_link)
                             .bind(now)
                             .bind(&update.uuid)
-                            .execute(&mut *tx)
-                            .await?
-                        }
-                        ValidationOutcome::Invalid { errors } => {
+                            .fetch_optional(&mut *tx)
+                            .await?,
+                        ),
+                        ValidationOutcome::Invalid { errors } => (
+                            DocumentState::Invalid,
                             sqlx::query(
                                 "UPDATE documents SET state = 'invalid', errors = $1, \
-                                 updated_at = $2 WHERE uuid = $3 AND state = 'submitted'",
+                                 updated_at = $2 WHERE uuid = $3 AND state = 'submitted' \
+                                 RETURNING id",
                             )
                             .bind(errors.to_string())
                             .bind(now)
                             .bind(&update.uuid)
-                            .execute(&mut *tx)
-                            .await?
-                        }
-                        ValidationOutcome::Cancelled => {
+                            .fetch_optional(&mut *tx)
+                            .await?,
+                        ),
+                        ValidationOutcome::Cancelled => (
+                            DocumentState::Cancelled,
                             sqlx::query(
                                 "UPDATE documents SET state = 'cancelled', updated_at = $1 \
-                                 WHERE uuid = $2 AND state = 'valid'",
+                                 WHERE uuid = $2 AND state = 'valid' RETURNING id",
                             )
                             .bind(now)
                             .bind(&update.uuid)
-                            .execute(&mut *tx)
-                            .await?
-                        }
+                            .fetch_optional(&mut *tx)
+                            .await?,
+                        ),
                     };
-                    changed += done.rows_affected();
+                    if let Some(row) = row {
+                        Self::emit(&mut tx, row.try_get("id")?, state, now).await?;
+                        changed += 1;
+                    }
                 }
                 tx.commit().await?;
                 Ok(changed)

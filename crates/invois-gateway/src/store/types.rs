@@ -349,6 +349,34 @@ pub struct SubmissionRecord {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// When Get Submission may be asked next (set once accepted).
+    pub next_poll_at: Option<DateTime<Utc>>,
+    /// How many polls were claimed for it.
+    pub polls: i64,
+}
+
+/// A filter for listing submissions, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubmissionFilter {
+    /// Only this state.
+    pub state: Option<SubmissionState>,
+    /// Only ids lower than this (the next page: pass the last id seen).
+    pub before: Option<SubmissionId>,
+    /// At most this many (0 means 100; capped at 1,000).
+    pub limit: u32,
+}
+
+/// A document's status change, recorded in the same transaction as the change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentEvent {
+    /// Event id (increasing).
+    pub id: i64,
+    /// The document.
+    pub document_id: DocumentId,
+    /// The state it entered.
+    pub state: DocumentState,
+    /// When.
+    pub created_at: DateTime<Utc>,
 }
 
 /// What MyInvois answered to a submission (202), or what reconciliation found.
