@@ -209,8 +209,8 @@ pub struct DocumentKey {
     pub internal_id: String,
 }
 
-/// One stored document version.
-#[derive(Debug, Clone, PartialEq)]
+/// One stored document version. `Debug` shows the sizes of the bytes, not the bytes.
+#[derive(Clone, PartialEq)]
 pub struct DocumentRecord {
     /// Row id.
     pub id: DocumentId,
@@ -260,6 +260,50 @@ pub struct DocumentRecord {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for DocumentRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DocumentRecord")
+            .field("id", &self.id)
+            .field("issuer_tin", &self.issuer_tin)
+            .field("type_code", &self.type_code)
+            .field("internal_id", &self.internal_id)
+            .field("version", &self.version)
+            .field("format", &self.format)
+            .field("state", &self.state)
+            .field("received", &format_args!("<{} bytes>", self.received.len()))
+            .field(
+                "prepared",
+                &format_args!("<{} bytes>", self.prepared.as_ref().map_or(0, Vec::len)),
+            )
+            .field("submission_id", &self.submission_id)
+            .field("uuid", &self.uuid)
+            .field("errors", &self.errors)
+            .field("last_error", &self.last_error)
+            .field("locked_by", &self.locked_by)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SubmissionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubmissionRecord")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("on_behalf_of", &self.on_behalf_of)
+            .field("payload", &format_args!("<{} bytes>", self.payload.len()))
+            .field("payload_sha256", &self.payload_sha256)
+            .field("document_count", &self.document_count)
+            .field("state", &self.state)
+            .field("submission_uid", &self.submission_uid)
+            .field("worker", &self.worker)
+            .field("last_error", &self.last_error)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("polls", &self.polls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DocumentRecord {
@@ -320,8 +364,8 @@ pub struct SubmissionIntent {
     pub lease: std::time::Duration,
 }
 
-/// One submission attempt.
-#[derive(Debug, Clone, PartialEq)]
+/// One submission attempt. `Debug` shows the payload's size and hash, not the payload.
+#[derive(Clone, PartialEq)]
 pub struct SubmissionRecord {
     /// Row id.
     pub id: SubmissionId,

@@ -1,0 +1,396 @@
+//! The pipeline end to end: the real client against the real sandbox over HTTP on port 0,
+//! on one scaled clock, with the store on SQLite (and PostgreSQL when `TEST_DATABASE_URL` is
+//! set).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use invois_api::RateProfile;
+use invois_client::{Client, RateLimits};
+use invois_clock::Clock;
+use invois_gateway::clients::{ClientPool, LoginMode};
+use invois_gateway::pipeline::{Pipeline, PipelineConfig, Shutdown};
+use invois_gateway::store::{
+    DocumentFilter, DocumentFormat, DocumentState, NewDocument, Store, SubmissionFilter,
+    SubmissionState,
+};
+use invois_sandbox::Faults;
+use invois_testkit::{TestSandbox, samples};
+
+mod common;
+
+/// A validation step that finds one internal id invalid, as MyInvois would for a reason the
+/// gateway cannot check locally.
+struct RefuseInternalId(&'static str);
+
+impl invois_sandbox::Validator for RefuseInternalId {
+    fn name(&self) -> &str {
+        "Step99-Test Refusal"
+    }
+
+    fn validate(
+        &self,
+        input: &invois_sandbox::ValidationInput<'_>,
+    ) -> Result<(), invois_api::StepError> {
+        if input.model.id() == Some(self.0) {
+            return Err(invois_api::StepError {
+                property_name: Some("ID".to_owned()),
+                property_path: Some("Invoice.ID".to_owned()),
+                error_code: Some("Error99".to_owned()),
+                error: Some("refused by the test".to_owned()),
+                error_ms: None,
+                target: None,
+                inner_error: None,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn client_for(sandbox: &TestSandbox) -> Client {
+    let who = sandbox.supplier();
+    Client::builder()
+        .api_base(sandbox.base_url())
+        .portal_base("https://preprod.myinvois.hasil.gov.my")
+        .credentials(who.client_id, who.client_secret.as_str())
+        .clock(sandbox.clock().clone())
+        .rate_limits(RateLimits::profile(RateProfile::Production))
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+fn invoice(sandbox: &TestSandbox, id: &str, issued_days_ago: i64) -> Vec<u8> {
+    let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+    let issued = sandbox.clock().now()
+        - chrono::Duration::days(issued_days_ago)
+        - chrono::Duration::minutes(5);
+    samples::adapt_json(
+        &mut doc,
+        id,
+        issued,
+        &sandbox.supplier().tin,
+        &sandbox.buyer().tin,
+    );
+    samples::minified(&doc)
+}
+
+fn new_document(client_id: &str, tin: &str, id: &str, bytes: Vec<u8>) -> NewDocument {
+    NewDocument {
+        issuer_tin: tin.to_owned(),
+        type_code: "01".to_owned(),
+        internal_id: id.to_owned(),
+        version: 1,
+        format: DocumentFormat::Json,
+        client_id: client_id.to_owned(),
+        on_behalf_of: None,
+        received: bytes,
+    }
+}
+
+fn config() -> PipelineConfig {
+    PipelineConfig {
+        idle: Duration::from_millis(500),
+        reconcile_grace: Duration::from_secs(20),
+        ..PipelineConfig::default()
+    }
+}
+
+async fn settle(pipeline: &Pipeline) {
+    let (_trigger, shutdown) = Shutdown::new();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        pipeline.run_until_settled(shutdown),
+    )
+    .await
+    .expect("the pipeline settles within two minutes")
+    .expect("no pipeline error");
+}
+
+/// How many copies of each internal id MyInvois (the sandbox) accepted.
+fn sandbox_copies(sandbox: &TestSandbox) -> HashMap<String, usize> {
+    sandbox.sandbox().with_store(|s| {
+        let mut copies = HashMap::new();
+        for d in s.documents() {
+            *copies.entry(d.summary().internal_id.clone()).or_insert(0) += 1;
+        }
+        copies
+    })
+}
+
+async fn all_documents(store: &dyn Store) -> Vec<invois_gateway::store::DocumentRecord> {
+    let mut out = Vec::new();
+    let mut filter = DocumentFilter {
+        limit: 1000,
+        ..DocumentFilter::default()
+    };
+    loop {
+        let page = store.list_documents(&filter).await.unwrap();
+        out.extend(page.items);
+        match page.next {
+            Some(next) => filter.after = Some(next),
+            None => return out,
+        }
+    }
+}
+
+async fn batches_valid_invalid_and_local_rejections(store: Arc<dyn Store>, clock: Clock) {
+    let sandbox = TestSandbox::builder()
+        .clock(clock)
+        .profile(RateProfile::Production)
+        .validation_delay(Duration::from_secs(3))
+        .validator(Arc::new(RefuseInternalId("P-DUP")))
+        .start()
+        .await
+        .unwrap();
+    let client = client_for(&sandbox);
+    let tin = sandbox.supplier().tin;
+    let client_id = client.client_id().to_owned();
+    for i in 0..205 {
+        let id = format!("P-{i:04}");
+        store
+            .insert_document(new_document(
+                &client_id,
+                &tin,
+                &id,
+                invoice(&sandbox, &id, 0),
+            ))
+            .await
+            .unwrap();
+    }
+    // Issued four days ago: the local 72-hour check rejects it before it is sent.
+    store
+        .insert_document(new_document(
+            &client_id,
+            &tin,
+            "P-OLD",
+            invoice(&sandbox, "P-OLD", 4),
+        ))
+        .await
+        .unwrap();
+    // Locally fine, but the sandbox's extra step (below) finds it invalid.
+    store
+        .insert_document(new_document(
+            &client_id,
+            &tin,
+            "P-DUP",
+            invoice(&sandbox, "P-DUP", 0),
+        ))
+        .await
+        .unwrap();
+    // Not a document at all: rejected locally, never sent.
+    store
+        .insert_document(new_document(
+            &client_id,
+            &tin,
+            "P-BAD",
+            b"{\"Invoice\": 1}".to_vec(),
+        ))
+        .await
+        .unwrap();
+
+    let pipeline = Pipeline::new(
+        Arc::clone(&store),
+        ClientPool::new(client, LoginMode::Taxpayer),
+        None,
+        config(),
+    );
+    settle(&pipeline).await;
+
+    let docs = all_documents(store.as_ref()).await;
+    let mut by_state: HashMap<DocumentState, usize> = HashMap::new();
+    for d in &docs {
+        *by_state.entry(d.state).or_default() += 1;
+    }
+    assert_eq!(
+        by_state.get(&DocumentState::Valid),
+        Some(&205),
+        "{by_state:?} {:?}",
+        docs[0].errors
+    );
+    assert_eq!(
+        by_state.get(&DocumentState::Invalid),
+        Some(&1),
+        "{by_state:?}"
+    );
+    assert_eq!(
+        by_state.get(&DocumentState::RejectedLocally),
+        Some(&2),
+        "{by_state:?}"
+    );
+    for d in docs.iter().filter(|d| d.state == DocumentState::Valid) {
+        let uuid = d.uuid.as_deref().unwrap();
+        let link = d.validation_link.as_deref().unwrap();
+        assert!(
+            link.starts_with(&format!(
+                "https://preprod.myinvois.hasil.gov.my/{uuid}/share/"
+            )),
+            "{link}"
+        );
+    }
+    let dup = docs.iter().find(|d| d.internal_id == "P-DUP").unwrap();
+    assert_eq!(dup.state, DocumentState::Invalid);
+    let errors = dup.errors.as_ref().unwrap().to_string();
+    assert!(errors.contains("validationSteps"), "{errors}");
+    let old = docs.iter().find(|d| d.internal_id == "P-OLD").unwrap();
+    assert_eq!(old.state, DocumentState::RejectedLocally);
+    let errors = old.errors.as_ref().unwrap().to_string();
+    assert!(errors.contains("IssueDate"), "{errors}");
+    let bad = docs.iter().find(|d| d.internal_id == "P-BAD").unwrap();
+    assert!(
+        bad.errors.as_ref().unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read")
+    );
+
+    // 206 sendable documents: three submissions of at most 100, each accepted once.
+    let subs = store
+        .list_submissions(&SubmissionFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 3, "{subs:?}");
+    assert!(subs.iter().all(|s| s.state == SubmissionState::Accepted));
+    assert!(subs.iter().all(|s| s.document_count <= 100));
+    let copies = sandbox_copies(&sandbox);
+    assert_eq!(copies.len(), 206);
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+    assert!(!copies.contains_key("P-BAD"));
+
+    // Status events were written with each change: submitted then valid.
+    let first = docs.iter().find(|d| d.internal_id == "P-0000").unwrap();
+    let events: Vec<DocumentState> = store
+        .document_events(first.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(events, vec![DocumentState::Submitted, DocumentState::Valid]);
+}
+
+async fn faults_never_duplicate_a_document(store: Arc<dyn Store>, clock: Clock) {
+    let sandbox = TestSandbox::builder()
+        .clock(clock)
+        .profile(RateProfile::Production)
+        .validation_delay(Duration::from_secs(2))
+        .start()
+        .await
+        .unwrap();
+    let client = client_for(&sandbox);
+    let tin = sandbox.supplier().tin;
+    let client_id = client.client_id().to_owned();
+    // Responses lost after processing, 5xx before processing: every kind of unknown outcome.
+    sandbox.sandbox().set_faults(Faults {
+        error_rate: 0.15,
+        drop_rate: 0.2,
+        ..Faults::default()
+    });
+    let pipeline = Pipeline::new(
+        Arc::clone(&store),
+        ClientPool::new(client, LoginMode::Taxpayer),
+        None,
+        PipelineConfig {
+            // Small batches make many submissions, so many of them meet a fault.
+            max_documents: 5,
+            ..config()
+        },
+    );
+    for i in 0..100 {
+        let id = format!("F-{i:04}");
+        store
+            .insert_document(new_document(
+                &client_id,
+                &tin,
+                &id,
+                invoice(&sandbox, &id, 0),
+            ))
+            .await
+            .unwrap();
+    }
+    let (trigger, shutdown) = Shutdown::new();
+    let runner = {
+        let p = pipeline.clone();
+        tokio::spawn(async move { p.run(shutdown).await })
+    };
+    // Let the faults bite for a while, then lift them so everything can finish.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sandbox.sandbox().set_faults(Faults::default());
+    let settled = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let counts = store.count_documents_by_state().await.unwrap();
+            if counts.keys().all(|s| s.is_final()) {
+                return counts;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("everything settles once the faults stop");
+    trigger.trigger();
+    runner.await.unwrap();
+    assert_eq!(
+        settled.get(&DocumentState::Valid),
+        Some(&100),
+        "{settled:?}"
+    );
+    let copies = sandbox_copies(&sandbox);
+    assert_eq!(copies.len(), 100, "{copies:?}");
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+    let subs = store
+        .list_submissions(&SubmissionFilter {
+            limit: 1000,
+            ..SubmissionFilter::default()
+        })
+        .await
+        .unwrap();
+    // The faults did bite: some attempts' outcomes were unknown and had to be reconciled.
+    assert!(
+        subs.iter()
+            .any(|s| s.last_error.is_some() || s.state == SubmissionState::NotReceived),
+        "{subs:?}"
+    );
+    // Every settled submission is accounted for; none is left hanging.
+    assert!(
+        subs.iter().all(|s| matches!(
+            s.state,
+            SubmissionState::Accepted | SubmissionState::NotReceived
+        )),
+        "{subs:?}"
+    );
+}
+
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let clock = invois_clock::Clock::scaled(60.0);
+                    let (store, _dir) = super::common::sqlite_store(clock.clone()).await;
+                    super::$case(store, clock).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(schema) = super::common::pg_schema(stringify!($case)).await else {
+                        return;
+                    };
+                    let clock = invois_clock::Clock::scaled(60.0);
+                    let store = schema.open(clock.clone()).await;
+                    super::$case(store, clock).await;
+                    schema.drop_schema().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    batches_valid_invalid_and_local_rejections,
+    faults_never_duplicate_a_document,
+);
