@@ -1,5 +1,6 @@
 //! `invois convert FILE --to json|xml`: MyInvois JSON <-> UBL XML, minified, every value kept.
-//! Unknown elements are kept and listed on stderr.
+//! Unknown elements are kept and listed on stderr. invois's own simple JSON is accepted as
+//! input too (and becomes full UBL with computed totals).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use invois_model::{Category, Document, Format, ValidationContext, validate};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The document (JSON or XML, detected).
+    /// The document (UBL JSON, UBL XML or invois simple JSON, detected).
     file: PathBuf,
     /// Target format: json or xml.
     #[arg(long, value_name = "FORMAT")]
@@ -19,11 +20,19 @@ pub(crate) struct Args {
     output: Option<PathBuf>,
 }
 
+/// UBL JSON or XML, or invois's own simple JSON (a JSON object without the UBL `_D` key).
+pub(crate) fn parse_any(bytes: &[u8]) -> anyhow::Result<Document> {
+    if invois_model::simple::looks_like_simple(bytes) {
+        Ok(invois_model::simple::parse(bytes).context("invois simple JSON")?)
+    } else {
+        Ok(Document::parse(bytes)?)
+    }
+}
+
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let doc =
-        Document::parse(&bytes).with_context(|| format!("parsing {}", args.file.display()))?;
+    let doc = parse_any(&bytes).with_context(|| format!("parsing {}", args.file.display()))?;
     let unknown = validate(&doc, &ValidationContext::at(chrono::Utc::now()));
     for f in unknown
         .in_category(Category::Structure)

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use invois_model::{Document, Finding, Severity, ValidationContext, validate};
+use invois_model::{Finding, Severity, ValidationContext, validate};
 
 use crate::codes::DirArg;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Documents (JSON or XML, detected).
+    /// Documents (UBL JSON, UBL XML or invois simple JSON, detected).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Print the report as JSON.
@@ -36,8 +36,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     for file in &args.files {
         let outcome = match std::fs::read(file) {
             Err(e) => Outcome::Unusable(format!("cannot read: {e}")),
-            Ok(bytes) => match Document::parse(&bytes) {
-                Err(e) => Outcome::Unusable(e.to_string()),
+            Ok(bytes) => match crate::convert::parse_any(&bytes) {
+                Err(e) => Outcome::Unusable(format!("{e:#}")),
                 Ok(doc) => Outcome::Checked(validate(&doc, &ctx).findings),
             },
         };

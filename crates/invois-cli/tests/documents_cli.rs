@@ -119,3 +119,42 @@ fn codes_import_then_list_and_validate_with_tables() {
     let out = invois(&["validate", sample.to_str().unwrap()], &codes);
     assert!(!stdout(&out).contains("is not loaded"), "{}", stdout(&out));
 }
+
+#[test]
+fn simple_json_is_accepted_by_validate_and_convert() {
+    let dir = scratch("simple");
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../invois-model/examples/simple-invoice.json");
+    let example = example.to_str().unwrap();
+    // Issued 2026-11-20T02:15:00Z; validated an hour later.
+    let v = invois(
+        &["validate", "--now", "2026-11-20T03:15:00Z", example],
+        &dir,
+    );
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    assert!(stdout(&v).contains(": valid"), "{}", stdout(&v));
+
+    let out = invois(&["convert", example, "--to", "xml"], &dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = stdout(&out);
+    assert!(
+        xml.contains("<cbc:PayableAmount currencyID=\"MYR\">9031.00</cbc:PayableAmount>"),
+        "{xml}"
+    );
+
+    // A refused simple document is unusable (exit 2) and the report names the field.
+    let bad = dir.join("bad.json");
+    let text = std::fs::read_to_string(example).unwrap().replacen(
+        "\"unitPrice\": \"250.00\"",
+        "\"unitPrice\": \"12.3.4\"",
+        1,
+    );
+    std::fs::write(&bad, text).unwrap();
+    let v = invois(&["validate", bad.to_str().unwrap()], &dir);
+    assert_eq!(v.status.code(), Some(2), "{}", stdout(&v));
+    assert!(stdout(&v).contains("lines[2].unitPrice"), "{}", stdout(&v));
+}

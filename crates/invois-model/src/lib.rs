@@ -30,6 +30,7 @@ mod json;
 mod layout;
 pub mod model;
 pub mod schema;
+pub mod simple;
 pub mod tree;
 pub mod validate;
 mod xml;
