@@ -89,15 +89,14 @@ pub enum IntakeError {
         /// Its length.
         chars: usize,
     },
-    /// The body is invois's own document JSON, but this build cannot read it yet.
-    #[error(
-        "own JSON not available: this gateway reads MyInvois UBL JSON (with the `_D` header and \
-         an `Invoice` member) or UBL XML only"
-    )]
-    OwnJsonUnavailable,
-    /// invois's own document JSON with a problem (the message names the field).
-    #[error("{0}")]
-    OwnJson(String),
+    /// invois's own document JSON with a problem.
+    #[error("{}: {message} (invois document JSON)", if path.is_empty() { "(document)" } else { path })]
+    OwnJson {
+        /// The field, as `lines[2].unitPrice` (empty: the whole document).
+        path: String,
+        /// The rule it broke.
+        message: String,
+    },
     /// A correction whose document does not carry the key it is filed under.
     #[error(
         "the corrected document's {what} is `{found}` at {path}, but the correction was sent \
@@ -149,6 +148,7 @@ impl IntakeError {
     pub fn field(&self) -> Option<String> {
         match self {
             IntakeError::Shape { path, .. } => Some(path.clone()),
+            IntakeError::OwnJson { path, .. } if !path.is_empty() => Some(path.clone()),
             IntakeError::Missing { path, .. }
             | IntakeError::KeyFieldTooLong { path, .. }
             | IntakeError::KeyMismatch { path, .. } => Some((*path).to_owned()),
@@ -339,10 +339,18 @@ impl Intake {
     }
 }
 
+/// invois's own JSON names the key fields plainly.
+const OWN_PATHS: KeyPaths = KeyPaths {
+    supplier_tin: "supplier.tin",
+    type_code: "type",
+    internal_id: "id",
+};
+
 fn paths_for(format: DocumentFormat, own_json: bool) -> &'static KeyPaths {
     match format {
-        DocumentFormat::Xml if !own_json => &XML_PATHS,
-        _ => &JSON_PATHS,
+        _ if own_json => &OWN_PATHS,
+        DocumentFormat::Xml => &XML_PATHS,
+        DocumentFormat::Json => &JSON_PATHS,
     }
 }
 
@@ -402,7 +410,7 @@ pub fn parse_document(bytes: &[u8], declared: Option<Format>) -> Result<Parsed, 
                 })
             } else {
                 let doc = parse_own_json(bytes)?;
-                let key = key_of(&doc, &JSON_PATHS)?;
+                let key = key_of(&doc, &OWN_PATHS)?;
                 Ok(Parsed {
                     key,
                     format: DocumentFormat::Json,
@@ -420,9 +428,12 @@ fn is_ubl_json(top: &serde_json::Map<String, serde_json::Value>) -> bool {
     top.contains_key("_D") || top.get("Invoice").is_some_and(serde_json::Value::is_array)
 }
 
-/// invois's own document JSON, converted to a UBL document.
-fn parse_own_json(_bytes: &[u8]) -> Result<Document, IntakeError> {
-    Err(IntakeError::OwnJsonUnavailable)
+/// invois's own document JSON, converted to a UBL document (totals and taxes computed).
+fn parse_own_json(bytes: &[u8]) -> Result<Document, IntakeError> {
+    invois_model::simple::parse(bytes).map_err(|e| IntakeError::OwnJson {
+        path: e.path,
+        message: e.message,
+    })
 }
 
 fn key_of(doc: &Document, paths: &KeyPaths) -> Result<DocumentKey, IntakeError> {
@@ -541,6 +552,25 @@ mod tests {
             err.field().as_deref(),
             Some("$.Invoice[0].InvoiceTypeCode[0]._")
         );
+    }
+
+    #[test]
+    fn own_json_becomes_ubl_json_keyed_by_its_fields() {
+        let own = include_bytes!("../../invois-model/examples/simple-invoice.json");
+        let p = parse_document(own, Some(Format::Json)).unwrap();
+        assert!(p.own_json);
+        assert_eq!(p.format, DocumentFormat::Json);
+        assert_eq!(p.key.issuer_tin, "C2584563200");
+        assert_eq!(p.key.type_code, "01");
+        assert_eq!(p.key.internal_id, "SI-2026-00042");
+        // Stored as UBL JSON, which reads back with the same key.
+        let ubl = Document::parse(&p.bytes).unwrap();
+        assert_eq!(ubl.supplier_tin(), Some("C2584563200"));
+        assert_eq!(ubl.id(), Some("SI-2026-00042"));
+        // The conversion is deterministic, so a repeat is an idempotent repeat.
+        assert_eq!(parse_document(own, None).unwrap().bytes, p.bytes);
+        let err = parse_document(br#"{"type": "invoice", "bogus": 1}"#, None).unwrap_err();
+        assert_eq!(err.field().as_deref(), Some("bogus"));
     }
 
     #[test]

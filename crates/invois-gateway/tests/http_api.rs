@@ -141,6 +141,7 @@ api_tests!(
     hostile_input_gets_clear_4xx,
     health_ready_and_openapi_cover_every_route,
     submissions_are_listed_without_payloads,
+    intermediary_documents_go_on_behalf_of_their_issuer,
 );
 
 /// The gateway API served on port 0 against a sandbox, with one API key.
@@ -158,6 +159,10 @@ impl App {
     }
 
     async fn start_with(h: &Harness, max_body_bytes: usize) -> App {
+        App::start_as(h, max_body_bytes, LoginMode::Taxpayer).await
+    }
+
+    async fn start_as(h: &Harness, max_body_bytes: usize, mode: LoginMode) -> App {
         // A scaled clock: the client's poller waits on it, so validation is seconds away.
         let sandbox = TestSandbox::builder()
             .time_scale(60.0)
@@ -165,7 +170,10 @@ impl App {
             .start()
             .await
             .unwrap();
-        let login = sandbox.supplier();
+        let login = match mode {
+            LoginMode::Taxpayer => sandbox.supplier(),
+            LoginMode::Intermediary => sandbox.intermediary(),
+        };
         let client = Client::builder()
             .api_base(sandbox.base_url())
             .portal_base("https://preprod.myinvois.hasil.gov.my")
@@ -173,7 +181,7 @@ impl App {
             .clock(sandbox.clock().clone())
             .build()
             .unwrap();
-        let pool = ClientPool::new(client, LoginMode::Taxpayer);
+        let pool = ClientPool::new(client, mode);
         let state = ApiState::new(h.store.clone(), pool.clone(), h.clock.clone())
             .with_max_body_bytes(max_body_bytes);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -263,6 +271,17 @@ impl App {
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         body
     }
+}
+
+/// invois's own document JSON (the model's example) with this internal id.
+fn own_document(internal_id: &str) -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../invois-model/examples/simple-invoice.json"
+    );
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    doc["id"] = json!(internal_id);
+    doc
 }
 
 fn error_code(body: &Value) -> &str {
@@ -545,6 +564,29 @@ mod cases {
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         assert_eq!(body["created"], false);
 
+        // invois's own JSON: stored as the UBL JSON it builds, keyed from it, idempotent.
+        let own = own_document("OWN-1");
+        let body = app.submit(&own).await;
+        assert_eq!(body["created"], true, "{body}");
+        assert_eq!(body["internal_id"], "OWN-1");
+        assert_eq!(body["issuer_tin"], own["supplier"]["tin"]);
+        assert_eq!(body["type_code"], "01");
+        let stored_own = h
+            .store
+            .get_document(DocumentId(body["id"].as_i64().unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(stored_own.format, DocumentFormat::Json);
+        let ubl = invois_model::Document::parse(&stored_own.received).unwrap();
+        assert_eq!(ubl.id(), Some("OWN-1"));
+        assert!(
+            stored_own.received.windows(4).any(|w| w == b"\"_D\""),
+            "stored as UBL JSON"
+        );
+        let again = app.submit(&own).await;
+        assert_eq!(again["created"], false);
+        assert_eq!(again["id"], body["id"]);
+
         // Many: a JSON string, a JSON object, an XML string, a repeat of J-1.
         let many = json!({ "documents": [
             { "format": "json", "document": serde_json::to_string(&app.invoice("M-1")).unwrap() },
@@ -609,7 +651,7 @@ mod cases {
             .list_documents(&DocumentFilter::default())
             .await
             .unwrap();
-        assert_eq!(page.items.len(), 6, "J-1, X-1, M-1..M-4");
+        assert_eq!(page.items.len(), 7, "J-1, X-1, OWN-1, M-1..M-4");
     }
 
     pub(super) async fn new_versions_only_after_invalid_or_rejected(h: Harness) {
@@ -947,6 +989,29 @@ mod cases {
             DocumentState::Valid,
             "a refused cancellation changes nothing"
         );
+
+        // Past the 72 hours after validation: MyInvois' OperationPeriodOver, as a 409.
+        let doc3 = app.invoice("C-3");
+        let bytes3 = serde_json::to_vec(&doc3).unwrap();
+        let id3 = app.submit(&doc3).await["id"].as_i64().unwrap();
+        let (uuid3, long3, link3) = valid_at_myinvois(&app, "C-3", &bytes3).await;
+        make_valid(h.store.as_ref(), id3, &uuid3, &long3, &link3).await;
+        app.sandbox.clock().advance(Duration::from_secs(73 * 3600));
+        let (status, resp) = app
+            .post_json(
+                &format!("/v1/documents/{id3}/cancel"),
+                &json!({ "reason": "late" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{resp}");
+        assert_eq!(error_code(&resp), "cancel_period_over");
+        assert!(
+            resp["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("credit note"),
+            "{resp}"
+        );
     }
 
     pub(super) async fn hostile_input_gets_clear_4xx(h: Harness) {
@@ -1070,7 +1135,13 @@ mod cases {
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["error"]["field"], "/Invoice/cbc:InvoiceTypeCode");
-        // invois's own JSON (no `_D`, no `Invoice`).
+        // invois's own JSON (no `_D`, no `Invoice`) with a bad field: named by its path.
+        let mut own = own_document("OWN-BAD");
+        own["lines"][0]["unitPrice"] = json!("12,30");
+        let (status, body) = app.post_json("/v1/documents", &own).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(&body), "invalid_document");
+        assert_eq!(body["error"]["field"], "lines[0].unitPrice", "{body}");
         let (status, body) = app
             .post_json(
                 "/v1/documents",
@@ -1078,12 +1149,12 @@ mod cases {
             )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(error_code(&body), "own_json_unavailable");
         assert!(
             body["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("own JSON not available")
+                .contains("invois document JSON"),
+            "{body}"
         );
         // Many-document bodies with a bad shape.
         for (body, field) in [
@@ -1277,5 +1348,22 @@ mod cases {
         let (status, body) = app.get("/v1/submissions?before=x").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"]["field"], "before");
+    }
+
+    pub(super) async fn intermediary_documents_go_on_behalf_of_their_issuer(h: Harness) {
+        let app = App::start_as(&h, http::DEFAULT_MAX_BODY_BYTES, LoginMode::Intermediary).await;
+        let body = app.submit(&app.invoice("I-1")).await;
+        let doc = h
+            .store
+            .get_document(DocumentId(body["id"].as_i64().unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(doc.client_id, app.sandbox.intermediary().client_id);
+        assert_eq!(
+            doc.on_behalf_of.as_deref(),
+            Some(app.supplier_tin().as_str())
+        );
+        let (_, got) = app.get(&format!("/v1/documents/{}", doc.id)).await;
+        assert_eq!(got["on_behalf_of"], app.supplier_tin().as_str());
     }
 }

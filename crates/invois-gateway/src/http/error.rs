@@ -90,7 +90,6 @@ impl From<IntakeError> for ApiError {
             IntakeError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             IntakeError::NotCorrectable { .. } => (StatusCode::CONFLICT, "not_correctable"),
             IntakeError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-            IntakeError::OwnJsonUnavailable => (StatusCode::BAD_REQUEST, "own_json_unavailable"),
             IntakeError::KeyMismatch { .. } => (StatusCode::BAD_REQUEST, "key_mismatch"),
             IntakeError::Json { .. } | IntakeError::Xml { .. } | IntakeError::Utf8(_) => {
                 (StatusCode::BAD_REQUEST, "malformed_document")
