@@ -1104,6 +1104,32 @@ mod cases {
                 "{body}"
             );
         }
+        // Hostile nesting is refused, not followed down the stack.
+        let deep_json = format!(
+            "{{\"_D\":\"x\",\"Invoice\":[{}1{}]}}",
+            "{\"a\":[".repeat(5000),
+            "]}".repeat(5000)
+        );
+        let (status, body) = app
+            .post("/v1/documents", "application/json", deep_json.into_bytes())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let deep_xml = format!(
+            "<Invoice>{}{}</Invoice>",
+            "<a>".repeat(50_000),
+            "</a>".repeat(50_000)
+        );
+        let (status, body) = app
+            .post("/v1/documents", "application/xml", deep_xml.into_bytes())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nested deeper"),
+            "{body}"
+        );
         // Missing key fields: JSON path for JSON, XPath for XML.
         let mut no_tin = doc.clone();
         no_tin["Invoice"][0]["AccountingSupplierParty"][0]["Party"][0]["PartyIdentification"] =
