@@ -317,14 +317,10 @@ impl Intake {
                 internal_id: key.internal_id.clone(),
             }),
             Err(StoreError::StaleTransition { id, actual, .. }) => {
-                // The state is what matters to the ERP; read the version for the message.
-                let version = match self.store.get_document(crate::store::DocumentId(id)).await {
-                    Ok(d) => d.version,
-                    Err(_) => 0,
-                };
                 Err(IntakeError::NotCorrectable {
                     id,
-                    version,
+                    // The latest version, read just before (the refusal was about that one).
+                    version: before.unwrap_or(1),
                     state: actual,
                 })
             }

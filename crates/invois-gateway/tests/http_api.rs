@@ -696,6 +696,13 @@ mod cases {
         let (status, body) = app.post_json(&versions, &third).await;
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
         assert_eq!(error_code(&body), "not_correctable");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("document {v2} (version 2) is received")),
+            "{body}"
+        );
 
         // The key is read by path: the latest version, with version 1 still readable by id.
         let (status, body) = app.get(&format!("/v1/documents/{tin}/01/V-1")).await;
