@@ -1,1 +1,265 @@
-//! (in progress)
+//! The ERP-facing API: JSON over HTTP, bearer API keys (stored hashed), one error envelope,
+//! and an OpenAPI 3.1 document served at `/openapi.json`.
+//!
+//! | Route | What |
+//! | --- | --- |
+//! | `POST /v1/documents` | submit one document (UBL JSON/XML or own JSON) or many |
+//! | `POST /v1/documents/{issuer_tin}/{type}/{internal_id}/versions` | a corrected version |
+//! | `GET /v1/documents/{id}` | one document version, with its status events |
+//! | `GET /v1/documents/{issuer_tin}/{type}/{internal_id}` | the latest version by key |
+//! | `GET /v1/documents` | list and filter, keyset paging |
+//! | `POST /v1/documents/{id}/cancel` | cancel a valid document at MyInvois |
+//! | `GET /v1/submissions` | submission attempts (never their payloads) |
+//! | `GET /health`, `GET /ready` | liveness; readiness (the store answers) |
+//! | `GET /openapi.json` | this API, described |
+//!
+//! Every error is `{"error":{"code","message","field"?}}` ([`ApiError`]). Bad input of any
+//! kind (malformed JSON, a wrong content type, a huge body, a bad id or query parameter) gets
+//! a 4xx in that envelope, never a panic.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use invois_clock::Clock;
+use serde_json::json;
+
+use crate::clients::ClientPool;
+use crate::intake::Intake;
+use crate::store::{ApiKeyRecord, Store};
+
+mod documents;
+mod error;
+mod submissions;
+
+pub use error::ApiError;
+
+/// The default cap on one request body: room for a batch of about twenty 300 KB documents.
+/// A bigger body is refused with 413 before it is read whole.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// The most documents one `POST /v1/documents` may carry.
+pub const MAX_DOCUMENTS_PER_REQUEST: usize = 1000;
+
+/// The OpenAPI 3.1 description of this API.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// Every route [`router`] serves, as (method, path template). The OpenAPI document
+/// describes exactly these (a test checks both ways).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/documents"),
+    ("GET", "/v1/documents"),
+    ("GET", "/v1/documents/{id}"),
+    ("GET", "/v1/documents/{issuer_tin}/{type}/{internal_id}"),
+    (
+        "POST",
+        "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions",
+    ),
+    ("POST", "/v1/documents/{id}/cancel"),
+    ("GET", "/v1/submissions"),
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/openapi.json"),
+];
+
+/// What the API's handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The gateway's store.
+    pub store: Arc<dyn Store>,
+    /// Turns request bodies into stored documents.
+    pub intake: Intake,
+    /// The MyInvois logins (for cancellation).
+    pub clients: ClientPool,
+    /// The gateway's clock.
+    pub clock: Clock,
+    /// The largest request body accepted ([`DEFAULT_MAX_BODY_BYTES`] unless configured).
+    pub max_body_bytes: usize,
+}
+
+impl ApiState {
+    /// State over `store` and `clients`, with an [`Intake`] into the same store and the
+    /// default body cap.
+    pub fn new(store: Arc<dyn Store>, clients: ClientPool, clock: Clock) -> ApiState {
+        let intake = Intake::new(store.clone(), &clients);
+        ApiState {
+            store,
+            intake,
+            clients,
+            clock,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Sets the request body cap.
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> ApiState {
+        self.max_body_bytes = bytes;
+        self
+    }
+}
+
+/// The API router: `/v1/...` behind [`require_api_key`], and `/health`, `/ready`,
+/// `/openapi.json` open. Unknown paths and methods answer in the error envelope.
+///
+/// Other routers merged into this one must not set their own fallback.
+pub fn router(state: ApiState) -> Router {
+    let auth = middleware::from_fn_with_state(state.store.clone(), require_api_key);
+    let v1 = Router::new()
+        .route(
+            "/v1/documents",
+            post(documents::submit).get(documents::list),
+        )
+        .route("/v1/documents/{id}", get(documents::get_by_id))
+        .route(
+            "/v1/documents/{issuer_tin}/{type}/{internal_id}",
+            get(documents::get_by_key),
+        )
+        .route(
+            "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions",
+            post(documents::new_version),
+        )
+        .route("/v1/documents/{id}/cancel", post(documents::cancel))
+        .route("/v1/submissions", get(submissions::list))
+        .route_layer(auth);
+    let open = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi));
+    let max = state.max_body_bytes;
+    Router::new()
+        .merge(v1)
+        .merge(open)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max))
+        .with_state(state)
+}
+
+/// Middleware: lets the request through only with `Authorization: Bearer <key>` naming a
+/// known, unrevoked API key ([`Store::verify_api_key`]; keys are stored hashed). Otherwise
+/// 401 with `WWW-Authenticate: Bearer`. The key's record is put in the request's
+/// extensions. The key itself is never logged.
+///
+/// Use on any router: `axum::middleware::from_fn_with_state(store, require_api_key)`.
+pub async fn require_api_key(
+    State(store): State<Arc<dyn Store>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let presented = match bearer(&request) {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
+    };
+    match store.verify_api_key(&presented).await {
+        Ok(Some(record)) => {
+            tracing::debug!(api_key.id = record.id.0, api_key.name = %record.name, "API key accepted");
+            request.extensions_mut().insert::<ApiKeyRecord>(record);
+            next.run(request).await
+        }
+        Ok(None) => ApiError::unauthorized(
+            "the API key is not valid: it is unknown or was revoked (send Authorization: Bearer \
+             <API key>)",
+        )
+        .into_response(),
+        Err(e) => ApiError::store(&e).into_response(),
+    }
+}
+
+/// The longest Authorization value looked up (keys are 68 characters).
+const MAX_PRESENTED_KEY: usize = 512;
+
+fn bearer(request: &Request) -> Result<String, ApiError> {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(
+            "an API key is required: send Authorization: Bearer <API key>",
+        ));
+    };
+    let text = value.to_str().map_err(|_| {
+        ApiError::unauthorized("the Authorization header is not ASCII: send Bearer <API key>")
+    })?;
+    let (scheme, key) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::unauthorized(
+            "the Authorization scheme must be Bearer: send Authorization: Bearer <API key>",
+        ));
+    }
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(ApiError::unauthorized(
+            "the bearer token is empty: send Authorization: Bearer <API key>",
+        ));
+    }
+    if key.len() > MAX_PRESENTED_KEY {
+        return Err(ApiError::unauthorized(
+            "the API key is not valid: it is unknown or was revoked",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+async fn health() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn ready(State(state): State<ApiState>) -> Response {
+    match state.store.count_documents_by_state().await {
+        Ok(counts) => {
+            let documents: serde_json::Map<String, serde_json::Value> = counts
+                .into_iter()
+                .map(|(s, n)| (s.as_str().to_owned(), json!(n)))
+                .collect();
+            axum::Json(json!({
+                "status": "ready",
+                "time": state.clock.now().to_rfc3339(),
+                "documents": documents,
+            }))
+            .into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: the store did not answer");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the gateway's database is not reachable",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn openapi() -> Response {
+    let mut response = OPENAPI_JSON.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!(
+            "no route {} {}; see /openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}; see /openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}

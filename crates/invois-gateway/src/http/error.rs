@@ -1,0 +1,121 @@
+//! The API's one error type and its one JSON envelope:
+//! `{"error":{"code":"...","message":"...","field":"..."}}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::intake::IntakeError;
+use crate::store::StoreError;
+
+/// An error answered to the ERP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// A stable machine-readable code (`invalid_document`, `conflict`, ...).
+    pub code: &'static str,
+    /// What went wrong and what to do, in English.
+    pub message: String,
+    /// The field (JSON path, XPath, query or body parameter) the error is about.
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// An error with no field.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// Names the field the error is about.
+    pub fn with_field(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 400 `bad_request`, about `field`.
+    pub fn bad_request(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message).with_field(field)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// A store failure: logged here, answered with a generic message (the database's text may
+    /// name hosts or tables the ERP has no business seeing).
+    pub fn store(e: &StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(format!("{what} was not found")),
+            StoreError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message.clone())
+            }
+            other => {
+                tracing::error!(error = %other, "store error while answering an API request");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the gateway's database failed; retry later",
+                )
+            }
+        }
+    }
+
+    /// The JSON body of the envelope.
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(field) = &self.field {
+            error["field"] = json!(field);
+        }
+        json!({ "error": error })
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(e: IntakeError) -> ApiError {
+        let field = e.field();
+        let (status, code) = match &e {
+            IntakeError::Store(inner) => return ApiError::store(inner),
+            IntakeError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            IntakeError::NotCorrectable { .. } => (StatusCode::CONFLICT, "not_correctable"),
+            IntakeError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            IntakeError::KeyMismatch { .. } => (StatusCode::BAD_REQUEST, "key_mismatch"),
+            IntakeError::Json { .. } | IntakeError::Xml { .. } | IntakeError::Utf8(_) => {
+                (StatusCode::BAD_REQUEST, "malformed_document")
+            }
+            _ => (StatusCode::BAD_REQUEST, "invalid_document"),
+        };
+        let mut out = ApiError::new(status, code, e.to_string());
+        out.field = field;
+        out
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::store(&e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

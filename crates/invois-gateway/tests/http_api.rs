@@ -1,0 +1,1402 @@
+//! The ERP API over real HTTP: the router served on 127.0.0.1:0 and driven with reqwest, on a
+//! SQLite store (always) and a PostgreSQL store (when `TEST_DATABASE_URL` is set, one schema
+//! per case), with a real `ClientPool` logged in to a real sandbox on port 0.
+
+use std::future::Future;
+use std::io::Write as _;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use invois_client::api::DocumentStatus;
+use invois_client::api::submission::{DocumentFormat as WireFormat, DocumentSubmission};
+use invois_client::{Client, DocumentSubmissionExt};
+use invois_clock::Clock;
+use invois_gateway::clients::{ClientPool, LoginMode};
+use invois_gateway::http::{self, ApiState};
+use invois_gateway::store::*;
+use invois_testkit::{TestSandbox, samples};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Connection as _;
+
+/// What a case gets: the store, its clock, and a way to break the store (for `/ready`).
+struct Harness {
+    store: Arc<dyn Store>,
+    clock: Clock,
+    raw: Raw,
+}
+
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Pg(sqlx::PgPool),
+}
+
+impl Raw {
+    /// Makes the store fail every query on documents (both dialects rename the same way).
+    async fn break_documents(&self) {
+        let sql = "ALTER TABLE documents RENAME TO documents_gone";
+        match self {
+            Raw::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
+            Raw::Pg(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
+        }
+    }
+}
+
+fn start_clock() -> Clock {
+    Clock::starting_at(Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap(), 1.0)
+}
+
+async fn run_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Harness) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("invois.db").display());
+    let clock = start_clock();
+    let store = SqliteStore::open(&url, clock.clone()).await.unwrap();
+    let raw = Raw::Sqlite(store.pool().clone());
+    let harness = Harness {
+        store: Arc::new(store),
+        clock,
+        raw,
+    };
+    tokio::spawn(case(harness)).await.unwrap();
+    drop(dir);
+}
+
+async fn run_pg<F, Fut>(name: &str, case: F)
+where
+    F: FnOnce(Harness) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED postgres::{name}: TEST_DATABASE_URL is not set"
+        );
+        return;
+    };
+    let schema = format!("invois_api_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let clock = start_clock();
+    let outcome = match PgStore::open_with(options, clock.clone()).await {
+        Ok(store) => {
+            let harness = Harness {
+                store: Arc::new(store.clone()),
+                clock,
+                raw: Raw::Pg(store.pool().clone()),
+            };
+            let outcome = tokio::spawn(case(harness)).await;
+            store.close().await;
+            outcome.map_err(|e| e.into_panic())
+        }
+        Err(e) => Err(Box::new(format!("opening the store failed: {e}")) as _),
+    };
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+macro_rules! api_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::run_sqlite(super::cases::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::run_pg(stringify!($name), super::cases::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+api_tests!(
+    auth_is_required_and_checked,
+    submit_json_xml_and_many_idempotently,
+    new_versions_only_after_invalid_or_rejected,
+    get_list_filter_and_page,
+    cancel_checks_then_cancels_at_myinvois,
+    hostile_input_gets_clear_4xx,
+    health_ready_and_openapi_cover_every_route,
+    submissions_are_listed_without_payloads,
+    intermediary_documents_go_on_behalf_of_their_issuer,
+);
+
+/// The gateway API served on port 0 against a sandbox, with one API key.
+struct App {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+    sandbox: TestSandbox,
+    pool: ClientPool,
+}
+
+impl App {
+    async fn start(h: &Harness) -> App {
+        App::start_with(h, http::DEFAULT_MAX_BODY_BYTES).await
+    }
+
+    async fn start_with(h: &Harness, max_body_bytes: usize) -> App {
+        App::start_as(h, max_body_bytes, LoginMode::Taxpayer).await
+    }
+
+    async fn start_as(h: &Harness, max_body_bytes: usize, mode: LoginMode) -> App {
+        // A scaled clock: the client's poller waits on it, so validation is seconds away.
+        let sandbox = TestSandbox::builder()
+            .time_scale(60.0)
+            .validation_delay(Duration::from_secs(3))
+            .start()
+            .await
+            .unwrap();
+        let login = match mode {
+            LoginMode::Taxpayer => sandbox.supplier(),
+            LoginMode::Intermediary => sandbox.intermediary(),
+        };
+        let client = Client::builder()
+            .api_base(sandbox.base_url())
+            .portal_base("https://preprod.myinvois.hasil.gov.my")
+            .credentials(login.client_id, login.client_secret.as_str())
+            .clock(sandbox.clock().clone())
+            .build()
+            .unwrap();
+        let pool = ClientPool::new(client, mode);
+        let state = ApiState::new(h.store.clone(), pool.clone(), h.clock.clone())
+            .with_max_body_bytes(max_body_bytes);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, http::router(state)).await.unwrap();
+        });
+        let (_, secret) = h.store.create_api_key("erp").await.unwrap();
+        App {
+            base: format!("http://{addr}"),
+            key: secret.expose().to_owned(),
+            http: reqwest::Client::new(),
+            sandbox,
+            pool,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let bytes = resp.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+        (status, body)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(self.url(path)).bearer_auth(&self.key))
+            .await
+    }
+
+    async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(&self.key)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.post(path, "application/json", serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    fn supplier_tin(&self) -> String {
+        self.sandbox.supplier().tin
+    }
+
+    /// A valid UBL JSON invoice with this internal id, issued by the sandbox's supplier.
+    fn invoice(&self, internal_id: &str) -> Value {
+        let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+        let issued = self.sandbox.clock().now() - chrono::Duration::minutes(5);
+        samples::adapt_json(
+            &mut doc,
+            internal_id,
+            issued,
+            &self.supplier_tin(),
+            &self.sandbox.buyer().tin,
+        );
+        doc
+    }
+
+    /// The same as UBL XML.
+    fn invoice_xml(&self, internal_id: &str) -> String {
+        let xml =
+            String::from_utf8(samples::read_sample("v1.0", "1.0-Invoice-Sample.xml").unwrap())
+                .unwrap();
+        let issued = self.sandbox.clock().now() - chrono::Duration::minutes(5);
+        samples::adapt_xml(
+            &xml,
+            internal_id,
+            issued,
+            &self.supplier_tin(),
+            &self.sandbox.buyer().tin,
+        )
+    }
+
+    async fn submit(&self, doc: &Value) -> Value {
+        let (status, body) = self.post_json("/v1/documents", doc).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body
+    }
+}
+
+/// invois's own document JSON (the model's example) with this internal id.
+fn own_document(internal_id: &str) -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../invois-model/examples/simple-invoice.json"
+    );
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    doc["id"] = json!(internal_id);
+    doc
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
+/// Moves a received document to `rejected_locally` through the store's own transitions.
+async fn reject_locally(store: &dyn Store, id: i64) {
+    let claimed = store.claim_received("test", 100, LEASE).await.unwrap();
+    assert!(claimed.iter().any(|d| d.id.0 == id));
+    for d in claimed {
+        if d.id.0 == id {
+            store
+                .mark_rejected_locally(d.id, "test", json!([{"field": "x", "rule": "test"}]))
+                .await
+                .unwrap();
+        } else {
+            // Put the others back by preparing them (they are not used further).
+            store
+                .mark_prepared(
+                    d.id,
+                    "test",
+                    Prepared {
+                        bytes: d.received.clone(),
+                        document_hash: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                            &d.received,
+                        )),
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Submits `bytes` (UBL JSON) to the sandbox with the pool's client and waits until MyInvois
+/// validated it; returns its uuid, longId and link.
+async fn valid_at_myinvois(app: &App, internal_id: &str, bytes: &[u8]) -> (String, String, String) {
+    let client = app.pool.client(None).unwrap();
+    let submitted = client
+        .submissions()
+        .submit(vec![DocumentSubmission::from_bytes(
+            WireFormat::Json,
+            bytes,
+            internal_id,
+        )])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.accepted_documents.len(), 1, "{submitted:?}");
+    let outcome = client
+        .submissions()
+        .poll(submitted.submission_uid.clone().unwrap())
+        .expected_documents(1)
+        .send()
+        .await
+        .unwrap();
+    let d = &outcome.documents[0];
+    assert_eq!(d.status, DocumentStatus::Valid, "{d:?}");
+    (
+        d.uuid.clone(),
+        d.long_id.clone().unwrap_or_default(),
+        d.validation_link.clone().unwrap_or_default(),
+    )
+}
+
+/// Walks a stored document through the store's transitions to `valid` with this uuid.
+async fn make_valid(store: &dyn Store, id: i64, uuid: &str, long_id: &str, link: &str) {
+    let claimed = store.claim_received("w", 100, LEASE).await.unwrap();
+    let doc = claimed.into_iter().find(|d| d.id.0 == id).unwrap();
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&doc.received));
+    store
+        .mark_prepared(
+            doc.id,
+            "w",
+            Prepared {
+                bytes: doc.received.clone(),
+                document_hash: hash,
+            },
+        )
+        .await
+        .unwrap();
+    let batch = store
+        .claim_documents_for_batch("w", 1, 5_000_000, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.documents.len(), 1);
+    assert_eq!(batch.documents[0].id.0, id);
+    let sub = store
+        .record_submission_intent(SubmissionIntent {
+            worker: "w".to_owned(),
+            client_id: batch.client_id.clone(),
+            on_behalf_of: batch.on_behalf_of.clone(),
+            document_ids: vec![doc.id],
+            payload: b"{\"documents\":[]}".to_vec(),
+            lease: LEASE,
+        })
+        .await
+        .unwrap();
+    store
+        .record_submission_accepted(
+            sub.id,
+            &SubmissionAccepted {
+                submission_uid: format!("SUB-{uuid}"),
+                accepted: vec![(doc.id, uuid.to_owned())],
+                rejected: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let changed = store
+        .record_validation_results(&[ValidationUpdate {
+            uuid: uuid.to_owned(),
+            outcome: ValidationOutcome::Valid {
+                long_id: long_id.to_owned(),
+                validation_link: link.to_owned(),
+            },
+        }])
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+mod cases {
+    use super::*;
+
+    pub(super) async fn auth_is_required_and_checked(h: Harness) {
+        let app = App::start(&h).await;
+        let url = app.url("/v1/documents");
+        // No header.
+        let resp = app.http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(error_code(&body), "unauthorized");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Bearer"),
+            "{body}"
+        );
+        // Wrong scheme, empty token, unknown key.
+        for value in ["Basic Zm9vOmJhcg==", "Bearer ", "Bearer ivk_0000"] {
+            let resp = app
+                .http
+                .get(&url)
+                .header("authorization", value)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{value}");
+            assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+        }
+        // Every /v1 route is behind the key, also for writes.
+        let resp = app
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&app.invoice("NOAUTH-1")).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            h.store
+                .find_document(&DocumentKey {
+                    issuer_tin: app.supplier_tin(),
+                    type_code: "01".to_owned(),
+                    internal_id: "NOAUTH-1".to_owned(),
+                })
+                .await
+                .unwrap()
+                .is_none(),
+            "nothing stored without a key"
+        );
+        for path in ["/v1/submissions", "/v1/documents/1", "/v1/documents/A/01/B"] {
+            let resp = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+        }
+        // The right key passes; the scheme is case-insensitive.
+        let (status, _) = app.get("/v1/documents").await;
+        assert_eq!(status, StatusCode::OK);
+        let resp = app
+            .http
+            .get(&url)
+            .header("authorization", format!("bearer {}", app.key))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        // A revoked key no longer passes; another key still does.
+        let (record, other) = h.store.create_api_key("second").await.unwrap();
+        h.store.revoke_api_key(record.id).await.unwrap();
+        let resp = app
+            .http
+            .get(&url)
+            .bearer_auth(other.expose())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let (status, _) = app.get("/v1/documents").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    pub(super) async fn submit_json_xml_and_many_idempotently(h: Harness) {
+        let app = App::start(&h).await;
+        let tin = app.supplier_tin();
+        // One UBL JSON document.
+        let doc = app.invoice("J-1");
+        let first = app.submit(&doc).await;
+        assert_eq!(first["created"], true, "{first}");
+        assert_eq!(first["issuer_tin"], tin.as_str());
+        assert_eq!(first["type_code"], "01");
+        assert_eq!(first["internal_id"], "J-1");
+        assert_eq!(first["version"], 1);
+        assert_eq!(first["state"], "received");
+        let id = first["id"].as_i64().unwrap();
+        let stored = h.store.get_document(DocumentId(id)).await.unwrap();
+        assert_eq!(stored.format, DocumentFormat::Json);
+        assert_eq!(
+            stored.received,
+            serde_json::to_vec(&doc).unwrap(),
+            "stored as received"
+        );
+        assert_eq!(stored.client_id, app.pool.client_id());
+        assert_eq!(stored.on_behalf_of, None, "taxpayer login: no onbehalfof");
+
+        // The same bytes again: the same document, not created.
+        let again = app.submit(&doc).await;
+        assert_eq!(again["id"], id);
+        assert_eq!(again["created"], false);
+
+        // The same key with other content: 409, pointing at new versions.
+        let mut changed = doc.clone();
+        changed["Invoice"][0]["DocumentCurrencyCode"] = json!([{ "_": "USD" }]);
+        let (status, body) = app.post_json("/v1/documents", &changed).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(error_code(&body), "conflict");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("new version"),
+            "{body}"
+        );
+        assert_eq!(
+            h.store.get_document(DocumentId(id)).await.unwrap().received,
+            stored.received,
+            "the stored document is untouched"
+        );
+
+        // One UBL XML document.
+        let xml = app.invoice_xml("X-1");
+        let (status, body) = app
+            .post("/v1/documents", "application/xml", xml.clone().into_bytes())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["internal_id"], "X-1");
+        assert_eq!(body["issuer_tin"], tin.as_str());
+        let x = h
+            .store
+            .get_document(DocumentId(body["id"].as_i64().unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(x.format, DocumentFormat::Xml);
+        assert_eq!(x.received, xml.as_bytes());
+        // text/xml with a charset is XML too; a repeat is idempotent.
+        let (status, body) = app
+            .post(
+                "/v1/documents",
+                "text/xml; charset=utf-8",
+                xml.clone().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["created"], false);
+
+        // invois's own JSON: stored as the UBL JSON it builds, keyed from it, idempotent.
+        let own = own_document("OWN-1");
+        let body = app.submit(&own).await;
+        assert_eq!(body["created"], true, "{body}");
+        assert_eq!(body["internal_id"], "OWN-1");
+        assert_eq!(body["issuer_tin"], own["supplier"]["tin"]);
+        assert_eq!(body["type_code"], "01");
+        let stored_own = h
+            .store
+            .get_document(DocumentId(body["id"].as_i64().unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(stored_own.format, DocumentFormat::Json);
+        let ubl = invois_model::Document::parse(&stored_own.received).unwrap();
+        assert_eq!(ubl.id(), Some("OWN-1"));
+        assert!(
+            stored_own.received.windows(4).any(|w| w == b"\"_D\""),
+            "stored as UBL JSON"
+        );
+        let again = app.submit(&own).await;
+        assert_eq!(again["created"], false);
+        assert_eq!(again["id"], body["id"]);
+
+        // Many: a JSON string, a JSON object, an XML string, a repeat of J-1.
+        let many = json!({ "documents": [
+            { "format": "json", "document": serde_json::to_string(&app.invoice("M-1")).unwrap() },
+            { "format": "json", "document": app.invoice("M-2") },
+            { "format": "xml", "document": app.invoice_xml("M-3") },
+            { "document": doc },
+        ]});
+        let (status, body) = app.post_json("/v1/documents", &many).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["accepted"], 4);
+        assert_eq!(body["failed"], 0);
+        let results = body["documents"].as_array().unwrap();
+        let ids: Vec<&str> = results
+            .iter()
+            .map(|r| r["internal_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["M-1", "M-2", "M-3", "J-1"]);
+        assert_eq!(results[0]["created"], true);
+        assert_eq!(results[3]["created"], false);
+        assert_eq!(results[3]["id"], id);
+        assert_eq!(results[2]["index"], 2);
+        let m3 = h
+            .store
+            .get_document(DocumentId(results[2]["id"].as_i64().unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(m3.format, DocumentFormat::Xml);
+
+        // Many with bad entries: each reported at its index, the good ones stored.
+        let mixed = json!({ "documents": [
+            { "format": "json", "document": app.invoice("M-4") },
+            { "format": "json", "document": "{ not json" },
+            { "format": "xml", "document": app.invoice("M-5") },
+            { "format": "pdf", "document": "x" },
+            { "format": "json", "document": changed },
+        ]});
+        let (status, body) = app.post_json("/v1/documents", &mixed).await;
+        assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+        assert_eq!(body["accepted"], 1);
+        assert_eq!(body["failed"], 4);
+        let r = body["documents"].as_array().unwrap();
+        assert_eq!(r[0]["status"], 202);
+        assert_eq!(r[0]["internal_id"], "M-4");
+        assert_eq!(r[1]["status"], 400);
+        assert_eq!(error_code(&r[1]), "malformed_document");
+        assert!(
+            r[1]["error"]["field"]
+                .as_str()
+                .unwrap()
+                .starts_with("documents[1].document: line 1"),
+            "{}",
+            r[1]
+        );
+        assert_eq!(r[2]["status"], 400);
+        assert_eq!(r[2]["error"]["field"], "documents[2].document");
+        assert_eq!(r[3]["status"], 400);
+        assert_eq!(r[3]["error"]["field"], "documents[3].format");
+        assert_eq!(r[4]["status"], 409);
+        assert_eq!(error_code(&r[4]), "conflict");
+        let page = h
+            .store
+            .list_documents(&DocumentFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 7, "J-1, X-1, OWN-1, M-1..M-4");
+    }
+
+    pub(super) async fn new_versions_only_after_invalid_or_rejected(h: Harness) {
+        let app = App::start(&h).await;
+        let tin = app.supplier_tin();
+        let doc = app.invoice("V-1");
+        let first = app.submit(&doc).await;
+        let id = first["id"].as_i64().unwrap();
+        let versions = format!("/v1/documents/{tin}/01/V-1/versions");
+        let mut fixed = doc.clone();
+        fixed["Invoice"][0]["Note"] = json!([{ "_": "corrected" }]);
+
+        // Still received: no new version.
+        let (status, body) = app.post_json(&versions, &fixed).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(error_code(&body), "not_correctable");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is received"),
+            "{body}"
+        );
+
+        // Rejected locally: a corrected version is version 2.
+        reject_locally(h.store.as_ref(), id).await;
+        let (status, body) = app.post_json(&versions, &fixed).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["version"], 2);
+        assert_eq!(body["created"], true);
+        assert_eq!(body["state"], "received");
+        let v2 = body["id"].as_i64().unwrap();
+        assert_ne!(v2, id);
+        // Repeating the correction finds it.
+        let (status, body) = app.post_json(&versions, &fixed).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["id"], v2);
+        assert_eq!(body["created"], false);
+        // A third version while version 2 is received: refused.
+        let mut third = fixed.clone();
+        third["Invoice"][0]["Note"] = json!([{ "_": "again" }]);
+        let (status, body) = app.post_json(&versions, &third).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(error_code(&body), "not_correctable");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("document {v2} (version 2) is received")),
+            "{body}"
+        );
+
+        // The key is read by path: the latest version, with version 1 still readable by id.
+        let (status, body) = app.get(&format!("/v1/documents/{tin}/01/V-1")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["id"], v2);
+        assert_eq!(body["version"], 2);
+        let (_, body) = app.get(&format!("/v1/documents/{id}")).await;
+        assert_eq!(body["state"], "rejected_locally");
+        assert_eq!(body["errors"][0]["rule"], "test");
+
+        // A correction must carry the key it is filed under.
+        let other = app.invoice("V-OTHER");
+        let (status, body) = app.post_json(&versions, &other).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(&body), "key_mismatch");
+        assert_eq!(body["error"]["field"], "$.Invoice[0].ID[0]._");
+        // No such document.
+        let (status, body) = app
+            .post_json(
+                &format!("/v1/documents/{tin}/01/NOPE/versions"),
+                &app.invoice("NOPE"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(error_code(&body), "not_found");
+        // An XML correction of an XML document; the path segment is percent-decoded.
+        let xml = app.invoice_xml("X/2");
+        let (status, body) = app
+            .post("/v1/documents", "application/xml", xml.clone().into_bytes())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(
+            body["links"]["latest"],
+            format!("/v1/documents/{tin}/01/X%2F2")
+        );
+        reject_locally(h.store.as_ref(), body["id"].as_i64().unwrap()).await;
+        let fixed_xml = xml.replace(
+            "</cbc:IssueTime>",
+            "</cbc:IssueTime><cbc:Note>fixed</cbc:Note>",
+        );
+        let (status, body) = app
+            .post(
+                &format!("/v1/documents/{tin}/01/X%2F2/versions"),
+                "application/xml",
+                fixed_xml.into_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["version"], 2);
+        assert_eq!(body["internal_id"], "X/2");
+    }
+
+    pub(super) async fn get_list_filter_and_page(h: Harness) {
+        let app = App::start(&h).await;
+        let tin = app.supplier_tin();
+        let t0 = h.clock.now();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let body = app.submit(&app.invoice(&format!("L-{i}"))).await;
+            ids.push(body["id"].as_i64().unwrap());
+            h.clock.advance(Duration::from_secs(60));
+        }
+        // A second issuer, straight into the store.
+        h.store
+            .insert_document(NewDocument {
+                issuer_tin: "C99999999999".to_owned(),
+                type_code: "02".to_owned(),
+                internal_id: "OTHER-1".to_owned(),
+                version: 1,
+                format: DocumentFormat::Json,
+                client_id: app.pool.client_id().to_owned(),
+                on_behalf_of: None,
+                received: b"{}".to_vec(),
+            })
+            .await
+            .unwrap();
+        reject_locally(h.store.as_ref(), ids[1]).await;
+
+        // One document, by id and by key, with its status events.
+        let (status, one) = app.get(&format!("/v1/documents/{}", ids[1])).await;
+        assert_eq!(status, StatusCode::OK, "{one}");
+        assert_eq!(one["internal_id"], "L-1");
+        assert_eq!(one["state"], "rejected_locally");
+        assert_eq!(one["final"], true);
+        assert_eq!(one["uuid"], Value::Null);
+        assert_eq!(one["format"], "json");
+        let events = one["events"].as_array().unwrap();
+        assert_eq!(events.last().unwrap()["state"], "rejected_locally", "{one}");
+        let (status, by_key) = app.get(&format!("/v1/documents/{tin}/01/L-1")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(by_key["id"], one["id"]);
+        assert_eq!(by_key["events"], one["events"]);
+
+        // Paging: 2 per page over 6 documents.
+        let mut seen = Vec::new();
+        let mut after: Option<i64> = None;
+        let mut pages = 0;
+        loop {
+            let path = match after {
+                Some(a) => format!("/v1/documents?limit=2&after={a}"),
+                None => "/v1/documents?limit=2".to_owned(),
+            };
+            let (status, page) = app.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            pages += 1;
+            for d in page["documents"].as_array().unwrap() {
+                seen.push(d["id"].as_i64().unwrap());
+            }
+            match page["next"].as_i64() {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+            assert!(pages < 10, "paging does not end");
+        }
+        assert_eq!(seen.len(), 6);
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        assert_eq!(seen, sorted, "id order");
+
+        // Filters.
+        let (_, page) = app.get(&format!("/v1/documents?issuer_tin={tin}")).await;
+        assert_eq!(page["documents"].as_array().unwrap().len(), 5);
+        let (_, page) = app.get("/v1/documents?issuer_tin=C99999999999").await;
+        assert_eq!(page["documents"][0]["internal_id"], "OTHER-1");
+        let (_, page) = app.get("/v1/documents?state=rejected_locally").await;
+        let docs = page["documents"].as_array().unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0]["id"], ids[1]);
+        let from = (t0 + chrono::Duration::seconds(120)).to_rfc3339();
+        let before = (t0 + chrono::Duration::seconds(240)).to_rfc3339();
+        let (status, page) = app
+            .send(
+                app.http
+                    .get(app.url("/v1/documents"))
+                    .query(&[("received_from", &from), ("received_before", &before)])
+                    .bearer_auth(&app.key),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let names: Vec<&str> = page["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["internal_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["L-2", "L-3"]);
+
+        // Bad queries and ids are named.
+        for (path, field) in [
+            ("/v1/documents?state=Valid", "state"),
+            ("/v1/documents?limit=0", "limit"),
+            ("/v1/documents?limit=5000", "limit"),
+            ("/v1/documents?after=-3", "after"),
+            ("/v1/documents?received_from=yesterday", "received_from"),
+            ("/v1/documents/abc", "id"),
+            ("/v1/documents/0", "id"),
+        ] {
+            let (status, body) = app.get(path).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+            assert_eq!(body["error"]["field"], field, "{path}: {body}");
+        }
+        let (status, body) = app.get("/v1/documents?colour=blue").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error_code(&body), "bad_query");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("colour"),
+            "{body}"
+        );
+        let (status, body) = app.get("/v1/documents/999999").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(error_code(&body), "not_found");
+        let (status, _) = app.get(&format!("/v1/documents/{tin}/01/NOPE")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    pub(super) async fn cancel_checks_then_cancels_at_myinvois(h: Harness) {
+        let app = App::start(&h).await;
+        let doc = app.invoice("C-1");
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        let body = app.submit(&doc).await;
+        let id = body["id"].as_i64().unwrap();
+        let cancel = format!("/v1/documents/{id}/cancel");
+
+        // Input checks come first.
+        for (body, field) in [
+            (json!({}), "reason"),
+            (json!({ "reason": "  " }), "reason"),
+            (json!({ "reason": 7 }), "reason"),
+            (json!({ "reason": "x".repeat(301) }), "reason"),
+            (json!({ "reason": "ok", "extra": 1 }), "extra"),
+        ] {
+            let (status, resp) = app.post_json(&cancel, &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {resp}");
+            assert_eq!(resp["error"]["field"], field, "{resp}");
+        }
+        let (status, resp) = app
+            .post(&cancel, "text/plain", b"reason=wrong".to_vec())
+            .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{resp}");
+        let (status, resp) = app
+            .post(&cancel, "application/json", b"{\"reason\": ".to_vec())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+        assert_eq!(error_code(&resp), "malformed_json");
+        let (status, _) = app
+            .post_json("/v1/documents/999999/cancel", &json!({ "reason": "x" }))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // Not valid yet: 409, and nothing is sent.
+        let (status, resp) = app
+            .post_json(&cancel, &json!({ "reason": "wrong buyer" }))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{resp}");
+        assert_eq!(error_code(&resp), "not_cancellable");
+        assert!(
+            resp["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("received")
+        );
+
+        // Valid, with the uuid MyInvois (the sandbox) gave it: a real cancellation.
+        let (uuid, long_id, link) = valid_at_myinvois(&app, "C-1", &bytes).await;
+        make_valid(h.store.as_ref(), id, &uuid, &long_id, &link).await;
+        let (status, got) = app.get(&format!("/v1/documents/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(got["state"], "valid");
+        assert_eq!(got["uuid"], uuid.as_str());
+        assert_eq!(got["long_id"], long_id.as_str());
+        assert_eq!(got["validation_link"], link.as_str());
+        let (status, resp) = app
+            .post_json(&cancel, &json!({ "reason": "wrong buyer" }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{resp}");
+        assert_eq!(resp["state"], "cancelled");
+        let states: Vec<&str> = resp["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states.last(), Some(&"cancelled"), "{resp}");
+        let raw = app
+            .pool
+            .client(None)
+            .unwrap()
+            .documents()
+            .raw(&uuid)
+            .await
+            .unwrap();
+        assert_eq!(
+            raw.summary.status,
+            DocumentStatus::Cancelled,
+            "MyInvois has it cancelled"
+        );
+        // Repeating the request is answered with the cancelled document.
+        let (status, resp) = app
+            .post_json(&cancel, &json!({ "reason": "wrong buyer" }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{resp}");
+        assert_eq!(resp["state"], "cancelled");
+
+        // Valid in the store, but already cancelled at MyInvois (in the portal, say): MyInvois'
+        // IncorrectState is answered as a 409 naming it.
+        let doc2 = app.invoice("C-2");
+        let bytes2 = serde_json::to_vec(&doc2).unwrap();
+        let id2 = app.submit(&doc2).await["id"].as_i64().unwrap();
+        let (uuid2, long2, link2) = valid_at_myinvois(&app, "C-2", &bytes2).await;
+        make_valid(h.store.as_ref(), id2, &uuid2, &long2, &link2).await;
+        app.pool
+            .client(None)
+            .unwrap()
+            .documents()
+            .cancel(&uuid2, "in the portal")
+            .await
+            .unwrap();
+        let (status, resp) = app
+            .post_json(
+                &format!("/v1/documents/{id2}/cancel"),
+                &json!({ "reason": "late" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{resp}");
+        assert_eq!(error_code(&resp), "incorrect_state");
+        assert_eq!(
+            h.store.get_document(DocumentId(id2)).await.unwrap().state,
+            DocumentState::Valid,
+            "a refused cancellation changes nothing"
+        );
+
+        // Past the 72 hours after validation: MyInvois' OperationPeriodOver, as a 409.
+        let doc3 = app.invoice("C-3");
+        let bytes3 = serde_json::to_vec(&doc3).unwrap();
+        let id3 = app.submit(&doc3).await["id"].as_i64().unwrap();
+        let (uuid3, long3, link3) = valid_at_myinvois(&app, "C-3", &bytes3).await;
+        make_valid(h.store.as_ref(), id3, &uuid3, &long3, &link3).await;
+        app.sandbox.clock().advance(Duration::from_secs(73 * 3600));
+        let (status, resp) = app
+            .post_json(
+                &format!("/v1/documents/{id3}/cancel"),
+                &json!({ "reason": "late" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{resp}");
+        assert_eq!(error_code(&resp), "cancel_period_over");
+        assert!(
+            resp["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("credit note"),
+            "{resp}"
+        );
+    }
+
+    pub(super) async fn hostile_input_gets_clear_4xx(h: Harness) {
+        let app = App::start(&h).await;
+        let tin = app.supplier_tin();
+        // Malformed JSON: the position.
+        let (status, body) = app
+            .post(
+                "/v1/documents",
+                "application/json",
+                b"{\"_D\": \"x\",\n \"Invoice\": [}".to_vec(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(&body), "malformed_document");
+        assert_eq!(
+            body["error"]["field"].as_str().unwrap().split(',').next(),
+            Some("line 2")
+        );
+        // Malformed XML: the byte offset.
+        let (status, body) = app
+            .post(
+                "/v1/documents",
+                "application/xml",
+                b"<Invoice><cbc:ID>1</Invoice>".to_vec(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(&body), "malformed_document");
+        assert!(
+            body["error"]["field"]
+                .as_str()
+                .unwrap()
+                .starts_with("byte "),
+            "{body}"
+        );
+        // Content type and content disagree.
+        let doc = app.invoice("H-1");
+        let (status, body) = app
+            .post(
+                "/v1/documents",
+                "application/xml",
+                serde_json::to_vec(&doc).unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("declared as XML")
+        );
+        // Wrong and missing content types.
+        let (status, body) = app
+            .post(
+                "/v1/documents",
+                "text/plain",
+                serde_json::to_vec(&doc).unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+        assert_eq!(error_code(&body), "unsupported_media_type");
+        let (status, body) = app
+            .send(
+                app.http
+                    .post(app.url("/v1/documents"))
+                    .bearer_auth(&app.key)
+                    .body(serde_json::to_vec(&doc).unwrap()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+        // Not a document at all.
+        for (bytes, says) in [
+            (&b""[..], "empty"),
+            (&b"[1, 2]"[..], "neither JSON"),
+            (&b"\"text\""[..], "neither JSON"),
+            (
+                &b"{\"_D\": \"x\", \"Order\": [{}]}"[..],
+                "root element is `Order`",
+            ),
+            (&b"\xff\xfe{"[..], "neither JSON"),
+        ] {
+            let (status, body) = app
+                .post("/v1/documents", "application/json", bytes.to_vec())
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bytes:?}: {body}");
+            assert_eq!(error_code(&body), "invalid_document", "{body}");
+            assert!(
+                body["error"]["message"].as_str().unwrap().contains(says),
+                "{body}"
+            );
+        }
+        // Hostile nesting is refused, not followed down the stack.
+        let deep_json = format!(
+            "{{\"_D\":\"x\",\"Invoice\":[{}1{}]}}",
+            "{\"a\":[".repeat(5000),
+            "]}".repeat(5000)
+        );
+        let (status, body) = app
+            .post("/v1/documents", "application/json", deep_json.into_bytes())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let deep_xml = format!(
+            "<Invoice>{}{}</Invoice>",
+            "<a>".repeat(50_000),
+            "</a>".repeat(50_000)
+        );
+        let (status, body) = app
+            .post("/v1/documents", "application/xml", deep_xml.into_bytes())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nested deeper"),
+            "{body}"
+        );
+        // Missing key fields: JSON path for JSON, XPath for XML.
+        let mut no_tin = doc.clone();
+        no_tin["Invoice"][0]["AccountingSupplierParty"][0]["Party"][0]["PartyIdentification"] =
+            json!([]);
+        let (status, body) = app.post_json("/v1/documents", &no_tin).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["error"]["field"]
+                .as_str()
+                .unwrap()
+                .starts_with("$.Invoice[0].AccountingSupplierParty")
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("supplier TIN")
+        );
+        let mut no_id = doc.clone();
+        no_id["Invoice"][0].as_object_mut().unwrap().remove("ID");
+        let (_, body) = app.post_json("/v1/documents", &no_id).await;
+        assert_eq!(body["error"]["field"], "$.Invoice[0].ID[0]._");
+        let xml = app
+            .invoice_xml("H-X")
+            .replace("<cbc:InvoiceTypeCode", "<cbc:Other")
+            .replace("</cbc:InvoiceTypeCode>", "</cbc:Other>");
+        let (status, body) = app
+            .post("/v1/documents", "application/xml", xml.into_bytes())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["field"], "/Invoice/cbc:InvoiceTypeCode");
+        // invois's own JSON (no `_D`, no `Invoice`) with a bad field: named by its path.
+        let mut own = own_document("OWN-BAD");
+        own["lines"][0]["unitPrice"] = json!("12,30");
+        let (status, body) = app.post_json("/v1/documents", &own).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(&body), "invalid_document");
+        assert_eq!(body["error"]["field"], "lines[0].unitPrice", "{body}");
+        let (status, body) = app
+            .post_json(
+                "/v1/documents",
+                &json!({ "id": "OWN-1", "supplier": { "tin": tin } }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("invois document JSON"),
+            "{body}"
+        );
+        // Many-document bodies with a bad shape.
+        for (body, field) in [
+            (json!({ "documents": {} }), "documents"),
+            (json!({ "documents": [] }), "documents"),
+            (json!({ "documents": [1], "x": 1 }), "x"),
+        ] {
+            let (status, resp) = app.post_json("/v1/documents", &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {resp}");
+            assert_eq!(resp["error"]["field"], field, "{resp}");
+        }
+        let too_many = json!({ "documents": vec![json!({"document": "{}"}); 1001] });
+        let (status, resp) = app.post_json("/v1/documents", &too_many).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+        assert!(
+            resp["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("1001 documents")
+        );
+        // A body over the cap (6 MB by default): 413, nothing stored.
+        let mut big = app.invoice("H-BIG");
+        big["Invoice"][0]["Note"] = json!([{ "_": "x".repeat(7 * 1024 * 1024) }]);
+        let (status, body) = app.post_json("/v1/documents", &big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert_eq!(error_code(&body), "payload_too_large");
+        // The cap is configurable.
+        let small = App::start_with(&h, 16 * 1024).await;
+        let mut mid = small.invoice("H-MID");
+        mid["Invoice"][0]["Note"] = json!([{ "_": "x".repeat(20 * 1024) }]);
+        let (status, body) = small.post_json("/v1/documents", &mid).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("16384 bytes"),
+            "{body}"
+        );
+        // Under the cap a document over 300 KB is taken: the pipeline rejects it locally, with
+        // an error on the document the ERP can read.
+        let mut fat = app.invoice("H-FAT");
+        fat["Invoice"][0]["Note"] = json!([{ "_": "x".repeat(400 * 1024) }]);
+        let (status, body) = app.post_json("/v1/documents", &fat).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        // Bad paths and methods.
+        let long = "x".repeat(200);
+        let (status, body) = app.get(&format!("/v1/documents/{tin}/01/{long}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["field"], "internal_id");
+        let (status, body) = app.get("/v1/nothing").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(error_code(&body), "route_not_found");
+        let (status, body) = app
+            .send(
+                app.http
+                    .delete(app.url("/v1/documents"))
+                    .bearer_auth(&app.key),
+            )
+            .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+        assert_eq!(error_code(&body), "method_not_allowed");
+        // Only H-FAT was stored.
+        let page = h
+            .store
+            .list_documents(&DocumentFilter::default())
+            .await
+            .unwrap();
+        let stored: Vec<&str> = page.items.iter().map(|d| d.internal_id.as_str()).collect();
+        assert_eq!(stored, ["H-FAT"]);
+        // The gateway still answers.
+        let (status, _) = app.get("/v1/documents").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    pub(super) async fn health_ready_and_openapi_cover_every_route(h: Harness) {
+        let app = App::start(&h).await;
+        let (status, body) = app.send(app.http.get(app.url("/health"))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "ok");
+        app.submit(&app.invoice("R-1")).await;
+        let (status, body) = app.send(app.http.get(app.url("/ready"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "ready");
+        assert_eq!(body["documents"]["received"], 1);
+
+        // The OpenAPI document lists exactly the routes the router serves.
+        let resp = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let spec: Value = resp.json().await.unwrap();
+        assert_eq!(spec["openapi"], "3.1.0");
+        let paths = spec["paths"].as_object().unwrap();
+        let mut described = Vec::new();
+        for (path, item) in paths {
+            for method in item.as_object().unwrap().keys() {
+                described.push((method.to_uppercase(), path.clone()));
+            }
+        }
+        let mut routes: Vec<(String, String)> = http::ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        described.sort();
+        routes.sort();
+        assert_eq!(described, routes, "OpenAPI paths vs the router's routes");
+        // Every listed route is really served (not the fallback), and every /v1 route is
+        // described as needing the key.
+        for (method, path) in http::ROUTES {
+            let concrete = path
+                .replace("{id}", "1")
+                .replace("{issuer_tin}", "C1")
+                .replace("{type}", "01")
+                .replace("{internal_id}", "X");
+            let req = app
+                .http
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                    app.url(&concrete),
+                )
+                .bearer_auth(&app.key)
+                .header("content-type", "application/json")
+                .body("{}");
+            let (status, body) = app.send(req).await;
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_ne!(error_code(&body), "route_not_found", "{method} {path}");
+            let op = &spec["paths"][*path][method.to_lowercase()];
+            if path.starts_with("/v1/") {
+                assert_eq!(op["security"], json!([{ "apiKey": [] }]), "{method} {path}");
+                assert!(op["responses"]["401"].is_object(), "{method} {path}");
+            } else {
+                assert_eq!(op["security"], json!([]), "{method} {path}");
+            }
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["in"] == "path" {
+                    let name = param["name"].as_str().unwrap();
+                    assert!(path.contains(&format!("{{{name}}}")), "{path} {name}");
+                }
+            }
+        }
+
+        // Not ready once the store is gone; still alive.
+        h.raw.break_documents().await;
+        let (status, body) = app.send(app.http.get(app.url("/ready"))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(error_code(&body), "not_ready");
+        let (status, _) = app.send(app.http.get(app.url("/health"))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    pub(super) async fn submissions_are_listed_without_payloads(h: Harness) {
+        let app = App::start(&h).await;
+        let mut subs = Vec::new();
+        for i in 0..3 {
+            let body = app.submit(&app.invoice(&format!("S-{i}"))).await;
+            let id = body["id"].as_i64().unwrap();
+            let uuid = format!("UUID-{i}");
+            make_valid(h.store.as_ref(), id, &uuid, "L", "https://x").await;
+            let doc = h.store.get_document(DocumentId(id)).await.unwrap();
+            subs.push(doc.submission_id.unwrap().0);
+        }
+        let (status, body) = app.get("/v1/submissions?limit=2").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let page = body["submissions"].as_array().unwrap();
+        assert_eq!(page.len(), 2);
+        assert_eq!(page[0]["id"], subs[2], "newest first");
+        assert_eq!(page[0]["state"], "accepted");
+        assert_eq!(page[0]["document_count"], 1);
+        assert_eq!(page[0]["submission_uid"], "SUB-UUID-2");
+        let stored = h.store.get_submission(SubmissionId(subs[2])).await.unwrap();
+        assert_eq!(page[0]["payload_sha256"], stored.payload_sha256.as_str());
+        assert!(page[0].get("payload").is_none(), "{body}");
+        let next = body["next"].as_i64().unwrap();
+        let (_, body) = app
+            .get(&format!("/v1/submissions?limit=2&before={next}"))
+            .await;
+        let page = body["submissions"].as_array().unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0]["id"], subs[0]);
+        assert_eq!(body["next"], Value::Null);
+        let (_, body) = app.get("/v1/submissions?state=refused").await;
+        assert_eq!(body["submissions"].as_array().unwrap().len(), 0);
+        let (status, body) = app.get("/v1/submissions?state=done").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["field"], "state");
+        let (status, body) = app.get("/v1/submissions?before=x").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["field"], "before");
+    }
+
+    pub(super) async fn intermediary_documents_go_on_behalf_of_their_issuer(h: Harness) {
+        let app = App::start_as(&h, http::DEFAULT_MAX_BODY_BYTES, LoginMode::Intermediary).await;
+        let body = app.submit(&app.invoice("I-1")).await;
+        let doc = h
+            .store
+            .get_document(DocumentId(body["id"].as_i64().unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(doc.client_id, app.sandbox.intermediary().client_id);
+        assert_eq!(
+            doc.on_behalf_of.as_deref(),
+            Some(app.supplier_tin().as_str())
+        );
+        let (_, got) = app.get(&format!("/v1/documents/{}", doc.id)).await;
+        assert_eq!(got["on_behalf_of"], app.supplier_tin().as_str());
+    }
+}
