@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod gateway;
 mod sandbox;
 mod sandbox_report;
 
@@ -32,6 +33,8 @@ struct Cli {
 enum Command {
     /// Print the version and exit.
     Version,
+    /// Run the gateway: ERP API, durable outbox, exactly-once submission, polling.
+    Gateway(Box<gateway::Args>),
     /// Run a MyInvois-compatible server locally (identity, every API, rate limits, clock).
     Sandbox(sandbox::Args),
     /// Sign a version 1.1/1.3 document (JSON or XML) with a PKCS#12 or PEM certificate.
@@ -60,6 +63,7 @@ async fn main() -> ExitCode {
             println!("invois {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Gateway(args) => gateway::run(*args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Sign(args) => sign::run(args).await,
         Command::Verify(args) => verify::run(args).await,

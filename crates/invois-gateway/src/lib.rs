@@ -6,6 +6,7 @@
 //! - [`http`]: the ERP-facing API; [`dashboard`] and [`metrics`] beside it.
 //! - [`webhooks`]: status changes to the ERP, signed and retried.
 //! - [`budget`]: a rate budget shared by gateway instances on one PostgreSQL.
+//! - [`service`]: all of it in one process ([`service::Gateway`]).
 //! - [`archive`]: every document sent and every result, exported; backfill by search.
 
 pub mod archive;
@@ -16,5 +17,6 @@ pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod pipeline;
+pub mod service;
 pub mod store;
 pub mod webhooks;

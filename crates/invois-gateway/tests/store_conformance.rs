@@ -1309,6 +1309,12 @@ mod cases {
         assert!(revoked.revoked_at.is_some());
         assert!(s.verify_api_key(&plain).await.unwrap().is_none());
         assert!(s.verify_api_key(second.expose()).await.unwrap().is_some());
+        let listed = s.list_api_keys().await.unwrap();
+        assert_eq!(
+            listed.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            ["erp-prod", "erp-test"]
+        );
+        assert!(listed[0].revoked_at.is_some() && listed[1].revoked_at.is_none());
         // Revoking twice keeps the first time.
         h.clock.advance(Duration::from_secs(60));
         assert_eq!(

@@ -296,6 +296,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Revokes a key (idempotent).
     async fn revoke_api_key(&self, id: ApiKeyId) -> Result<ApiKeyRecord, StoreError>;
+
+    /// Every key's record (never the key), oldest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (or `sqlite:PATH`) or `postgres://...`

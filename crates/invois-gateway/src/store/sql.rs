@@ -1474,6 +1474,14 @@ macro_rules! store_impl {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+                let rows = sqlx::query(concat!("SELECT ", key_cols!(), " FROM api_keys ORDER BY id"))
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(key_from_row).collect()
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn verify_api_key(
                 &self,
                 presented: &str,

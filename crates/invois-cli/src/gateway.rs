@@ -1,0 +1,265 @@
+//! `invois gateway`: the ERP-side service (durable outbox, exactly-once submission, polling,
+//! ERP API). With no configuration it keeps its state in `./invois.db` and, without MyInvois
+//! credentials, submits to a built-in sandbox, and says so.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use invois_api::RateProfile;
+use invois_client::{Client, Environment, EnvironmentName};
+use invois_clock::Clock;
+use invois_gateway::clients::{ClientPool, LoginMode};
+use invois_gateway::pipeline::{PipelineConfig, Shutdown};
+use invois_gateway::service::Gateway;
+use invois_gateway::store::{self, Store};
+use invois_sign::Signer;
+
+/// `invois gateway`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) setup: Setup,
+    /// Address of the ERP API.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "INVOIS_LISTEN")]
+    listen: SocketAddr,
+    /// Create an API key with this name, print it once, and exit.
+    #[arg(long, value_name = "NAME")]
+    create_api_key: Option<String>,
+}
+
+/// What `invois gateway` and `invois submit` share: where state lives and how to reach
+/// MyInvois.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Setup {
+    /// Database: `sqlite://PATH` (embedded, the default) or `postgres://...` (several
+    /// instances).
+    #[arg(long = "database", env = "INVOIS_DATABASE_URL", default_value = store::DEFAULT_DATABASE_URL)]
+    pub(crate) database: String,
+    /// ERP client id. Without it (and the secret) a built-in sandbox is used.
+    #[arg(long, env = "INVOIS_CLIENT_ID")]
+    client_id: Option<String>,
+    /// ERP client secret.
+    #[arg(long, env = "INVOIS_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// `sandbox` (LHDN pre-production) or `production`.
+    #[arg(long = "env", env = "INVOIS_ENV", default_value = "sandbox")]
+    environment: String,
+    /// API base URL (a local `invois sandbox`, a proxy); overrides --env.
+    #[arg(long, env = "INVOIS_API_BASE")]
+    api_base: Option<String>,
+    /// Identity base URL for /connect/token; defaults to the API host.
+    #[arg(long, env = "INVOIS_IDENTITY_BASE")]
+    identity_base: Option<String>,
+    /// Portal base URL for validation links.
+    #[arg(long, env = "INVOIS_PORTAL_BASE")]
+    portal_base: Option<String>,
+    /// The credentials are an intermediary's: send each document `onbehalfof` its supplier.
+    #[arg(long, env = "INVOIS_INTERMEDIARY")]
+    intermediary: bool,
+    /// Rate budgets: `production` or `sandbox`; defaults to the environment's.
+    #[arg(long, env = "INVOIS_RATE_PROFILE")]
+    rate_profile: Option<RateProfile>,
+    /// Run the clock this many times faster (match a sandbox's --time-scale).
+    #[arg(long, env = "INVOIS_TIME_SCALE", default_value_t = 1.0)]
+    time_scale: f64,
+    /// Sign unsigned 1.1/1.3 documents with this certificate (.p12, or PEM with --key).
+    #[arg(long, env = "INVOIS_CERT")]
+    cert: Option<PathBuf>,
+    /// PEM private key for a PEM --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Environment variable holding the PKCS#12 password (default INVOIS_CERT_PASSWORD).
+    #[arg(long, requires = "cert")]
+    password_env: Option<String>,
+    /// Also block documents whose line or document sums do not add up (MyInvois does not
+    /// document checking them, so by default they are only reported).
+    #[arg(long)]
+    strict_arithmetic: bool,
+    /// Code directory (see `invois codes import`) for membership checks of large tables.
+    #[arg(long, env = "INVOIS_CODES_DIR")]
+    codes_dir: Option<PathBuf>,
+}
+
+/// What [`Setup::build`] assembled.
+pub(crate) struct Built {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clients: ClientPool,
+    pub(crate) signer: Option<Arc<Signer>>,
+    pub(crate) config: PipelineConfig,
+    /// The built-in sandbox, when no credentials were given (kept running while held).
+    pub(crate) sandbox: Option<invois_sandbox::RunningSandbox>,
+}
+
+impl Setup {
+    /// Opens the store and builds the client (starting the built-in sandbox when there are
+    /// no credentials), printing what it chose.
+    pub(crate) async fn build(&self) -> anyhow::Result<Built> {
+        let clock = Clock::scaled(self.time_scale);
+        let store = store::open(&self.database, clock.clone())
+            .await
+            .with_context(|| format!("cannot open {}", store::redact_url(&self.database)))?;
+        eprintln!("store: {}", store::redact_url(&self.database));
+        let mut signer = match &self.cert {
+            Some(cert) => Some(Arc::new(crate::sign::load_signer(
+                cert,
+                self.key.as_deref(),
+                self.password_env.as_deref(),
+            )?)),
+            None => None,
+        };
+        let (client, sandbox, mode) = match (&self.client_id, &self.client_secret) {
+            (Some(id), Some(secret)) => {
+                let name: EnvironmentName = self.environment.parse()?;
+                let mut b = Client::builder()
+                    .environment(Environment::from(name))
+                    .rate_profile(self.rate_profile.unwrap_or(match name {
+                        EnvironmentName::Sandbox => RateProfile::Sandbox,
+                        EnvironmentName::Production => RateProfile::Production,
+                    }))
+                    .clock(clock.clone())
+                    .credentials(id.clone(), secret.as_str());
+                if let Some(u) = &self.api_base {
+                    b = b.api_base(u.clone());
+                }
+                if let Some(u) = &self.identity_base {
+                    b = b.identity_base(u.clone());
+                }
+                if let Some(u) = &self.portal_base {
+                    b = b.portal_base(u.clone());
+                }
+                let mode = if self.intermediary {
+                    LoginMode::Intermediary
+                } else {
+                    LoginMode::Taxpayer
+                };
+                (b.build()?, None, mode)
+            }
+            (None, None) => {
+                let (client, sandbox, test_signer) = builtin_sandbox(clock.clone()).await?;
+                signer = signer.or(Some(test_signer));
+                (client, Some(sandbox), LoginMode::Taxpayer)
+            }
+            (Some(_), None) => {
+                bail!("a client id but no client secret: set INVOIS_CLIENT_SECRET")
+            }
+            (None, Some(_)) => bail!("a client secret but no client id: set INVOIS_CLIENT_ID"),
+        };
+        let codes = match &self.codes_dir {
+            Some(dir) => invois_model::CodeTables::load_dir(dir)
+                .with_context(|| format!("cannot load the code tables in {}", dir.display()))?,
+            None => invois_model::CodeTables::empty(),
+        };
+        let config = PipelineConfig {
+            strict_arithmetic: self.strict_arithmetic,
+            codes: Arc::new(codes),
+            ..PipelineConfig::default()
+        };
+        Ok(Built {
+            store,
+            clients: ClientPool::new(client, mode),
+            signer,
+            config,
+            sandbox,
+        })
+    }
+}
+
+/// Starts the built-in sandbox on a free port with the demo fixture, and a client logged in
+/// as its demo supplier with a test certificate the sandbox trusts.
+async fn builtin_sandbox(
+    clock: Clock,
+) -> anyhow::Result<(Client, invois_sandbox::RunningSandbox, Arc<Signer>)> {
+    let config = invois_sandbox::SandboxConfig {
+        clock: clock.clone(),
+        ..invois_sandbox::SandboxConfig::default()
+    };
+    let running = invois_sandbox::spawn(config, false)
+        .await
+        .context("cannot start the built-in sandbox")?;
+    let fixtures = running.sandbox.fixtures();
+    let supplier = fixtures
+        .taxpayers
+        .first()
+        .context("the demo fixture has no taxpayer")?;
+    let client_secret = supplier
+        .clients
+        .first()
+        .context("the demo taxpayer has no ERP client")?;
+    let client = Client::builder()
+        .api_base(running.base_url.clone())
+        .portal_base("https://preprod.myinvois.hasil.gov.my")
+        .rate_profile(running.sandbox.config().profile)
+        .clock(clock)
+        .credentials(
+            client_secret.client_id.clone(),
+            client_secret.client_secret.as_str(),
+        )
+        .build()?;
+    let signer = invois_sign::TestCa::well_known()?
+        .issue(&invois_sign::TestCertRequest::new(
+            &supplier.tin,
+            &supplier.id_value,
+        ))?
+        .signer()?;
+    eprintln!(
+        "no MyInvois credentials (INVOIS_CLIENT_ID / INVOIS_CLIENT_SECRET): submitting to the \
+         built-in sandbox at {} as the demo taxpayer {} ({}), signing with a test certificate. \
+         Nothing reaches LHDN.",
+        running.base_url, supplier.tin, supplier.name
+    );
+    Ok((client, running, Arc::new(signer)))
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    if let Some(name) = &args.create_api_key {
+        let store = store::open(&args.setup.database, Clock::real()).await?;
+        let (record, secret) = store.create_api_key(name).await?;
+        eprintln!(
+            "API key `{}` ({}...) created; it is shown once, here:",
+            record.name, record.prefix
+        );
+        println!("{}", secret.expose());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let built = args.setup.build().await?;
+    if built.store.list_api_keys().await?.is_empty() {
+        let (record, secret) = built.store.create_api_key("default").await?;
+        // Shown once so a first run is usable at once; only its hash is stored.
+        eprintln!(
+            "no API key yet: created `{}`; send it as `Authorization: Bearer <key>`. It is \
+             shown once, now:\n{}",
+            record.name,
+            secret.expose()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let gateway = Gateway::new(
+        built.store,
+        built.clients,
+        built.signer,
+        built.config,
+    );
+    eprintln!(
+        "ERP API on http://{addr} (OpenAPI at /openapi.json); ready in {} ms; Ctrl-C stops",
+        started.elapsed().as_millis()
+    );
+    let (trigger, shutdown) = Shutdown::new();
+    let service = tokio::spawn(gateway.run(listener, shutdown));
+    crate::sandbox::shutdown_signal().await;
+    eprintln!("shutting down");
+    trigger.trigger();
+    // Loops stop after their current step; a step cut short is recovered on the next start.
+    let _ = tokio::time::timeout(Duration::from_secs(10), service).await;
+    if let Some(sandbox) = built.sandbox {
+        sandbox.shutdown().await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
