@@ -141,6 +141,7 @@ store_cases!(
     a_receiver_that_never_answers_times_out_on_the_clock,
     racing_relays_create_exactly_one_delivery_per_event,
     two_deliverers_never_send_one_delivery_twice,
+    run_delivers_in_the_background_until_shut_down,
 );
 
 mod cases {
@@ -634,5 +635,24 @@ mod cases {
         assert_eq!(distinct.len(), 21, "each delivery sent once");
         let counts = h.store.count_webhooks_by_state().await.unwrap();
         assert_eq!(counts.get(&WebhookState::Delivered), Some(&21));
+    }
+
+    pub(super) async fn run_delivers_in_the_background_until_shut_down(h: Harness) {
+        let mut erp = ErpServer::start().await;
+        let hooks = Webhooks::new(h.store.clone(), h.clock.clone(), config(&erp.url, 5)).unwrap();
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn(hooks.run(shutdown));
+        // Changes made while it runs are picked up without anyone calling it.
+        drive(&*h.store, "C1").await;
+        for _ in 0..7 {
+            erp.arrived.recv().await.unwrap();
+        }
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        assert_eq!(erp.got().len(), 7);
+        // Stopped: a later change is relayed by nobody.
+        drive(&*h.store, "C2").await;
+        let counts = h.store.count_webhooks_by_state().await.unwrap();
+        assert_eq!(counts.values().sum::<u64>(), 7);
     }
 }
