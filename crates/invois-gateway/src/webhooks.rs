@@ -483,38 +483,45 @@ fn bad_request(field: &str, rule: &str) -> Response {
     )
 }
 
+/// A query parameter that is not acceptable: the field and the rule it breaks.
+#[derive(Debug)]
+struct BadParam(String, &'static str);
+
 /// Parses the list query, naming the field and rule on bad input.
-fn parse_filter(query: &HashMap<String, String>) -> Result<WebhookFilter, Response> {
+fn parse_filter(query: &HashMap<String, String>) -> Result<WebhookFilter, BadParam> {
+    let bad = |field: &str, rule: &'static str| BadParam(field.to_owned(), rule);
     let mut filter = WebhookFilter::default();
     for (key, value) in query {
         match key.as_str() {
             "state" => {
                 filter.state = Some(WebhookState::parse(value).ok_or_else(|| {
-                    bad_request("state", "must be pending, delivering, delivered or dead")
+                    bad("state", "must be pending, delivering, delivered or dead")
                 })?)
             }
             "document" => {
-                filter.document_id =
-                    Some(DocumentId(value.parse().map_err(|_| {
-                        bad_request("document", "must be a document id")
-                    })?))
+                filter.document_id = Some(DocumentId(
+                    value
+                        .parse()
+                        .map_err(|_| bad("document", "must be a document id"))?,
+                ))
             }
             "before" => {
-                filter.before =
-                    Some(WebhookId(value.parse().map_err(|_| {
-                        bad_request("before", "must be a delivery id")
-                    })?))
+                filter.before = Some(WebhookId(
+                    value
+                        .parse()
+                        .map_err(|_| bad("before", "must be a delivery id"))?,
+                ))
             }
             "limit" => {
                 let limit: u32 = value
                     .parse()
                     .ok()
                     .filter(|n| (1..=1_000).contains(n))
-                    .ok_or_else(|| bad_request("limit", "must be between 1 and 1000"))?;
+                    .ok_or_else(|| bad("limit", "must be between 1 and 1000"))?;
                 filter.limit = limit;
             }
             other => {
-                return Err(bad_request(
+                return Err(bad(
                     other,
                     "is not a known parameter (state, document, before, limit)",
                 ));
@@ -530,7 +537,7 @@ async fn list_deliveries(
 ) -> Response {
     let filter = match parse_filter(&query) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(BadParam(field, rule)) => return bad_request(&field, rule),
     };
     let limit = if filter.limit == 0 { 100 } else { filter.limit };
     match store.list_webhook_deliveries(&filter).await {
