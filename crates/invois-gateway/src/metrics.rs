@@ -25,6 +25,7 @@
 //! | `polls_total` | counter | |
 //! | `documents_prepared_total` | counter | |
 //! | `documents_rejected_locally_total` | counter | |
+//! | `webhook_attempts_total` | counter | `result` (`delivered` or `failed`) |
 //! | `documents` | gauge | `state` (every state, zeros included) |
 //! | `webhook_deliveries` | gauge | `state` |
 //! | `store_up` | gauge | 1 when the scrape could read the store |
@@ -89,6 +90,7 @@ struct Families {
     budget_waits: BTreeMap<&'static str, u64>,
     budget_errors: BTreeMap<&'static str, u64>,
     submissions: BTreeMap<String, u64>,
+    webhook_attempts: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -165,6 +167,12 @@ impl Metrics {
     /// Counts documents prepared (validated, signed, minified).
     pub fn documents_prepared(&self, n: u64) {
         self.inner.prepared.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one webhook delivery attempt: acknowledged by a 2xx, or failed.
+    pub fn webhook_attempt(&self, delivered: bool) {
+        let result = if delivered { "delivered" } else { "failed" };
+        *self.families().webhook_attempts.entry(result).or_default() += 1;
     }
 
     /// Counts documents rejected by local validation.
@@ -347,6 +355,13 @@ impl Metrics {
             "Submission attempts by outcome.",
             "outcome",
             f.submissions.iter().map(|(k, v)| (k.as_str(), *v)),
+        );
+        labelled(
+            out,
+            "invois_webhook_attempts_total",
+            "Webhook delivery attempts by result (delivered or failed).",
+            "result",
+            f.webhook_attempts.iter().map(|(k, v)| (*k, *v)),
         );
         drop(f);
         for (name, help, value) in [

@@ -222,6 +222,7 @@ pub struct Webhooks {
     config: WebhookConfig,
     http: reqwest::Client,
     worker: String,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl fmt::Debug for Webhooks {
@@ -276,12 +277,19 @@ impl Webhooks {
             config,
             http,
             worker: format!("webhooks-{}", hex::encode(rand::random::<[u8; 6]>())),
+            metrics: None,
         })
     }
 
     /// Names this deliverer in leases (`locked_by`).
     pub fn with_worker(mut self, worker: impl Into<String>) -> Webhooks {
         self.worker = worker.into();
+        self
+    }
+
+    /// Counts delivery attempts in `metrics` (`invois_webhook_attempts_total`).
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Webhooks {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -316,7 +324,11 @@ impl Webhooks {
             .claim_webhooks(&self.worker, batch, lease)
             .await?;
         for delivery in &claimed {
-            let result = match self.attempt(delivery).await {
+            let attempt = self.attempt(delivery).await;
+            if let Some(metrics) = &self.metrics {
+                metrics.webhook_attempt(matches!(attempt, Attempt::Delivered));
+            }
+            let result = match attempt {
                 Attempt::Delivered => self
                     .store
                     .ack_webhook(delivery.id, &self.worker)

@@ -285,7 +285,10 @@ mod cases {
         s.mark_rejected_locally(d.document.id, "p", serde_json::json!(["bad"]))
             .await
             .unwrap();
-        let hooks = Webhooks::new(h.store.clone(), h.clock.clone(), config(&erp.url, 3)).unwrap();
+        let metrics = invois_gateway::metrics::Metrics::new();
+        let hooks = Webhooks::new(h.store.clone(), h.clock.clone(), config(&erp.url, 3))
+            .unwrap()
+            .with_metrics(metrics.clone());
 
         assert_eq!(hooks.run_once().await.unwrap(), 1);
         let first = all_deliveries(s).await.remove(0).delivery;
@@ -373,6 +376,16 @@ mod cases {
         let replayed = s.get_webhook_delivery(WebhookId(replay_id)).await.unwrap();
         assert_eq!(replayed.delivery.state, WebhookState::Delivered);
         assert_eq!(replayed.replay_of, Some(first.id));
+        let text = metrics.render(s).await;
+        assert!(
+            text.contains("invois_webhook_attempts_total{result=\"failed\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("invois_webhook_attempts_total{result=\"delivered\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("invois_webhook_deliveries{state=\"dead\"} 1\n"));
         // The original keeps its own history.
         let original = s.get_webhook_delivery(first.id).await.unwrap().delivery;
         assert_eq!(original.state, WebhookState::Dead);

@@ -1512,6 +1512,17 @@ macro_rules! store_impl {
 
             #[tracing::instrument(skip_all)]
             async fn relay_events(&self, limit: u32, max_attempts: i64) -> Result<u64, StoreError> {
+                // A cheap read first: an idle relay polls often, and should not take the write
+                // lock (SQLite) or write the relay row (PostgreSQL) when there is nothing to do.
+                // An event committed after this read is relayed by the next pass.
+                let pending = sqlx::query(
+                    "SELECT id FROM document_events WHERE relayed_at IS NULL LIMIT 1",
+                )
+                .fetch_optional(&self.read)
+                .await?;
+                if pending.is_none() {
+                    return Ok(0);
+                }
                 let now = self.now();
                 let mut tx = self.write.begin_with($begin).await?;
                 // Lock the relay row first. On PostgreSQL a second relay waits here until this
