@@ -647,6 +647,35 @@ mod tests {
         assert!(text.contains("https://erp.example"), "{text}");
     }
 
+    #[tokio::test]
+    async fn unusable_configuration_is_refused_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::SqliteStore::open(&url, Clock::real())
+                .await
+                .unwrap(),
+        );
+        let good = WebhookConfig::new(
+            url::Url::parse("https://erp.example/hooks").unwrap(),
+            WebhookSecret::new("s3cr3t-value"),
+        );
+        assert!(Webhooks::new(store.clone(), Clock::real(), good.clone()).is_ok());
+        let mut c = good.clone();
+        c.url = url::Url::parse("ftp://erp.example/hooks").unwrap();
+        let e = Webhooks::new(store.clone(), Clock::real(), c).unwrap_err();
+        assert!(e.to_string().contains("url must be http or https"), "{e}");
+        let mut c = good.clone();
+        c.max_attempts = 0;
+        let e = Webhooks::new(store.clone(), Clock::real(), c).unwrap_err();
+        assert!(e.to_string().contains("max_attempts"), "{e}");
+        let mut c = good;
+        c.timeout = Duration::ZERO;
+        let e = Webhooks::new(store, Clock::real(), c).unwrap_err();
+        assert!(e.to_string().contains("timeout"), "{e}");
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+
     #[test]
     fn list_query_errors_name_the_field() {
         let q = |k: &str, v: &str| HashMap::from([(k.to_owned(), v.to_owned())]);
