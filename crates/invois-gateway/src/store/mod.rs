@@ -20,10 +20,12 @@ mod postgres;
 mod sql;
 mod sqlite;
 mod types;
+mod webhook_types;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
+pub use webhook_types::*;
 
 /// The database used when none is configured.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://invois.db";
@@ -299,6 +301,38 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Every key's record (never the key), oldest first.
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    // ---- webhooks relay ----
+
+    /// Turns up to `limit` status events not yet relayed into pending deliveries (event
+    /// `document.<state>`, payload [`crate::webhooks::event_payload`]), oldest first, each
+    /// giving up after `max_attempts`. Marking the events and inserting their deliveries is one
+    /// transaction that first locks the relay row, so each event gets exactly one delivery
+    /// even when several gateway instances relay at once. Returns how many were relayed.
+    async fn relay_events(&self, limit: u32, max_attempts: i64) -> Result<u64, StoreError>;
+
+    /// The delivery log, newest first.
+    async fn list_webhook_deliveries(
+        &self,
+        filter: &WebhookFilter,
+    ) -> Result<Vec<WebhookLogEntry>, StoreError>;
+
+    /// One delivery by id.
+    async fn get_webhook_delivery(&self, id: WebhookId) -> Result<WebhookLogEntry, StoreError>;
+
+    /// Replays a `delivered` or `dead` delivery: a NEW pending delivery, due now, with the
+    /// same document, event, payload and attempt limit, and `replay_of` naming the original
+    /// (which keeps its own history). A pending or in-flight delivery is a
+    /// [`StoreError::Conflict`]: it will be delivered anyway.
+    async fn replay_webhook(&self, id: WebhookId) -> Result<WebhookLogEntry, StoreError>;
+
+    /// How many deliveries are in each state (states with none are left out).
+    async fn count_webhooks_by_state(
+        &self,
+    ) -> Result<std::collections::BTreeMap<WebhookState, u64>, StoreError>;
+
+    /// The newest document versions, newest first (at most `limit`, capped at 1,000).
+    async fn recent_documents(&self, limit: u32) -> Result<Vec<DocumentRecord>, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (or `sqlite:PATH`) or `postgres://...`

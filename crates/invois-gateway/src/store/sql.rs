@@ -1515,6 +1515,230 @@ macro_rules! store_impl {
                     None => Err(StoreError::NotFound(format!("API key {id}"))),
                 }
             }
+
+            // ---- webhooks relay ----
+
+            #[tracing::instrument(skip_all)]
+            async fn relay_events(&self, limit: u32, max_attempts: i64) -> Result<u64, StoreError> {
+                // A cheap read first: an idle relay polls often, and should not take the write
+                // lock (SQLite) or write the relay row (PostgreSQL) when there is nothing to do.
+                // An event committed after this read is relayed by the next pass.
+                let pending = sqlx::query(
+                    "SELECT id FROM document_events WHERE relayed_at IS NULL LIMIT 1",
+                )
+                .fetch_optional(&self.read)
+                .await?;
+                if pending.is_none() {
+                    return Ok(0);
+                }
+                let now = self.now();
+                let mut tx = self.write.begin_with($begin).await?;
+                // Lock the relay row first. On PostgreSQL a second relay waits here until this
+                // transaction commits, and its next statement (READ COMMITTED: a new snapshot)
+                // then sees these events as relayed. On SQLite `BEGIN IMMEDIATE` already
+                // serialises writers.
+                sqlx::query("UPDATE webhook_relay SET updated_at = $1 WHERE id = 1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let rows = sqlx::query(
+                    "SELECT id, document_id, state, created_at FROM document_events \
+                     WHERE relayed_at IS NULL ORDER BY id LIMIT $1",
+                )
+                .bind(clamp_limit(limit, 100, 10_000))
+                .fetch_all(&mut *tx)
+                .await?;
+                let events: Vec<DocumentEvent> =
+                    rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
+                let mut documents: std::collections::HashMap<i64, DocumentRecord> =
+                    std::collections::HashMap::new();
+                let mut last = 0_i64;
+                for event in &events {
+                    let doc_id = event.document_id.0;
+                    if !documents.contains_key(&doc_id) {
+                        let row = sqlx::query(concat!(
+                            "SELECT ",
+                            doc_cols!(),
+                            " FROM documents WHERE id = $1"
+                        ))
+                        .bind(doc_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        documents.insert(doc_id, doc_from_row(&row)?);
+                    }
+                    let Some(doc) = documents.get(&doc_id) else {
+                        return Err(corrupt("document of event", &event.id.to_string()));
+                    };
+                    let payload = $crate::webhooks::event_payload(event, doc);
+                    sqlx::query(
+                        "INSERT INTO webhook_deliveries (document_id, event, payload, state, \
+                         attempts, max_attempts, next_attempt_at, created_at, updated_at, \
+                         event_id) VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5, $6)",
+                    )
+                    .bind(doc_id)
+                    .bind($crate::webhooks::event_name(event.state))
+                    .bind(payload.to_string())
+                    .bind(max_attempts.max(1))
+                    .bind(now)
+                    .bind(event.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE document_events SET relayed_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(event.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    last = last.max(event.id);
+                }
+                let relayed = events.len() as i64;
+                if relayed > 0 {
+                    sqlx::query(
+                        "UPDATE webhook_relay SET events_relayed = events_relayed + $1, \
+                         last_event_id = CASE WHEN last_event_id < $2 THEN $2 \
+                         ELSE last_event_id END WHERE id = 1",
+                    )
+                    .bind(relayed)
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(u64::try_from(relayed).unwrap_or(0))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_webhook_deliveries(
+                &self,
+                filter: &$crate::store::WebhookFilter,
+            ) -> Result<Vec<$crate::store::WebhookLogEntry>, StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    hook_cols!(),
+                    ", event_id, replay_of FROM webhook_deliveries \
+                     WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR document_id = $2) \
+                     AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+                ))
+                .bind(filter.state.map(|s| s.as_str()))
+                .bind(filter.document_id.map(|d| d.0))
+                .bind(filter.before.map(|w| w.0))
+                .bind(clamp_limit(filter.limit, 100, 1_000))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::WebhookLogEntry {
+                            delivery: hook_from_row(row)?,
+                            event_id: row.try_get("event_id")?,
+                            replay_of: row.try_get::<Option<i64>, _>("replay_of")?.map(WebhookId),
+                        })
+                    })
+                    .collect()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_webhook_delivery(
+                &self,
+                id: WebhookId,
+            ) -> Result<$crate::store::WebhookLogEntry, StoreError> {
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    hook_cols!(),
+                    ", event_id, replay_of FROM webhook_deliveries WHERE id = $1"
+                ))
+                .bind(id.0)
+                .fetch_optional(&self.read)
+                .await?;
+                let Some(row) = row else {
+                    return Err(StoreError::NotFound(format!("webhook delivery {id}")));
+                };
+                Ok($crate::store::WebhookLogEntry {
+                    delivery: hook_from_row(&row)?,
+                    event_id: row.try_get("event_id")?,
+                    replay_of: row.try_get::<Option<i64>, _>("replay_of")?.map(WebhookId),
+                })
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn replay_webhook(&self, id: WebhookId) -> Result<$crate::store::WebhookLogEntry, StoreError> {
+                let now = self.now();
+                let mut tx = self.write.begin_with($begin).await?;
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    hook_cols!(),
+                    ", event_id FROM webhook_deliveries WHERE id = $1"
+                ))
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Err(StoreError::NotFound(format!("webhook delivery {id}")));
+                };
+                let original = hook_from_row(&row)?;
+                let event_id: Option<i64> = row.try_get("event_id")?;
+                if !matches!(original.state, WebhookState::Delivered | WebhookState::Dead) {
+                    return Err(StoreError::Conflict(format!(
+                        "webhook delivery {id} is {}; only a delivered or dead delivery can be \
+                         replayed",
+                        original.state
+                    )));
+                }
+                let row = sqlx::query(concat!(
+                    "INSERT INTO webhook_deliveries (document_id, event, payload, state, \
+                     attempts, max_attempts, next_attempt_at, created_at, updated_at, \
+                     event_id, replay_of) \
+                     VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5, $6, $7) RETURNING ",
+                    hook_cols!()
+                ))
+                .bind(original.document_id.map(|d| d.0))
+                .bind(&original.event)
+                .bind(original.payload.to_string())
+                .bind(original.max_attempts)
+                .bind(now)
+                .bind(event_id)
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+                let delivery = hook_from_row(&row)?;
+                tx.commit().await?;
+                Ok($crate::store::WebhookLogEntry {
+                    delivery,
+                    event_id,
+                    replay_of: Some(id),
+                })
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn count_webhooks_by_state(
+                &self,
+            ) -> Result<std::collections::BTreeMap<WebhookState, u64>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                let mut counts = std::collections::BTreeMap::new();
+                for row in &rows {
+                    let state: String = row.try_get("state")?;
+                    let n: i64 = row.try_get("n")?;
+                    let state = WebhookState::parse(&state)
+                        .ok_or_else(|| corrupt("webhook state", &state))?;
+                    counts.insert(state, u64::try_from(n).unwrap_or(0));
+                }
+                Ok(counts)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn recent_documents(&self, limit: u32) -> Result<Vec<DocumentRecord>, StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    doc_cols!(),
+                    " FROM documents ORDER BY id DESC LIMIT $1"
+                ))
+                .bind(clamp_limit(limit, 100, 1_000))
+                .fetch_all(&self.read)
+                .await?;
+                docs_from_rows(&rows)
+            }
         }
     };
 }

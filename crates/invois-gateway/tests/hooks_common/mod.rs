@@ -1,0 +1,265 @@
+//! Shared by the webhook, metrics and dashboard tests: a store on SQLite (always) or on
+//! PostgreSQL (when `TEST_DATABASE_URL` is set; one schema per case, dropped at the end), and
+//! a way to drive documents through their transitions so that status events exist.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::io::Write as _;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use invois_clock::Clock;
+use invois_gateway::store::*;
+use serde_json::json;
+use sqlx::Connection as _;
+
+pub struct Harness {
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    reopen: Reopen,
+}
+
+enum Reopen {
+    Sqlite(String),
+    Pg(Box<sqlx::postgres::PgConnectOptions>),
+}
+
+impl Harness {
+    /// A second, independent store on the same database (another gateway instance).
+    pub async fn another_instance(&self) -> Arc<dyn Store> {
+        match &self.reopen {
+            Reopen::Sqlite(url) => {
+                Arc::new(SqliteStore::open(url, self.clock.clone()).await.unwrap())
+            }
+            Reopen::Pg(options) => Arc::new(
+                PgStore::open_with((**options).clone(), self.clock.clone())
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+}
+
+pub fn start_clock() -> Clock {
+    Clock::starting_at(Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap(), 1.0)
+}
+
+pub async fn run_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Harness) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("invois.db").display());
+    let clock = start_clock();
+    let store = SqliteStore::open(&url, clock.clone()).await.unwrap();
+    let harness = Harness {
+        store: Arc::new(store),
+        clock,
+        reopen: Reopen::Sqlite(url),
+    };
+    tokio::spawn(case(harness)).await.unwrap();
+    drop(dir);
+}
+
+pub async fn run_pg<F, Fut>(name: &str, case: F)
+where
+    F: FnOnce(Harness) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED postgres::{name}: TEST_DATABASE_URL is not set"
+        );
+        return;
+    };
+    let schema = format!("invois_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let clock = start_clock();
+    let opened = PgStore::open_with(options.clone(), clock.clone()).await;
+    let outcome = match opened {
+        Ok(store) => {
+            let harness = Harness {
+                store: Arc::new(store.clone()),
+                clock,
+                reopen: Reopen::Pg(Box::new(options)),
+            };
+            let outcome = tokio::spawn(case(harness)).await;
+            store.close().await;
+            outcome.map_err(|e| e.into_panic())
+        }
+        Err(e) => Err(Box::new(format!("opening the store failed: {e}")) as _),
+    };
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Declares each case once for SQLite and once for PostgreSQL.
+#[macro_export]
+macro_rules! store_cases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    $crate::hooks_common::run_sqlite(super::cases::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    $crate::hooks_common::run_pg(stringify!($name), super::cases::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+pub const LEASE: Duration = Duration::from_secs(60);
+
+pub fn doc(issuer: &str, internal_id: &str, body: &str) -> NewDocument {
+    NewDocument {
+        issuer_tin: issuer.to_owned(),
+        type_code: "01".to_owned(),
+        internal_id: internal_id.to_owned(),
+        version: 1,
+        format: DocumentFormat::Json,
+        client_id: "client-a".to_owned(),
+        on_behalf_of: None,
+        received: body.as_bytes().to_vec(),
+    }
+}
+
+/// What [`drive`] did, by document.
+pub struct Driven {
+    /// Rejected locally.
+    pub rejected: DocumentId,
+    /// Submitted, then valid, then cancelled.
+    pub cancelled: DocumentId,
+    /// Submitted, then invalid.
+    pub invalid_later: DocumentId,
+    /// Rejected by MyInvois at submission (invalid at once).
+    pub invalid_at_once: DocumentId,
+}
+
+/// Takes documents through every kind of status change: rejected locally; submitted then
+/// valid then cancelled; submitted then invalid; invalid at submission. Seven events.
+pub async fn drive(store: &dyn Store, issuer: &str) -> Driven {
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let d = store
+            .insert_document(doc(
+                issuer,
+                &format!("{issuer}-INV-{i}"),
+                &format!("body {i}"),
+            ))
+            .await
+            .unwrap();
+        ids.push(d.document.id);
+    }
+    let claimed = store.claim_received("preparer", 10, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    store
+        .mark_rejected_locally(
+            ids[3],
+            "preparer",
+            json!([{"field": "TIN", "rule": "format"}]),
+        )
+        .await
+        .unwrap();
+    for id in &ids[..3] {
+        store
+            .mark_prepared(
+                *id,
+                "preparer",
+                Prepared {
+                    bytes: b"prepared".to_vec(),
+                    document_hash: format!("hash-{id}"),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let batch = store
+        .claim_documents_for_batch("batcher", 100, 5_000_000, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.documents.len(), 3);
+    let sub = store
+        .record_submission_intent(SubmissionIntent {
+            worker: "batcher".to_owned(),
+            client_id: batch.client_id.clone(),
+            on_behalf_of: None,
+            document_ids: ids[..3].to_vec(),
+            payload: b"payload".to_vec(),
+            lease: LEASE,
+        })
+        .await
+        .unwrap();
+    store
+        .record_submission_accepted(
+            sub.id,
+            &SubmissionAccepted {
+                submission_uid: format!("SUB-{issuer}"),
+                accepted: vec![
+                    (ids[0], format!("U-{issuer}-0")),
+                    (ids[1], format!("U-{issuer}-1")),
+                ],
+                rejected: vec![(ids[2], json!({"code": "BadArgument"}))],
+            },
+        )
+        .await
+        .unwrap();
+    let changed = store
+        .record_validation_results(&[
+            ValidationUpdate {
+                uuid: format!("U-{issuer}-0"),
+                outcome: ValidationOutcome::Valid {
+                    long_id: format!("LONG-{issuer}-0"),
+                    validation_link: format!("https://myinvois.example/U-{issuer}-0/share"),
+                },
+            },
+            ValidationUpdate {
+                uuid: format!("U-{issuer}-1"),
+                outcome: ValidationOutcome::Invalid {
+                    errors: json!({"error": {"code": "CF321"}}),
+                },
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(changed, 2);
+    let changed = store
+        .record_validation_results(&[ValidationUpdate {
+            uuid: format!("U-{issuer}-0"),
+            outcome: ValidationOutcome::Cancelled,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+    Driven {
+        rejected: ids[3],
+        cancelled: ids[0],
+        invalid_later: ids[1],
+        invalid_at_once: ids[2],
+    }
+}
