@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use invois_api::RateProfile;
-use invois_client::{Client, Environment, EnvironmentName};
+use invois_client::{Client, Environment, EnvironmentName, InProcessBudget};
 use invois_clock::Clock;
 use invois_gateway::clients::{ClientPool, LoginMode};
+use invois_gateway::metrics::Metrics;
 use invois_gateway::pipeline::{PipelineConfig, Shutdown};
 use invois_gateway::service::Gateway;
 use invois_gateway::store::{self, Store};
+use invois_gateway::webhooks::{WebhookConfig, WebhookSecret};
 use invois_sign::Signer;
 
 /// `invois gateway`.
@@ -29,6 +31,12 @@ pub(crate) struct Args {
     /// Create an API key with this name, print it once, and exit.
     #[arg(long, value_name = "NAME")]
     create_api_key: Option<String>,
+    /// POST every document status change to this URL (signed with HMAC-SHA256).
+    #[arg(long, env = "INVOIS_WEBHOOK_URL")]
+    webhook_url: Option<url::Url>,
+    /// Environment variable holding the webhook signing secret.
+    #[arg(long, default_value = "INVOIS_WEBHOOK_SECRET")]
+    webhook_secret_env: String,
 }
 
 /// What `invois gateway` and `invois submit` share: where state lives and how to reach
@@ -99,6 +107,7 @@ impl Setup {
     /// no credentials), printing what it chose.
     pub(crate) async fn build(&self) -> anyhow::Result<Built> {
         let clock = Clock::scaled(self.time_scale);
+        let metrics = Metrics::new();
         let store = store::open(&self.database, clock.clone())
             .await
             .with_context(|| format!("cannot open {}", store::redact_url(&self.database)))?;
@@ -121,6 +130,8 @@ impl Setup {
                         EnvironmentName::Production => RateProfile::Production,
                     }))
                     .clock(clock.clone())
+                    .observer(Arc::new(metrics.clone()))
+                    .rate_budget(metrics.wrap_budget(InProcessBudget::shared()))
                     .credentials(id.clone(), secret.as_str());
                 if let Some(u) = &self.api_base {
                     b = b.api_base(u.clone());
@@ -139,7 +150,8 @@ impl Setup {
                 (b.build()?, None, mode)
             }
             (None, None) => {
-                let (client, sandbox, test_signer) = builtin_sandbox(clock.clone()).await?;
+                let (client, sandbox, test_signer) =
+                    builtin_sandbox(clock.clone(), &metrics).await?;
                 signer = signer.or(Some(test_signer));
                 (client, Some(sandbox), LoginMode::Taxpayer)
             }
@@ -156,6 +168,7 @@ impl Setup {
         let config = PipelineConfig {
             strict_arithmetic: self.strict_arithmetic,
             codes: Arc::new(codes),
+            metrics: metrics.clone(),
             ..PipelineConfig::default()
         };
         Ok(Built {
@@ -172,6 +185,7 @@ impl Setup {
 /// as its demo supplier with a test certificate the sandbox trusts.
 async fn builtin_sandbox(
     clock: Clock,
+    metrics: &Metrics,
 ) -> anyhow::Result<(Client, invois_sandbox::RunningSandbox, Arc<Signer>)> {
     let config = invois_sandbox::SandboxConfig {
         clock: clock.clone(),
@@ -194,6 +208,8 @@ async fn builtin_sandbox(
         .portal_base("https://preprod.myinvois.hasil.gov.my")
         .rate_profile(running.sandbox.config().profile)
         .clock(clock)
+        .observer(Arc::new(metrics.clone()))
+        .rate_budget(metrics.wrap_budget(InProcessBudget::shared()))
         .credentials(
             client_secret.client_id.clone(),
             client_secret.client_secret.as_str(),
@@ -241,14 +257,30 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let gateway = Gateway::new(
-        built.store,
-        built.clients,
-        built.signer,
-        built.config,
-    );
+    let mut gateway = Gateway::new(built.store, built.clients, built.signer, built.config);
+    if let Some(url) = &args.webhook_url {
+        let secret = std::env::var(&args.webhook_secret_env).with_context(|| {
+            format!(
+                "--webhook-url needs a signing secret in the environment variable {}",
+                args.webhook_secret_env
+            )
+        })?;
+        anyhow::ensure!(
+            secret.len() >= 16,
+            "the webhook secret in {} is shorter than 16 characters",
+            args.webhook_secret_env
+        );
+        gateway =
+            gateway.with_webhooks(WebhookConfig::new(url.clone(), WebhookSecret::new(secret)))?;
+        eprintln!(
+            "webhooks: every status change is POSTed to {}://{}",
+            url.scheme(),
+            url.host_str().unwrap_or("")
+        );
+    }
     eprintln!(
-        "ERP API on http://{addr} (OpenAPI at /openapi.json); ready in {} ms; Ctrl-C stops",
+        "ERP API on http://{addr} (OpenAPI at /openapi.json, dashboard at /dashboard, metrics \
+         at /metrics); ready in {} ms; Ctrl-C stops",
         started.elapsed().as_millis()
     );
     let (trigger, shutdown) = Shutdown::new();

@@ -1,14 +1,19 @@
-//! The gateway service: the pipeline's loops and the ERP API in one process, stopped together.
+//! The gateway service: the pipeline's loops, the webhook relay and deliverer, and the HTTP
+//! surface (ERP API, webhook log, metrics, dashboard) in one process, stopped together.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::middleware::from_fn_with_state;
 use invois_sign::Signer;
 
 use crate::clients::ClientPool;
 use crate::http::{self, ApiState};
+use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineConfig, Shutdown};
 use crate::store::Store;
+use crate::webhooks::{WebhookConfig, WebhookError, Webhooks};
+use crate::{dashboard, metrics, webhooks};
 
 /// Everything a gateway process runs.
 #[derive(Debug, Clone)]
@@ -16,10 +21,14 @@ pub struct Gateway {
     store: Arc<dyn Store>,
     pipeline: Pipeline,
     api: ApiState,
+    metrics: Metrics,
+    webhooks: Option<Webhooks>,
 }
 
 impl Gateway {
-    /// A gateway over `store`, submitting with `clients` (and `signer`, if any).
+    /// A gateway over `store`, submitting with `clients` (and `signer`, if any). For the
+    /// client's calls to show in `/metrics`, build its client with
+    /// `.observer(Arc::new(config.metrics.clone()))`.
     pub fn new(
         store: Arc<dyn Store>,
         clients: ClientPool,
@@ -27,13 +36,29 @@ impl Gateway {
         config: PipelineConfig,
     ) -> Gateway {
         let clock = clients.base().clock().clone();
+        let metrics = config.metrics.clone();
         let pipeline = Pipeline::new(Arc::clone(&store), clients.clone(), signer, config);
         let api = ApiState::new(Arc::clone(&store), clients, clock);
         Gateway {
             store,
             pipeline,
             api,
+            metrics,
+            webhooks: None,
         }
+    }
+
+    /// Also notifies the ERP of every status change at `config.url`.
+    pub fn with_webhooks(mut self, config: WebhookConfig) -> Result<Gateway, WebhookError> {
+        let hooks = Webhooks::new(
+            Arc::clone(&self.store),
+            self.pipeline.clock().clone(),
+            config,
+        )?
+        .with_worker(self.pipeline.config().worker.clone())
+        .with_metrics(self.metrics.clone());
+        self.webhooks = Some(hooks);
+        Ok(self)
     }
 
     /// The store.
@@ -51,13 +76,25 @@ impl Gateway {
         &self.api
     }
 
-    /// The whole HTTP surface: the ERP API (and whatever else is merged into it later).
+    /// The whole HTTP surface: the ERP API and the webhook log (both behind API keys), and
+    /// `/metrics` and the dashboard (read-only, no document content; bind the gateway to a
+    /// private address).
     pub fn router(&self) -> axum::Router {
+        let hooks = webhooks::routes(Arc::clone(&self.store)).layer(from_fn_with_state(
+            Arc::clone(&self.store),
+            http::require_api_key,
+        ));
         http::router(self.api.clone())
+            .merge(hooks)
+            .merge(metrics::routes(
+                self.metrics.clone(),
+                Arc::clone(&self.store),
+            ))
+            .merge(dashboard::routes(Arc::clone(&self.store)))
     }
 
-    /// Serves the API on `listener` and runs the pipeline until `shutdown`; in-flight
-    /// requests finish, and every loop stops after its current step.
+    /// Serves the HTTP surface on `listener` and runs the pipeline (and webhooks) until
+    /// `shutdown`; in-flight requests finish, and every loop stops after its current step.
     pub async fn run(
         self,
         listener: tokio::net::TcpListener,
@@ -68,15 +105,22 @@ impl Gateway {
             let s = shutdown.clone();
             tokio::spawn(async move { pipeline.run(s).await })
         };
+        let hooks = self
+            .webhooks
+            .clone()
+            .map(|h| tokio::spawn(h.run(shutdown.receiver())));
         let mut stop = shutdown.clone();
-        let server = axum::serve(
+        let served = axum::serve(
             listener,
             self.router()
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move { stop.wait().await });
-        let served = server.await;
+        .with_graceful_shutdown(async move { stop.wait().await })
+        .await;
         let _ = loops.await;
+        if let Some(h) = hooks {
+            let _ = h.await;
+        }
         served
     }
 }

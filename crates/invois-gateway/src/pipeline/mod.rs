@@ -90,6 +90,8 @@ pub struct PipelineConfig {
     pub codes: Arc<CodeTables>,
     /// Whether arithmetic findings block a document (see [`PrepareRules`]).
     pub strict_arithmetic: bool,
+    /// Where the pipeline counts what it does (submissions by outcome, polls, preparations).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Default for PipelineConfig {
@@ -110,6 +112,7 @@ impl Default for PipelineConfig {
             poll_interval: (Duration::from_secs(3), Duration::from_secs(5)),
             codes: Arc::new(CodeTables::empty()),
             strict_arithmetic: false,
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 }
@@ -136,6 +139,11 @@ impl Shutdown {
     pub fn new() -> (ShutdownTrigger, Shutdown) {
         let (tx, rx) = watch::channel(false);
         (ShutdownTrigger { tx }, Shutdown { rx })
+    }
+
+    /// The underlying channel, for loops that take a `watch::Receiver<bool>`.
+    pub fn receiver(&self) -> watch::Receiver<bool> {
+        self.rx.clone()
     }
 
     /// Whether shutdown was asked for.

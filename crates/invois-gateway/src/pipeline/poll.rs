@@ -43,6 +43,7 @@ impl Pipeline {
         let client = inner.clients.client(sub.on_behalf_of.as_deref())?;
         let mut summaries: Vec<DocumentSummary> = Vec::new();
         for page in 1..=1_000u32 {
+            self.inner.config.metrics.poll();
             let response = client
                 .submissions()
                 .get(uid)

@@ -180,6 +180,7 @@ impl Pipeline {
             for (doc, outcome) in results {
                 let result = match outcome {
                     PrepareOutcome::Ready(bytes) => {
+                        inner.config.metrics.documents_prepared(1);
                         let document_hash = invois_client::sha256_hex(&bytes);
                         inner
                             .store
@@ -195,6 +196,7 @@ impl Pipeline {
                             .map(|_| ())
                     }
                     PrepareOutcome::Rejected(errors) => {
+                        inner.config.metrics.documents_rejected_locally(1);
                         tracing::info!(document = %doc.id, internal_id = %doc.internal_id, "rejected locally");
                         inner
                             .store

@@ -69,7 +69,19 @@ impl Pipeline {
         else {
             return Ok(None);
         };
-        self.submit_batch(batch).await.map(Some)
+        let outcome = self.submit_batch(batch).await;
+        let label = match &outcome {
+            Ok(SubmitOutcome::Accepted(_)) => "accepted",
+            Ok(SubmitOutcome::Unknown(_)) => "unknown",
+            Ok(SubmitOutcome::Duplicate(_)) => "duplicate",
+            Ok(SubmitOutcome::Split(_)) => "split",
+            Ok(SubmitOutcome::NotSent(_)) => "not_sent",
+            Ok(SubmitOutcome::Refused(_)) => "refused",
+            Ok(SubmitOutcome::WaitingForReconciliation) => "waiting",
+            Err(_) => "error",
+        };
+        inner.config.metrics.submission(label);
+        outcome.map(Some)
     }
 
     async fn submit_batch(&self, batch: Batch) -> Result<SubmitOutcome, PipelineError> {
