@@ -12,6 +12,7 @@ mod sandbox;
 mod sandbox_report;
 
 mod api;
+mod archive;
 mod cert;
 mod codes;
 mod convert;
@@ -50,6 +51,8 @@ enum Command {
     Codes(codes::Args),
     /// Call MyInvois APIs with the typed client (login, submit, poll, search, ...).
     Api(Box<api::Args>),
+    /// Archive: export stored documents and results; backfill documents issued elsewhere.
+    Archive(Box<archive::Args>),
 }
 
 #[tokio::main]
@@ -69,6 +72,7 @@ async fn main() -> ExitCode {
         Command::New(args) => new::run(args).await,
         Command::Codes(args) => codes::run(args).await,
         Command::Api(args) => api::run(*args).await,
+        Command::Archive(args) => archive::run(*args).await,
     };
     match result {
         Ok(code) => code,
