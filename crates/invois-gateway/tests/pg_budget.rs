@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use invois_client::api::RateClass;
 use invois_client::{Admission, BudgetKey, Client, InProcessBudget, Quota, RateBudget, RateLimits};
 use invois_gateway::budget::PgRateBudget;
-use invois_testkit::{CallObserver, CallRecord, TestSandbox};
+use invois_testkit::{CallObserver, CallRecord, Fixtures, TestSandbox};
 use sqlx::Connection as _;
 use sqlx::postgres::PgConnectOptions;
 
@@ -271,81 +271,127 @@ impl CallObserver for Calls {
 #[tokio::test]
 async fn two_clients_sharing_the_pg_budget_earn_no_429() {
     with_schema("two_clients_sharing", |opts| async move {
-        // The sandbox allows 3 searches a minute per client id; both clients use the same
-        // client id, each in its own "process" (its own pool to the budget).
-        let calls = Arc::new(Calls::default());
-        let sandbox = TestSandbox::builder()
-            .time_scale(30.0)
-            .rate_limit(RateClass::SearchDocuments, 3)
-            .observer(calls.clone())
-            .start()
-            .await
-            .unwrap();
-        // The clients count 3 per 65 s: the 5 s over the sandbox's minute absorb the
-        // scheduling jitter between a grant and the request's arrival (5 s of clock is
-        // 170 ms of real time here). Without a shared budget each client would send 3 in
-        // the first minute, 6 in all, and the sandbox would refuse some.
-        let limits = RateLimits::default().with_quota(
-            RateClass::SearchDocuments,
-            Quota {
-                requests: 3,
-                window: Duration::from_secs(65),
-            },
-        );
-        let who = sandbox.supplier();
-        let client = |budget: PgRateBudget| {
-            Client::builder()
-                .api_base(sandbox.base_url())
-                .credentials(who.client_id.clone(), who.client_secret.as_str())
-                .clock(sandbox.clock().clone())
-                .rate_limits(limits.clone())
-                .rate_budget(budget.shared())
-                .build()
-                .unwrap()
-        };
-        let a = client(PgRateBudget::connect_with(opts.clone()).await.unwrap());
-        let b = client(PgRateBudget::connect_with(opts).await.unwrap());
-        let now = sandbox.clock().now();
-        let (from, to) = (now - chrono::Duration::days(1), now);
-        const EACH: usize = 4;
-        let mut tasks = Vec::new();
-        for c in [a.clone(), b.clone()] {
-            for _ in 0..EACH {
-                let c = c.clone();
-                tasks.push(tokio::spawn(async move {
-                    c.documents()
-                        .search()
-                        .submission_dates(from, to)
-                        .send()
-                        .await
-                }));
-            }
-        }
-        for task in tasks {
-            task.await.unwrap().unwrap();
-        }
-        let searches: Vec<CallRecord> = calls
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r.endpoint == Some(invois_client::api::Endpoint::SearchDocuments))
-            .cloned()
-            .collect();
-        // More than one window's worth went through, every one admitted first time.
-        assert_eq!(searches.len(), 2 * EACH);
-        assert!(searches.len() > 3);
-        assert!(searches.iter().all(|r| r.status == 200), "{searches:?}");
-        let counters = sandbox.sandbox().client_counters(a.client_id());
-        assert_eq!(
-            counters
-                .rate_limited
-                .get(RateClass::SearchDocuments.key())
-                .copied()
-                .unwrap_or(0),
-            0,
-            "{counters:?}"
-        );
+        two_instances_one_client_id(opts, false).await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn taxpayers_of_one_intermediary_share_its_client_id_budget() {
+    with_schema("taxpayers_of_one_intermediary", |opts| async move {
+        two_instances_one_client_id(opts, true).await;
+    })
+    .await;
+}
+
+/// Two clients with one client id, each with its own connection pool to the budget (two
+/// gateway processes), search more often together than one window allows; the sandbox
+/// refuses nothing. With `intermediary`, the two act for two different taxpayers
+/// (`onbehalfof`) under one intermediary client id: LHDN counts them together.
+async fn two_instances_one_client_id(opts: PgConnectOptions, intermediary: bool) {
+    let calls = Arc::new(Calls::default());
+    let mut fixtures = Fixtures::demo();
+    let second_taxpayer = fixtures.taxpayers[1].tin.clone();
+    fixtures.intermediaries[0]
+        .represents
+        .push(second_taxpayer.clone());
+    // The sandbox allows 3 searches a minute per client id.
+    let sandbox = TestSandbox::builder()
+        .time_scale(30.0)
+        .fixtures(fixtures)
+        .rate_limit(RateClass::SearchDocuments, 3)
+        .observer(calls.clone())
+        .start()
+        .await
+        .unwrap();
+    // The clients count 3 per 65 s: the 5 s over the sandbox's minute absorb the scheduling
+    // jitter between a grant and the request's arrival (5 s of clock is 170 ms of real time
+    // here). Without a shared budget each client would send 3 in the first minute, 6 in
+    // all, and the sandbox would refuse some.
+    let limits = RateLimits::default().with_quota(
+        RateClass::SearchDocuments,
+        Quota {
+            requests: 3,
+            window: Duration::from_secs(65),
+        },
+    );
+    let who = if intermediary {
+        sandbox.intermediary()
+    } else {
+        sandbox.supplier()
+    };
+    let client = |budget: PgRateBudget, obo: Option<String>| {
+        let mut b = Client::builder()
+            .api_base(sandbox.base_url())
+            .credentials(who.client_id.clone(), who.client_secret.as_str())
+            .clock(sandbox.clock().clone())
+            .rate_limits(limits.clone())
+            .rate_budget(budget.shared());
+        if let Some(obo) = obo {
+            b = b.on_behalf_of(obo);
+        }
+        b.build().unwrap()
+    };
+    let (obo_a, obo_b) = if intermediary {
+        (who.on_behalf_of.clone(), Some(second_taxpayer.clone()))
+    } else {
+        (None, None)
+    };
+    let a = client(
+        PgRateBudget::connect_with(opts.clone()).await.unwrap(),
+        obo_a.clone(),
+    );
+    let b = client(
+        PgRateBudget::connect_with(opts).await.unwrap(),
+        obo_b.clone(),
+    );
+    let now = sandbox.clock().now();
+    let (from, to) = (now - chrono::Duration::days(1), now);
+    const EACH: usize = 4;
+    let mut tasks = Vec::new();
+    for c in [a.clone(), b.clone()] {
+        for _ in 0..EACH {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                c.documents()
+                    .search()
+                    .submission_dates(from, to)
+                    .send()
+                    .await
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let searches: Vec<CallRecord> = calls
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.endpoint == Some(invois_client::api::Endpoint::SearchDocuments))
+        .cloned()
+        .collect();
+    // More than one window's worth went through, every one admitted first time.
+    assert_eq!(searches.len(), 2 * EACH);
+    assert!(searches.iter().all(|r| r.status == 200), "{searches:?}");
+    if intermediary {
+        for obo in [&obo_a, &obo_b] {
+            let n = searches
+                .iter()
+                .filter(|r| r.on_behalf_of.as_deref() == obo.as_deref())
+                .count();
+            assert_eq!(n, EACH, "{obo:?}: {searches:?}");
+        }
+    }
+    let counters = sandbox.sandbox().client_counters(a.client_id());
+    assert_eq!(
+        counters
+            .rate_limited
+            .get(RateClass::SearchDocuments.key())
+            .copied()
+            .unwrap_or(0),
+        0,
+        "{counters:?}"
+    );
 }
