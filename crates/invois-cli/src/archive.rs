@@ -225,4 +225,74 @@ mod tests {
             ""
         );
     }
+
+    #[tokio::test]
+    async fn backfill_records_what_was_submitted_elsewhere() {
+        use invois_client::DocumentSubmissionExt as _;
+        use invois_client::api::submission::{DocumentFormat, DocumentSubmission};
+        use invois_testkit::samples;
+        let sandbox = invois_testkit::TestSandbox::builder()
+            .time_scale(60.0)
+            .start()
+            .await
+            .unwrap();
+        let who = sandbox.supplier();
+        // One invoice issued outside the gateway.
+        let client = invois_client::Client::builder()
+            .api_base(sandbox.base_url())
+            .credentials(who.client_id.clone(), who.client_secret.as_str())
+            .clock(sandbox.clock().clone())
+            .build()
+            .unwrap();
+        let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+        let issued = sandbox.clock().now() - chrono::Duration::minutes(2);
+        samples::adapt_json(
+            &mut doc,
+            "OUTSIDE-1",
+            issued,
+            &who.tin,
+            &sandbox.buyer().tin,
+        );
+        let sent = client
+            .submissions()
+            .submit(vec![DocumentSubmission::from_bytes(
+                DocumentFormat::Json,
+                &samples::minified(&doc),
+                "OUTSIDE-1",
+            )])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.accepted_documents.len(), 1);
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("g.db").display());
+        let now = sandbox.clock().now();
+        let from = (now - chrono::Duration::days(1)).to_rfc3339();
+        let to = (now + chrono::Duration::minutes(1)).to_rfc3339();
+        let argv = [
+            "backfill",
+            "--database",
+            &url,
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--api-base",
+            sandbox.base_url(),
+            "--client-id",
+            &who.client_id,
+            "--client-secret",
+            &who.client_secret,
+            "--time-scale",
+            "60",
+        ];
+        run(parse(&argv)).await.unwrap();
+        run(parse(&argv)).await.unwrap();
+        let s = store::open(&url, Clock::real()).await.unwrap();
+        let external = s.list_external_documents(0, 0).await.unwrap();
+        assert_eq!(external.len(), 1, "recorded once across two runs");
+        assert_eq!(external[0].document.uuid, sent.accepted_documents[0].uuid);
+        assert_eq!(external[0].document.internal_id, "OUTSIDE-1");
+    }
 }
