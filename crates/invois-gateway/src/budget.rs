@@ -77,7 +77,9 @@ fn target_of(options: &PgConnectOptions) -> String {
 fn ceil_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     let floor = t.trunc_subsecs(6);
     if floor < t {
-        floor + chrono::Duration::microseconds(1)
+        floor
+            .checked_add_signed(chrono::Duration::microseconds(1))
+            .unwrap_or(floor)
     } else {
         floor
     }
@@ -85,6 +87,12 @@ fn ceil_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 
 fn chrono_span(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// `t + span`, or the last representable time (an absurd configured window must not panic).
+fn after(t: DateTime<Utc>, span: chrono::Duration) -> DateTime<Utc> {
+    t.checked_add_signed(span)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl PgRateBudget {
@@ -246,7 +254,7 @@ impl PgRateBudget {
         if quota.requests == 0 {
             // A zero budget admits nothing; ask again after a window.
             tx.commit().await?;
-            return Ok(Admission::WaitUntil(now + span));
+            return Ok(Admission::WaitUntil(after(now, span)));
         }
         let (count, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
             "SELECT COUNT(*), MIN(granted_at) FROM rate_grants \
@@ -267,7 +275,7 @@ impl PgRateBudget {
             .await?;
             Admission::Granted
         } else {
-            Admission::WaitUntil(oldest.unwrap_or(now) + span)
+            Admission::WaitUntil(after(oldest.unwrap_or(now), span))
         };
         tx.commit().await?;
         Ok(admission)
@@ -326,6 +334,17 @@ mod tests {
         assert_eq!(c.timestamp_subsec_nanos(), 2_000);
         let exact = DateTime::from_timestamp(1_700_000_000, 3_000).unwrap();
         assert_eq!(ceil_micros(exact), exact);
+        assert_eq!(
+            ceil_micros(DateTime::<Utc>::MAX_UTC),
+            DateTime::<Utc>::MAX_UTC.trunc_subsecs(6)
+        );
+        // An absurd window names the end of time instead of panicking.
+        let huge = chrono_span(Duration::MAX);
+        assert_eq!(after(t, huge), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            after(t, chrono::Duration::seconds(60)),
+            t + chrono::Duration::seconds(60)
+        );
     }
 
     #[tokio::test]
