@@ -29,7 +29,7 @@ pub(crate) struct Args {
 }
 
 #[derive(Debug, clap::Args)]
-struct ApiConfig {
+pub(crate) struct ApiConfig {
     /// ERP client id.
     #[arg(long, env = "INVOIS_CLIENT_ID", global = true)]
     client_id: Option<String>,
@@ -251,7 +251,7 @@ enum TinCommand {
     },
 }
 
-fn build_client(c: &ApiConfig) -> anyhow::Result<Client> {
+pub(crate) fn build_client(c: &ApiConfig) -> anyhow::Result<Client> {
     let name: EnvironmentName = c.environment.parse()?;
     let mut b = Client::builder()
         .environment(Environment::from(name))
@@ -287,7 +287,7 @@ fn build_client(c: &ApiConfig) -> anyhow::Result<Client> {
     Ok(b.build()?)
 }
 
-fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
     use std::io::Write as _;
     let text = serde_json::to_string_pretty(value)?;
     match writeln!(std::io::stdout().lock(), "{text}") {
@@ -298,7 +298,7 @@ fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 /// Parses `YYYY-MM-DD` (start or end of that day, UTC) or RFC 3339.
-fn parse_date(s: &str, end_of_day: bool) -> anyhow::Result<DateTime<Utc>> {
+pub(crate) fn parse_date(s: &str, end_of_day: bool) -> anyhow::Result<DateTime<Utc>> {
     if let Some(dt) = invois_client::api::datetime::parse(s) {
         return Ok(dt);
     }

@@ -13,6 +13,7 @@ mod sandbox;
 mod sandbox_report;
 
 mod api;
+mod archive;
 mod cert;
 mod codes;
 mod convert;
@@ -53,6 +54,8 @@ enum Command {
     Codes(codes::Args),
     /// Call MyInvois APIs with the typed client (login, submit, poll, search, ...).
     Api(Box<api::Args>),
+    /// Archive: export stored documents and results; backfill documents issued elsewhere.
+    Archive(Box<archive::Args>),
 }
 
 #[tokio::main]
@@ -73,6 +76,7 @@ async fn main() -> ExitCode {
         Command::New(args) => new::run(args).await,
         Command::Codes(args) => codes::run(args).await,
         Command::Api(args) => api::run(*args).await,
+        Command::Archive(args) => archive::run(*args).await,
     };
     match result {
         Ok(code) => code,

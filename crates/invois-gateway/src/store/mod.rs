@@ -16,12 +16,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use invois_clock::Clock;
 
+mod external;
 mod postgres;
 mod sql;
 mod sqlite;
 mod types;
 mod webhook_types;
 
+pub use external::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -333,6 +335,23 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The newest document versions, newest first (at most `limit`, capped at 1,000).
     async fn recent_documents(&self, limit: u32) -> Result<Vec<DocumentRecord>, StoreError>;
+    // ---- archive ----
+
+    /// Records a document issued outside the gateway, by UUID: inserts it, updates it when
+    /// its listing changed (a status change, say), or leaves it. A document whose UUID the
+    /// gateway itself recorded in `documents` is not stored ([`ExternalUpsert::Own`]).
+    async fn upsert_external_document(
+        &self,
+        doc: &ExternalDocument,
+    ) -> Result<ExternalUpsert, StoreError>;
+
+    /// External documents with ids greater than `after`, in id order (`limit` 0 means 100;
+    /// capped at 1,000).
+    async fn list_external_documents(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ExternalDocumentRecord>, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (or `sqlite:PATH`) or `postgres://...`

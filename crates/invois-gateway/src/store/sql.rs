@@ -1739,6 +1739,171 @@ macro_rules! store_impl {
                 .await?;
                 docs_from_rows(&rows)
             }
+
+            // ---- archive ----
+
+            #[tracing::instrument(skip_all)]
+            async fn upsert_external_document(
+                &self,
+                doc: &$crate::store::ExternalDocument,
+            ) -> Result<$crate::store::ExternalUpsert, StoreError> {
+                use $crate::store::ExternalUpsert;
+                let now = self.now();
+                let listing = doc.listing.to_string();
+                let mut tx = self.write.begin_with($begin).await?;
+                let own: Option<(i64,)> =
+                    sqlx::query_as("SELECT id FROM documents WHERE uuid = $1 LIMIT 1")
+                        .bind(&doc.uuid)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if own.is_some() {
+                    return Ok(ExternalUpsert::Own);
+                }
+                let stored: Option<(String,)> =
+                    sqlx::query_as("SELECT listing FROM external_documents WHERE uuid = $1")
+                        .bind(&doc.uuid)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let outcome = match stored {
+                    Some((old,)) if old == listing => ExternalUpsert::Unchanged,
+                    Some(_) => {
+                        sqlx::query(
+                            "UPDATE external_documents SET submission_uid = $1, long_id = $2, \
+                             internal_id = $3, issuer_tin = $4, issuer_name = $5, \
+                             receiver_id = $6, receiver_name = $7, type_name = $8, \
+                             type_version = $9, status = $10, issued_at = $11, \
+                             received_at = $12, validated_at = $13, cancelled_at = $14, \
+                             total_sales = $15, total_discount = $16, net_amount = $17, \
+                             total = $18, submission_channel = $19, listing = $20, \
+                             updated_at = $21 WHERE uuid = $22",
+                        )
+                        .bind(&doc.submission_uid)
+                        .bind(&doc.long_id)
+                        .bind(&doc.internal_id)
+                        .bind(&doc.issuer_tin)
+                        .bind(&doc.issuer_name)
+                        .bind(&doc.receiver_id)
+                        .bind(&doc.receiver_name)
+                        .bind(&doc.type_name)
+                        .bind(&doc.type_version)
+                        .bind(&doc.status)
+                        .bind(truncate(doc.issued_at))
+                        .bind(truncate(doc.received_at))
+                        .bind(doc.validated_at.map(truncate))
+                        .bind(doc.cancelled_at.map(truncate))
+                        .bind(&doc.total_sales)
+                        .bind(&doc.total_discount)
+                        .bind(&doc.net_amount)
+                        .bind(&doc.total)
+                        .bind(&doc.submission_channel)
+                        .bind(&listing)
+                        .bind(now)
+                        .bind(&doc.uuid)
+                        .execute(&mut *tx)
+                        .await?;
+                        ExternalUpsert::Updated
+                    }
+                    None => {
+                        let inserted = sqlx::query(
+                            "INSERT INTO external_documents (uuid, submission_uid, long_id, \
+                             internal_id, issuer_tin, issuer_name, receiver_id, receiver_name, \
+                             type_name, type_version, status, issued_at, received_at, \
+                             validated_at, cancelled_at, total_sales, total_discount, \
+                             net_amount, total, submission_channel, listing, first_seen_at, \
+                             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22) \
+                             ON CONFLICT (uuid) DO NOTHING",
+                        )
+                        .bind(&doc.uuid)
+                        .bind(&doc.submission_uid)
+                        .bind(&doc.long_id)
+                        .bind(&doc.internal_id)
+                        .bind(&doc.issuer_tin)
+                        .bind(&doc.issuer_name)
+                        .bind(&doc.receiver_id)
+                        .bind(&doc.receiver_name)
+                        .bind(&doc.type_name)
+                        .bind(&doc.type_version)
+                        .bind(&doc.status)
+                        .bind(truncate(doc.issued_at))
+                        .bind(truncate(doc.received_at))
+                        .bind(doc.validated_at.map(truncate))
+                        .bind(doc.cancelled_at.map(truncate))
+                        .bind(&doc.total_sales)
+                        .bind(&doc.total_discount)
+                        .bind(&doc.net_amount)
+                        .bind(&doc.total)
+                        .bind(&doc.submission_channel)
+                        .bind(&listing)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        if inserted == 1 {
+                            ExternalUpsert::Inserted
+                        } else {
+                            // Another backfill inserted it between our read and write.
+                            ExternalUpsert::Unchanged
+                        }
+                    }
+                };
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_external_documents(
+                &self,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::ExternalDocumentRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, uuid, submission_uid, long_id, internal_id, issuer_tin, \
+                     issuer_name, receiver_id, receiver_name, type_name, type_version, status, \
+                     issued_at, received_at, validated_at, cancelled_at, total_sales, \
+                     total_discount, net_amount, total, submission_channel, listing, \
+                     first_seen_at, updated_at FROM external_documents WHERE id > $1 \
+                     ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(clamp_limit(limit, 100, 1_000))
+                .fetch_all(&self.read)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let listing: String = row.try_get("listing")?;
+                    out.push($crate::store::ExternalDocumentRecord {
+                        id: row.try_get("id")?,
+                        document: $crate::store::ExternalDocument {
+                            uuid: row.try_get("uuid")?,
+                            submission_uid: row.try_get("submission_uid")?,
+                            long_id: row.try_get("long_id")?,
+                            internal_id: row.try_get("internal_id")?,
+                            issuer_tin: row.try_get("issuer_tin")?,
+                            issuer_name: row.try_get("issuer_name")?,
+                            receiver_id: row.try_get("receiver_id")?,
+                            receiver_name: row.try_get("receiver_name")?,
+                            type_name: row.try_get("type_name")?,
+                            type_version: row.try_get("type_version")?,
+                            status: row.try_get("status")?,
+                            issued_at: row.try_get("issued_at")?,
+                            received_at: row.try_get("received_at")?,
+                            validated_at: row.try_get("validated_at")?,
+                            cancelled_at: row.try_get("cancelled_at")?,
+                            total_sales: row.try_get("total_sales")?,
+                            total_discount: row.try_get("total_discount")?,
+                            net_amount: row.try_get("net_amount")?,
+                            total: row.try_get("total")?,
+                            submission_channel: row.try_get("submission_channel")?,
+                            listing: serde_json::from_str(&listing)
+                                .map_err(|e| corrupt("external listing", &e.to_string()))?,
+                        },
+                        first_seen_at: row.try_get("first_seen_at")?,
+                        updated_at: row.try_get("updated_at")?,
+                    });
+                }
+                Ok(out)
+            }
         }
     };
 }
