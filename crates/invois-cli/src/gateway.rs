@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use invois_api::RateProfile;
-use invois_client::{Client, Environment, EnvironmentName, InProcessBudget};
+use invois_client::{Client, Environment, EnvironmentName};
 use invois_clock::Clock;
 use invois_gateway::clients::{ClientPool, LoginMode};
 use invois_gateway::metrics::Metrics;
@@ -112,6 +112,13 @@ impl Setup {
             .await
             .with_context(|| format!("cannot open {}", store::redact_url(&self.database)))?;
         eprintln!("store: {}", store::redact_url(&self.database));
+        // On PostgreSQL the budget lives in the database, so every instance sharing it stays
+        // within one client id's limits together; on SQLite (one instance) it is in memory.
+        let budget = metrics.wrap_budget(
+            invois_gateway::budget::for_database(&self.database)
+                .await
+                .context("cannot open the shared rate budget")?,
+        );
         let mut signer = match &self.cert {
             Some(cert) => Some(Arc::new(crate::sign::load_signer(
                 cert,
@@ -131,7 +138,7 @@ impl Setup {
                     }))
                     .clock(clock.clone())
                     .observer(Arc::new(metrics.clone()))
-                    .rate_budget(metrics.wrap_budget(InProcessBudget::shared()))
+                    .rate_budget(Arc::clone(&budget))
                     .credentials(id.clone(), secret.as_str());
                 if let Some(u) = &self.api_base {
                     b = b.api_base(u.clone());
@@ -151,7 +158,7 @@ impl Setup {
             }
             (None, None) => {
                 let (client, sandbox, test_signer) =
-                    builtin_sandbox(clock.clone(), &metrics).await?;
+                    builtin_sandbox(clock.clone(), &metrics, Arc::clone(&budget)).await?;
                 signer = signer.or(Some(test_signer));
                 (client, Some(sandbox), LoginMode::Taxpayer)
             }
@@ -186,6 +193,7 @@ impl Setup {
 async fn builtin_sandbox(
     clock: Clock,
     metrics: &Metrics,
+    budget: Arc<dyn invois_client::RateBudget>,
 ) -> anyhow::Result<(Client, invois_sandbox::RunningSandbox, Arc<Signer>)> {
     let config = invois_sandbox::SandboxConfig {
         clock: clock.clone(),
@@ -209,7 +217,7 @@ async fn builtin_sandbox(
         .rate_profile(running.sandbox.config().profile)
         .clock(clock)
         .observer(Arc::new(metrics.clone()))
-        .rate_budget(metrics.wrap_budget(InProcessBudget::shared()))
+        .rate_budget(budget)
         .credentials(
             client_secret.client_id.clone(),
             client_secret.client_secret.as_str(),
