@@ -300,16 +300,16 @@ pub struct ListedDocument {
     #[serde(default, with = "crate::datetime::utc_opt")]
     pub date_time_validated: Option<DateTime<Utc>>,
     /// Total sales (MYR).
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
+    #[serde(default, with = "crate::decimal")]
     pub total_sales: Option<Decimal>,
     /// Total discount.
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
+    #[serde(default, with = "crate::decimal")]
     pub total_discount: Option<Decimal>,
     /// Net amount.
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
+    #[serde(default, with = "crate::decimal")]
     pub net_amount: Option<Decimal>,
     /// Total.
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
+    #[serde(default, with = "crate::decimal")]
     pub total: Option<Decimal>,
     /// Status.
     pub status: DocumentStatus,

@@ -12,6 +12,7 @@
 //! sandbox emits what production emits.
 
 pub mod datetime;
+pub mod decimal;
 pub mod documents;
 pub mod endpoint;
 pub mod error;

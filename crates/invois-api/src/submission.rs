@@ -159,16 +159,16 @@ pub struct DocumentSummary {
     #[serde(default, with = "crate::datetime::utc_opt")]
     pub date_time_validated: Option<DateTime<Utc>>,
     /// Total excluding tax.
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
+    #[serde(default, with = "crate::decimal")]
     pub total_excluding_tax: Option<Decimal>,
     /// Total discount.
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
+    #[serde(default, with = "crate::decimal")]
     pub total_discount: Option<Decimal>,
     /// Net amount.
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
+    #[serde(default, with = "crate::decimal")]
     pub total_net_amount: Option<Decimal>,
     /// Payable amount.
-    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
+    #[serde(default, with = "crate::decimal")]
     pub total_payable_amount: Option<Decimal>,
     /// Status.
     pub status: DocumentStatus,

@@ -979,9 +979,11 @@ pub fn example(
         .line("Persiaran Jaya");
     let pj =
         Address::new("No. 8, Jalan Kenari 5", "Petaling Jaya", "10", "MYS").postal_zone("47100");
+    // The sandbox's demo supplier and buyer (TIN and BRN), so that an example goes straight
+    // through `invois gateway` or `invois submit` on the built-in sandbox.
     let supplier = Party::new(
         "Syarikat Pembekal Sdn. Bhd.",
-        "C2584563200",
+        "C25845632020",
         "BRN",
         "202001234567",
         kl,
@@ -995,9 +997,9 @@ pub fn example(
     .email("billing@pembekal.example.my");
     let buyer = Party::new(
         "Pelanggan Bhd.",
-        "C2584563220",
+        "C10987654320",
         "BRN",
-        "202101234568",
+        "201901234567",
         pj,
         "+60387654321",
     )
