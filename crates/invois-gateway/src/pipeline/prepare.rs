@@ -78,9 +78,16 @@ pub fn prepare_document(
         Err(e) => return rejected(format!("the document could not be read: {e}"), Vec::new()),
     };
     let report = invois_model::validate(&document, ctx);
+    let version = document.version().unwrap_or_default().to_owned();
+    // An unsigned 1.1/1.3 document is signed below when there is a certificate, so the
+    // missing signature (CF013) is not a reason to stop it here.
+    let will_sign = signer.is_some()
+        && invois_client::version_needs_signature(&version)
+        && !document.has_signature();
     let blocking: Vec<&Finding> = report
         .errors()
         .filter(|f| rules.strict_arithmetic || f.category != Category::Arithmetic)
+        .filter(|f| !(will_sign && f.code == "CF013"))
         .collect();
     if !blocking.is_empty() {
         let findings: Vec<Value> = blocking.into_iter().map(finding_json).collect();
@@ -93,7 +100,6 @@ pub fn prepare_document(
         );
     }
     let minified = document.prepare().bytes;
-    let version = document.version().unwrap_or_default().to_owned();
     let bytes = if invois_client::version_needs_signature(&version) && !document.has_signature() {
         let Some(signer) = signer else {
             return rejected(
