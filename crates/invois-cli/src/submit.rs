@@ -154,6 +154,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         trigger.trigger();
         // Every step is a durable transition; a step cut short is recovered next time.
         let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
+        // Report where each document stands now, after the last step.
+        for doc in ours.values_mut() {
+            *doc = store.get_document(doc.id).await?;
+        }
     }
     if let Some(sandbox) = built.sandbox {
         sandbox.shutdown().await;

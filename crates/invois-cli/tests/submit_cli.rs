@@ -202,3 +202,86 @@ async fn submits_each_file_once_and_reports_final_states() {
     );
     assert_eq!(store_counts(&db).await, (submissions, documents));
 }
+
+/// Ctrl-C while a document awaits validation: the run stops cleanly (exit 2, the document
+/// reported as not final), and a re-run does not submit it again. The built-in sandbox that
+/// accepted it is gone with the first process, so the re-run says its validation cannot be
+/// learnt instead of waiting forever.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_cleanly_and_a_rerun_never_resubmits() {
+    use invois_gateway::store::DocumentState;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d = demo();
+    let now = Utc::now() - chrono::Duration::minutes(5);
+    std::fs::write(dir.join("a.json"), json_invoice(&d, "SUB-INT-1", now)).unwrap();
+    let db = format!("sqlite://{}/x.db", dir.display());
+    // Created (and migrated) before the binary starts, so the test can watch it.
+    let store = SqliteStore::open(&db, Clock::real()).await.unwrap();
+    let args = ["submit", "--database", db.as_str(), "a.json"];
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_invois"));
+    cmd.args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("INVOIS_") {
+            cmd.env_remove(key);
+        }
+    }
+    let child = cmd.spawn().unwrap();
+    // Wait (on the clock) until MyInvois has accepted it; validation takes seconds more.
+    let clock = Clock::real();
+    let state = loop {
+        let docs = store
+            .list_documents(&DocumentFilter::default())
+            .await
+            .unwrap()
+            .items;
+        if let Some(doc) = docs.first()
+            && (doc.state == DocumentState::Submitted || doc.state.is_final())
+        {
+            break doc.state;
+        }
+        clock.sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        state,
+        DocumentState::Submitted,
+        "validated before the test could stop it"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let first = child.wait_with_output().unwrap();
+    let stdout = text(&first.stdout);
+    let stderr = text(&first.stderr);
+    assert_eq!(first.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        stdout.starts_with("a.json: submitted SUB-INT-1 (document 1) uuid ")
+            && stdout.contains("not final yet: run the same command again"),
+        "{stdout}"
+    );
+    let (submissions, documents) = store_counts(&db).await;
+    assert_eq!((submissions, documents), (1, 1));
+
+    let second = invois(&args, dir);
+    let stdout = text(&second.stdout);
+    assert_eq!(
+        second.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&second.stderr)
+    );
+    assert!(
+        stdout.starts_with("a.json: submitted SUB-INT-1 (document 1) uuid ")
+            && stdout.contains("built-in sandbox of an earlier run"),
+        "{stdout}"
+    );
+    assert_eq!(store_counts(&db).await, (1, 1));
+}
