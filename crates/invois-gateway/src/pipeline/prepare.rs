@@ -222,3 +222,61 @@ impl Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The official v1.1 invoice without its placeholder signature, issued just now.
+    fn unsigned_v11() -> (Vec<u8>, chrono::DateTime<chrono::Utc>) {
+        let mut doc = invois_testkit::samples::json_sample("v1.1", "1.1-Invoice-Sample.json")
+            .expect("the reference samples are beside the repository");
+        if let Some(invoice) = doc["Invoice"][0].as_object_mut() {
+            invoice.remove("UBLExtensions");
+            invoice.remove("Signature");
+        }
+        let now = chrono::Utc::now();
+        invois_testkit::samples::adapt_json(
+            &mut doc,
+            "P-1",
+            now - chrono::Duration::minutes(5),
+            "C25845632020",
+            "C10987654320",
+        );
+        (invois_testkit::samples::minified(&doc), now)
+    }
+
+    const RULES: PrepareRules = PrepareRules {
+        max_document_bytes: 300 * 1024,
+        strict_arithmetic: false,
+    };
+
+    #[test]
+    fn an_unsigned_v11_document_is_signed_when_there_is_a_certificate() {
+        let (bytes, now) = unsigned_v11();
+        let ctx = ValidationContext::at(now);
+        let signer = invois_sign::TestCa::well_known()
+            .and_then(|ca| ca.issue(&invois_sign::TestCertRequest::new("C25845632020", "X")))
+            .and_then(|cert| cert.signer())
+            .expect("a test signer");
+        match prepare_document(&bytes, DocumentFormat::Json, Some(&signer), &ctx, RULES) {
+            PrepareOutcome::Ready(signed) => {
+                let doc = Document::parse(&signed).expect("the signed document reads back");
+                assert!(doc.has_signature());
+            }
+            PrepareOutcome::Rejected(why) => panic!("rejected: {why}"),
+        }
+        // Without a certificate the missing signature stops it, named by field.
+        match prepare_document(&bytes, DocumentFormat::Json, None, &ctx, RULES) {
+            PrepareOutcome::Rejected(why) => {
+                assert!(
+                    why["findings"]
+                        .as_array()
+                        .is_some_and(|f| f.iter().any(|f| f["code"] == "CF013")),
+                    "{why}"
+                );
+            }
+            PrepareOutcome::Ready(_) => panic!("an unsigned v1.1 document was made ready"),
+        }
+    }
+}
