@@ -285,3 +285,41 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_never_resubmits() {
     );
     assert_eq!(store_counts(&db).await, (1, 1));
 }
+
+/// Unfinished documents stored under another client id are never sent with this run's
+/// credentials: the run refuses to start (exit 2) and names the way out.
+#[tokio::test(flavor = "multi_thread")]
+async fn refuses_a_database_with_another_clients_unfinished_work() {
+    use invois_gateway::store::{DocumentFormat, NewDocument};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d = demo();
+    let now = Utc::now() - chrono::Duration::minutes(5);
+    let bytes = json_invoice(&d, "SUB-OTHER-1", now);
+    std::fs::write(dir.join("a.json"), &bytes).unwrap();
+    let db = format!("sqlite://{}/x.db", dir.display());
+    let store = SqliteStore::open(&db, Clock::real()).await.unwrap();
+    store
+        .insert_document(NewDocument {
+            issuer_tin: d.supplier_tin.clone(),
+            type_code: "01".to_owned(),
+            internal_id: "ERP-REAL-1".to_owned(),
+            version: 1,
+            format: DocumentFormat::Json,
+            client_id: "real-erp-client".to_owned(),
+            on_behalf_of: None,
+            received: bytes,
+        })
+        .await
+        .unwrap();
+    let out = invois(&["submit", "--database", db.as_str(), "a.json"], dir);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("real-erp-client") && stderr.contains("another --database"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    assert_eq!(store_counts(&db).await, (0, 1));
+}
