@@ -19,6 +19,7 @@ mod codes;
 mod convert;
 mod new;
 mod sign;
+mod submit;
 mod validate;
 mod verify;
 
@@ -36,6 +37,8 @@ enum Command {
     Version,
     /// Run the gateway: ERP API, durable outbox, exactly-once submission, polling.
     Gateway(Box<gateway::Args>),
+    /// Submit files through the gateway's pipeline in this process; print each final status.
+    Submit(Box<submit::Args>),
     /// Run a MyInvois-compatible server locally (identity, every API, rate limits, clock).
     Sandbox(sandbox::Args),
     /// Sign a version 1.1/1.3 document (JSON or XML) with a PKCS#12 or PEM certificate.
@@ -67,6 +70,7 @@ async fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Gateway(args) => gateway::run(*args).await,
+        Command::Submit(args) => submit::run(*args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Sign(args) => sign::run(args).await,
         Command::Verify(args) => verify::run(args).await,

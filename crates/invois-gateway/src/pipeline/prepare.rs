@@ -79,8 +79,8 @@ pub fn prepare_document(
     };
     let report = invois_model::validate(&document, ctx);
     let version = document.version().unwrap_or_default().to_owned();
-    // An unsigned 1.1/1.3 document is about to be signed here, so "must be signed" (CF013)
-    // is not a reason to stop it when a certificate is configured.
+    // An unsigned 1.1/1.3 document is signed below when there is a certificate, so the
+    // missing signature (CF013) is not a reason to stop it here.
     let will_sign = signer.is_some()
         && invois_client::version_needs_signature(&version)
         && !document.has_signature();
@@ -221,6 +221,64 @@ impl Pipeline {
         match first_error {
             Some(e) if !matches!(e, crate::store::StoreError::LeaseLost { .. }) => Err(e.into()),
             _ => Ok(count),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The official v1.1 invoice without its placeholder signature, issued just now.
+    fn unsigned_v11() -> (Vec<u8>, chrono::DateTime<chrono::Utc>) {
+        let mut doc = invois_testkit::samples::json_sample("v1.1", "1.1-Invoice-Sample.json")
+            .expect("the reference samples are beside the repository");
+        if let Some(invoice) = doc["Invoice"][0].as_object_mut() {
+            invoice.remove("UBLExtensions");
+            invoice.remove("Signature");
+        }
+        let now = chrono::Utc::now();
+        invois_testkit::samples::adapt_json(
+            &mut doc,
+            "P-1",
+            now - chrono::Duration::minutes(5),
+            "C25845632020",
+            "C10987654320",
+        );
+        (invois_testkit::samples::minified(&doc), now)
+    }
+
+    const RULES: PrepareRules = PrepareRules {
+        max_document_bytes: 300 * 1024,
+        strict_arithmetic: false,
+    };
+
+    #[test]
+    fn an_unsigned_v11_document_is_signed_when_there_is_a_certificate() {
+        let (bytes, now) = unsigned_v11();
+        let ctx = ValidationContext::at(now);
+        let signer = invois_sign::TestCa::well_known()
+            .and_then(|ca| ca.issue(&invois_sign::TestCertRequest::new("C25845632020", "X")))
+            .and_then(|cert| cert.signer())
+            .expect("a test signer");
+        match prepare_document(&bytes, DocumentFormat::Json, Some(&signer), &ctx, RULES) {
+            PrepareOutcome::Ready(signed) => {
+                let doc = Document::parse(&signed).expect("the signed document reads back");
+                assert!(doc.has_signature());
+            }
+            PrepareOutcome::Rejected(why) => panic!("rejected: {why}"),
+        }
+        // Without a certificate the missing signature stops it, named by field.
+        match prepare_document(&bytes, DocumentFormat::Json, None, &ctx, RULES) {
+            PrepareOutcome::Rejected(why) => {
+                assert!(
+                    why["findings"]
+                        .as_array()
+                        .is_some_and(|f| f.iter().any(|f| f["code"] == "CF013")),
+                    "{why}"
+                );
+            }
+            PrepareOutcome::Ready(_) => panic!("an unsigned v1.1 document was made ready"),
         }
     }
 }
