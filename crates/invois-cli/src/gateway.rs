@@ -251,6 +251,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let built = args.setup.build().await?;
+    // Never send another client id's stored work with these credentials (for example real
+    // documents to the built-in sandbox, when the credentials were forgotten).
+    crate::submit::refuse_other_clients_work(built.store.as_ref(), built.clients.client_id())
+        .await?;
     if built.store.list_api_keys().await?.is_empty() {
         let (record, secret) = built.store.create_api_key("default").await?;
         // Shown once so a first run is usable at once; only its hash is stored.
