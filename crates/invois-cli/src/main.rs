@@ -61,9 +61,30 @@ enum Command {
     Archive(Box<archive::Args>),
 }
 
+/// Logs go to stderr: human-readable, or one JSON object per line with
+/// `INVOIS_LOG_FORMAT=json`; `RUST_LOG` overrides the level. The long-running services log
+/// their steps at `info`; one-shot commands stay quiet below `warn`.
+fn init_logging(command: &Command) {
+    let default = match command {
+        Command::Gateway(_) | Command::Sandbox(_) => "info,sqlx=warn,hyper=warn",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("INVOIS_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(&cli.command);
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Version => {
             println!("invois {}", env!("CARGO_PKG_VERSION"));

@@ -188,7 +188,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The pipeline submits every stored document with this run's credentials. Documents stored
 /// under another client id (another taxpayer, or real credentials while this run uses the
 /// built-in sandbox) must not be sent with them, so such unfinished work stops the run.
-pub(crate) async fn refuse_other_clients_work(store: &dyn Store, client_id: &str) -> anyhow::Result<()> {
+pub(crate) async fn refuse_other_clients_work(
+    store: &dyn Store,
+    client_id: &str,
+) -> anyhow::Result<()> {
     for state in [
         DocumentState::Received,
         DocumentState::Prepared,
