@@ -82,6 +82,18 @@ pub(crate) struct Setup {
     /// Code directory (see `invois codes import`) for membership checks of large tables.
     #[arg(long, env = "INVOIS_CODES_DIR")]
     codes_dir: Option<PathBuf>,
+    /// How long a worker holds documents it claimed (tests: recovery after a kill).
+    #[arg(long, hide = true, value_parser = crate::sandbox::parse_duration)]
+    claim_lease: Option<Duration>,
+    /// How long a worker may take between a submission intent and its outcome.
+    #[arg(long, hide = true, value_parser = crate::sandbox::parse_duration)]
+    submit_lease: Option<Duration>,
+    /// How long after an unknown outcome "not found by search" is believed.
+    #[arg(long, hide = true, value_parser = crate::sandbox::parse_duration)]
+    reconcile_grace: Option<Duration>,
+    /// How far around a submission's lifetime the reconciling search looks (clock skew).
+    #[arg(long, hide = true, value_parser = crate::sandbox::parse_duration)]
+    reconcile_slack: Option<Duration>,
 }
 
 /// What [`Setup::build`] assembled.
@@ -153,10 +165,15 @@ impl Setup {
                 .with_context(|| format!("cannot load the code tables in {}", dir.display()))?,
             None => invois_model::CodeTables::empty(),
         };
+        let defaults = PipelineConfig::default();
         let config = PipelineConfig {
             strict_arithmetic: self.strict_arithmetic,
             codes: Arc::new(codes),
-            ..PipelineConfig::default()
+            claim_lease: self.claim_lease.unwrap_or(defaults.claim_lease),
+            submit_lease: self.submit_lease.unwrap_or(defaults.submit_lease),
+            reconcile_grace: self.reconcile_grace.unwrap_or(defaults.reconcile_grace),
+            reconcile_slack: self.reconcile_slack.unwrap_or(defaults.reconcile_slack),
+            ..defaults
         };
         Ok(Built {
             store,
@@ -241,12 +258,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let gateway = Gateway::new(
-        built.store,
-        built.clients,
-        built.signer,
-        built.config,
-    );
+    let gateway = Gateway::new(built.store, built.clients, built.signer, built.config);
     eprintln!(
         "ERP API on http://{addr} (OpenAPI at /openapi.json); ready in {} ms; Ctrl-C stops",
         started.elapsed().as_millis()
