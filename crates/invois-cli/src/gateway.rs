@@ -90,6 +90,18 @@ pub(crate) struct Setup {
     /// Code directory (see `invois codes import`) for membership checks of large tables.
     #[arg(long, env = "INVOIS_CODES_DIR")]
     codes_dir: Option<PathBuf>,
+    /// How long a worker holds documents it claimed (tests: recovery after a kill).
+    #[arg(long, hide = true, value_parser = crate::sandbox::parse_duration)]
+    claim_lease: Option<Duration>,
+    /// How long a worker may take between a submission intent and its outcome.
+    #[arg(long, hide = true, value_parser = crate::sandbox::parse_duration)]
+    submit_lease: Option<Duration>,
+    /// How long after an unknown outcome "not found by search" is believed.
+    #[arg(long, hide = true, value_parser = crate::sandbox::parse_duration)]
+    reconcile_grace: Option<Duration>,
+    /// How far around a submission's lifetime the reconciling search looks (clock skew).
+    #[arg(long, hide = true, value_parser = crate::sandbox::parse_duration)]
+    reconcile_slack: Option<Duration>,
 }
 
 /// What [`Setup::build`] assembled.
@@ -172,11 +184,16 @@ impl Setup {
                 .with_context(|| format!("cannot load the code tables in {}", dir.display()))?,
             None => invois_model::CodeTables::empty(),
         };
+        let defaults = PipelineConfig::default();
         let config = PipelineConfig {
             strict_arithmetic: self.strict_arithmetic,
             codes: Arc::new(codes),
             metrics: metrics.clone(),
-            ..PipelineConfig::default()
+            claim_lease: self.claim_lease.unwrap_or(defaults.claim_lease),
+            submit_lease: self.submit_lease.unwrap_or(defaults.submit_lease),
+            reconcile_grace: self.reconcile_grace.unwrap_or(defaults.reconcile_grace),
+            reconcile_slack: self.reconcile_slack.unwrap_or(defaults.reconcile_slack),
+            ..defaults
         };
         Ok(Built {
             store,

@@ -82,8 +82,17 @@ impl Pipeline {
         let now = inner.clock.now();
         let slack = chrono::Duration::from_std(inner.config.reconcile_slack)
             .unwrap_or(chrono::Duration::minutes(1));
+        let grace = chrono::Duration::from_std(inner.config.reconcile_grace)
+            .unwrap_or(chrono::Duration::seconds(30));
         let from = sub.created_at - slack;
-        let to = now + slack;
+        // The payload left between the intent and the unknown outcome (`updated_at`: a live
+        // worker gives up before its lease ends, so nothing of this attempt leaves later)
+        // and is believed searchable within the grace after it. Anything submitted later is
+        // another submission's, so the window ends there: searching up to "now" paged
+        // through everything sent since, at 12 RPM, twice per unknown outcome, while nothing
+        // new may be sent (invariant 4); with a few hundred documents that stalled
+        // submission for minutes.
+        let to = (sub.updated_at + grace).min(now) + slack;
         let mut wanted: HashMap<(String, String), VecDeque<DocumentId>> = HashMap::new();
         for d in &waiting {
             wanted

@@ -129,7 +129,31 @@ impl Pipeline {
             .hold_submission(intent.id, worker, inner.config.submit_lease)
             .await?;
         let client = inner.clients.client(batch.on_behalf_of.as_deref())?;
-        let result = client.submissions().submit_prepared(&prepared).await;
+        // The client may wait for rate budget (a 429 pauses the class for its Retry-After,
+        // then it retries) after the hold above. Past the lease, the intent is swept to
+        // `outcome_unknown`, reconciled as "not received" and its documents sent again: a
+        // POST leaving after that would put every document at MyInvois twice. So the
+        // attempt is abandoned (dropping the request) well before the lease runs out, and
+        // recorded as an unknown outcome by this worker itself.
+        let give_up = inner.config.submit_lease.mul_f64(0.8);
+        let submissions = client.submissions();
+        let result = tokio::select! {
+            r = submissions.submit_prepared(&prepared) => r,
+            () = inner.clock.sleep(give_up) => {
+                let reason = format!(
+                    "no outcome within {} s of the {} s submit lease (waiting for rate budget \
+                     or a slow response); abandoned before the lease ran out",
+                    give_up.as_secs(),
+                    inner.config.submit_lease.as_secs()
+                );
+                tracing::warn!(submission = %intent.id, %reason, "submission abandoned; reconciling");
+                inner
+                    .store
+                    .record_submission_unknown(intent.id, &reason)
+                    .await?;
+                return Ok(SubmitOutcome::Unknown(intent.id));
+            }
+        };
         let store = &inner.store;
         match result {
             Ok(submitted) => {
