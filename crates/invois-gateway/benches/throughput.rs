@@ -217,6 +217,13 @@ async fn run() {
     } else {
         None
     };
+    // How long the first window's 100 submissions took to leave (the machine's own pace),
+    // and how long the last submission took to reach final states.
+    let burst_secs = match (submitted_docs.first(), submitted_docs.get(99)) {
+        (Some((a, _)), Some((b, _))) => Some((*b - *a).num_milliseconds() as f64 / 1000.0),
+        _ => None,
+    };
+    let tail_secs = (last_final - last_submit).num_milliseconds() as f64 / 1000.0;
     let valid = final_counts
         .get(&DocumentState::Valid)
         .copied()
@@ -253,6 +260,14 @@ async fn run() {
             sustained_per_min.map_or("n/a".to_owned(), |v| {
                 format!("{:.1}%", 100.0 * v / CEILING_PER_MINUTE)
             }),
+        ),
+        (
+            "first 100 submissions took (scaled s)",
+            burst_secs.map_or("n/a".to_owned(), |v| format!("{v:.1}")),
+        ),
+        (
+            "last submit -> last final (scaled s)",
+            format!("{tail_secs:.1}"),
         ),
         ("429 responses (report)", throttled.to_string()),
         ("429 responses (sandbox counters)", counters_429.to_string()),
@@ -293,6 +308,8 @@ async fn run() {
         "shareOfCeilingRaw": raw_per_min / CEILING_PER_MINUTE,
         "documentsPerScaledMinuteSustained": sustained_per_min,
         "shareOfCeilingSustained": sustained_per_min.map(|v| v / CEILING_PER_MINUTE),
+        "firstHundredSubmissionsScaledSecs": burst_secs,
+        "lastSubmitToLastFinalScaledSecs": tail_secs,
         "rateLimited429": throttled,
         "rateLimited429Counters": counters_429,
         "getSubmissionCalls": polls,
