@@ -65,12 +65,31 @@ async fn run() {
         .await
         .expect("sandbox");
     let who = sandbox.supplier();
+    // An experiment knob, off by default: widen the client's Submit and Get Submission windows
+    // by this many milliseconds, so a request admitted on the client at the edge of its window
+    // cannot arrive inside the sandbox's (which counts arrival times).
+    let margin = Duration::from_millis(env_or("INVOIS_BENCH_WINDOW_MARGIN_MS", 0));
+    let mut limits = RateLimits::profile(RateProfile::Production);
+    if !margin.is_zero() {
+        for (class, rpm) in [
+            (invois_api::RateClass::SubmitDocuments, 100),
+            (invois_api::RateClass::GetSubmission, 300),
+        ] {
+            limits = limits.with_quota(
+                class,
+                invois_client::Quota {
+                    requests: rpm,
+                    window: invois_api::RateClass::WINDOW + margin,
+                },
+            );
+        }
+    }
     let client = Client::builder()
         .api_base(sandbox.base_url())
         .portal_base("https://preprod.myinvois.hasil.gov.my")
         .credentials(who.client_id.clone(), who.client_secret.as_str())
         .clock(clock.clone())
-        .rate_limits(RateLimits::profile(RateProfile::Production))
+        .rate_limits(limits)
         .request_timeout(Duration::from_secs(30))
         .build()
         .expect("client");
@@ -234,6 +253,7 @@ async fn run() {
         ("valid", valid.to_string()),
         ("time scale (N)", format!("{scale}")),
         ("validation delay (scaled)", format!("{validation_delay:?}")),
+        ("client window margin (experiment)", format!("{margin:?}")),
         ("submissions (202)", submissions.to_string()),
         (
             "scaled minutes, first submit -> last final",
@@ -301,6 +321,7 @@ async fn run() {
         "valid": valid,
         "timeScale": scale,
         "validationDelaySecs": validation_delay.as_secs_f64(),
+        "clientWindowMarginMs": margin.as_millis() as u64,
         "submissions": submissions,
         "scaledMinutesFirstSubmitToLastFinal": span_min,
         "scaledMinutesFirstToLastSubmit": submit_span_min,
