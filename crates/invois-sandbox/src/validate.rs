@@ -524,20 +524,28 @@ pub(crate) async fn run(sandbox: Sandbox, submission_uid: String, generation: u6
         // The state was reset meanwhile; this submission no longer exists.
         return;
     }
-    validate_submission(&sandbox, &submission_uid);
+    // Validation is CPU work (parsing, every step, for up to 100 documents): on the blocking
+    // pool, so the async workers keep answering other calls meanwhile.
+    let _ =
+        tokio::task::spawn_blocking(move || validate_submission(&sandbox, &submission_uid)).await;
 }
 
 fn validate_submission(sandbox: &Sandbox, submission_uid: &str) {
     let config: &SandboxConfig = &sandbox.inner.config;
     let fixtures = &sandbox.inner.fixtures;
-    let mut store = sandbox.inner.store.lock();
-    let Some(uuids) = store
+    let Some(uuids) = sandbox
+        .inner
+        .store
+        .lock()
         .submission(submission_uid)
         .map(|s| s.documents.clone())
     else {
         return;
     };
     for uuid in uuids {
+        // The store is locked one document at a time, not for the whole submission: every
+        // other call (Get Submission, other submissions) needs it too.
+        let mut store = sandbox.inner.store.lock();
         let now = sandbox.clock().now();
         let Some(document) = store.document(&uuid) else {
             continue;
