@@ -99,6 +99,12 @@ async fn put_faults(
             return Err(AppError::bad_argument(name, "must be between 0 and 1"));
         }
     }
+    if faults.max_submission_documents == Some(0) {
+        return Err(AppError::bad_argument(
+            "max_submission_documents",
+            "must be at least 1",
+        ));
+    }
     if faults.latency_ms > 60_000 {
         return Err(AppError::bad_argument("latency_ms", "at most 60000"));
     }

@@ -39,6 +39,13 @@ pub struct Faults {
     pub drop_rate: f64,
     /// Answer every API request with the `403` HTML maintenance page.
     pub maintenance: bool,
+    /// A tighter documents-per-submission limit than the published 100, as if MyInvois
+    /// lowered it: larger submissions get `400 MaximumSizeExceeded`. This is how a client's
+    /// batch splitting is tested, since a client that keeps to the published limits never
+    /// meets the real ones.
+    pub max_submission_documents: Option<usize>,
+    /// A tighter request-body limit than the published 5 MB, alike.
+    pub max_submission_bytes: Option<usize>,
 }
 
 /// The id of this request, for handlers that quote it.

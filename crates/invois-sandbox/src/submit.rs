@@ -67,10 +67,35 @@ pub(crate) async fn submit(
         }
         BodyRead::Failed => return Err(AppError::BadRequest("Unreadable body".to_owned())),
     };
+    let faults = sandbox.faults();
+    if let Some(limit) = faults.max_submission_bytes
+        && body.len() > limit
+    {
+        // Read whole first, so the client gets this answer rather than a reset connection.
+        return Err(AppError::MaximumSizeExceeded {
+            target: "submission".to_owned(),
+            message: format!(
+                "The submission is {} bytes; the limit is {limit} bytes. Split it.",
+                body.len()
+            ),
+        });
+    }
+    let max_documents = faults
+        .max_submission_documents
+        .map_or(MAX_DOCUMENTS_PER_SUBMISSION, |n| {
+            n.min(MAX_DOCUMENTS_PER_SUBMISSION)
+        });
+    // Decoding and reading up to 100 documents is CPU work: off the async workers, so that
+    // one large submission does not hold up every other caller's requests.
     let payload_sha256 = hex::encode(Sha256::digest(&body));
-    let mut resp = accept(&sandbox, &caller, &body, &payload_sha256)
-        .map(IntoResponse::into_response)
-        .unwrap_or_else(IntoResponse::into_response);
+    let sha = payload_sha256.clone();
+    let mut resp = tokio::task::spawn_blocking(move || {
+        accept(&sandbox, &caller, &body, &sha, max_documents)
+            .map(IntoResponse::into_response)
+            .unwrap_or_else(IntoResponse::into_response)
+    })
+    .await
+    .unwrap_or_else(|_| AppError::Internal.into_response());
     resp.extensions_mut().insert(CallContext {
         payload_sha256: Some(payload_sha256),
         ..CallContext::default()
@@ -87,6 +112,7 @@ fn accept(
     caller: &crate::Caller,
     body: &[u8],
     payload_sha256: &str,
+    max_documents: usize,
 ) -> Result<(StatusCode, axum::Json<SubmitDocumentsResponse>), AppError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let request: SubmitDocumentsRequest = serde_path_to_error::deserialize(&mut de)
@@ -94,11 +120,11 @@ fn accept(
     if request.documents.is_empty() {
         return Err(bad_structure("documents must hold at least one document"));
     }
-    if request.documents.len() > MAX_DOCUMENTS_PER_SUBMISSION {
+    if request.documents.len() > max_documents {
         return Err(AppError::MaximumSizeExceeded {
             target: "documents".to_owned(),
             message: format!(
-                "The submission holds {} documents; the limit is {MAX_DOCUMENTS_PER_SUBMISSION}. Split it.",
+                "The submission holds {} documents; the limit is {max_documents}. Split it.",
                 request.documents.len()
             ),
         });

@@ -119,6 +119,84 @@ async fn faults_are_injected_and_cleared() {
 }
 
 #[tokio::test]
+async fn tighter_submission_limits_are_injected() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let put = |f: serde_json::Value| h.http.put(h.admin("/admin/faults")).json(&f).send();
+    let entries = |n: usize, tag: &str| {
+        let entries = (0..n)
+            .map(|i| {
+                let id = format!("INV-{tag}-{i}");
+                entry_json(&invoice(&id, h.clock().now(), SUPPLIER_TIN, BUYER_TIN), &id)
+            })
+            .collect();
+        submission(entries)
+    };
+
+    assert_eq!(
+        put(json!({"max_submission_documents": 2}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (status, _, body) = h.submit(&token, &entries(3, "COUNT")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_envelope(&body, "MaximumSizeExceeded");
+    assert_eq!(body["error"]["target"], "documents", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit is 2"),
+        "{body}"
+    );
+    let (status, _, body) = h.submit(&token, &entries(2, "COUNT")).await;
+    assert_eq!(status, 202, "{body}");
+
+    // A body limit: one document's submission passes, two do not.
+    let one = serde_json::to_vec(&entries(1, "BYTES")).unwrap().len();
+    assert_eq!(
+        put(json!({"max_submission_bytes": one + 100}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (status, _, body) = h.submit(&token, &entries(2, "BYTES")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_envelope(&body, "MaximumSizeExceeded");
+    assert_eq!(body["error"]["target"], "submission", "{body}");
+    let (status, _, body) = h.submit(&token, &entries(1, "BYTES")).await;
+    assert_eq!(status, 202, "{body}");
+
+    // Neither fault can lift the published limits, and zero documents is refused.
+    assert_eq!(
+        put(json!({"max_submission_documents": 0}))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        put(json!({"max_submission_documents": 1000}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (status, _, body) = h.submit(&token, &entries(101, "MANY")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit is 100"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn reset_forgets_everything_including_tokens() {
     let h = start().await;
     let token = h.token(&h.supplier()).await;
