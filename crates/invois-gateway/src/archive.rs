@@ -181,7 +181,7 @@ fn submission_json(s: &SubmissionRecord) -> Value {
         "onBehalfOf": s.on_behalf_of,
         "documentCount": s.document_count,
         "payloadSha256": s.payload_sha256,
-        "payloadBytes": s.payload.len(),
+        "payloadBytes": s.payload_bytes,
         "lastError": s.last_error,
         "createdAt": time(s.created_at),
         "updatedAt": time(s.updated_at),

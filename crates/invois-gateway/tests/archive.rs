@@ -345,7 +345,9 @@ async fn export_writes_bytes_results_and_a_manifest(store: Arc<dyn Store>) {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0]["payloadSha256"], sha256_hex(&sub.payload));
+    let payload = s.submission_payload(sub.id).await.unwrap();
+    assert_eq!(subs[0]["payloadSha256"], sha256_hex(&payload));
+    assert_eq!(subs[0]["payloadBytes"], payload.len());
     assert_eq!(subs[0]["submissionUid"], "SUB-1");
 
     // Filters: only the valid one.

@@ -111,3 +111,48 @@ async fn sqlite_in_memory_reads_what_it_wrote() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+/// A database written before submission payloads moved to their own table keeps them: the
+/// migration copies each payload across and records its size.
+#[tokio::test]
+async fn sqlite_migration_keeps_payloads_written_before_the_move() {
+    use sqlx::Connection as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut before = sqlx::migrate!("./migrations/sqlite");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 20261121000006)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    assert!(!before.migrations.is_empty());
+    before.run(&mut conn).await.unwrap();
+    let payload = b"{\"documents\":[\"the exact body\"]}".to_vec();
+    sqlx::query(
+        "INSERT INTO submissions (client_id, payload, payload_sha256, document_count, state, \
+         worker, created_at, updated_at) VALUES ('client', $1, 'abc', 1, 'accepted', 'w', \
+         '2026-11-21T00:00:00Z', '2026-11-21T00:00:00Z')",
+    )
+    .bind(&payload)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = store::open(&format!("sqlite://{}", path.display()), Clock::real())
+        .await
+        .unwrap();
+    let subs = store
+        .list_submissions(&store::SubmissionFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].payload_bytes, payload.len() as i64);
+    assert_eq!(subs[0].payload_sha256, "abc");
+    assert_eq!(store.submission_payload(subs[0].id).await.unwrap(), payload);
+}

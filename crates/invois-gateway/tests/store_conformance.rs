@@ -795,7 +795,8 @@ mod cases {
         // Durable before the POST: state, exact payload and its SHA-256.
         let stored = s.get_submission(sub.id).await.unwrap();
         assert_eq!(stored.state, SubmissionState::Intent);
-        assert_eq!(stored.payload, payload);
+        assert_eq!(s.submission_payload(sub.id).await.unwrap(), payload);
+        assert_eq!(stored.payload_bytes, payload.len() as i64);
         use sha2::Digest;
         assert_eq!(
             stored.payload_sha256,
@@ -985,7 +986,16 @@ mod cases {
             assert!(d.state.is_final());
         }
         // The payload of a refused or split submission is kept for the record.
-        assert_eq!(s.get_submission(s1.id).await.unwrap().payload, s1.payload);
+        let expected = b"payload for 4 documents".to_vec();
+        assert_eq!(s.submission_payload(s1.id).await.unwrap(), expected);
+        assert_eq!(
+            s.get_submission(s1.id).await.unwrap().payload_bytes,
+            expected.len() as i64
+        );
+        assert!(matches!(
+            s.submission_payload(SubmissionId(s1.id.0 + 1_000)).await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     pub(super) async fn lease_expiry_recovers_orphans_without_resending(h: Harness) {

@@ -217,6 +217,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// One submission by id.
     async fn get_submission(&self, id: SubmissionId) -> Result<SubmissionRecord, StoreError>;
 
+    /// The exact bytes recorded as a submission's payload.
+    async fn submission_payload(&self, id: SubmissionId) -> Result<Vec<u8>, StoreError>;
+
     /// Submissions whose outcome must be reconciled before anything else is sent.
     async fn submissions_needing_reconcile(
         &self,
@@ -231,6 +234,11 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         id: SubmissionId,
     ) -> Result<Vec<DocumentRecord>, StoreError>;
+
+    /// After a poll of `id` finished: its next poll is `next_in` from now. The pace between
+    /// polls then counts from the answer, not from the claim, so a slow answer (or a wait for
+    /// rate budget) never brings the next poll closer than the interval.
+    async fn poll_finished(&self, id: SubmissionId, next_in: Duration) -> Result<(), StoreError>;
 
     /// Claims accepted submissions whose next poll is due (and that still have documents
     /// awaiting validation), pushing their next poll `next_in` ahead, so that neither this

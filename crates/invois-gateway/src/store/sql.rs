@@ -25,7 +25,7 @@ macro_rules! doc_cols {
 
 macro_rules! sub_cols {
     () => {
-        "id, client_id, on_behalf_of, payload, payload_sha256, document_count, state, \
+        "id, client_id, on_behalf_of, payload_bytes, payload_sha256, document_count, state, \
          submission_uid, worker, lease_until, last_error, created_at, updated_at, \
          next_poll_at, polls"
     };
@@ -92,6 +92,33 @@ macro_rules! store_impl {
             StoreError::Corrupt(format!("{what}: {value:?}"))
         }
 
+        /// Rows (or ids) per multi-row statement: a few binds each keeps a statement well
+        /// inside SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
+        const ROWS_PER_STATEMENT: usize = 1_000;
+
+        /// Appends `(id, id, ...)` as binds.
+        fn push_id_list(q: &mut sqlx::QueryBuilder<'_, $db>, ids: &[i64]) {
+            q.push("(");
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+        }
+
+        /// Appends `(text, text, ...)` as binds.
+        fn push_text_list<'a>(
+            q: &mut sqlx::QueryBuilder<'a, $db>,
+            items: impl Iterator<Item = &'a str>,
+        ) {
+            q.push("(");
+            let mut list = q.separated(", ");
+            for item in items {
+                list.push_bind(item);
+            }
+            list.push_unseparated(")");
+        }
+
         fn json_from_db(text: Option<String>) -> Result<Option<serde_json::Value>, StoreError> {
             text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt("json", &e.to_string())))
                 .transpose()
@@ -138,7 +165,7 @@ macro_rules! store_impl {
                 id: SubmissionId(row.try_get("id")?),
                 client_id: row.try_get("client_id")?,
                 on_behalf_of: obo_from_db(row.try_get("on_behalf_of")?),
-                payload: row.try_get("payload")?,
+                payload_bytes: row.try_get("payload_bytes")?,
                 payload_sha256: row.try_get("payload_sha256")?,
                 document_count: row.try_get("document_count")?,
                 state: SubmissionState::parse(&state)
@@ -254,6 +281,63 @@ macro_rules! store_impl {
                 .execute(&mut **tx)
                 .await?;
                 Ok(())
+            }
+
+            /// [`emit`](Self::emit) for many documents, in a few multi-row statements.
+            async fn emit_many(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                events: &[(i64, DocumentState)],
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                for chunk in events.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO document_events (document_id, state, created_at) ",
+                    );
+                    q.push_values(chunk, |mut row, (id, state)| {
+                        row.push_bind(*id).push_bind(state.as_str()).push_bind(now);
+                    });
+                    q.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Finishes `q` (an `UPDATE documents SET state = ..., column = CASE id ...`) for
+            /// documents `ids` still batched in `submission`, and checks every one moved.
+            async fn settle_batched(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                mut q: sqlx::QueryBuilder<'_, $db>,
+                ids: &[i64],
+                submission: SubmissionId,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                q.push(" END, locked_by = NULL, lease_until = NULL, updated_at = ")
+                    .push_bind(now)
+                    .push(" WHERE submission_id = ")
+                    .push_bind(submission.0)
+                    .push(" AND state = 'batched' AND id IN ");
+                push_id_list(&mut q, ids);
+                let done = q.build().execute(&mut **tx).await?.rows_affected();
+                if done == ids.len() as u64 {
+                    return Ok(());
+                }
+                // Name one that was not waiting (the caller's transaction rolls back).
+                for doc in ids {
+                    let waiting = sqlx::query(
+                        "SELECT 1 AS one FROM documents WHERE id = $1 AND submission_id = $2",
+                    )
+                    .bind(*doc)
+                    .bind(submission.0)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    if waiting.is_none() {
+                        return Err(StoreError::Conflict(format!(
+                            "document {doc} is not waiting in submission {submission}"
+                        )));
+                    }
+                }
+                Err(StoreError::Conflict(format!(
+                    "a document appears twice in the outcome of submission {submission}"
+                )))
             }
 
             /// Moves a submission from one of `from` to `to`, inside `tx`.
@@ -570,6 +654,18 @@ macro_rules! store_impl {
                 lease: std::time::Duration,
             ) -> Result<Vec<DocumentRecord>, StoreError> {
                 let now = self.now();
+                // Most calls find nothing to claim; a read says so without queueing for the
+                // writer (SQLite's single write connection is the store's bottleneck).
+                let any = sqlx::query(
+                    "SELECT 1 AS one FROM documents WHERE state = 'received' \
+                     AND (locked_by IS NULL OR lease_until < $1) LIMIT 1",
+                )
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?;
+                if any.is_none() {
+                    return Ok(Vec::new());
+                }
                 let rows = sqlx::query(concat!(
                     "UPDATE documents SET locked_by = $1, lease_until = $2, \
                      attempts = attempts + 1, updated_at = $3 \
@@ -708,25 +804,26 @@ macro_rules! store_impl {
                     total = total.saturating_add(size);
                     ids.push(id);
                 }
-                let lease_until = later(now, lease);
-                let mut documents = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let row = sqlx::query(concat!(
-                        "UPDATE documents SET state = 'batched', locked_by = $1, \
-                         lease_until = $2, updated_at = $3 \
-                         WHERE id = $4 AND state = 'prepared' RETURNING ",
-                        doc_cols!()
-                    ))
-                    .bind(worker)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some(row) = row {
-                        documents.push(doc_from_row(&row)?);
-                    }
+                if ids.is_empty() {
+                    return Ok(None);
                 }
+                let lease_until = later(now, lease);
+                // One statement for the whole batch (`limit` is at most 10,000 ids, within
+                // both databases' bind limits).
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE documents SET state = 'batched', locked_by = ",
+                );
+                q.push_bind(worker)
+                    .push(", lease_until = ")
+                    .push_bind(lease_until)
+                    .push(", updated_at = ")
+                    .push_bind(now)
+                    .push(" WHERE state = 'prepared' AND id IN ");
+                push_id_list(&mut q, &ids);
+                q.push(concat!(" RETURNING ", doc_cols!()));
+                let rows = q.build().fetch_all(&mut *tx).await?;
+                let mut documents = docs_from_rows(&rows)?;
+                documents.sort_by_key(|d| d.id);
                 tx.commit().await?;
                 if documents.is_empty() {
                     return Ok(None);
@@ -749,16 +846,18 @@ macro_rules! store_impl {
                 let sha = sha256_hex(&intent.payload);
                 let obo = obo_to_db(&intent.on_behalf_of);
                 let count = i64::try_from(intent.document_ids.len()).unwrap_or(i64::MAX);
+                let size = i64::try_from(intent.payload.len()).unwrap_or(i64::MAX);
                 let mut tx = self.write.begin_with($begin).await?;
                 let row = sqlx::query(concat!(
-                    "INSERT INTO submissions (client_id, on_behalf_of, payload, payload_sha256, \
-                     document_count, state, worker, lease_until, created_at, updated_at) \
+                    "INSERT INTO submissions (client_id, on_behalf_of, payload_bytes, \
+                     payload_sha256, document_count, state, worker, lease_until, created_at, \
+                     updated_at) \
                      VALUES ($1, $2, $3, $4, $5, 'intent', $6, $7, $8, $8) RETURNING ",
                     sub_cols!()
                 ))
                 .bind(&intent.client_id)
                 .bind(&obo)
-                .bind(&intent.payload)
+                .bind(size)
                 .bind(&sha)
                 .bind(count)
                 .bind(&intent.worker)
@@ -767,33 +866,62 @@ macro_rules! store_impl {
                 .fetch_one(&mut *tx)
                 .await?;
                 let sub = sub_from_row(&row)?;
-                for id in &intent.document_ids {
-                    let done = sqlx::query(
-                        "UPDATE documents SET submission_id = $1, lease_until = $2, \
-                         updated_at = $3 WHERE id = $4 AND state = 'batched' AND locked_by = $5 \
-                         AND submission_id IS NULL AND client_id = $6 AND on_behalf_of = $7",
-                    )
-                    .bind(sub.id.0)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(id.0)
-                    .bind(&intent.worker)
-                    .bind(&intent.client_id)
-                    .bind(&obo)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if done != 1 {
-                        drop(tx);
-                        return Err(self
-                            .explain_document(
-                                *id,
-                                DocumentState::Batched,
-                                Some(&intent.worker),
-                                "enter a submission",
-                            )
-                            .await);
+                sqlx::query(
+                    "INSERT INTO submission_payloads (submission_id, payload) VALUES ($1, $2)",
+                )
+                .bind(sub.id.0)
+                .bind(&intent.payload)
+                .execute(&mut *tx)
+                .await?;
+                let ids: Vec<i64> = intent.document_ids.iter().map(|d| d.0).collect();
+                let mut done: u64 = 0;
+                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                    let mut q =
+                        sqlx::QueryBuilder::<$db>::new("UPDATE documents SET submission_id = ");
+                    q.push_bind(sub.id.0)
+                        .push(", lease_until = ")
+                        .push_bind(lease_until)
+                        .push(", updated_at = ")
+                        .push_bind(now)
+                        .push(" WHERE state = 'batched' AND submission_id IS NULL AND locked_by = ")
+                        .push_bind(&intent.worker)
+                        .push(" AND client_id = ")
+                        .push_bind(&intent.client_id)
+                        .push(" AND on_behalf_of = ")
+                        .push_bind(&obo)
+                        .push(" AND id IN ");
+                    push_id_list(&mut q, chunk);
+                    done += q.build().execute(&mut *tx).await?.rows_affected();
+                }
+                if done != ids.len() as u64 {
+                    // Rolled back; name the first document that could not join.
+                    drop(tx);
+                    for id in &intent.document_ids {
+                        let fits = match self.get_document(*id).await {
+                            Ok(d) => {
+                                d.state == DocumentState::Batched
+                                    && d.submission_id.is_none()
+                                    && d.locked_by.as_deref() == Some(intent.worker.as_str())
+                                    && d.client_id == intent.client_id
+                                    && d.on_behalf_of == intent.on_behalf_of
+                            }
+                            Err(_) => false,
+                        };
+                        if !fits {
+                            return Err(self
+                                .explain_document(
+                                    *id,
+                                    DocumentState::Batched,
+                                    Some(&intent.worker),
+                                    "enter a submission",
+                                )
+                                .await);
+                        }
                     }
+                    return Err(StoreError::Conflict(format!(
+                        "a document appears twice in the intent for submission {}",
+                        sub.id
+                    )));
                 }
                 tx.commit().await?;
                 Ok(sub)
@@ -870,46 +998,34 @@ macro_rules! store_impl {
                     });
                 };
                 let sub = sub_from_row(&row)?;
-                for (doc, uuid) in &accepted.accepted {
-                    let done = sqlx::query(
-                        "UPDATE documents SET state = 'submitted', uuid = $1, locked_by = NULL, \
-                         lease_until = NULL, updated_at = $2 \
-                         WHERE id = $3 AND submission_id = $4 AND state = 'batched'",
-                    )
-                    .bind(uuid)
-                    .bind(now)
-                    .bind(doc.0)
-                    .bind(id.0)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if done != 1 {
-                        return Err(StoreError::Conflict(format!(
-                            "document {doc} is not waiting in submission {id}"
-                        )));
+                // Set-based: a CASE maps each document to its uuid (or its errors), so 100
+                // documents take two statements instead of two hundred round trips.
+                let mut events = Vec::with_capacity(
+                    accepted.accepted.len() + accepted.rejected.len(),
+                );
+                for chunk in accepted.accepted.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE documents SET state = 'submitted', uuid = CASE id",
+                    );
+                    for (doc, uuid) in chunk {
+                        q.push(" WHEN ").push_bind(doc.0).push(" THEN ").push_bind(uuid.as_str());
                     }
-                    Self::emit(&mut tx, doc.0, DocumentState::Submitted, now).await?;
+                    let ids: Vec<i64> = chunk.iter().map(|(d, _)| d.0).collect();
+                    Self::settle_batched(&mut tx, q, &ids, id, now).await?;
+                    events.extend(ids.iter().map(|d| (*d, DocumentState::Submitted)));
                 }
-                for (doc, errors) in &accepted.rejected {
-                    let done = sqlx::query(
-                        "UPDATE documents SET state = 'invalid', errors = $1, locked_by = NULL, \
-                         lease_until = NULL, updated_at = $2 \
-                         WHERE id = $3 AND submission_id = $4 AND state = 'batched'",
-                    )
-                    .bind(errors.to_string())
-                    .bind(now)
-                    .bind(doc.0)
-                    .bind(id.0)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if done != 1 {
-                        return Err(StoreError::Conflict(format!(
-                            "document {doc} is not waiting in submission {id}"
-                        )));
+                for chunk in accepted.rejected.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE documents SET state = 'invalid', errors = CASE id",
+                    );
+                    for (doc, errors) in chunk {
+                        q.push(" WHEN ").push_bind(doc.0).push(" THEN ").push_bind(errors.to_string());
                     }
-                    Self::emit(&mut tx, doc.0, DocumentState::Invalid, now).await?;
+                    let ids: Vec<i64> = chunk.iter().map(|(d, _)| d.0).collect();
+                    Self::settle_batched(&mut tx, q, &ids, id, now).await?;
+                    events.extend(ids.iter().map(|d| (*d, DocumentState::Invalid)));
                 }
+                Self::emit_many(&mut tx, &events, now).await?;
                 // The first poll waits for validation to have a chance: 2 s plus 0.1 s per
                 // document, as the client's poller does (README §5).
                 let first = later(
@@ -1009,9 +1125,11 @@ macro_rules! store_impl {
                 .bind(id.0)
                 .fetch_all(&mut *tx)
                 .await?;
-                for row in &failed {
-                    Self::emit(&mut tx, row.try_get("id")?, DocumentState::Failed, now).await?;
-                }
+                let events = failed
+                    .iter()
+                    .map(|row| Ok((row.try_get("id")?, DocumentState::Failed)))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                Self::emit_many(&mut tx, &events, now).await?;
                 tx.commit().await?;
                 Ok(sub)
             }
@@ -1055,6 +1173,20 @@ macro_rules! store_impl {
                     .await?;
                 match row {
                     Some(row) => sub_from_row(&row),
+                    None => Err(StoreError::NotFound(format!("submission {id}"))),
+                }
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn submission_payload(&self, id: SubmissionId) -> Result<Vec<u8>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT payload FROM submission_payloads WHERE submission_id = $1",
+                )
+                    .bind(id.0)
+                    .fetch_optional(&self.read)
+                    .await?;
+                match row {
+                    Some(row) => Ok(row.try_get("payload")?),
                     None => Err(StoreError::NotFound(format!("submission {id}"))),
                 }
             }
@@ -1130,22 +1262,45 @@ macro_rules! store_impl {
                 .bind(clamp_limit(limit, 100, 10_000))
                 .fetch_all(&mut *tx)
                 .await?;
-                let mut claimed = Vec::with_capacity(due.len());
-                for row in &due {
-                    let id: i64 = row.try_get("id")?;
-                    let row = sqlx::query(concat!(
-                        "UPDATE submissions SET next_poll_at = $1, polls = polls + 1 \
-                         WHERE id = $2 RETURNING ",
-                        sub_cols!()
-                    ))
-                    .bind(next)
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    claimed.push(sub_from_row(&row)?);
+                let ids = due
+                    .iter()
+                    .map(|row| row.try_get("id"))
+                    .collect::<Result<Vec<i64>, _>>()?;
+                if ids.is_empty() {
+                    return Ok(Vec::new());
                 }
+                let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE submissions SET next_poll_at = ");
+                q.push_bind(next).push(", polls = polls + 1 WHERE id IN ");
+                push_id_list(&mut q, &ids);
+                q.push(concat!(" RETURNING ", sub_cols!()));
+                let rows = q.build().fetch_all(&mut *tx).await?;
                 tx.commit().await?;
-                Ok(claimed)
+                let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+                for row in &rows {
+                    let sub = sub_from_row(row)?;
+                    by_id.insert(sub.id.0, sub);
+                }
+                // In the order they fell due.
+                Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn poll_finished(
+                &self,
+                id: SubmissionId,
+                next_in: std::time::Duration,
+            ) -> Result<(), StoreError> {
+                let next = later(self.now(), next_in);
+                sqlx::query(
+                    "UPDATE submissions SET next_poll_at = $1 \
+                     WHERE id = $2 AND state = 'accepted' \
+                     AND (next_poll_at IS NULL OR next_poll_at < $1)",
+                )
+                .bind(next)
+                .bind(id.0)
+                .execute(&self.write)
+                .await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip_all)]
@@ -1208,60 +1363,97 @@ macro_rules! store_impl {
             ) -> Result<u64, StoreError> {
                 let now = self.now();
                 let mut tx = self.write.begin_with($begin).await?;
-                let mut changed = 0;
+                // Grouped by outcome, each group one statement (a CASE per column), in this
+                // order so that a document found valid and then cancelled in the same
+                // results ends cancelled, as it would one update at a time.
+                let mut valid = Vec::new();
+                let mut invalid = Vec::new();
+                let mut cancelled = Vec::new();
                 for update in results {
-                    let (state, row) = match &update.outcome {
-                        ValidationOutcome::Valid { long_id, validation_link } => (
-                            DocumentState::Valid,
-                            sqlx::query(
-                                "UPDATE documents SET state = 'valid', long_id = $1, \
-                                 validation_link = $2, updated_at = $3 \
-                                 WHERE uuid = $4 AND state = 'submitted' RETURNING id",
-                            )
-                            .bind(long_id)
-                            .bind(validation_link)
-                            .bind(now)
-                            .bind(&update.uuid)
-                            .fetch_optional(&mut *tx)
-                            .await?,
-                        ),
-                        ValidationOutcome::Invalid { errors } => (
-                            DocumentState::Invalid,
-                            sqlx::query(
-                                "UPDATE documents SET state = 'invalid', errors = $1, \
-                                 updated_at = $2 WHERE uuid = $3 AND state = 'submitted' \
-                                 RETURNING id",
-                            )
-                            .bind(errors.to_string())
-                            .bind(now)
-                            .bind(&update.uuid)
-                            .fetch_optional(&mut *tx)
-                            .await?,
-                        ),
-                        ValidationOutcome::Cancelled => (
-                            DocumentState::Cancelled,
-                            sqlx::query(
-                                "UPDATE documents SET state = 'cancelled', updated_at = $1 \
-                                 WHERE uuid = $2 AND state = 'valid' RETURNING id",
-                            )
-                            .bind(now)
-                            .bind(&update.uuid)
-                            .fetch_optional(&mut *tx)
-                            .await?,
-                        ),
-                    };
-                    if let Some(row) = row {
-                        Self::emit(&mut tx, row.try_get("id")?, state, now).await?;
-                        changed += 1;
+                    match &update.outcome {
+                        ValidationOutcome::Valid { long_id, validation_link } => {
+                            valid.push((update.uuid.as_str(), long_id, validation_link));
+                        }
+                        ValidationOutcome::Invalid { errors } => {
+                            invalid.push((update.uuid.as_str(), errors.to_string()));
+                        }
+                        ValidationOutcome::Cancelled => cancelled.push(update.uuid.as_str()),
                     }
                 }
+                let mut events: Vec<(i64, DocumentState)> = Vec::new();
+                for chunk in valid.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE documents SET state = 'valid', long_id = CASE uuid",
+                    );
+                    for (uuid, long_id, _) in chunk {
+                        q.push(" WHEN ").push_bind(*uuid).push(" THEN ").push_bind(long_id.as_str());
+                    }
+                    q.push(" END, validation_link = CASE uuid");
+                    for (uuid, _, link) in chunk {
+                        q.push(" WHEN ").push_bind(*uuid).push(" THEN ").push_bind(link.as_str());
+                    }
+                    q.push(" END, updated_at = ")
+                        .push_bind(now)
+                        .push(" WHERE state = 'submitted' AND uuid IN ");
+                    push_text_list(&mut q, chunk.iter().map(|(u, _, _)| *u));
+                    q.push(" RETURNING id");
+                    for row in q.build().fetch_all(&mut *tx).await? {
+                        events.push((row.try_get("id")?, DocumentState::Valid));
+                    }
+                }
+                for chunk in invalid.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE documents SET state = 'invalid', errors = CASE uuid",
+                    );
+                    for (uuid, errors) in chunk {
+                        q.push(" WHEN ").push_bind(*uuid).push(" THEN ").push_bind(errors.as_str());
+                    }
+                    q.push(" END, updated_at = ")
+                        .push_bind(now)
+                        .push(" WHERE state = 'submitted' AND uuid IN ");
+                    push_text_list(&mut q, chunk.iter().map(|(u, _)| *u));
+                    q.push(" RETURNING id");
+                    for row in q.build().fetch_all(&mut *tx).await? {
+                        events.push((row.try_get("id")?, DocumentState::Invalid));
+                    }
+                }
+                for chunk in cancelled.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE documents SET state = 'cancelled', updated_at = ",
+                    );
+                    q.push_bind(now).push(" WHERE state = 'valid' AND uuid IN ");
+                    push_text_list(&mut q, chunk.iter().copied());
+                    q.push(" RETURNING id");
+                    for row in q.build().fetch_all(&mut *tx).await? {
+                        events.push((row.try_get("id")?, DocumentState::Cancelled));
+                    }
+                }
+                Self::emit_many(&mut tx, &events, now).await?;
                 tx.commit().await?;
-                Ok(changed)
+                Ok(events.len() as u64)
             }
 
             #[tracing::instrument(skip_all)]
             async fn release_expired_leases(&self) -> Result<LeaseRecovery, StoreError> {
                 let now = self.now();
+                // Usually nothing has expired: a read says so without taking the writer.
+                let any = sqlx::query(
+                    "SELECT 1 AS one FROM documents WHERE state = 'received' \
+                     AND locked_by IS NOT NULL AND lease_until < $1 \
+                     UNION ALL SELECT 1 FROM documents WHERE state = 'batched' \
+                     AND submission_id IS NULL AND lease_until < $1 \
+                     UNION ALL SELECT 1 FROM submissions WHERE state = 'intent' \
+                     AND lease_until < $1 \
+                     UNION ALL SELECT 1 FROM webhook_deliveries WHERE state = 'delivering' \
+                     AND lease_until < $1 \
+                     LIMIT 1",
+                )
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?;
+                if any.is_none() {
+                    return Ok(LeaseRecovery::default());
+                }
                 let mut tx = self.write.begin_with($begin).await?;
                 let received_released = sqlx::query(
                     "UPDATE documents SET locked_by = NULL, lease_until = NULL, updated_at = $1 \

@@ -54,7 +54,12 @@ impl SqliteStore {
             // consistency; a process crash (SIGKILL) loses nothing committed.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            // Documents and payloads are kilobytes to megabytes, so the default 2 MB page
+            // cache keeps little: each transaction read its pages back from the OS. A larger
+            // cache and memory-mapped reads keep the single writer's transactions short.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456");
         let path = options.get_filename().display().to_string();
         let write = SqlitePoolOptions::new()
             .max_connections(1)

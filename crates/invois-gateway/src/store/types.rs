@@ -292,7 +292,7 @@ impl fmt::Debug for SubmissionRecord {
             .field("id", &self.id)
             .field("client_id", &self.client_id)
             .field("on_behalf_of", &self.on_behalf_of)
-            .field("payload", &format_args!("<{} bytes>", self.payload.len()))
+            .field("payload_bytes", &self.payload_bytes)
             .field("payload_sha256", &self.payload_sha256)
             .field("document_count", &self.document_count)
             .field("state", &self.state)
@@ -373,9 +373,11 @@ pub struct SubmissionRecord {
     pub client_id: String,
     /// `onbehalfof`, if any.
     pub on_behalf_of: Option<String>,
-    /// The exact payload bytes.
-    pub payload: Vec<u8>,
-    /// Hex SHA-256 of `payload`.
+    /// Size of the exact payload, in bytes. The payload itself (up to 5 MB) is read only on
+    /// request ([`Store::submission_payload`](super::Store::submission_payload)): polling,
+    /// listing and every state change return this record, and none of them needs it.
+    pub payload_bytes: i64,
+    /// Hex SHA-256 of the payload.
     pub payload_sha256: String,
     /// Documents in it.
     pub document_count: i64,
