@@ -623,6 +623,7 @@ impl Client {
     /// Waits until `class` has budget for this client id, then counts the request.
     ///
     /// Windows are counted [`RATE_WINDOW_MARGIN`] longer than published.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn acquire(&self, class: RateClass) -> Result<(), BudgetError> {
         // The budget counts a request when it is granted, MyInvois when it arrives; the gap
         // varies (a shared budget's database round trip, connection set-up), so a request
@@ -715,6 +716,7 @@ impl Client {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "http")]
     async fn run(&self, endpoint: Endpoint, req: reqwest::RequestBuilder) -> Attempt {
         let started = std::time::Instant::now();
         let attempt = match req.send().await {

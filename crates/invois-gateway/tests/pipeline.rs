@@ -361,6 +361,127 @@ async fn faults_never_duplicate_a_document(store: Arc<dyn Store>, clock: Clock) 
     );
 }
 
+/// MyInvois refuses a submission with `MaximumSizeExceeded` when it holds more documents or
+/// bytes than it accepts. The gateway keeps to the published limits, so the sandbox is told
+/// to enforce tighter ones (as if MyInvois had lowered them), and the gateway must split its
+/// batches until they fit: every document valid once, and no accepted submission over the
+/// limit.
+async fn split_until_it_fits(
+    store: Arc<dyn Store>,
+    clock: Clock,
+    faults: Faults,
+    documents: usize,
+    fits: impl Fn(usize, usize) -> bool,
+) {
+    let sandbox = TestSandbox::builder()
+        .clock(clock)
+        .profile(RateProfile::Production)
+        .validation_delay(Duration::from_secs(2))
+        .start()
+        .await
+        .unwrap();
+    sandbox.sandbox().set_faults(faults);
+    let client = client_for(&sandbox);
+    let tin = sandbox.supplier().tin;
+    let client_id = client.client_id().to_owned();
+    let mut sizes = HashMap::new();
+    for i in 0..documents {
+        let id = format!("S-{i:04}");
+        let bytes = invoice(&sandbox, &id, 0);
+        sizes.insert(id.clone(), bytes.len());
+        store
+            .insert_document(new_document(&client_id, &tin, &id, bytes))
+            .await
+            .unwrap();
+    }
+    let pipeline = Pipeline::new(
+        Arc::clone(&store),
+        ClientPool::new(client, LoginMode::Taxpayer),
+        None,
+        config(),
+    );
+    settle(&pipeline).await;
+
+    let docs = all_documents(&*store).await;
+    assert_eq!(docs.len(), documents);
+    assert!(
+        docs.iter().all(|d| d.state == DocumentState::Valid),
+        "{:?}",
+        docs.iter()
+            .map(|d| (&d.internal_id, d.state))
+            .collect::<Vec<_>>()
+    );
+    let copies = sandbox_copies(&sandbox);
+    assert_eq!(copies.len(), documents, "{copies:?}");
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+
+    let subs = store
+        .list_submissions(&SubmissionFilter {
+            limit: 1000,
+            ..SubmissionFilter::default()
+        })
+        .await
+        .unwrap();
+    let split: Vec<_> = subs
+        .iter()
+        .filter(|s| s.state == SubmissionState::Split)
+        .collect();
+    assert!(!split.is_empty(), "nothing was split: {subs:?}");
+    // The first batch went whole (all documents were waiting) and was refused.
+    let first = subs.iter().min_by_key(|s| s.id.0).unwrap();
+    assert_eq!(first.state, SubmissionState::Split, "{subs:?}");
+    assert_eq!(first.document_count as usize, documents.min(100));
+    // Nothing else went wrong, and every accepted submission kept within the limit, both
+    // by the gateway's record and by what the sandbox holds.
+    assert!(
+        subs.iter()
+            .all(|s| matches!(s.state, SubmissionState::Accepted | SubmissionState::Split)),
+        "{subs:?}"
+    );
+    let by_uid: HashMap<String, Vec<String>> = sandbox.sandbox().with_store(|s| {
+        let mut by_uid: HashMap<String, Vec<String>> = HashMap::new();
+        for d in s.documents() {
+            let d = d.summary();
+            by_uid
+                .entry(d.submission_uid.clone())
+                .or_default()
+                .push(d.internal_id.clone());
+        }
+        by_uid
+    });
+    for (uid, ids) in &by_uid {
+        let bytes: usize = ids.iter().map(|id| sizes[id]).sum();
+        assert!(
+            fits(ids.len(), bytes),
+            "{uid}: {} documents, {bytes} bytes",
+            ids.len()
+        );
+    }
+    let accepted = subs
+        .iter()
+        .filter(|s| s.state == SubmissionState::Accepted)
+        .count();
+    assert_eq!(accepted, by_uid.len());
+}
+
+async fn maximum_size_exceeded_by_count_splits_the_batch(store: Arc<dyn Store>, clock: Clock) {
+    let faults = Faults {
+        max_submission_documents: Some(30),
+        ..Faults::default()
+    };
+    split_until_it_fits(store, clock, faults, 100, |docs, _| docs <= 30).await;
+}
+
+async fn maximum_size_exceeded_by_bytes_splits_the_batch(store: Arc<dyn Store>, clock: Clock) {
+    // About ten documents' worth of request body (base64 grows each by a third).
+    const LIMIT: usize = 100_000;
+    let faults = Faults {
+        max_submission_bytes: Some(LIMIT),
+        ..Faults::default()
+    };
+    split_until_it_fits(store, clock, faults, 40, |_, raw| raw / 3 * 4 <= LIMIT).await;
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -393,4 +514,6 @@ macro_rules! on_both_stores {
 on_both_stores!(
     batches_valid_invalid_and_local_rejections,
     faults_never_duplicate_a_document,
+    maximum_size_exceeded_by_count_splits_the_batch,
+    maximum_size_exceeded_by_bytes_splits_the_batch,
 );

@@ -16,6 +16,7 @@ const PAGE_SIZE: u32 = 100;
 
 impl Pipeline {
     /// Polls the submissions whose next poll is due. Returns how many were polled.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn poll_once(&self) -> Result<usize, PipelineError> {
         let (lo, hi) = self.inner.config.poll_interval;
         let next_in = if hi > lo {
@@ -29,6 +30,11 @@ impl Pipeline {
             if let Err(e) = self.poll_submission(&sub).await {
                 // The next poll is already scheduled; a failed one just waits for it.
                 tracing::warn!(submission = %sub.id, error = %e, "poll failed");
+            }
+            // The claim scheduled the next poll from when it was claimed; the call itself
+            // (and any wait for budget) came later. Count the interval from now instead.
+            if let Err(e) = self.inner.store.poll_finished(sub.id, next_in).await {
+                tracing::warn!(submission = %sub.id, error = %e, "could not reschedule a poll");
             }
         });
         futures::future::join_all(polls).await;

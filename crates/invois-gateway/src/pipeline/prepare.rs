@@ -130,6 +130,7 @@ pub fn prepare_document(
 impl Pipeline {
     /// Claims received documents and prepares them (in parallel, off the async threads).
     /// Returns how many were handled.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn prepare_once(&self) -> Result<usize, PipelineError> {
         let inner = &self.inner;
         let docs = inner

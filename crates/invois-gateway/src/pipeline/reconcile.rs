@@ -29,6 +29,7 @@ const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 impl Pipeline {
     /// Tries to settle every submission that needs it. Returns how many are still unsettled:
     /// while that is not zero, nothing new is sent.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reconcile_once(&self) -> Result<usize, PipelineError> {
         let inner = &self.inner;
         let pending = inner.store.submissions_needing_reconcile(50).await?;

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use invois_api::submission::DocumentFormat as WireFormat;
 use invois_client::{PreparedSubmission, SubmitError, document_submission};
 use serde_json::json;
+use tracing::Instrument as _;
 
 use super::{Pipeline, PipelineConfig, PipelineError};
 use crate::store::{
@@ -46,6 +47,7 @@ pub enum SubmitOutcome {
 impl Pipeline {
     /// Reconciles what needs it, then (if nothing is left unreconciled) claims one batch and
     /// submits it. `None` when there was nothing to send.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn submit_once(&self) -> Result<Option<SubmitOutcome>, PipelineError> {
         // Invariant 4: an unknown outcome is settled before anything else is sent.
         if self.reconcile_once().await? > 0 {
@@ -84,6 +86,7 @@ impl Pipeline {
         outcome.map(Some)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn submit_batch(&self, batch: Batch) -> Result<SubmitOutcome, PipelineError> {
         let inner = &self.inner;
         let worker = inner.config.worker.as_str();
@@ -138,7 +141,9 @@ impl Pipeline {
         let give_up = inner.config.submit_lease.mul_f64(0.8);
         let submissions = client.submissions();
         let result = tokio::select! {
-            r = submissions.submit_prepared(&prepared) => r,
+            r = submissions
+                .submit_prepared(&prepared)
+                .instrument(tracing::debug_span!("submit_documents")) => r,
             () = inner.clock.sleep(give_up) => {
                 let reason = format!(
                     "no outcome within {} s of the {} s submit lease (waiting for rate budget \
@@ -282,6 +287,7 @@ impl Pipeline {
     /// Whether to send now: a full batch is ready, or nothing more is being prepared, or the
     /// oldest waiting document has lingered long enough. Submit's budget (100 RPM) is spent
     /// per request, not per document, so a half-empty batch wastes throughput.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn batch_is_worth_sending(&self, limit: usize) -> Result<bool, PipelineError> {
         use crate::store::DocumentState;
         let counts = self.inner.store.count_documents_by_state().await?;
