@@ -18,10 +18,11 @@ use serde_json::{Value, json};
 mod common;
 
 /// Runs the gateway (pipeline + ERP API) over `documents` documents (one of them sent through
-/// the API and then cancelled through it) and checks the sandbox's report of its calls.
-async fn full_cycle_produces_no_finding(documents: usize) {
+/// the API and then cancelled through it) on a clock `scale` times real time, and checks the
+/// sandbox's report of its calls.
+async fn full_cycle_produces_no_finding(documents: usize, scale: f64) {
     assert!(documents >= 1);
-    let clock = Clock::scaled(60.0);
+    let clock = Clock::scaled(scale);
     let sandbox = TestSandbox::builder()
         .clock(clock.clone())
         .profile(RateProfile::Production)
@@ -165,7 +166,18 @@ async fn full_cycle_produces_no_finding(documents: usize) {
         mine.endpoints
     );
     assert_eq!(calls("Cancel Document"), 1, "{:?}", mine.endpoints);
-    assert_eq!(calls("Login as Taxpayer System"), 1, "{:?}", mine.endpoints);
+    // One token per lifetime (60 minutes; the client renews a few minutes early): a long run
+    // on a fast clock may span more than one.
+    let first = mine.endpoints.iter().map(|e| e.first_at).min().unwrap();
+    let last = mine.endpoints.iter().map(|e| e.last_at).max().unwrap();
+    let tokens = calls("Login as Taxpayer System");
+    let lifetimes = 1 + (last - first).num_minutes() as u64 / 50;
+    assert!(
+        (1..=lifetimes).contains(&tokens),
+        "{tokens} tokens over {} minutes: {:?}",
+        (last - first).num_minutes(),
+        mine.endpoints
+    );
     assert!(
         mine.endpoints
             .iter()
@@ -175,20 +187,32 @@ async fn full_cycle_produces_no_finding(documents: usize) {
     );
     let copies = sandbox.sandbox().with_store(|s| s.documents().count());
     assert_eq!(copies, documents, "each document reached MyInvois once");
+    let summary: Vec<(&str, u64)> = mine
+        .endpoints
+        .iter()
+        .map(|e| (e.endpoint.as_str(), e.calls))
+        .collect();
+    println!(
+        "{documents} documents, {} scaled minutes, no finding: {summary:?}",
+        (last - first).num_minutes()
+    );
 }
 
 /// The CI-sized run: 2,000 documents (20 submissions). In a debug build on two cores it took
 /// about 25 s (1,000 documents took 10 s idle and 37 s while other builds ran).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_through_submit_poll_cancel_produces_no_finding() {
-    full_cycle_produces_no_finding(2_000).await;
+    full_cycle_produces_no_finding(2_000, 60.0).await;
 }
 
-/// The 20,000-document run of issue 7 (200 submissions, two scaled minutes of Submit
-/// budget). Slow: run it in release,
+/// The 20,000-document run of issue 7 (at least 200 submissions, two scaled minutes of
+/// Submit budget). At 10× real time rather than 60×: preparing 20,000 documents takes the
+/// machine real seconds, and at 60× the 2-second batch linger is so short that batches leave
+/// a few documents at a time (still without a finding, but ten times the submissions).
+/// Slow: run it in release,
 /// `cargo test --release -p invois-gateway --test practices_report -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "20,000 documents: minutes in a debug build; run in release"]
 async fn twenty_thousand_documents_produce_no_finding() {
-    full_cycle_produces_no_finding(20_000).await;
+    full_cycle_produces_no_finding(20_000, 10.0).await;
 }
