@@ -5,9 +5,7 @@
 //! per case).
 
 use std::future::Future;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +19,8 @@ use invois_gateway::store::*;
 use invois_testkit::{CallObserver, CallRecord, TestSandbox, samples};
 use serde_json::{Value, json};
 use sha2::Digest as _;
-use sqlx::Connection as _;
+
+mod common;
 
 async fn run_sqlite<F, Fut>(case: F)
 where
@@ -36,35 +35,15 @@ where
 
 async fn run_pg<F, Fut>(name: &str, case: F)
 where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
+    F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED postgres::{name}: TEST_DATABASE_URL is not set"
-        );
-        return;
-    };
-    let schema = format!("invois_archive_{}", hex::encode(rand::random::<[u8; 8]>()));
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    let store = PgStore::open_with(options, start_clock()).await.unwrap();
-    let outcome = tokio::spawn(case(Arc::new(store.clone()))).await;
-    store.close().await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    common::with_pg_schema(name, |options| async move {
+        let store = PgStore::open_with(options, start_clock()).await.unwrap();
+        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        common::run_then_close(store, shared, case).await;
+    })
+    .await;
 }
 
 macro_rules! archive_tests {

@@ -3,8 +3,6 @@
 //! per case), with a real `ClientPool` logged in to a real sandbox on port 0.
 
 use std::future::Future;
-use std::io::Write as _;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +17,8 @@ use invois_gateway::store::*;
 use invois_testkit::{TestSandbox, samples};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection as _;
+
+mod common;
 
 /// What a case gets: the store, its clock, and a way to break the store (for `/ready`).
 struct Harness {
@@ -69,46 +68,22 @@ where
 
 async fn run_pg<F, Fut>(name: &str, case: F)
 where
-    F: FnOnce(Harness) -> Fut,
+    F: FnOnce(Harness) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED postgres::{name}: TEST_DATABASE_URL is not set"
-        );
-        return;
-    };
-    let schema = format!("invois_api_{}", hex::encode(rand::random::<[u8; 8]>()));
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    let clock = start_clock();
-    let outcome = match PgStore::open_with(options, clock.clone()).await {
-        Ok(store) => {
-            let harness = Harness {
-                store: Arc::new(store.clone()),
-                clock,
-                raw: Raw::Pg(store.pool().clone()),
-            };
-            let outcome = tokio::spawn(case(harness)).await;
-            store.close().await;
-            outcome.map_err(|e| e.into_panic())
-        }
-        Err(e) => Err(Box::new(format!("opening the store failed: {e}")) as _),
-    };
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    common::with_pg_schema(name, |options| async move {
+        let clock = start_clock();
+        let store = PgStore::open_with(options, clock.clone())
+            .await
+            .expect("opening the store");
+        let harness = Harness {
+            store: Arc::new(store.clone()),
+            clock,
+            raw: Raw::Pg(store.pool().clone()),
+        };
+        common::run_then_close(store, harness, case).await;
+    })
+    .await;
 }
 
 macro_rules! api_tests {

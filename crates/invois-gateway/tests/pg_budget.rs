@@ -4,8 +4,6 @@
 //! Runs only when `TEST_DATABASE_URL` is set; each case gets its own schema.
 
 use std::future::Future;
-use std::io::Write as _;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +12,9 @@ use invois_client::api::RateClass;
 use invois_client::{Admission, BudgetKey, Client, InProcessBudget, Quota, RateBudget, RateLimits};
 use invois_gateway::budget::PgRateBudget;
 use invois_testkit::{CallObserver, CallRecord, Fixtures, TestSandbox};
-use sqlx::Connection as _;
 use sqlx::postgres::PgConnectOptions;
+
+mod common;
 
 /// Runs `case` with connect options pointing at a fresh schema, then drops the schema.
 async fn with_schema<F, Fut>(name: &str, case: F)
@@ -23,30 +22,7 @@ where
     F: FnOnce(PgConnectOptions) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED postgres::{name}: TEST_DATABASE_URL is not set"
-        );
-        return;
-    };
-    let schema = format!("invois_budget_{}", hex::encode(rand::random::<[u8; 8]>()));
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let options = PgConnectOptions::from_str(&url)
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    let outcome = tokio::spawn(case(options)).await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    common::with_pg_schema(name, case).await;
 }
 
 fn t(s: i64) -> DateTime<Utc> {

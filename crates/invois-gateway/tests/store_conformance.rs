@@ -7,8 +7,6 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::io::Write as _;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +14,8 @@ use chrono::{TimeZone, Utc};
 use invois_clock::Clock;
 use invois_gateway::store::*;
 use serde_json::json;
-use sqlx::Connection as _;
+
+mod common;
 
 /// What a case gets: the store under test, the clock it reads, and raw access to its tables.
 struct Harness {
@@ -88,51 +87,23 @@ where
 
 async fn run_pg<F, Fut>(name: &str, case: F)
 where
-    F: FnOnce(Harness) -> Fut,
+    F: FnOnce(Harness) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        // Written past the test harness's capture so that a skip is visible.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED postgres::{name}: TEST_DATABASE_URL is not set"
-        );
-        return;
-    };
-    let schema = format!("invois_test_{}", hex::encode(rand::random::<[u8; 8]>()));
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    let clock = start_clock();
-    let opened = PgStore::open_with(options.clone(), clock.clone()).await;
-    let outcome = match opened {
-        Ok(store) => {
-            let raw = Raw::Pg(store.pool().clone());
-            let reopen = Reopen::Pg(Box::new(options));
-            let harness = Harness {
-                store: Arc::new(store.clone()),
-                clock,
-                raw,
-                reopen,
-            };
-            let outcome = tokio::spawn(case(harness)).await;
-            store.close().await;
-            outcome.map_err(|e| e.into_panic())
-        }
-        Err(e) => Err(Box::new(format!("opening the store failed: {e}")) as _),
-    };
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    common::with_pg_schema(name, |options| async move {
+        let clock = start_clock();
+        let store = PgStore::open_with(options.clone(), clock.clone())
+            .await
+            .expect("opening the store");
+        let harness = Harness {
+            store: Arc::new(store.clone()),
+            clock,
+            raw: Raw::Pg(store.pool().clone()),
+            reopen: Reopen::Pg(Box::new(options)),
+        };
+        common::run_then_close(store, harness, case).await;
+    })
+    .await;
 }
 
 macro_rules! store_tests {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::future::Future;
 use std::io::Write as _;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -69,4 +70,37 @@ pub async fn pg_schema(name: &str) -> Option<PgSchema> {
         schema,
         options,
     })
+}
+
+/// Runs `case` with connect options for a fresh schema on `TEST_DATABASE_URL` (or prints a
+/// visible SKIPPED line and returns), then drops the schema, whatever the case did, and only
+/// then re-raises the case's panic. The one PostgreSQL harness every gateway test file uses.
+pub async fn with_pg_schema<F, Fut>(name: &str, case: F)
+where
+    F: FnOnce(sqlx::postgres::PgConnectOptions) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(schema) = pg_schema(name).await else {
+        return;
+    };
+    let outcome = tokio::spawn(case(schema.options.clone())).await;
+    schema.drop_schema().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Runs `case` on a store's harness in its own task, closes the store (so dropping the
+/// schema never waits on its connections), then re-raises the case's panic.
+pub async fn run_then_close<H, F, Fut>(store: PgStore, harness: H, case: F)
+where
+    H: Send + 'static,
+    F: FnOnce(H) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let outcome = tokio::spawn(case(harness)).await;
+    store.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }

@@ -5,8 +5,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
-use std::io::Write as _;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +12,9 @@ use chrono::{TimeZone, Utc};
 use invois_clock::Clock;
 use invois_gateway::store::*;
 use serde_json::json;
-use sqlx::Connection as _;
+
+#[path = "../common/mod.rs"]
+mod common;
 
 pub struct Harness {
     pub store: Arc<dyn Store>,
@@ -67,47 +67,22 @@ where
 
 pub async fn run_pg<F, Fut>(name: &str, case: F)
 where
-    F: FnOnce(Harness) -> Fut,
+    F: FnOnce(Harness) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED postgres::{name}: TEST_DATABASE_URL is not set"
-        );
-        return;
-    };
-    let schema = format!("invois_test_{}", hex::encode(rand::random::<[u8; 8]>()));
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    let clock = start_clock();
-    let opened = PgStore::open_with(options.clone(), clock.clone()).await;
-    let outcome = match opened {
-        Ok(store) => {
-            let harness = Harness {
-                store: Arc::new(store.clone()),
-                clock,
-                reopen: Reopen::Pg(Box::new(options)),
-            };
-            let outcome = tokio::spawn(case(harness)).await;
-            store.close().await;
-            outcome.map_err(|e| e.into_panic())
-        }
-        Err(e) => Err(Box::new(format!("opening the store failed: {e}")) as _),
-    };
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    common::with_pg_schema(name, |options| async move {
+        let clock = start_clock();
+        let store = PgStore::open_with(options.clone(), clock.clone())
+            .await
+            .expect("opening the store");
+        let harness = Harness {
+            store: Arc::new(store.clone()),
+            clock,
+            reopen: Reopen::Pg(Box::new(options)),
+        };
+        common::run_then_close(store, harness, case).await;
+    })
+    .await;
 }
 
 /// Declares each case once for SQLite and once for PostgreSQL.
