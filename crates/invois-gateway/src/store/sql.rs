@@ -263,27 +263,9 @@ macro_rules! store_impl {
                 }
             }
 
-            /// Appends a status event for a document, inside the transaction that made the
-            /// change, so the webhook relay can never miss (or invent) one.
-            async fn emit(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                document: i64,
-                state: DocumentState,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO document_events (document_id, state, created_at) \
-                     VALUES ($1, $2, $3)",
-                )
-                .bind(document)
-                .bind(state.as_str())
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-                Ok(())
-            }
-
-            /// [`emit`](Self::emit) for many documents, in a few multi-row statements.
+            /// Appends one status event per document (in a few multi-row statements), inside
+            /// the transaction that made the change, so the webhook relay can never miss (or
+            /// invent) one.
             async fn emit_many(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 events: &[(i64, DocumentState)],
@@ -742,7 +724,7 @@ macro_rules! store_impl {
                 .await?;
                 match row {
                     Some(row) => {
-                        Self::emit(&mut tx, id.0, DocumentState::RejectedLocally, now).await?;
+                        Self::emit_many(&mut tx, &[(id.0, DocumentState::RejectedLocally)], now).await?;
                         tx.commit().await?;
                         doc_from_row(&row)
                     }
