@@ -244,7 +244,10 @@ mod tests {
             .clock(sandbox.clock().clone())
             .build()
             .unwrap();
-        let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+        let mut doc = invois_testkit::fixture_json(
+            invois_testkit::Version::V1_0,
+            invois_testkit::Kind::Invoice,
+        );
         let issued = sandbox.clock().now() - chrono::Duration::minutes(2);
         samples::adapt_json(
             &mut doc,

@@ -143,7 +143,8 @@ fn create_api_key(db: &str) -> String {
 
 /// The ERP's documents: the v1.0 sample, one unique internal id each, as request entries.
 fn documents(sandbox: &TestSandbox) -> Vec<(String, Value)> {
-    let sample = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+    let sample =
+        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
     let issued = sandbox.clock().now() - chrono::Duration::minutes(5);
     (0..DOCUMENTS)
         .map(|i| {

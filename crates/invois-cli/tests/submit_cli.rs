@@ -39,26 +39,22 @@ fn demo() -> Demo {
 
 /// A v1.0 UBL JSON invoice issued by the demo supplier.
 fn json_invoice(d: &Demo, id: &str, issued: DateTime<Utc>) -> Vec<u8> {
-    let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+    let mut doc =
+        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
     samples::adapt_json(&mut doc, id, issued, &d.supplier_tin, &d.buyer_tin);
     samples::minified(&doc)
 }
 
-/// A v1.1 UBL XML invoice without the sample's placeholder signature, so the gateway signs
-/// it (with the built-in test certificate, which names the demo supplier's TIN and BRN).
+/// An unsigned v1.1 UBL XML invoice, so the gateway signs it (with the built-in test
+/// certificate, which names the demo supplier's TIN and BRN).
 fn xml_invoice(d: &Demo, id: &str, issued: DateTime<Utc>) -> Vec<u8> {
-    let xml =
-        String::from_utf8(samples::read_sample("v1.1", "1.1-Invoice-Sample.xml").unwrap()).unwrap();
-    let cut = |xml: &str, open: &str, close: &str| {
-        let start = xml.find(open).unwrap();
-        let end = xml[start..].find(close).unwrap() + start + close.len();
-        format!("{}{}", &xml[..start], &xml[end..])
-    };
-    let xml = cut(&xml, "<UBLExtensions", "</UBLExtensions>");
-    let xml = cut(&xml, "<cac:Signature>", "</cac:Signature>");
-    samples::adapt_xml(&xml, id, issued, &d.supplier_tin, &d.buyer_tin)
-        .replace("Supplier's BRN", &d.supplier_brn)
-        .into_bytes()
+    let xml = invois_testkit::unsigned_fixture(
+        invois_testkit::Version::V1_1,
+        invois_testkit::Kind::Invoice,
+        invois_model::Format::Xml,
+    );
+    let xml = String::from_utf8(xml).unwrap();
+    samples::adapt_xml(&xml, id, issued, &d.supplier_tin, &d.buyer_tin).into_bytes()
 }
 
 /// invois's own document JSON (the model's example), issued by the demo supplier.

@@ -29,7 +29,8 @@ fn bench(c: &mut Criterion) {
         .clock(sandbox.clock().clone())
         .build()
         .unwrap();
-    let template = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+    let template =
+        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
     let counter = AtomicUsize::new(0);
     let batch = |n: usize| -> Vec<DocumentSubmission> {
         let now = sandbox.clock().now() - chrono::Duration::minutes(1);

@@ -49,7 +49,10 @@ fn invoices(sandbox: &TestSandbox, n: usize, tag: &str) -> Vec<DocumentSubmissio
     let now = sandbox.clock().now() - chrono::Duration::minutes(5);
     (0..n)
         .map(|i| {
-            let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+            let mut doc = invois_testkit::fixture_json(
+                invois_testkit::Version::V1_0,
+                invois_testkit::Kind::Invoice,
+            );
             let id = format!("E2E-{tag}-{i}");
             samples::adapt_json(&mut doc, &id, now, &supplier, &buyer);
             DocumentSubmission::from_bytes(DocumentFormat::Json, &samples::minified(&doc), id)
@@ -70,7 +73,8 @@ async fn submit_then_poll_against_the_sandbox_follows_the_practices() {
     let client = client_for(&sandbox, RateLimits::profile(RateProfile::Production));
     let mut docs = invoices(&sandbox, 5, "A");
     // A sixth document issued four days ago: past the 72-hour window, so invalid.
-    let mut foreign = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+    let mut foreign =
+        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
     let issued = sandbox.clock().now() - chrono::Duration::days(4);
     samples::adapt_json(
         &mut foreign,

@@ -171,7 +171,8 @@ async fn run() {
     );
 
     // Load: one sample invoice, adapted per internal id.
-    let template = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").expect("sample");
+    let template =
+        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
     let issued = clock.now() - chrono::Duration::minutes(5);
     let load_started = Instant::now();
     for i in 0..docs {

@@ -375,7 +375,10 @@ fn invoices(sandbox: &TestSandbox, n: usize, tag: &str) -> Vec<DocumentSubmissio
     let now = sandbox.clock().now() - chrono::Duration::minutes(5);
     (0..n)
         .map(|i| {
-            let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+            let mut doc = invois_testkit::fixture_json(
+                invois_testkit::Version::V1_0,
+                invois_testkit::Kind::Invoice,
+            );
             let id = format!("PORTAL-{tag}-{i}");
             samples::adapt_json(&mut doc, &id, now, &supplier, &buyer);
             DocumentSubmission::from_bytes(WireFormat::Json, &samples::minified(&doc), id)

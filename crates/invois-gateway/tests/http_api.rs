@@ -214,7 +214,10 @@ impl App {
 
     /// A valid UBL JSON invoice with this internal id, issued by the sandbox's supplier.
     fn invoice(&self, internal_id: &str) -> Value {
-        let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+        let mut doc = invois_testkit::fixture_json(
+            invois_testkit::Version::V1_0,
+            invois_testkit::Kind::Invoice,
+        );
         let issued = self.sandbox.clock().now() - chrono::Duration::minutes(5);
         samples::adapt_json(
             &mut doc,
@@ -228,9 +231,10 @@ impl App {
 
     /// The same as UBL XML.
     fn invoice_xml(&self, internal_id: &str) -> String {
-        let xml =
-            String::from_utf8(samples::read_sample("v1.0", "1.0-Invoice-Sample.xml").unwrap())
-                .unwrap();
+        let xml = invois_testkit::fixture_xml(
+            invois_testkit::Version::V1_0,
+            invois_testkit::Kind::Invoice,
+        );
         let issued = self.sandbox.clock().now() - chrono::Duration::minutes(5);
         samples::adapt_xml(
             &xml,

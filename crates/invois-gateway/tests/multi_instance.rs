@@ -89,7 +89,10 @@ async fn two_instances_share_work_and_one_budget() {
     let issued = clock.now() - chrono::Duration::minutes(5);
     for i in 0..150 {
         let id = format!("M-{i:04}");
-        let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+        let mut doc = invois_testkit::fixture_json(
+            invois_testkit::Version::V1_0,
+            invois_testkit::Kind::Invoice,
+        );
         samples::adapt_json(&mut doc, &id, issued, &who.tin, &sandbox.buyer().tin);
         store_a
             .insert_document(NewDocument {

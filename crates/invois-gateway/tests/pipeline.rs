@@ -62,7 +62,8 @@ fn client_for(sandbox: &TestSandbox) -> Client {
 }
 
 fn invoice(sandbox: &TestSandbox, id: &str, issued_days_ago: i64) -> Vec<u8> {
-    let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+    let mut doc =
+        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
     let issued = sandbox.clock().now()
         - chrono::Duration::days(issued_days_ago)
         - chrono::Duration::minutes(5);

@@ -60,7 +60,8 @@ async fn full_cycle_produces_no_finding(documents: usize, scale: f64) {
             .send()
     };
 
-    let template = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+    let template =
+        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
     let invoice = |id: &str| {
         let mut doc = template.clone();
         let issued = clock.now() - chrono::Duration::minutes(5);

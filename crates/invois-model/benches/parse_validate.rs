@@ -15,10 +15,7 @@ fn sample(name: &str) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let codes = invois_model::CodeTables::load_dir(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/myinvois/codes"),
-    )
-    .unwrap();
+    let codes = invois_model::CodeTables::embedded();
     let ctx = ValidationContext::at(Utc.with_ymd_and_hms(2024, 7, 23, 1, 0, 0).unwrap())
         .with_codes(std::sync::Arc::new(codes));
     for name in [

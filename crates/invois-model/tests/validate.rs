@@ -54,7 +54,7 @@ fn codes(report: &invois_model::Report) -> Vec<&'static str> {
 
 #[test]
 fn every_built_example_is_valid_in_json_and_xml() {
-    let tables = Arc::new(CodeTables::load_dir(&common::codes_dir()).unwrap());
+    let tables = Arc::new(CodeTables::embedded());
     for t in DocumentType::ALL {
         for version in ["1.0", "1.2"] {
             let doc = model::example(t, version, now() - Duration::minutes(5)).unwrap();
@@ -591,7 +591,7 @@ fn unloaded_tables_are_said_to_be_skipped_and_loaded_ones_checked() {
             .any(|f| f.rule.contains("msic") && f.severity == Severity::Info),
         "{skipped:#?}"
     );
-    let tables = Arc::new(CodeTables::load_dir(&common::codes_dir()).unwrap());
+    let tables = Arc::new(CodeTables::embedded());
     let r = validate(&d, &ctx().with_codes(tables));
     assert_eq!(codes(&r), ["C001"]);
     assert!(!r.has("C000"));
@@ -606,6 +606,31 @@ fn unloaded_tables_are_said_to_be_skipped_and_loaded_ones_checked() {
         "4651",
     );
     assert_eq!(codes(&validate(&d, &ctx())), ["C002"]);
+}
+
+#[test]
+fn embedded_tables_flag_unknown_msic_unit_and_country_codes() {
+    // No code directory anywhere: the tables compiled into invois-model.
+    let embedded = || ctx().with_codes(Arc::new(CodeTables::embedded()));
+    let d = example(DocumentType::Invoice);
+    let r = validate(&d, &embedded());
+    assert!(r.is_valid() && !r.has("C000"), "{:#?}", r.findings);
+    let mut v: serde_json::Value = serde_json::from_str(&d.to_json_string()).unwrap();
+    let inv = &mut v["Invoice"][0];
+    // Each of the right form, so only membership can fail them.
+    inv["AccountingSupplierParty"][0]["Party"][0]["IndustryClassificationCode"][0]["_"] =
+        serde_json::json!("99999");
+    inv["InvoiceLine"][0]["InvoicedQuantity"][0]["unitCode"] = serde_json::json!("ZZZ");
+    let address = &mut inv["AccountingSupplierParty"][0]["Party"][0]["PostalAddress"][0];
+    address["Country"][0]["IdentificationCode"][0]["_"] = serde_json::json!("XXA");
+    let d = Document::from_json_bytes(v.to_string().as_bytes()).unwrap();
+    let r = validate(&d, &embedded());
+    let mut flagged: Vec<_> = r
+        .with_code("C001")
+        .filter_map(|f| f.value.clone())
+        .collect();
+    flagged.sort();
+    assert_eq!(flagged, ["99999", "XXA", "ZZZ"], "{:#?}", r.findings);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Test helpers shared by every crate's tests: start a MyInvois sandbox on `127.0.0.1:0`
-//! ([`TestSandbox`]), and load and adapt the official sample documents ([`samples`]).
+//! ([`TestSandbox`]), the project's own test documents ([`fixtures`], read through
+//! [`corpus`], which also reaches LHDN's official samples when `INVOIS_LHDN_SAMPLES` is set),
+//! and adapting documents to a sandbox ([`samples`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -27,7 +29,12 @@ pub use invois_sandbox::{
     Validator,
 };
 
+pub mod corpus;
+pub mod fixtures;
 pub mod samples;
+
+pub use corpus::{Corpus, fixture_json, fixture_xml, unsigned_fixture};
+pub use fixtures::{Kind, Version};
 
 /// Builds a [`TestSandbox`].
 #[derive(Debug)]

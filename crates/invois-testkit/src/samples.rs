@@ -1,35 +1,12 @@
-//! The official sample documents (`shared/myinvois/samples`), loaded from the reference folder
-//! (never copied into the repository), and adapted to a fixture and a clock so that they pass
-//! the sandbox's taxpayer and date checks.
-
-use std::path::PathBuf;
+//! Adapting a document (a project fixture or one of LHDN's samples, see [`crate::corpus`])
+//! to a sandbox and a clock, so that it passes the sandbox's taxpayer and date checks, and
+//! building submission bodies by hand.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-
-/// `shared/myinvois` beside the repository.
-pub fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/myinvois")
-}
-
-/// A sample file, e.g. `sample("v1.0", "1.0-Invoice-Sample.json")`.
-pub fn sample_path(version_dir: &str, file: &str) -> PathBuf {
-    reference_dir().join("samples").join(version_dir).join(file)
-}
-
-/// Reads a sample as bytes.
-pub fn read_sample(version_dir: &str, file: &str) -> std::io::Result<Vec<u8>> {
-    std::fs::read(sample_path(version_dir, file))
-}
-
-/// Reads a JSON sample.
-pub fn json_sample(version_dir: &str, file: &str) -> std::io::Result<Value> {
-    let bytes = read_sample(version_dir, file)?;
-    serde_json::from_slice(&bytes).map_err(std::io::Error::other)
-}
 
 /// Sets a JSON document's ID, issue date/time, supplier TIN and buyer TIN (also as the
 /// shipping recipient's TIN, whose sample placeholder is not a valid TIN).

@@ -35,7 +35,8 @@ async fn starts_logs_in_and_accepts_an_adapted_sample() {
     let body: serde_json::Value = token(&sandbox, &supplier).await.json().await.unwrap();
     let access = body["access_token"].as_str().unwrap();
 
-    let mut doc = samples::json_sample("v1.0", "1.0-Invoice-Sample.json").unwrap();
+    let mut doc =
+        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
     samples::adapt_json(
         &mut doc,
         "TK-1",
@@ -44,7 +45,7 @@ async fn starts_logs_in_and_accepts_an_adapted_sample() {
         &sandbox.buyer().tin,
     );
     let xml =
-        std::fs::read_to_string(samples::sample_path("v1.0", "1.0-Invoice-Sample.xml")).unwrap();
+        invois_testkit::fixture_xml(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
     let xml = samples::adapt_xml(
         &xml,
         "TK-2",

@@ -230,14 +230,14 @@ impl Pipeline {
 mod tests {
     use super::*;
 
-    /// The official v1.1 invoice without its placeholder signature, issued just now.
+    /// The unsigned v1.1 invoice fixture, issued just now.
     fn unsigned_v11() -> (Vec<u8>, chrono::DateTime<chrono::Utc>) {
-        let mut doc = invois_testkit::samples::json_sample("v1.1", "1.1-Invoice-Sample.json")
-            .expect("the reference samples are beside the repository");
-        if let Some(invoice) = doc["Invoice"][0].as_object_mut() {
-            invoice.remove("UBLExtensions");
-            invoice.remove("Signature");
-        }
+        let bytes = invois_testkit::unsigned_fixture(
+            invois_testkit::Version::V1_1,
+            invois_testkit::Kind::Invoice,
+            invois_model::Format::Json,
+        );
+        let mut doc: serde_json::Value = serde_json::from_slice(&bytes).expect("fixture JSON");
         let now = chrono::Utc::now();
         invois_testkit::samples::adapt_json(
             &mut doc,

@@ -1,29 +1,24 @@
 //! The only file access of this crate: reading (and importing into) a code directory given as a
-//! path. No network.
+//! path, and generating the embedded data from LHDN's files (`generate`). No network.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::{CodeTables, Table};
 use crate::CodesError;
 
-/// The files of the large tables a code directory holds.
-pub const LARGE_TABLE_FILES: [(Table, &str); 4] = [
-    (Table::Msic, "MSICSubCategoryCodes.json"),
-    (Table::Units, "UnitTypes.json"),
-    (Table::Countries, "CountryCodes.json"),
-    (Table::Currencies, "CurrencyCodes.json"),
-];
-
-pub(super) fn load_dir(dir: &Path) -> Result<CodeTables, CodesError> {
-    let mut tables = CodeTables::empty();
-    for (table, file) in LARGE_TABLE_FILES {
-        let path = dir.join(file);
+/// Replaces, table by table, the tables of `tables` whose official file is in `dir`. Returns
+/// the tables replaced, in [`Table::ALL`] order; a missing file (or directory) replaces nothing.
+pub(super) fn overlay_dir(tables: &mut CodeTables, dir: &Path) -> Result<Vec<Table>, CodesError> {
+    let mut read = Vec::new();
+    for table in Table::ALL {
+        let path = dir.join(table.file_name());
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            // A missing file means the table is not loaded, which validation reports.
+            // A missing file keeps the table already there (the embedded one).
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(source) => {
                 return Err(CodesError::Io {
@@ -32,13 +27,21 @@ pub(super) fn load_dir(dir: &Path) -> Result<CodeTables, CodesError> {
                 });
             }
         };
-        tables.insert(table, parse_table(&bytes, &path.display().to_string())?);
+        read.push((table, parse_table(&bytes, &path.display().to_string())?));
     }
-    Ok(tables)
+    // Only once every file parsed: a broken file leaves `tables` as it was.
+    let mut replaced = Vec::new();
+    for (table, rows) in read {
+        tables.insert_shared(table, Arc::new(rows));
+        replaced.push(table);
+    }
+    Ok(replaced)
 }
 
 /// An official code table: a JSON array of objects with `Code` and one description key
-/// (`Description`, `Name`, `Country`, `Currency`, ...).
+/// (`Description`, `Name`, `Country`, `Currency`, ...). Runs of white space in a description
+/// (trailing spaces, and the line breaks and tabs of two unit names) become one space, so a
+/// table read from a directory equals the embedded one generated from the same file.
 pub(super) fn parse_table(
     bytes: &[u8],
     origin: &str,
@@ -61,13 +64,22 @@ pub(super) fn parse_table(
         let Some(Value::String(code)) = obj.get("Code") else {
             return Err(format(&format!("row {i} has no string `Code`")));
         };
+        // The generated data is one `code<TAB>description` line per row with `#` comments:
+        // a code that could break that form is refused rather than escaped.
+        if code.is_empty()
+            || code.starts_with('#')
+            || code.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format(&format!("row {i} has an unusable code `{code}`")));
+        }
         let description = obj
             .iter()
             .find(|(k, v)| *k != "Code" && *k != "MSIC Category Reference" && v.is_string())
             .and_then(|(_, v)| v.as_str())
             .unwrap_or("")
-            .trim()
-            .to_owned();
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         // Duplicates exist in the official MSIC file (16211 twice); the first wins.
         out.entry(code.clone()).or_insert(description);
     }
@@ -77,16 +89,16 @@ pub(super) fn parse_table(
     Ok(out)
 }
 
-/// Checks the large-table files in `src` and copies the valid ones into `dest` (created if
-/// needed). Returns the tables imported with their row counts; files of small tables and other
-/// files are ignored (small tables are built in).
+/// Checks the official code-table files in `src` and copies the valid ones into `dest` (created
+/// if needed). Returns the tables imported with their row counts; other files are ignored.
 pub fn import_dir(src: &Path, dest: &Path) -> Result<Vec<(Table, usize)>, CodesError> {
     let io = |path: &Path, source| CodesError::Io {
         path: path.display().to_string(),
         source,
     };
     let mut staged = Vec::new();
-    for (table, file) in LARGE_TABLE_FILES {
+    for table in Table::ALL {
+        let file = table.file_name();
         let path = src.join(file);
         match std::fs::read(&path) {
             Ok(bytes) => {
@@ -98,9 +110,13 @@ pub fn import_dir(src: &Path, dest: &Path) -> Result<Vec<(Table, usize)>, CodesE
         }
     }
     if staged.is_empty() {
+        let files: Vec<_> = Table::ALL.iter().map(|t| t.file_name()).collect();
         return Err(CodesError::Format {
             path: src.display().to_string(),
-            message: "no code-table file found (expected MSICSubCategoryCodes.json, UnitTypes.json, CountryCodes.json or CurrencyCodes.json)".to_owned(),
+            message: format!(
+                "no code-table file found (expected any of {})",
+                files.join(", ")
+            ),
         });
     }
     std::fs::create_dir_all(dest).map_err(|e| io(dest, e))?;

@@ -1,13 +1,25 @@
-//! Code tables (§8). The small tables are facts written here as Rust; the large ones (MSIC,
-//! units, countries, currencies) are loaded from a code directory ([`CodeTables`]).
+//! Code tables (§8). LHDN's 9 tables are data the binary embeds ([`CodeTables::embedded`]),
+//! generated from LHDN's JSON files into `crates/invois-model/data/codes/` (one
+//! `code<TAB>description` file per table). Regenerate them from the workspace root with:
+//!
+//! ```text
+//! cargo run -p invois-model --example generate-code-tables -- ../shared/myinvois/codes
+//! ```
+//!
+//! A code directory (`invois codes sync|import`) holding a newer official file replaces that
+//! table ([`CodeTables::overlay_dir`]). Typed enums that code matches on ([`DocumentType`]) stay
+//! Rust; a test checks that they agree with the data.
 
+mod data;
 mod load;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
-pub use load::{LARGE_TABLE_FILES, import_dir};
+pub use data::{REGENERATE_COMMAND, data_file_name, generate, render_tsv};
+pub use load::import_dir;
 
 /// The 8 e-invoice types (`cbc:InvoiceTypeCode`, §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,18 +69,12 @@ impl DocumentType {
         }
     }
 
-    /// The official description.
+    /// The official description (`EInvoiceTypes.json`, embedded).
     pub fn description(self) -> &'static str {
-        match self {
-            DocumentType::Invoice => "Invoice",
-            DocumentType::CreditNote => "Credit Note",
-            DocumentType::DebitNote => "Debit Note",
-            DocumentType::RefundNote => "Refund Note",
-            DocumentType::SelfBilledInvoice => "Self-billed Invoice",
-            DocumentType::SelfBilledCreditNote => "Self-billed Credit Note",
-            DocumentType::SelfBilledDebitNote => "Self-billed Debit Note",
-            DocumentType::SelfBilledRefundNote => "Self-billed Refund Note",
-        }
+        data::EMBEDDED
+            .get(Table::DocumentTypes, self.code())
+            // The unit test `document_types_agree_with_the_data` keeps this branch unreachable.
+            .unwrap_or(self.code())
     }
 
     /// Issued by the buyer (`11`-`14`).
@@ -119,153 +125,26 @@ pub fn version_is_signed(version: &str) -> bool {
 pub const ID_TYPES: [(&str, usize); 4] =
     [("NRIC", 12), ("BRN", 20), ("PASSPORT", 12), ("ARMY", 12)];
 
-/// Tax types (`TaxCategory/cbc:ID`).
-pub const TAX_TYPES: &[(&str, &str)] = &[
-    ("01", "Sales Tax"),
-    ("02", "Service Tax"),
-    ("03", "Tourism Tax"),
-    ("04", "High-Value Goods Tax"),
-    ("05", "Sales Tax on Low Value Goods"),
-    ("06", "Not Applicable"),
-    ("E", "Tax exemption (where applicable)"),
-];
-
-/// State codes (`cbc:CountrySubentityCode`). `17` is only for consolidated e-invoices and
-/// foreign transactions.
-pub const STATES: &[(&str, &str)] = &[
-    ("01", "Johor"),
-    ("02", "Kedah"),
-    ("03", "Kelantan"),
-    ("04", "Melaka"),
-    ("05", "Negeri Sembilan"),
-    ("06", "Pahang"),
-    ("07", "Pulau Pinang"),
-    ("08", "Perak"),
-    ("09", "Perlis"),
-    ("10", "Selangor"),
-    ("11", "Terengganu"),
-    ("12", "Sabah"),
-    ("13", "Sarawak"),
-    ("14", "Wilayah Persekutuan Kuala Lumpur"),
-    ("15", "Wilayah Persekutuan Labuan"),
-    ("16", "Wilayah Persekutuan Putrajaya"),
-    ("17", "Not Applicable"),
-];
-
-/// Payment modes (`cac:PaymentMeans/cbc:PaymentMeansCode`).
-pub const PAYMENT_MODES: &[(&str, &str)] = &[
-    ("01", "Cash"),
-    ("02", "Cheque"),
-    ("03", "Bank Transfer"),
-    ("04", "Credit Card"),
-    ("05", "Debit Card"),
-    ("06", "e-Wallet / Digital Wallet"),
-    ("07", "Digital Bank"),
-    ("08", "Others"),
-];
-
-/// Classification codes (`cac:CommodityClassification/cbc:ItemClassificationCode[@listID=CLASS]`).
-pub const CLASSIFICATIONS: &[(&str, &str)] = &[
-    ("001", "Breastfeeding equipment"),
-    ("002", "Child care centres and kindergartens fees"),
-    ("003", "Computer, smartphone or tablet"),
-    ("004", "Consolidated e-Invoice"),
-    (
-        "005",
-        "Construction materials (as specified under Fourth Schedule of the Lembaga Pembangunan Industri Pembinaan Malaysia Act 1994)",
-    ),
-    ("006", "Disbursement"),
-    ("007", "Donation"),
-    ("008", "e-Commerce - e-Invoice to buyer / purchaser"),
-    (
-        "009",
-        "e-Commerce - Self-billed e-Invoice to seller, logistics, etc.",
-    ),
-    ("010", "Education fees"),
-    ("011", "Goods on consignment (Consignor)"),
-    ("012", "Goods on consignment (Consignee)"),
-    ("013", "Gym membership"),
-    ("014", "Insurance - Education and medical benefits"),
-    ("015", "Insurance - Takaful or life insurance"),
-    ("016", "Interest and financing expenses"),
-    ("017", "Internet subscription"),
-    ("018", "Land and building"),
-    (
-        "019",
-        "Medical examination for learning disabilities and early intervention or rehabilitation treatments of learning disabilities",
-    ),
-    ("020", "Medical examination or vaccination expenses"),
-    ("021", "Medical expenses for serious diseases"),
-    ("022", "Others"),
-    (
-        "023",
-        "Petroleum operations (as defined in Petroleum (Income Tax) Act 1967)",
-    ),
-    (
-        "024",
-        "Private retirement scheme or deferred annuity scheme",
-    ),
-    ("025", "Motor vehicle"),
-    (
-        "026",
-        "Subscription of books / journals / magazines / newspapers / other similar publications",
-    ),
-    ("027", "Reimbursement"),
-    ("028", "Rental of motor vehicle"),
-    (
-        "029",
-        "EV charging facilities (Installation, rental, sale / purchase or subscription fees)",
-    ),
-    ("030", "Repair and maintenance"),
-    ("031", "Research and development"),
-    ("032", "Foreign income"),
-    ("033", "Self-billed - Betting and gaming"),
-    ("034", "Self-billed - Importation of goods"),
-    ("035", "Self-billed - Importation of services"),
-    ("036", "Self-billed - Others"),
-    (
-        "037",
-        "Self-billed - Monetary payment to agents, dealers or distributors",
-    ),
-    (
-        "038",
-        "Sports equipment, rental / entry fees for sports facilities, registration in sports competition or sports training fees imposed by associations / sports clubs / companies registered with the Sports Commissioner or Companies Commission of Malaysia and carrying out sports activities as listed under the Sports Development Act 1997",
-    ),
-    ("039", "Supporting equipment for disabled person"),
-    ("040", "Voluntary contribution to approved provident fund"),
-    ("041", "Dental examination or treatment"),
-    ("042", "Fertility treatment"),
-    (
-        "043",
-        "Treatment and home care nursing, daycare centres and residential care centers",
-    ),
-    ("044", "Vouchers, gift cards, loyalty points, etc"),
-    (
-        "045",
-        "Self-billed - Non-monetary payment to agents, dealers or distributors",
-    ),
-];
-
 /// Every code table, small and large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
-    /// e-Invoice types (Rust facts).
+    /// e-Invoice types.
     DocumentTypes,
-    /// Tax types (Rust facts).
+    /// Tax types.
     TaxTypes,
-    /// States (Rust facts).
+    /// States.
     States,
-    /// Payment modes (Rust facts).
+    /// Payment modes.
     PaymentModes,
-    /// Classification codes (Rust facts).
+    /// Classification codes.
     Classifications,
-    /// MSIC 2008 sub-categories (loaded).
+    /// MSIC 2008 sub-categories.
     Msic,
-    /// Units of measure, UN/ECE Rec 20 + 21 (loaded).
+    /// Units of measure, UN/ECE Rec 20 + 21.
     Units,
-    /// Countries, ISO 3166-1 alpha-3 (loaded).
+    /// Countries, ISO 3166-1 alpha-3.
     Countries,
-    /// Currencies, ISO 4217 (loaded).
+    /// Currencies, ISO 4217.
     Currencies,
 }
 
@@ -313,27 +192,14 @@ impl Table {
         }
     }
 
-    /// Whether the table is loaded from a code directory rather than built in.
+    /// Whether validation can do without the table, checking its codes for form only (MSIC,
+    /// units, countries, currencies; see [`CodeTables::empty`]). The small tables are always
+    /// there, as their codes have no form to fall back on.
     pub fn is_large(self) -> bool {
         matches!(
             self,
             Table::Msic | Table::Units | Table::Countries | Table::Currencies
         )
-    }
-
-    /// The built-in rows of a small table (empty for large tables).
-    pub fn builtin(self) -> Vec<(&'static str, &'static str)> {
-        match self {
-            Table::DocumentTypes => DocumentType::ALL
-                .iter()
-                .map(|t| (t.code(), t.description()))
-                .collect(),
-            Table::TaxTypes => TAX_TYPES.to_vec(),
-            Table::States => STATES.to_vec(),
-            Table::PaymentModes => PAYMENT_MODES.to_vec(),
-            Table::Classifications => CLASSIFICATIONS.to_vec(),
-            _ => Vec::new(),
-        }
     }
 }
 
@@ -351,80 +217,160 @@ impl FromStr for Table {
     }
 }
 
-/// Whether a code is in a built-in table. `None` for large tables.
-pub fn builtin_contains(table: Table, code: &str) -> Option<bool> {
-    (!table.is_large()).then(|| table.builtin().iter().any(|(c, _)| *c == code))
+/// The rows of one table (code -> description), shared between copies of a [`CodeTables`].
+type Rows = BTreeMap<String, String>;
+
+/// The code tables validation checks against (code -> description per table). A table that is
+/// absent is not loaded: validation then checks only the form of its codes and says so.
+///
+/// Cloning is cheap: the rows are shared, so every command and test can start from
+/// [`CodeTables::embedded`] without copying its 3,800 rows.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CodeTables {
+    tables: BTreeMap<Table, Arc<Rows>>,
 }
 
-/// The large code tables that were loaded (code -> description). A table that is absent is not
-/// loaded: validation then checks only the format of its codes and says so.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CodeTables {
-    tables: BTreeMap<Table, BTreeMap<String, String>>,
+impl fmt::Debug for CodeTables {
+    // Row counts, not rows: the context of every validation prints this.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.tables.iter().map(|(t, rows)| (t.name(), rows.len())))
+            .finish()
+    }
 }
 
 impl CodeTables {
-    /// No table loaded.
-    pub fn empty() -> Self {
-        CodeTables::default()
+    /// All 9 official tables, as generated into `crates/invois-model/data/codes/` and compiled
+    /// in. Parsed on the first call only.
+    pub fn embedded() -> Self {
+        data::EMBEDDED.clone()
     }
 
-    /// Loads the large tables present in a code directory (see [`LARGE_TABLE_FILES`]).
+    /// The small tables only (embedded): the large ones are not loaded, so validation checks
+    /// their codes for form only and says so (`C000`/`C002`).
+    pub fn empty() -> Self {
+        let mut tables = CodeTables::default();
+        for (table, rows) in &data::EMBEDDED.tables {
+            if !table.is_large() {
+                tables.insert_shared(*table, Arc::clone(rows));
+            }
+        }
+        tables
+    }
+
+    /// The embedded tables, each replaced by the code directory's when `dir` holds its official
+    /// file (as `invois codes sync|import` write them). A missing directory replaces nothing.
     pub fn load_dir(dir: &std::path::Path) -> Result<Self, crate::CodesError> {
-        load::load_dir(dir)
+        let mut tables = CodeTables::embedded();
+        tables.overlay_dir(dir)?;
+        Ok(tables)
+    }
+
+    /// Replaces, table by table, the tables whose official file is in `dir`; returns the tables
+    /// replaced (none when `dir` does not exist). A broken file is an error and changes nothing.
+    pub fn overlay_dir(&mut self, dir: &std::path::Path) -> Result<Vec<Table>, crate::CodesError> {
+        load::overlay_dir(self, dir)
     }
 
     /// Reads one official code-table JSON file's content.
-    pub fn parse_table(
-        bytes: &[u8],
-        origin: &str,
-    ) -> Result<BTreeMap<String, String>, crate::CodesError> {
+    pub fn parse_table(bytes: &[u8], origin: &str) -> Result<Rows, crate::CodesError> {
         load::parse_table(bytes, origin)
     }
 
     /// Sets a table's rows.
-    pub fn insert(&mut self, table: Table, rows: BTreeMap<String, String>) {
+    pub fn insert(&mut self, table: Table, rows: Rows) {
+        self.insert_shared(table, Arc::new(rows));
+    }
+
+    fn insert_shared(&mut self, table: Table, rows: Arc<Rows>) {
         self.tables.insert(table, rows);
     }
 
-    /// Whether a large table is loaded (small tables always are).
+    /// Whether a table is loaded.
     pub fn is_loaded(&self, table: Table) -> bool {
-        !table.is_large() || self.tables.contains_key(&table)
+        self.tables.contains_key(&table)
+    }
+
+    /// The number of codes in `table`; `None` when it is not loaded.
+    pub fn count(&self, table: Table) -> Option<usize> {
+        self.tables.get(&table).map(|rows| rows.len())
     }
 
     /// Whether `code` is in `table`; `None` when the table is not loaded.
     pub fn contains(&self, table: Table, code: &str) -> Option<bool> {
-        if !table.is_large() {
-            return builtin_contains(table, code);
-        }
         self.tables.get(&table).map(|rows| rows.contains_key(code))
     }
 
+    /// The description of `code` in `table`.
+    pub fn get(&self, table: Table, code: &str) -> Option<&str> {
+        self.tables.get(&table)?.get(code).map(String::as_str)
+    }
+
     /// The rows of `table` whose code or description contains `query` (case-insensitive);
-    /// `None` when a large table is not loaded.
+    /// `None` when the table is not loaded.
     pub fn search(&self, table: Table, query: Option<&str>) -> Option<Vec<(String, String)>> {
-        let rows: Vec<(String, String)> = if table.is_large() {
+        let q = query.map(str::to_lowercase);
+        Some(
             self.tables
                 .get(&table)?
                 .iter()
-                .map(|(c, d)| (c.clone(), d.clone()))
-                .collect()
-        } else {
-            table
-                .builtin()
-                .into_iter()
-                .map(|(c, d)| (c.to_owned(), d.to_owned()))
-                .collect()
-        };
-        let q = query.map(str::to_lowercase);
-        Some(
-            rows.into_iter()
                 .filter(|(c, d)| {
                     q.as_ref().is_none_or(|q| {
                         c.to_lowercase().contains(q) || d.to_lowercase().contains(q)
                     })
                 })
+                .map(|(c, d)| (c.clone(), d.clone()))
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_types_agree_with_the_data() {
+        let embedded = CodeTables::embedded();
+        let from_enum: Rows = DocumentType::ALL
+            .iter()
+            .map(|t| (t.code().to_owned(), t.description().to_owned()))
+            .collect();
+        let rows: Rows = embedded
+            .search(Table::DocumentTypes, None)
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(from_enum, rows);
+        // `description` falls back to the code: make sure it did not.
+        assert_eq!(
+            DocumentType::SelfBilledRefundNote.description(),
+            "Self-billed Refund Note"
+        );
+        for t in DocumentType::ALL {
+            assert_eq!(t.code().parse::<DocumentType>(), Ok(t));
+        }
+    }
+
+    #[test]
+    fn empty_keeps_the_small_tables_only() {
+        let empty = CodeTables::empty();
+        for table in Table::ALL {
+            assert_eq!(
+                empty.is_loaded(table),
+                !table.is_large(),
+                "{}",
+                table.name()
+            );
+        }
+        assert_eq!(empty.contains(Table::States, "99"), Some(false));
+        assert_eq!(empty.contains(Table::Msic, "46510"), None);
+    }
+
+    #[test]
+    fn debug_prints_counts_not_rows() {
+        let text = format!("{:?}", CodeTables::embedded());
+        assert!(text.contains("\"msic\": 1174"), "{text}");
+        assert!(!text.contains("MALAYSIA"), "{text}");
     }
 }

@@ -26,7 +26,3 @@ pub fn samples(ext: &str) -> Vec<PathBuf> {
 pub fn read(p: &std::path::Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
-
-pub fn codes_dir() -> PathBuf {
-    shared().join("codes")
-}
