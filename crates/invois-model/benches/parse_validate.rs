@@ -1,28 +1,35 @@
-//! Parse + validate an official sample (JSON and XML), and the writers.
+//! Parse + validate a multi-line 1.1 invoice (JSON and XML), and the writers: the project's
+//! fixture, and LHDN's sample too when `INVOIS_LHDN_SAMPLES` is set.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use invois_model::{Document, ValidationContext, validate};
+use invois_model::{Document, Format, ValidationContext, validate};
+use invois_testkit::{Corpus, Kind, Version};
 
-fn sample(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/myinvois/samples/v1.1")
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+/// (name, bytes) of each document to measure.
+fn documents() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for corpus in Corpus::available() {
+        for format in [Format::Json, Format::Xml] {
+            let path = corpus.path(Version::V1_1, Kind::MultiLine, format);
+            let name = format!(
+                "{} {}",
+                corpus.name(),
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+            out.push((name, corpus.read(Version::V1_1, Kind::MultiLine, format)));
+        }
+    }
+    out
 }
 
 fn bench(c: &mut Criterion) {
     let codes = invois_model::CodeTables::embedded();
     let ctx = ValidationContext::at(Utc.with_ymd_and_hms(2024, 7, 23, 1, 0, 0).unwrap())
         .with_codes(std::sync::Arc::new(codes));
-    for name in [
-        "1.1-Invoice-MultiLineItem-Sample.json",
-        "1.1-Invoice-MultiLineItem-Sample.xml",
-    ] {
-        let bytes = sample(name);
+    for (name, bytes) in documents() {
         c.bench_function(&format!("parse+validate {name}"), |b| {
             b.iter(|| {
                 let doc = Document::parse(black_box(&bytes)).unwrap();

@@ -1,10 +1,11 @@
-//! Every official sample parses; JSON and XML round-trips are faithful; JSON <-> XML keeps every
+//! Every test document (the fixtures, and LHDN's samples when switched on) parses; JSON and XML round-trips are faithful; JSON <-> XML keeps every
 //! value.
 
 mod common;
 
 use invois_model::tree::Element;
 use invois_model::{Document, Format, canonicalize};
+use invois_testkit::{Corpus, Kind, Version};
 
 fn minified_json(bytes: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
@@ -12,10 +13,16 @@ fn minified_json(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn sample_counts_are_as_published() {
-    // 22 + 22 + 16 + 16 + 2 files (§13): guards against a silently empty directory.
-    assert_eq!(common::samples("json").len(), 39);
-    assert_eq!(common::samples("xml").len(), 39);
+fn document_counts_are_as_published() {
+    // Guards against a silently empty directory. LHDN: 22 + 22 + 16 + 16 + 2 files (§13);
+    // fixtures: 11 kinds in 1.0 and 1.1 (signed and unsigned), 8 in 1.2 and 1.3 (signed and
+    // unsigned).
+    for corpus in Corpus::available() {
+        let want = if corpus.is_lhdn() { 39 } else { 57 };
+        for format in [Format::Json, Format::Xml] {
+            assert_eq!(corpus.files(format).len(), want, "{}", corpus.name());
+        }
+    }
 }
 
 #[test]
@@ -165,12 +172,12 @@ fn numbers_keep_their_exact_text() {
 
 #[test]
 fn json_from_xml_puts_signature_last_and_xml_from_json_puts_extensions_first() {
-    let path = common::shared().join("samples/v1.1/1.1-Invoice-Sample.xml");
+    let path = Corpus::fixtures().path(Version::V1_1, Kind::Invoice, Format::Xml);
     let doc = Document::from_xml_bytes(&common::read(&path)).unwrap();
     let json: serde_json::Value = serde_json::from_str(&doc.to_json_string()).unwrap();
     let keys: Vec<&String> = json["Invoice"][0].as_object().unwrap().keys().collect();
     assert_eq!(keys[keys.len() - 2..], ["UBLExtensions", "Signature"]);
-    let jpath = common::shared().join("samples/v1.1/1.1-Invoice-Sample.json");
+    let jpath = Corpus::fixtures().path(Version::V1_1, Kind::Invoice, Format::Json);
     let jdoc = Document::from_json_bytes(&common::read(&jpath)).unwrap();
     let xml = jdoc.to_xml_string();
     assert!(xml.starts_with("<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\" xmlns:cac=\"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2\" xmlns:cbc=\"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2\"><UBLExtensions xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2\">"), "{}", &xml[..200]);
@@ -207,7 +214,7 @@ fn bad_input_is_an_error_not_a_panic() {
 fn submission_payload_is_hashed_over_the_minified_bytes() {
     use base64::Engine as _;
     use sha2::Digest as _;
-    let path = common::shared().join("samples/v1.0/1.0-Invoice-Sample.json");
+    let path = Corpus::fixtures().path(Version::V1_0, Kind::Invoice, Format::Json);
     let bytes = common::read(&path);
     let p = invois_model::prepare_for_submission(&bytes).unwrap();
     assert_eq!(p.bytes, minified_json(&bytes).into_bytes());

@@ -1,26 +1,25 @@
-//! Shared helpers: the official samples and code tables in `../shared/myinvois`.
+//! Shared helpers: the documents to test with (the project's fixtures, and LHDN's samples when
+//! `INVOIS_LHDN_SAMPLES` is set; see `invois_testkit::corpus`).
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::PathBuf;
 
-pub fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/myinvois")
+use invois_model::Format;
+use invois_testkit::Corpus;
+
+fn format_of(ext: &str) -> Format {
+    match ext {
+        "json" => Format::Json,
+        _ => Format::Xml,
+    }
 }
 
-/// Every official sample file with the given extension.
+/// Every document file with the given extension, of every available corpus.
 pub fn samples(ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for dir in ["v1.0", "v1.1", "v1.2-svdp", "v1.3-svdp", "signed"] {
-        let d = shared().join("samples").join(dir);
-        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let p = entry.unwrap().path();
-            if p.extension().and_then(|e| e.to_str()) == Some(ext) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    Corpus::available()
+        .iter()
+        .flat_map(|c| c.files(format_of(ext)))
+        .collect()
 }
 
 pub fn read(p: &std::path::Path) -> Vec<u8> {
