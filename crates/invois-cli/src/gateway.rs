@@ -87,7 +87,8 @@ pub(crate) struct Setup {
     /// document checking them, so by default they are only reported).
     #[arg(long)]
     strict_arithmetic: bool,
-    /// Code directory (see `invois codes import`) for membership checks of large tables.
+    /// Code directory (as `invois codes sync|import` write it) whose official files replace
+    /// the built-in code tables [default: ~/.local/share/invois/codes when it exists].
     #[arg(long, env = "INVOIS_CODES_DIR")]
     codes_dir: Option<PathBuf>,
     /// How long a worker holds documents it claimed (tests: recovery after a kill).
@@ -115,9 +116,19 @@ pub(crate) struct Built {
 }
 
 impl Setup {
+    /// The code tables documents are checked against: the built-in ones, overridden by a code
+    /// directory.
+    fn codes(&self) -> anyhow::Result<crate::codes::Loaded> {
+        crate::codes::load(self.codes_dir.as_deref())
+    }
+
     /// Opens the store and builds the client (starting the built-in sandbox when there are
     /// no credentials), printing what it chose.
     pub(crate) async fn build(&self) -> anyhow::Result<Built> {
+        // First, so a wrong --codes-dir fails before anything is opened or started.
+        let codes = self.codes()?;
+        eprintln!("{}", codes.describe());
+        let codes = Arc::new(codes.tables);
         let clock = Clock::scaled(self.time_scale);
         let metrics = Metrics::new();
         let store = store::open(&self.database, clock.clone())
@@ -170,7 +181,7 @@ impl Setup {
             }
             (None, None) => {
                 let (client, sandbox, test_signer) =
-                    builtin_sandbox(clock.clone(), &metrics, Arc::clone(&budget)).await?;
+                    builtin_sandbox(clock.clone(), &metrics, Arc::clone(&budget), &codes).await?;
                 signer = signer.or(Some(test_signer));
                 (client, Some(sandbox), LoginMode::Taxpayer)
             }
@@ -179,15 +190,10 @@ impl Setup {
             }
             (None, Some(_)) => bail!("a client secret but no client id: set INVOIS_CLIENT_ID"),
         };
-        let codes = match &self.codes_dir {
-            Some(dir) => invois_model::CodeTables::load_dir(dir)
-                .with_context(|| format!("cannot load the code tables in {}", dir.display()))?,
-            None => invois_model::CodeTables::empty(),
-        };
         let defaults = PipelineConfig::default();
         let config = PipelineConfig {
             strict_arithmetic: self.strict_arithmetic,
-            codes: Arc::new(codes),
+            codes,
             metrics: metrics.clone(),
             claim_lease: self.claim_lease.unwrap_or(defaults.claim_lease),
             submit_lease: self.submit_lease.unwrap_or(defaults.submit_lease),
@@ -211,9 +217,12 @@ async fn builtin_sandbox(
     clock: Clock,
     metrics: &Metrics,
     budget: Arc<dyn invois_client::RateBudget>,
+    codes: &Arc<invois_model::CodeTables>,
 ) -> anyhow::Result<(Client, invois_sandbox::RunningSandbox, Arc<Signer>)> {
     let config = invois_sandbox::SandboxConfig {
         clock: clock.clone(),
+        // The same tables as the gateway's own check, so both sides agree on a code.
+        codes: Arc::clone(codes),
         ..invois_sandbox::SandboxConfig::default()
     };
     let running = invois_sandbox::spawn(config, false)
@@ -323,4 +332,57 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         sandbox.shutdown().await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        setup: Setup,
+    }
+
+    #[test]
+    fn a_missing_codes_dir_is_an_error_naming_it() {
+        let missing = std::env::temp_dir().join("invois-no-such-codes-dir");
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "gateway".as_ref(),
+            "--codes-dir".as_ref(),
+            missing.as_os_str(),
+        ])
+        .unwrap();
+        let err = cli.setup.codes().unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&missing.display().to_string()),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_codes_dir_replaces_its_tables_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("CurrencyCodes.json"),
+            r#"[{"Code":"MYR","Currency":"Malaysian Ringgit"}]"#,
+        )
+        .unwrap();
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "gateway".as_ref(),
+            "--codes-dir".as_ref(),
+            dir.path().as_os_str(),
+        ])
+        .unwrap();
+        let codes = cli.setup.codes().unwrap();
+        assert!(
+            codes.describe().contains("currencies"),
+            "{}",
+            codes.describe()
+        );
+        let tables = codes.tables;
+        use invois_model::Table;
+        assert_eq!(tables.contains(Table::Currencies, "USD"), Some(false));
+        assert_eq!(tables.contains(Table::Countries, "MYS"), Some(true));
+    }
 }

@@ -42,8 +42,9 @@ pub(crate) struct Args {
     /// counters); 0 turns the report's recorder off.
     #[arg(long, default_value_t = invois_sandbox::report::DEFAULT_WINDOW)]
     report_window: usize,
-    /// Code directory (as `invois codes import` writes it) for the Code step: currencies,
-    /// countries, units and MSIC codes are then checked for membership, not only form.
+    /// Code directory (as `invois codes sync|import` write it) whose official files replace
+    /// the built-in code tables of the Code step [default: ~/.local/share/invois/codes when it
+    /// exists].
     #[arg(long, env = "INVOIS_SANDBOX_CODES_DIR")]
     codes_dir: Option<PathBuf>,
     /// Also trust the CA certificates in this PEM (or DER) file for document signatures,
@@ -54,6 +55,13 @@ pub(crate) struct Args {
     /// checked by MyInvois, so off by default).
     #[arg(long)]
     check_arithmetic: bool,
+}
+
+impl Args {
+    /// The code tables of the Code step: the built-in ones, overridden by a code directory.
+    fn codes(&self) -> anyhow::Result<crate::codes::Loaded> {
+        crate::codes::load(self.codes_dir.as_deref())
+    }
 }
 
 fn parse_profile(s: &str) -> Result<RateProfile, String> {
@@ -113,31 +121,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => Fixtures::from_file(path)?,
         None => Fixtures::demo(),
     };
-    let codes = match &args.codes_dir {
-        Some(dir) => {
-            let codes = invois_model::CodeTables::load_dir(dir)
-                .with_context(|| format!("cannot load the code tables in {}", dir.display()))?;
-            let loaded: Vec<&str> = invois_model::Table::ALL
-                .into_iter()
-                .filter(|t| t.is_large() && codes.is_loaded(*t))
-                .map(|t| t.name())
-                .collect();
-            // A wrong directory would otherwise silently check nothing.
-            anyhow::ensure!(
-                !loaded.is_empty(),
-                "no code table in {} (expected {}; see `invois codes import`)",
-                dir.display(),
-                invois_model::codes::LARGE_TABLE_FILES
-                    .iter()
-                    .map(|(_, f)| *f)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            println!("code tables loaded: {}", loaded.join(", "));
-            codes
-        }
-        None => invois_model::CodeTables::empty(),
-    };
+    let codes = args.codes()?;
+    println!("{}", codes.describe());
+    let codes = codes.tables;
     let mut trust = invois_sign::TrustStore::test_ca().context("the invois test CA")?;
     for file in &args.trust_ca {
         let pem = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -284,6 +270,35 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("2 weeks").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn a_missing_codes_dir_is_an_error_and_none_means_the_built_in_tables() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let missing = std::env::temp_dir().join("invois-no-such-codes-dir");
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "sandbox".as_ref(),
+            "--codes-dir".as_ref(),
+            missing.as_os_str(),
+        ])
+        .unwrap();
+        let err = cli.args.codes().unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&missing.display().to_string()),
+            "{err:#}"
+        );
+        let cli = <Cli as clap::Parser>::try_parse_from(["sandbox"]).unwrap();
+        if cli.args.codes_dir.is_none() {
+            let codes = cli.args.codes().unwrap().tables;
+            assert_eq!(
+                codes.contains(invois_model::Table::Msic, "46510"),
+                Some(true)
+            );
+        }
     }
 
     #[test]

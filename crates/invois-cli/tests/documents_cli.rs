@@ -57,8 +57,8 @@ fn validate_exit_codes_and_json_report() {
             && text.contains("/Invoice/cac:AccountingSupplierParty"),
         "{text}"
     );
-    // Membership not checked: said plainly.
-    assert!(text.contains("is not loaded"), "{text}");
+    // The code tables are built in: every code's membership was checked.
+    assert!(!text.contains("is not loaded"), "{text}");
     let out = invois(&["validate", "--json", sample.to_str().unwrap()], &dir);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -94,30 +94,105 @@ fn convert_json_to_xml_and_back() {
     assert_eq!(a, b);
 }
 
+/// Runs with no code directory configured: no `INVOIS_CODES_DIR`, and a `HOME` whose default
+/// code directory does not exist.
+fn invois_without_codes_dir(args: &[&str], home: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_invois"))
+        .args(args)
+        .env_remove("INVOIS_CODES_DIR")
+        .env("HOME", home)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 #[test]
-fn codes_import_then_list_and_validate_with_tables() {
+fn codes_list_uses_the_built_in_tables_and_a_directory_overrides_them() {
     let dir = scratch("codes");
+    let out = invois_without_codes_dir(&["codes", "list", "msic", "computer hardware"], &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("46510\t"), "{}", stdout(&out));
+    let out = invois_without_codes_dir(&["codes", "list", "units", "C62"], &dir);
+    assert!(stdout(&out).contains("C62\tone"), "{}", stdout(&out));
+    let out = invois_without_codes_dir(&["codes", "list", "states", "no such state"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+
+    // A named directory that does not exist is an error naming it.
     let codes = dir.join("codes");
     let out = invois(&["codes", "list", "msic", "computer"], &codes);
-    assert_eq!(out.status.code(), Some(2), "not loaded yet");
-    let out = invois(
-        &["codes", "import", shared().join("codes").to_str().unwrap()],
-        &codes,
-    );
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        out.status.success(),
+        stderr(&out).contains(codes.to_str().unwrap()),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr(&out)
     );
-    assert!(stdout(&out).contains("units: 2162 codes"));
-    let out = invois(&["codes", "list", "msic", "computer hardware"], &codes);
-    assert!(out.status.success());
-    assert!(stdout(&out).contains("46510\t"), "{}", stdout(&out));
-    let out = invois(&["codes", "list", "states", "no such state"], &codes);
-    assert_eq!(out.status.code(), Some(1));
-    let sample = shared().join("samples/v1.0/1.0-Invoice-Sample.xml");
-    let out = invois(&["validate", sample.to_str().unwrap()], &codes);
+
+    // `import` creates it; its MSIC table then replaces the built-in one.
+    let src = dir.join("lhdn");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("MSICSubCategoryCodes.json"),
+        r#"[
+  {"Code": "46510", "Description": "Wholesale of computer hardware, software and peripherals", "MSIC Category Reference": "G"},
+  {"Code": "99998", "Description": "A code LHDN added later", "MSIC Category Reference": "U"}
+]"#,
+    )
+    .unwrap();
+    let out = invois(&["codes", "import", src.to_str().unwrap()], &codes);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("msic: 2 codes"), "{}", stdout(&out));
+    let out = invois(&["codes", "list", "msic"], &codes);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("99998\t"), "{}", stdout(&out));
+    let out = invois(&["codes", "list", "msic", "growing of maize"], &codes);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    // The other tables stay built in.
+    let out = invois(&["codes", "list", "countries", "MYS"], &codes);
+    assert!(stdout(&out).contains("MYS\tMALAYSIA"), "{}", stdout(&out));
+}
+
+#[test]
+fn validate_checks_codes_with_no_directory_and_refuses_a_missing_one() {
+    let dir = scratch("validate-codes");
+    let out = invois_without_codes_dir(&["new", "01", "--format", "json"], &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let party = &mut v["Invoice"][0]["AccountingSupplierParty"][0]["Party"][0];
+    party["IndustryClassificationCode"][0]["_"] = serde_json::json!("99999");
+    let file = dir.join("unknown-msic.json");
+    std::fs::write(&file, v.to_string()).unwrap();
+
+    let out = invois_without_codes_dir(&["validate", file.to_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("C001") && stdout(&out).contains("99999"),
+        "{}",
+        stdout(&out)
+    );
     assert!(!stdout(&out).contains("is not loaded"), "{}", stdout(&out));
+
+    let missing = dir.join("no-such-dir");
+    for args in [
+        vec![
+            "validate",
+            "--codes-dir",
+            missing.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+        vec!["validate", file.to_str().unwrap()],
+    ] {
+        // The second names it through the environment.
+        let out = invois(&args, &missing);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains(missing.to_str().unwrap()),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]

@@ -281,17 +281,10 @@ async fn arithmetic_is_off_by_default_and_configurable() {
     // (Every other test runs the same sample with the default configuration and ends Valid.)
 }
 
-fn imported_codes() -> (tempfile::TempDir, Arc<invois_model::CodeTables>) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let src = samples_dir().join("../codes");
-    invois_model::codes::import_dir(&src, dir.path()).expect("import codes");
-    let tables = invois_model::CodeTables::load_dir(dir.path()).expect("load codes");
-    (dir, Arc::new(tables))
-}
-
 #[tokio::test]
 async fn codes_are_checked_against_loaded_tables() {
-    let (_dir, codes) = imported_codes();
+    // The tables compiled into invois-model (what `invois sandbox` uses with no flags).
+    let codes = Arc::new(invois_model::CodeTables::embedded());
     let h = start_with(SandboxConfig { codes, ..config() }).await;
     let token = h.token(&h.supplier()).await;
     let now = h.clock().now();
