@@ -68,8 +68,10 @@ pub struct SandboxConfig {
     pub fixtures: Fixtures,
     /// The asynchronous validation steps, in order.
     pub validators: Vec<Arc<dyn Validator>>,
-    /// Large code tables (currencies, countries, units, MSIC) for the Code step; empty: their
-    /// codes are checked for form only, and the step says so.
+    /// The code tables of the Code step. The default ([`invois_model::CodeTables::empty`]) has
+    /// the small tables only, so currencies, countries, units and MSIC codes are checked for
+    /// form only and the step says so; `invois sandbox` passes
+    /// [`invois_model::CodeTables::embedded`] (all 9 official tables).
     pub codes: Arc<invois_model::CodeTables>,
     /// Trust anchors of the signature step: the invois test CA by default; real CA roots are
     /// added with [`invois_sign::TrustStore::add_pem`].
