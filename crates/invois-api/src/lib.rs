@@ -1,15 +1,4 @@
-//! The MyInvois wire, shared by `invois-client` and `invois-sandbox`.
-//!
-//! - [`endpoint`]: the one endpoint table (method, path, rate-limit class, official RPM).
-//! - [`error`]: both error envelopes MyInvois returns (the OData-like `code/message/target/
-//!   details` shape and the documented `errorCode/error/errorMs/innerError` step shape).
-//! - [`identity`], [`submission`], [`documents`], [`platform`], [`taxpayer`]: request and
-//!   response types for every endpoint, with field names spelled as real responses spell them.
-//!
-//! Field names differ in casing between endpoints (`submissionUID` vs `submissionUid`,
-//! `issuerTin` vs `issuerTIN`). Each type serialises the spelling its endpoint uses and accepts
-//! the other spellings when deserialising, so a client is not broken by a variant and the
-//! sandbox emits what production emits.
+#![doc = include_str!("../README.md")]
 
 pub mod datetime;
 pub mod decimal;

@@ -1,12 +1,4 @@
-//! The one clock everything in invois waits on.
-//!
-//! Rate windows, `Retry-After`, polling, token expiry, validation delays and the 72-hour
-//! windows all read a [`Clock`]. A clock runs at real speed, or `scale` times faster (the
-//! sandbox's and client's `--time-scale`), and can be moved forward by hand (the sandbox's
-//! admin API, tests). Sleeping on a clock that is moved forward wakes early, so a test that
-//! advances time by an hour does not wait for anything.
-//!
-//! A `Clock` is cheap to clone; clones share the same time.
+#![doc = include_str!("../README.md")]
 
 use std::sync::Arc;
 use std::time::Duration;

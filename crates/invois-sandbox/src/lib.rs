@@ -1,16 +1,4 @@
-//! A MyInvois-compatible server for offline development and tests.
-//!
-//! The server is a library: [`router`] builds the axum app for a [`Sandbox`], [`serve`] runs
-//! it on a listener until a shutdown future resolves, and [`spawn`] starts one on
-//! `127.0.0.1:0` and hands back a [`RunningSandbox`] (addresses, demo credentials, the clock,
-//! a shutdown handle). `invois sandbox` and `invois-testkit` are thin wrappers around these.
-//!
-//! Everything time-based (token expiry, rate windows, validation delay, duplicate windows,
-//! 72-hour windows) reads the sandbox's [`Clock`], which can run faster than real time and
-//! be moved forward through the admin API or [`Sandbox::clock`].
-//!
-//! Every API request passes through one middleware that knows the caller's client id,
-//! `onbehalfof`, endpoint and outcome, and reports each call to a [`CallObserver`].
+#![doc = include_str!("../README.md")]
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,21 +1,4 @@
-//! MyInvois v1.1/v1.3 signatures for JSON and XML documents: sign, verify, explain (DS3xx codes).
-//!
-//! * [`sign_json`] / [`sign_xml`] sign a document as §9.2-§9.3 of the MyInvois reference
-//!   describe: DocDigest over the canonical document (without `UBLExtensions` and
-//!   `Signature`), an RSA PKCS#1 v1.5 SHA-256 signature over the same canonical bytes (not over
-//!   `SignedInfo`), CertDigest, the signed properties and their digest. Output is minified.
-//! * [`verify`] / [`verify_with`] reproduce LHDN's checks and map every failure to the DS code
-//!   MyInvois reports, with the property path, what is wrong, and how to fix it.
-//! * [`Signer`] loads PKCS#12 (including legacy RC2-40 and 3DES files) and PEM.
-//! * [`Certificate`] reads the MyInvois profile (TIN, BRN, usages) and renders the issuer name
-//!   exactly as `X509IssuerName` must carry it (the DS326 cause).
-//! * [`TestCa`] / [`issue_test_certificate`] issue sandbox certificates with the ERP profile.
-//!
-//! What can be verified on LHDN's own samples: for JSON, all four values (DocDigest, Sig,
-//! CertDigest, PropsDigest). For XML, DocDigest, Sig and CertDigest; the PropsDigest of the
-//! official XML samples is not reproducible by any known canonicalisation, so invois writes
-//! XML PropsDigest the way the klsheng PHP SDK does (exclusive C14N of `SignedProperties`, a
-//! form MyInvois accepts) and verifies its own XML signatures fully.
+#![doc = include_str!("../README.md")]
 
 mod cert;
 mod ds;
