@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 a negative answer (invalid document, failed verification),
 //! 2 unusable input or a runtime error.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +65,10 @@ enum Command {
 /// Logs go to stderr: human-readable, or one JSON object per line with
 /// `INVOIS_LOG_FORMAT=json`; `RUST_LOG` overrides the level. The long-running services log
 /// their steps at `info`; one-shot commands stay quiet below `warn`.
+///
+/// Colour codes are written only when stderr is a terminal and `NO_COLOR` is unset
+/// (<https://no-color.org>): a log file, `journald` or a CI capture would otherwise be full
+/// of `ESC[` sequences.
 fn init_logging(command: &Command) {
     let default = match command {
         Command::Gateway(_) | Command::Sandbox(_) => "info,sqlx=warn,hyper=warn",
@@ -73,12 +78,22 @@ fn init_logging(command: &Command) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(log_colours(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ));
     let _ = if std::env::var("INVOIS_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// Whether logs are coloured: on a terminal, unless `NO_COLOR` is set to anything but the
+/// empty string (as no-color.org asks).
+fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 #[tokio::main]
@@ -119,5 +134,14 @@ mod tests {
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn log_colours_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(super::log_colours(true, None));
+        assert!(super::log_colours(true, Some(OsStr::new(""))));
+        assert!(!super::log_colours(true, Some(OsStr::new("1"))));
+        assert!(!super::log_colours(false, None));
     }
 }
