@@ -968,11 +968,40 @@ impl Invoice {
 }
 
 /// A filled, valid example document of a type (version `1.0` or `1.2` validate clean; `1.1`
-/// and `1.3` need a signature before they do). Used by `invois new`.
+/// and `1.3` need a signature before they do), with the internal id `<type>-0001` and, for a
+/// note, a placeholder original. [`example_with`] chooses the ids.
 pub fn example(
     document_type: DocumentType,
     version: &str,
     now: DateTime<Utc>,
+) -> Result<Document, BuildError> {
+    example_with(document_type, version, now, &ExampleIds::default())
+}
+
+/// The ids an [`example_with`] document carries; `None` keeps the fixed defaults of
+/// [`example`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExampleIds {
+    /// The document's internal id (`cbc:ID`); default `<type>-0001`.
+    pub id: Option<String>,
+    /// For a note: the original's internal id
+    /// (`BillingReference/InvoiceDocumentReference/ID`); default `01-0001` (`11-0001` for a
+    /// self-billed note).
+    pub original_id: Option<String>,
+    /// For a note: the original's LHDN uuid. When `original_id` is given without it, the
+    /// uuid is left empty, for a gateway to fill from the original it stored (it cannot be
+    /// known before MyInvois validated the original); otherwise a placeholder.
+    pub original_uuid: Option<String>,
+}
+
+/// [`example`] with the internal id and (for a note) the original's ids chosen, so that
+/// examples made one after another neither collide nor reference a made-up original. Used by
+/// `invois new`.
+pub fn example_with(
+    document_type: DocumentType,
+    version: &str,
+    now: DateTime<Utc>,
+    ids: &ExampleIds,
 ) -> Result<Document, BuildError> {
     let kl = Address::new("Lot 66, Bangunan Merdeka", "Kuala Lumpur", "14", "MYS")
         .postal_zone("50480")
@@ -1004,7 +1033,11 @@ pub fn example(
         "+60387654321",
     )
     .email("ap@pelanggan.example.my");
-    let mut b = Invoice::builder(document_type, format!("{}-0001", document_type.code()), now)
+    let id = ids
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("{}-0001", document_type.code()));
+    let mut b = Invoice::builder(document_type, id, now)
         .version(version)
         .supplier(supplier)
         .buyer(buyer)
@@ -1035,8 +1068,7 @@ pub fn example(
             terms: Some("Payment within 30 days".to_owned()),
         });
     if document_type.is_note() {
-        b = b.original(
-            "F9D425P6DS7D8IU8ENCQEA5AQ1",
+        let original_id = ids.original_id.clone().unwrap_or_else(|| {
             format!(
                 "{}-0001",
                 if document_type.is_self_billed() {
@@ -1044,8 +1076,15 @@ pub fn example(
                 } else {
                     "01"
                 }
-            ),
-        );
+            )
+        });
+        let original_uuid = match (&ids.original_uuid, &ids.original_id) {
+            (Some(uuid), _) => uuid.clone(),
+            // A real original named by id: its uuid is whatever MyInvois gave it.
+            (None, Some(_)) => String::new(),
+            (None, None) => "F9D425P6DS7D8IU8ENCQEA5AQ1".to_owned(),
+        };
+        b = b.original(original_uuid, original_id);
     }
     Ok(b.build()?.to_document())
 }
