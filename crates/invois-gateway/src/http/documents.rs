@@ -657,32 +657,94 @@ fn clip(text: &str) -> String {
     s
 }
 
-/// A path segment, percent-encoded (internal ids often hold `/`).
-fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// Where a document version's neighbours are, in every answer about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(super) struct Links {
+    /// This version, by id.
+    #[serde(rename = "self")]
+    this: String,
+    /// The latest version, by key.
+    latest: String,
+    /// Every version (`GET`), or a corrected one (`POST`).
+    versions: String,
+    /// Cancellation at MyInvois (a valid version only).
+    cancel: String,
 }
 
-fn links(doc: &DocumentRecord) -> Value {
-    let key = format!(
-        "/v1/documents/{}/{}/{}",
-        segment(&doc.issuer_tin),
-        segment(&doc.type_code),
-        segment(&doc.internal_id)
-    );
-    json!({
-        "self": format!("/v1/documents/{}", doc.id),
-        "latest": key,
-        "versions": format!("{key}/versions"),
-        "cancel": format!("/v1/documents/{}/cancel", doc.id),
-    })
+fn links(doc: &DocumentRecord) -> Links {
+    let key = super::key_path(&DocumentKey {
+        issuer_tin: doc.issuer_tin.clone(),
+        type_code: doc.type_code.clone(),
+        internal_id: doc.internal_id.clone(),
+    });
+    Links {
+        this: format!("/v1/documents/{}", doc.id),
+        versions: format!("{key}/versions"),
+        latest: key,
+        cancel: format!("/v1/documents/{}/cancel", doc.id),
+    }
+}
+
+/// `GET /v1/documents/{issuer_tin}/{type}/{internal_id}/versions`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(super) struct VersionList {
+    issuer_tin: String,
+    type_code: String,
+    internal_id: String,
+    /// Oldest first; the last is the latest.
+    versions: Vec<VersionView>,
+}
+
+/// One version in a [`VersionList`]: enough to tell why a correction followed it (its
+/// state) and where its details are (`links.self`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(super) struct VersionView {
+    id: i64,
+    version: i64,
+    state: &'static str,
+    #[serde(rename = "final")]
+    is_final: bool,
+    uuid: Option<String>,
+    received_at: String,
+    updated_at: String,
+    links: Links,
+}
+
+impl VersionView {
+    fn of(d: &DocumentRecord) -> VersionView {
+        VersionView {
+            id: d.id.0,
+            version: d.version,
+            state: d.state.as_str(),
+            is_final: d.state.is_final(),
+            uuid: d.uuid.clone(),
+            received_at: d.created_at.to_rfc3339(),
+            updated_at: d.updated_at.to_rfc3339(),
+            links: links(d),
+        }
+    }
+}
+
+/// `GET /v1/documents/{issuer_tin}/{type}/{internal_id}/versions`: every version, oldest
+/// first (the `links.versions` of every answer points here).
+pub(super) async fn versions(
+    State(state): State<ApiState>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+) -> Result<axum::Json<VersionList>, ApiError> {
+    let key = key_from_path(path)?;
+    let versions = state.store.document_versions(&key).await?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no document {}/{}/{}",
+            key.issuer_tin, key.type_code, key.internal_id
+        )));
+    }
+    Ok(axum::Json(VersionList {
+        versions: versions.iter().map(VersionView::of).collect(),
+        issuer_tin: key.issuer_tin,
+        type_code: key.type_code,
+        internal_id: key.internal_id,
+    }))
 }
 
 /// What `POST` answers for each stored document.

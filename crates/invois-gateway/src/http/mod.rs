@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | `POST /v1/documents` | submit one document (UBL JSON/XML or own JSON) or many |
 //! | `POST /v1/documents/{issuer_tin}/{type}/{internal_id}/versions` | a corrected version |
+//! | `GET /v1/documents/{issuer_tin}/{type}/{internal_id}/versions` | every version, oldest first |
 //! | `GET /v1/documents/{id}` | one document version, with its status events |
 //! | `GET /v1/documents/{issuer_tin}/{type}/{internal_id}` | the latest version by key |
 //! | `GET /v1/documents` | list and filter, keyset paging |
@@ -30,7 +31,7 @@ use serde_json::json;
 
 use crate::clients::ClientPool;
 use crate::intake::Intake;
-use crate::store::{ApiKeyRecord, Store};
+use crate::store::{ApiKeyRecord, DocumentKey, Store};
 
 mod documents;
 mod error;
@@ -57,6 +58,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/documents/{issuer_tin}/{type}/{internal_id}"),
     (
         "POST",
+        "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions",
+    ),
+    (
+        "GET",
         "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions",
     ),
     ("POST", "/v1/documents/{id}/cancel"),
@@ -120,7 +125,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions",
-            post(documents::new_version),
+            post(documents::new_version).get(documents::versions),
         )
         .route("/v1/documents/{id}/cancel", post(documents::cancel))
         .route("/v1/submissions", get(submissions::list))
@@ -199,6 +204,30 @@ fn bearer(request: &Request) -> Result<String, ApiError> {
         ));
     }
     Ok(key.to_owned())
+}
+
+/// A document's path by key, `/v1/documents/{issuer_tin}/{type}/{internal_id}`, each part
+/// percent-encoded (internal ids often hold `/`). Its `/versions` lists and corrects it.
+pub(crate) fn key_path(key: &DocumentKey) -> String {
+    format!(
+        "/v1/documents/{}/{}/{}",
+        segment(&key.issuer_tin),
+        segment(&key.type_code),
+        segment(&key.internal_id)
+    )
+}
+
+/// A path segment, percent-encoded.
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 async fn health() -> Response {

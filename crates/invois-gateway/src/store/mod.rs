@@ -105,6 +105,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The latest version of a document, if any.
     async fn find_document(&self, key: &DocumentKey) -> Result<Option<DocumentRecord>, StoreError>;
 
+    /// Every version of a document, oldest first; empty when the key is unknown. (The ERP
+    /// API's `GET .../versions`: one indexed read, never a scan of the issuer's documents.)
+    async fn document_versions(&self, key: &DocumentKey)
+    -> Result<Vec<DocumentRecord>, StoreError>;
+
     /// How many document versions are in each state (states with none are left out).
     async fn count_documents_by_state(
         &self,

@@ -578,6 +578,25 @@ macro_rules! store_impl {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn document_versions(
+                &self,
+                key: &DocumentKey,
+            ) -> Result<Vec<DocumentRecord>, StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    doc_cols!(),
+                    " FROM documents WHERE issuer_tin = $1 AND type_code = $2 \
+                     AND internal_id = $3 ORDER BY version"
+                ))
+                .bind(&key.issuer_tin)
+                .bind(&key.type_code)
+                .bind(&key.internal_id)
+                .fetch_all(&self.read)
+                .await?;
+                docs_from_rows(&rows)
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn count_documents_by_state(
                 &self,
             ) -> Result<std::collections::BTreeMap<DocumentState, u64>, StoreError> {
