@@ -27,10 +27,9 @@ const SUPPLIER_TIN: &str = "C25845632020";
 const BUYER_TIN: &str = "C10987654320";
 const CONCURRENCY: usize = 32;
 
+/// The project's 1.0 invoice fixture.
 fn sample() -> Value {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/myinvois/samples/v1.0/1.0-Invoice-Sample.json");
-    serde_json::from_slice(&std::fs::read(path).expect("sample")).expect("json")
+    invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice)
 }
 
 fn body(template: &Value, n: u64) -> Vec<u8> {

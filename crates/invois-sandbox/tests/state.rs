@@ -163,7 +163,7 @@ async fn a_valid_note_blocks_cancellation_of_its_original() {
     let token = h.token(&h.supplier()).await;
     let original = valid_invoice(&h, &token, "INV-O").await;
     let mut note = adapt(
-        sample_json("1.0-Credit-Note-Sample.json"),
+        fixture_json(invois_testkit::Kind::CreditNote),
         "CN-1",
         h.clock().now(),
         SUPPLIER_TIN,

@@ -47,7 +47,7 @@ async fn official_sample_is_accepted_validated_and_gets_a_long_id() {
     assert_eq!(summary["typeVersionName"], "1.0");
     assert_eq!(summary["issuerTin"], SUPPLIER_TIN);
     assert_eq!(summary["receiverId"], BUYER_TIN);
-    assert_eq!(summary["totalPayableAmount"], json!(1436.5));
+    assert_eq!(summary["totalPayableAmount"], invoice_payable());
     assert!(summary["longId"].as_str().unwrap().len() >= 26);
     assert!(
         summary["createdByUserId"]
@@ -275,21 +275,10 @@ async fn structure_failures_and_hash_mismatches_come_back_in_rejected_documents(
 async fn xml_samples_are_read_too() {
     let h = start().await;
     let token = h.token(&h.supplier()).await;
-    let xml = sample_xml("1.0-Invoice-Sample.xml");
+    let xml = fixture_xml(invois_testkit::Kind::Invoice);
     let now = h.clock().now();
-    let xml = xml
-        .replace("Supplier's TIN", SUPPLIER_TIN)
-        .replace("Buyer's TIN", BUYER_TIN)
-        // The recipient placeholder is not a valid TIN (core-field step).
-        .replace("Recipient's TIN", BUYER_TIN)
-        .replace(
-            "<cbc:IssueDate>2024-07-23</cbc:IssueDate>",
-            &format!("<cbc:IssueDate>{}</cbc:IssueDate>", now.format("%Y-%m-%d")),
-        )
-        .replace(
-            "<cbc:IssueTime>00:40:00Z</cbc:IssueTime>",
-            &format!("<cbc:IssueTime>{}</cbc:IssueTime>", now.format("%H:%M:%SZ")),
-        );
+    let xml =
+        invois_testkit::samples::adapt_xml(&xml, "XML-INV12345", now, SUPPLIER_TIN, BUYER_TIN);
     let (status, _, body) = h
         .submit(
             &token,
@@ -532,7 +521,7 @@ async fn notes_must_reference_valid_invoices() {
     let now = h.clock().now();
     let credit = |id: &str, reference: &str| {
         let mut note = adapt(
-            sample_json("1.0-Credit-Note-Sample.json"),
+            fixture_json(invois_testkit::Kind::CreditNote),
             id,
             now,
             SUPPLIER_TIN,
@@ -646,7 +635,7 @@ async fn self_billed_documents_are_issued_by_the_buyer() {
     let buyer = h.token(&h.buyer()).await;
     let supplier = h.token(&h.supplier()).await;
     let doc = adapt(
-        sample_json("1.0-Self-Billed-Invoice-Sample.json"),
+        fixture_json(invois_testkit::Kind::SelfBilledInvoice),
         "SB-1",
         h.clock().now(),
         SUPPLIER_TIN,

@@ -232,17 +232,14 @@ pub async fn split(resp: reqwest::Response) -> (u16, reqwest::header::HeaderMap,
     (status, headers, body)
 }
 
-pub fn samples_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/myinvois/samples")
+/// A 1.0 fixture of the project's (`invois_testkit::fixtures`) as JSON.
+pub fn fixture_json(kind: invois_testkit::Kind) -> Value {
+    invois_testkit::fixture_json(invois_testkit::Version::V1_0, kind)
 }
 
-pub fn sample_json(file: &str) -> Value {
-    let bytes = std::fs::read(samples_dir().join("v1.0").join(file)).expect("sample");
-    serde_json::from_slice(&bytes).expect("sample json")
-}
-
-pub fn sample_xml(file: &str) -> String {
-    std::fs::read_to_string(samples_dir().join("v1.0").join(file)).expect("sample")
+/// A 1.0 fixture as XML text.
+pub fn fixture_xml(kind: invois_testkit::Kind) -> String {
+    invois_testkit::fixture_xml(invois_testkit::Version::V1_0, kind)
 }
 
 /// Sets ID, issue date/time, supplier and buyer TINs of a JSON sample.
@@ -271,7 +268,9 @@ pub fn adapt(
     }
     // The samples' shipping recipient carries the placeholder `Recipient's TIN`, which fails
     // the core-field TIN form: deliver to the buyer.
-    if let Some(ids) = inv["Delivery"][0]["DeliveryParty"][0]["PartyIdentification"].as_array_mut()
+    if let Some(ids) = inv
+        .pointer_mut("/Delivery/0/DeliveryParty/0/PartyIdentification")
+        .and_then(Value::as_array_mut)
     {
         for id in ids {
             if id["ID"][0]["schemeID"] == "TIN" {
@@ -282,9 +281,16 @@ pub fn adapt(
     doc
 }
 
+/// The payable amount of the invoice fixture, as the JSON number it carries.
+pub fn invoice_payable() -> Value {
+    fixture_json(invois_testkit::Kind::Invoice)["Invoice"][0]["LegalMonetaryTotal"][0]
+        ["PayableAmount"][0]["_"]
+        .clone()
+}
+
 pub fn invoice(internal_id: &str, issued: DateTime<Utc>, supplier: &str, buyer: &str) -> Value {
     adapt(
-        sample_json("1.0-Invoice-Sample.json"),
+        fixture_json(invois_testkit::Kind::Invoice),
         internal_id,
         issued,
         supplier,
