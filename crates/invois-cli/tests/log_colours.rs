@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -28,44 +27,36 @@ fn logs_to_a_pipe_have_no_colour_codes() {
         .spawn()
         .expect("the invois binary starts");
     let stderr = child.stderr.take().expect("stderr is piped");
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let reader = {
-        let lines = Arc::clone(&lines);
-        // Reads to the end, so the pipe never fills and blocks the gateway.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        })
-    };
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    // Reads to the end, so the pipe never fills and blocks the gateway.
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
     let started = Instant::now();
     let mut ready_at = None;
-    while started.elapsed() < Duration::from_secs(60) {
-        if ready_at.is_none()
-            && lines
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.contains("ERP API on"))
-        {
-            ready_at = Some(Instant::now());
+    // Until start-up, then a few seconds of the pipeline's loops; the reader's channel is the
+    // only wait (it ends early if the gateway exits).
+    while started.elapsed() < Duration::from_secs(60)
+        && ready_at.is_none_or(|t: Instant| t.elapsed() < Duration::from_secs(3))
+    {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                if ready_at.is_none() && line.contains("ERP API on") {
+                    ready_at = Some(Instant::now());
+                }
+                lines.push(line);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        // A few seconds of the pipeline's loops after start-up.
-        if ready_at.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
-            break;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "the gateway exited with {status}: {:?}",
-                lines.lock().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().expect("the gateway stops");
     child.wait().expect("reaped");
     reader.join().unwrap();
-    let lines = lines.lock().unwrap();
+    lines.extend(rx.try_iter());
     assert!(ready_at.is_some(), "the gateway never started: {lines:?}");
     let text = lines.join("\n");
     assert!(
