@@ -9,7 +9,20 @@
 //! The idempotency key (issuer TIN, type code, internal id) is read from the document itself,
 //! so the same document sent twice is stored once: a repeat with the same bytes is answered
 //! with the stored record (`created: false`), and the same key with different bytes is a
-//! conflict that names the way out (send a corrected new version).
+//! conflict that names the way out for the state the stored document is in ([`next_step`]:
+//! a corrected new version, a wait, a cancellation or a note).
+//!
+//! A document without an issue date and time gets the intake time: UBL JSON or XML with
+//! neither `IssueDate` nor `IssueTime` (each absent or empty) is stored with both filled in
+//! (UTC, `YYYY-MM-DD` and `HH:MM:SSZ`), and invois's own JSON without `issuedAt` (or with it
+//! null or empty) is converted as if it carried that instant. So a template (an example, a
+//! test document) goes through MyInvois' 72-hour issue window on any day. The time is the
+//! gateway clients' clock, the one the pipeline validates against. A document that carries
+//! its dates is stored byte for byte as received; a filled one is stored minified, with the
+//! two elements after `ID` (`UUID`). A repeat of an undated document is recognised as a
+//! repeat: it is filled with the dates of the version already stored under its key first. A
+//! signed document, or one with only one of the two, is never changed: a fill would break
+//! its signature, or guess at what its sender meant; validation names what is missing.
 //!
 //! Intake only reads what it needs to store and route the document. Full validation (and the
 //! 300 KB document limit) is the pipeline's: a document that fails it is rejected locally
@@ -17,10 +30,15 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, SecondsFormat, Utc};
+use invois_clock::Clock;
 use invois_model::{Document, Format, ParseError};
 
 use crate::clients::ClientPool;
-use crate::store::{DocumentFormat, DocumentKey, Inserted, NewDocument, Store, StoreError};
+use crate::store::{
+    DocumentFormat, DocumentId, DocumentKey, DocumentRecord, DocumentState, Inserted, NewDocument,
+    Store, StoreError,
+};
 
 /// The longest issuer TIN, type code or internal id accepted in a key. MyInvois' own limits
 /// are lower (TIN 14, `ID` 50); this only keeps absurd values out of the store and the URLs.
@@ -127,8 +145,8 @@ pub enum IntakeError {
     },
     /// A correction was sent for a document whose latest version is not invalid or rejected.
     #[error(
-        "document {id} (version {version}) is {state}; only an invalid or locally rejected \
-         document can be corrected with a new version"
+        "document {id} (version {version}) is {state}, and only an invalid or locally rejected \
+         document can be corrected with a new version: {next}"
     )]
     NotCorrectable {
         /// The latest version's id.
@@ -137,6 +155,8 @@ pub enum IntakeError {
         version: i64,
         /// Its state.
         state: String,
+        /// What can be done in that state instead ([`next_step`]).
+        next: String,
     },
     /// The store failed.
     #[error(transparent)]
@@ -192,10 +212,93 @@ pub struct Parsed {
     pub key: DocumentKey,
     /// The format stored (own JSON is stored as the UBL JSON it converts to).
     pub format: DocumentFormat,
-    /// The bytes stored as received.
+    /// The bytes stored as received (for an undated document: until its dates are filled
+    /// when it is stored).
     pub bytes: Vec<u8>,
     /// Whether it was sent as invois's own document JSON.
     pub own_json: bool,
+    /// Set when the document has no issue date and time, which intake fills when storing it.
+    undated: Option<Undated>,
+}
+
+impl Parsed {
+    /// Whether the document came without an issue date and time (intake fills them in when
+    /// it stores the document).
+    pub fn is_undated(&self) -> bool {
+        self.undated.is_some()
+    }
+}
+
+/// What an undated document is re-rendered from once its issue instant is known.
+#[derive(Debug, Clone, PartialEq)]
+enum Undated {
+    /// UBL JSON or XML, parsed.
+    Ubl(Document),
+    /// invois's own JSON, as received (without `issuedAt`).
+    Own(serde_json::Value),
+}
+
+impl Undated {
+    /// The document's bytes issued at `at`.
+    fn render(&self, at: DateTime<Utc>) -> Result<Vec<u8>, IntakeError> {
+        match self {
+            Undated::Ubl(doc) => {
+                let mut doc = doc.clone();
+                set_issue_instant(&mut doc, at);
+                Ok(doc.to_string_as(doc.source_format()).into_bytes())
+            }
+            Undated::Own(value) => {
+                let mut value = value.clone();
+                value["issuedAt"] =
+                    serde_json::Value::String(at.to_rfc3339_opts(SecondsFormat::Secs, true));
+                let bytes = serde_json::to_vec(&value).map_err(|e| IntakeError::OwnJson {
+                    path: String::new(),
+                    message: e.to_string(),
+                })?;
+                Ok(parse_own_json(&bytes)?.to_json_string().into_bytes())
+            }
+        }
+    }
+}
+
+/// Whether a UBL document lacks both its issue date and time (absent or empty), and could
+/// take them without breaking a signature.
+fn needs_issue_instant(doc: &Document) -> bool {
+    let blank = |v: Option<&str>| v.is_none_or(|t| t.trim().is_empty());
+    blank(doc.issue_date()) && blank(doc.issue_time()) && !doc.has_signature()
+}
+
+/// Writes `IssueDate` and `IssueTime` (UTC), replacing empty elements or adding them where
+/// UBL places them: after `ID`, `CopyIndicator` and `UUID`.
+fn set_issue_instant(doc: &mut Document, at: DateTime<Utc>) {
+    let root = doc.root_mut();
+    // A cbc element of the document itself shows the prefix its XML declares for cbc.
+    let prefix = root.child("ID").and_then(|e| e.prefix.clone());
+    for (name, text, after) in [
+        (
+            "IssueDate",
+            at.format("%Y-%m-%d").to_string(),
+            &["ID", "CopyIndicator", "UUID"][..],
+        ),
+        (
+            "IssueTime",
+            at.format("%H:%M:%SZ").to_string(),
+            &["ID", "CopyIndicator", "UUID", "IssueDate"][..],
+        ),
+    ] {
+        if let Some(existing) = root.child_mut(name) {
+            existing.value = Some(invois_model::tree::Value::string(text));
+            continue;
+        }
+        let at = root
+            .children
+            .iter()
+            .rposition(|c| after.contains(&c.name.as_str()))
+            .map_or(0, |i| i + 1);
+        let mut element = invois_model::tree::Element::cbc(name, text);
+        element.prefix = prefix.clone();
+        root.children.insert(at, element);
+    }
 }
 
 /// Turns ERP input into stored documents. Cheap to clone.
@@ -203,6 +306,9 @@ pub struct Parsed {
 pub struct Intake {
     store: Arc<dyn Store>,
     clients: ClientPool,
+    /// The intake time of undated documents: the clients' clock, which the pipeline
+    /// validates the issue window against (a scaled sandbox clock in a demo).
+    clock: Clock,
 }
 
 impl Intake {
@@ -211,6 +317,7 @@ impl Intake {
     pub fn new(store: Arc<dyn Store>, clients: &ClientPool) -> Intake {
         Intake {
             store,
+            clock: clients.base().clock().clone(),
             clients: clients.clone(),
         }
     }
@@ -234,8 +341,19 @@ impl Intake {
         self.store_parsed(parsed).await
     }
 
-    /// Stores an already parsed document as a first version.
+    /// Stores an already parsed document as a first version (an undated one with its issue
+    /// date and time filled in).
     pub async fn store_parsed(&self, parsed: Parsed) -> Result<Inserted, IntakeError> {
+        let parsed = if parsed.is_undated() {
+            let latest = self
+                .store
+                .find_document(&parsed.key)
+                .await
+                .map_err(IntakeError::Store)?;
+            self.dated(parsed, latest.as_ref())?
+        } else {
+            parsed
+        };
         let on_behalf_of = self.clients.on_behalf_of_for(&parsed.key.issuer_tin);
         let new = NewDocument {
             issuer_tin: parsed.key.issuer_tin,
@@ -247,10 +365,38 @@ impl Intake {
             on_behalf_of,
             received: parsed.bytes,
         };
+        let key = DocumentKey {
+            issuer_tin: new.issuer_tin.clone(),
+            type_code: new.type_code.clone(),
+            internal_id: new.internal_id.clone(),
+        };
         match self.store.insert_document(new).await {
             Ok(inserted) => Ok(inserted),
-            Err(StoreError::Conflict(message)) => Err(IntakeError::Conflict(message)),
+            Err(StoreError::Conflict(message)) => Err(IntakeError::Conflict(
+                self.with_next_step(&key, message).await,
+            )),
             Err(e) => Err(IntakeError::Store(e)),
+        }
+    }
+
+    /// A conflict's message with the way out for the document's latest version. The store
+    /// only knows that the key is taken; whether a new version, a wait, a cancellation or a
+    /// note is the way out depends on where the latest version is.
+    async fn with_next_step(&self, key: &DocumentKey, message: String) -> String {
+        // The store's generic advice, replaced by the one for the current state.
+        let base = message
+            .strip_suffix("; send a correction as a new version")
+            .unwrap_or(&message);
+        match self.store.find_document(key).await {
+            Ok(Some(latest)) => format!(
+                "{base}; its latest version {} (document {}) is {}: {}",
+                latest.version,
+                latest.id,
+                latest.state,
+                next_step(latest.state, latest.id, key)
+            ),
+            // Gone, or the store failed just now: the store's own message still holds.
+            Ok(None) | Err(_) => message,
         }
     }
 
@@ -296,12 +442,13 @@ impl Intake {
             }
         }
         // The latest version before the call tells a new version from a repeated correction.
-        let before = self
+        let latest = self
             .store
             .find_document(key)
             .await
-            .map_err(IntakeError::Store)?
-            .map(|d| d.version);
+            .map_err(IntakeError::Store)?;
+        let before = latest.as_ref().map(|d| d.version);
+        let parsed = self.dated(parsed, latest.as_ref())?;
         match self
             .store
             .new_version(key, parsed.format, parsed.bytes)
@@ -317,21 +464,98 @@ impl Intake {
                 internal_id: key.internal_id.clone(),
             }),
             Err(StoreError::StaleTransition { id, actual, .. }) => {
+                let next = match DocumentState::parse(&actual) {
+                    Some(state) => next_step(state, DocumentId(id), key),
+                    None => format!("see GET /v1/documents/{id}"),
+                };
                 Err(IntakeError::NotCorrectable {
                     id,
                     // The latest version, read just before (the refusal was about that one).
                     version: before.unwrap_or(1),
                     state: actual,
+                    next,
                 })
             }
-            Err(StoreError::Conflict(message)) => Err(IntakeError::Conflict(message)),
+            Err(StoreError::Conflict(message)) => Err(IntakeError::Conflict(
+                self.with_next_step(key, message).await,
+            )),
             Err(e) => Err(IntakeError::Store(e)),
         }
+    }
+
+    /// An undated document with its issue instant filled: the instant of `latest` (the
+    /// version stored under its key) when that makes it exactly the stored bytes, so that a
+    /// repeat stays an idempotent repeat; otherwise now.
+    fn dated(
+        &self,
+        mut parsed: Parsed,
+        latest: Option<&DocumentRecord>,
+    ) -> Result<Parsed, IntakeError> {
+        let Some(undated) = parsed.undated.take() else {
+            return Ok(parsed);
+        };
+        let stored_instant = latest.and_then(|d| {
+            Document::parse_as(&d.received, model_format(d.format))
+                .ok()?
+                .issued_at()
+        });
+        if let (Some(latest), Some(at)) = (latest, stored_instant) {
+            let bytes = undated.render(at)?;
+            if bytes == latest.received {
+                parsed.bytes = bytes;
+                return Ok(parsed);
+            }
+        }
+        let now = self.clock.now();
+        parsed.bytes = undated.render(now)?;
+        tracing::debug!(
+            document.internal_id = %parsed.key.internal_id,
+            "document {} has no issue date and time: issued at intake, {now}",
+            parsed.key.internal_id
+        );
+        Ok(parsed)
     }
 
     /// The store documents go to.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+}
+
+/// What the ERP can do about a document whose latest version (`id`) is in `state`, as the
+/// 409 answers say it: a new version only follows an invalid or locally rejected one; a
+/// document on its way must be waited for; a valid one can only be cancelled (within 72 hours
+/// of validation) or amended by a note; a cancelled or failed one is done with its key.
+pub fn next_step(state: DocumentState, id: DocumentId, key: &DocumentKey) -> String {
+    let versions = format!("POST {}/versions", crate::http::key_path(key));
+    match state {
+        DocumentState::Invalid | DocumentState::RejectedLocally => format!(
+            "send the corrected document as a new version: {versions} (GET /v1/documents/{id} \
+             shows what was wrong)"
+        ),
+        DocumentState::Received | DocumentState::Prepared | DocumentState::Batched => format!(
+            "it is on its way to MyInvois and cannot be changed now; wait for its final status \
+             (GET /v1/documents/{id}); if it ends invalid or rejected_locally, send the \
+             correction as a new version: {versions}"
+        ),
+        DocumentState::Submitted => format!(
+            "MyInvois is validating it; wait for its final status (GET /v1/documents/{id}); if \
+             it ends invalid, send the correction as a new version: {versions}"
+        ),
+        DocumentState::Valid => format!(
+            "MyInvois validated it, so it cannot be replaced by a new version; cancel it within \
+             72 hours of validation (POST /v1/documents/{id}/cancel with {{\"reason\": \
+             \"...\"}}) and issue the corrected document under a new internal id, or issue a \
+             credit, debit or refund note that references it"
+        ),
+        DocumentState::Cancelled => "it was cancelled at MyInvois; issue the replacement as a \
+                                     new document with a new internal id"
+            .to_owned(),
+        DocumentState::Failed => format!(
+            "its submission was refused for a reason other than its content (GET \
+             /v1/documents/{id} shows last_error), and it cannot take a new version; once the \
+             cause is fixed, send it again under a new internal id"
+        ),
     }
 }
 
@@ -380,6 +604,7 @@ pub fn parse_document(bytes: &[u8], declared: Option<Format>) -> Result<Parsed, 
                 format: DocumentFormat::Xml,
                 bytes: bytes.to_vec(),
                 own_json: false,
+                undated: needs_issue_instant(&doc).then_some(Undated::Ubl(doc)),
             })
         }
         Format::Json => {
@@ -403,6 +628,24 @@ pub fn parse_document(bytes: &[u8], declared: Option<Format>) -> Result<Parsed, 
                     format: DocumentFormat::Json,
                     bytes: bytes.to_vec(),
                     own_json: false,
+                    undated: needs_issue_instant(&doc).then_some(Undated::Ubl(doc)),
+                })
+            } else if top
+                .get("issuedAt")
+                .is_none_or(|v| v.is_null() || v.as_str().is_some_and(|t| t.trim().is_empty()))
+            {
+                // Keyed from a rendering at any instant (the key does not depend on it); the
+                // bytes are rendered again when the intake time is known.
+                let undated = Undated::Own(value.clone());
+                let bytes = undated.render(DateTime::<Utc>::UNIX_EPOCH)?;
+                let doc = Document::from_json_bytes(&bytes).map_err(from_parse_error)?;
+                let key = key_of(&doc, &OWN_PATHS)?;
+                Ok(Parsed {
+                    key,
+                    format: DocumentFormat::Json,
+                    bytes,
+                    own_json: true,
+                    undated: Some(undated),
                 })
             } else {
                 let doc = parse_own_json(bytes)?;
@@ -412,6 +655,7 @@ pub fn parse_document(bytes: &[u8], declared: Option<Format>) -> Result<Parsed, 
                     format: DocumentFormat::Json,
                     bytes: doc.to_json_string().into_bytes(),
                     own_json: true,
+                    undated: None,
                 })
             }
         }
@@ -451,6 +695,13 @@ fn key_of(doc: &Document, paths: &KeyPaths) -> Result<DocumentKey, IntakeError> 
     })
 }
 
+fn model_format(f: DocumentFormat) -> Format {
+    match f {
+        DocumentFormat::Json => Format::Json,
+        DocumentFormat::Xml => Format::Xml,
+    }
+}
+
 fn format_name(f: Format) -> &'static str {
     match f {
         Format::Json => "JSON",
@@ -488,6 +739,8 @@ fn from_parse_error(e: ParseError) -> IntakeError {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone as _;
+
     use super::*;
 
     const UBL_JSON: &str = r#"{"_D":"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2","Invoice":[{"ID":[{"_":"INV-1"}],"InvoiceTypeCode":[{"_":"01","listVersionID":"1.0"}],"AccountingSupplierParty":[{"Party":[{"PartyIdentification":[{"ID":[{"_":"C123","schemeID":"TIN"}]}]}]}]}]}"#;
@@ -567,6 +820,67 @@ mod tests {
         assert_eq!(parse_document(own, None).unwrap().bytes, p.bytes);
         let err = parse_document(br#"{"type": "invoice", "bogus": 1}"#, None).unwrap_err();
         assert_eq!(err.field().as_deref(), Some("bogus"));
+    }
+
+    #[test]
+    fn undated_documents_take_the_instant_where_ubl_puts_it() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 30, 5).unwrap();
+        let mut doc =
+            invois_model::model::example(invois_model::DocumentType::Invoice, "1.0", at).unwrap();
+        doc.root_mut()
+            .children
+            .retain(|c| c.name != "IssueDate" && c.name != "IssueTime");
+        for format in [Format::Xml, Format::Json] {
+            let bytes = doc.to_string_as(format).into_bytes();
+            let parsed = parse_document(&bytes, Some(format)).unwrap();
+            assert!(parsed.is_undated());
+            let Some(undated) = &parsed.undated else {
+                unreachable!()
+            };
+            let filled = Document::parse_as(&undated.render(at).unwrap(), format).unwrap();
+            assert_eq!(filled.issue_date(), Some("2026-03-01"));
+            assert_eq!(filled.issue_time(), Some("08:30:05Z"));
+            let names: Vec<&str> = filled
+                .root()
+                .children
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            let id = names.iter().position(|n| *n == "ID").unwrap();
+            assert_eq!(
+                names[id + 1..id + 3],
+                ["IssueDate", "IssueTime"],
+                "{format:?}"
+            );
+        }
+        // Dated: left alone.
+        let dated = invois_model::model::example(invois_model::DocumentType::Invoice, "1.0", at)
+            .unwrap()
+            .to_string_as(Format::Json);
+        assert!(!parse_document(dated.as_bytes(), None).unwrap().is_undated());
+    }
+
+    #[test]
+    fn next_steps_never_advise_a_new_version_that_cannot_be_taken() {
+        let key = DocumentKey {
+            issuer_tin: "C1".to_owned(),
+            type_code: "01".to_owned(),
+            internal_id: "INV/1".to_owned(),
+        };
+        for state in DocumentState::ALL {
+            let text = next_step(*state, DocumentId(7), &key);
+            assert_eq!(
+                text.starts_with("send the corrected document as a new version"),
+                state.allows_new_version(),
+                "{state}: {text}"
+            );
+            if state.allows_new_version() {
+                assert!(
+                    text.contains("POST /v1/documents/C1/01/INV%2F1/versions"),
+                    "{text}"
+                );
+            }
+        }
     }
 
     #[test]

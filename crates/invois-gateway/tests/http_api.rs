@@ -117,6 +117,10 @@ api_tests!(
     health_ready_and_openapi_cover_every_route,
     submissions_are_listed_without_payloads,
     intermediary_documents_go_on_behalf_of_their_issuer,
+    conflicts_say_what_each_state_allows,
+    versions_are_listed_by_key,
+    undated_documents_get_the_intake_time,
+    a_note_finds_its_original_by_id,
 );
 
 /// The gateway API served on port 0 against a sandbox, with one API key.
@@ -388,6 +392,7 @@ async fn make_valid(store: &dyn Store, id: i64, uuid: &str, long_id: &str, link:
 }
 
 mod cases {
+    pub(super) use super::issue12_cases::*;
     use super::*;
 
     pub(super) async fn auth_is_required_and_checked(h: Harness) {
@@ -1377,5 +1382,526 @@ mod cases {
         );
         let (_, got) = app.get(&format!("/v1/documents/{}", doc.id)).await;
         assert_eq!(got["on_behalf_of"], app.supplier_tin().as_str());
+    }
+}
+
+/// Issue 12: the 409 answers per state, `GET .../versions`, undated documents and notes that
+/// name their original by ID only.
+mod issue12_cases {
+    use super::*;
+    use invois_gateway::pipeline::{Pipeline, PipelineConfig, Shutdown};
+    use invois_model::model::{ExampleIds, example_with};
+    use invois_model::{Document, DocumentType, Format};
+
+    /// A 26-character uuid for a document walked through the store by hand.
+    fn fake_uuid(id: i64) -> String {
+        format!("TESTUUID{id:018}")
+    }
+
+    /// Walks a just-received document (the only one in flight) through the store's own
+    /// transitions to `to`.
+    async fn walk_to(store: &dyn Store, id: i64, to: DocumentState) {
+        use DocumentState as S;
+        if to == S::Received {
+            return;
+        }
+        let claimed = store.claim_received("w", 100, LEASE).await.unwrap();
+        assert_eq!(claimed.len(), 1, "one document in flight at a time");
+        let doc = claimed.into_iter().next().unwrap();
+        assert_eq!(doc.id.0, id);
+        if to == S::RejectedLocally {
+            store
+                .mark_rejected_locally(doc.id, "w", json!([{"rule": "test"}]))
+                .await
+                .unwrap();
+            return;
+        }
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&doc.received));
+        store
+            .mark_prepared(
+                doc.id,
+                "w",
+                Prepared {
+                    bytes: doc.received.clone(),
+                    document_hash: hash,
+                },
+            )
+            .await
+            .unwrap();
+        if to == S::Prepared {
+            return;
+        }
+        let batch = store
+            .claim_documents_for_batch("w", 1, 5_000_000, LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(batch.documents[0].id.0, id);
+        if to == S::Batched {
+            return;
+        }
+        let sub = store
+            .record_submission_intent(SubmissionIntent {
+                worker: "w".to_owned(),
+                client_id: batch.client_id.clone(),
+                on_behalf_of: batch.on_behalf_of.clone(),
+                document_ids: vec![doc.id],
+                payload: b"{\"documents\":[]}".to_vec(),
+                lease: LEASE,
+            })
+            .await
+            .unwrap();
+        if to == S::Failed {
+            store
+                .record_submission_refused(sub.id, "wrong submitter")
+                .await
+                .unwrap();
+            return;
+        }
+        let uuid = fake_uuid(id);
+        store
+            .record_submission_accepted(
+                sub.id,
+                &SubmissionAccepted {
+                    submission_uid: format!("SUB-{uuid}"),
+                    accepted: vec![(doc.id, uuid.clone())],
+                    rejected: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        if to == S::Submitted {
+            return;
+        }
+        let outcome = if to == S::Invalid {
+            ValidationOutcome::Invalid {
+                errors: json!([{"code": "test"}]),
+            }
+        } else {
+            ValidationOutcome::Valid {
+                long_id: "LONG".to_owned(),
+                validation_link: "https://example.invalid".to_owned(),
+            }
+        };
+        let update = |outcome| ValidationUpdate {
+            uuid: uuid.clone(),
+            outcome,
+        };
+        store
+            .record_validation_results(&[update(outcome)])
+            .await
+            .unwrap();
+        if to == S::Cancelled {
+            store
+                .record_validation_results(&[update(ValidationOutcome::Cancelled)])
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.get_document(DocumentId(id)).await.unwrap().state, to);
+    }
+
+    /// Asserts that the error message contains every piece.
+    fn says(body: &Value, pieces: &[&str]) {
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        for piece in pieces {
+            assert!(message.contains(piece), "`{piece}` missing from {body}");
+        }
+    }
+
+    pub(super) async fn conflicts_say_what_each_state_allows(h: Harness) {
+        use DocumentState as S;
+        let app = App::start(&h).await;
+        let tin = app.supplier_tin();
+        // In an order where no document left behind is claimed by the next walk.
+        let cases: [(S, &[&str], bool); 9] = [
+            (
+                S::Failed,
+                &["is failed", "shows last_error", "new internal id"],
+                false,
+            ),
+            (
+                S::Cancelled,
+                &["is cancelled", "cancelled at MyInvois", "new internal id"],
+                false,
+            ),
+            (
+                S::Valid,
+                &[
+                    "is valid",
+                    "cannot be replaced by a new version",
+                    "within 72 hours of validation",
+                    "/cancel",
+                    "credit, debit or refund note",
+                ],
+                false,
+            ),
+            (
+                S::Invalid,
+                &["is invalid", "send the corrected document as a new version"],
+                true,
+            ),
+            (
+                S::Submitted,
+                &[
+                    "is submitted",
+                    "MyInvois is validating it",
+                    "wait for its final status",
+                ],
+                false,
+            ),
+            (
+                S::RejectedLocally,
+                &[
+                    "is rejected_locally",
+                    "send the corrected document as a new version",
+                ],
+                true,
+            ),
+            (
+                S::Batched,
+                &["is batched", "wait for its final status"],
+                false,
+            ),
+            (
+                S::Prepared,
+                &["is prepared", "wait for its final status"],
+                false,
+            ),
+            (
+                S::Received,
+                &["is received", "wait for its final status"],
+                false,
+            ),
+        ];
+        for (state, pieces, correctable) in cases {
+            let internal_id = format!("ST-{state}");
+            let doc = app.invoice(&internal_id);
+            let id = app.submit(&doc).await["id"].as_i64().unwrap();
+            walk_to(h.store.as_ref(), id, state).await;
+            let versions = format!("/v1/documents/{tin}/01/{internal_id}/versions");
+            let mut changed = doc.clone();
+            changed["Invoice"][0]["Note"] = json!([{ "_": "changed" }]);
+
+            // The same key with other content.
+            let (status, body) = app.post_json("/v1/documents", &changed).await;
+            assert_eq!(status, StatusCode::CONFLICT, "{state}: {body}");
+            assert_eq!(error_code(&body), "conflict");
+            says(&body, pieces);
+            says(&body, &[&format!("(document {id})")]);
+            if correctable {
+                says(&body, &[&versions]);
+            } else {
+                // Never the advice that cannot work in this state.
+                let message = body["error"]["message"].as_str().unwrap();
+                assert!(
+                    !message.contains("send the corrected document as a new version"),
+                    "{state}: {body}"
+                );
+            }
+
+            // A new version: allowed only where it is advised.
+            let (status, body) = app.post_json(&versions, &changed).await;
+            if correctable {
+                assert_eq!(status, StatusCode::ACCEPTED, "{state}: {body}");
+                assert_eq!(body["version"], 2);
+            } else {
+                assert_eq!(status, StatusCode::CONFLICT, "{state}: {body}");
+                assert_eq!(error_code(&body), "not_correctable");
+                says(&body, pieces);
+                if state == S::Valid {
+                    says(&body, &[&format!("POST /v1/documents/{id}/cancel")]);
+                }
+            }
+            if correctable {
+                // Version 2 is received: the next correction must wait for it.
+                let (status, body) = app.post_json(&versions, &doc).await;
+                assert_eq!(status, StatusCode::CONFLICT, "{body}");
+                says(
+                    &body,
+                    &["version 2", "is received", "wait for its final status"],
+                );
+                // Out of the way of the next walks.
+                let v2 = h
+                    .store
+                    .find_document(&DocumentKey {
+                        issuer_tin: tin.clone(),
+                        type_code: "01".to_owned(),
+                        internal_id: internal_id.clone(),
+                    })
+                    .await
+                    .unwrap()
+                    .unwrap();
+                walk_to(h.store.as_ref(), v2.id.0, S::RejectedLocally).await;
+            }
+        }
+    }
+
+    pub(super) async fn versions_are_listed_by_key(h: Harness) {
+        let app = App::start(&h).await;
+        let tin = app.supplier_tin();
+        let doc = app.invoice("VL/1");
+        let first = app.submit(&doc).await;
+        let v1 = first["id"].as_i64().unwrap();
+        // Every answer's links.versions is the listing, percent-encoded.
+        let versions = first["links"]["versions"].as_str().unwrap().to_owned();
+        assert_eq!(versions, format!("/v1/documents/{tin}/01/VL%2F1/versions"));
+        let (status, body) = app.get(&versions).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["issuer_tin"], tin.as_str());
+        assert_eq!(body["type_code"], "01");
+        assert_eq!(body["internal_id"], "VL/1");
+        assert_eq!(body["versions"].as_array().unwrap().len(), 1);
+
+        reject_locally(h.store.as_ref(), v1).await;
+        let mut fixed = doc.clone();
+        fixed["Invoice"][0]["Note"] = json!([{ "_": "corrected" }]);
+        let (status, second) = app.post_json(&versions, &fixed).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{second}");
+        let v2 = second["id"].as_i64().unwrap();
+
+        let (status, body) = app.get(&versions).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let list = body["versions"].as_array().unwrap();
+        assert_eq!(list.len(), 2, "{body}");
+        assert_eq!(list[0]["id"], v1);
+        assert_eq!(list[0]["version"], 1);
+        assert_eq!(list[0]["state"], "rejected_locally");
+        assert_eq!(list[0]["final"], true);
+        assert_eq!(list[1]["id"], v2);
+        assert_eq!(list[1]["version"], 2);
+        assert_eq!(list[1]["state"], "received");
+        assert_eq!(list[1]["final"], false);
+        for (v, id) in list.iter().zip([v1, v2]) {
+            assert!(v["received_at"].as_str().is_some(), "{v}");
+            assert!(v["updated_at"].as_str().is_some(), "{v}");
+            assert_eq!(v["links"]["self"], format!("/v1/documents/{id}"));
+            assert_eq!(v["links"]["versions"], versions.as_str());
+            // The link leads to the version.
+            let (status, one) = app.get(v["links"]["self"].as_str().unwrap()).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(one["version"], v["version"]);
+        }
+
+        // An unknown key is 404 in the envelope; other methods stay 405.
+        let (status, body) = app
+            .get(&format!("/v1/documents/{tin}/01/NOPE/versions"))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(error_code(&body), "not_found");
+        says(&body, &["NOPE"]);
+        let (status, body) = app
+            .send(app.http.delete(app.url(&versions)).bearer_auth(&app.key))
+            .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    }
+
+    /// The pipeline over the harness's store and the app's sandbox login, until every
+    /// document is final.
+    async fn settle(h: &Harness, app: &App) {
+        let pipeline = Pipeline::new(
+            h.store.clone(),
+            app.pool.clone(),
+            None,
+            PipelineConfig {
+                idle: Duration::from_millis(100),
+                batch_linger: Duration::from_millis(100),
+                ..PipelineConfig::default()
+            },
+        );
+        let (_trigger, shutdown) = Shutdown::new();
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            pipeline.run_until_settled(shutdown),
+        )
+        .await
+        .expect("the pipeline settles within two minutes")
+        .expect("no pipeline error");
+    }
+
+    /// The model's example of a type, issued now on the sandbox's clock, with these ids.
+    fn example(app: &App, t: DocumentType, ids: ExampleIds) -> Document {
+        let doc = example_with(t, "1.0", app.sandbox.clock().now(), &ids).unwrap();
+        assert_eq!(doc.supplier_tin(), Some(app.supplier_tin().as_str()));
+        doc
+    }
+
+    fn ids(id: &str, original_id: Option<&str>) -> ExampleIds {
+        ExampleIds {
+            id: Some(id.to_owned()),
+            original_id: original_id.map(str::to_owned),
+            original_uuid: None,
+        }
+    }
+
+    fn without_issue_instant(mut doc: Document) -> Document {
+        doc.root_mut()
+            .children
+            .retain(|c| c.name != "IssueDate" && c.name != "IssueTime");
+        doc
+    }
+
+    async fn stored(h: &Harness, id: &Value) -> DocumentRecord {
+        h.store
+            .get_document(DocumentId(id.as_i64().unwrap()))
+            .await
+            .unwrap()
+    }
+
+    pub(super) async fn undated_documents_get_the_intake_time(h: Harness) {
+        let app = App::start(&h).await;
+        let today = app.sandbox.clock().now().date_naive();
+        // UBL JSON without the two elements, UBL XML with them empty.
+        let json_doc =
+            without_issue_instant(example(&app, DocumentType::Invoice, ids("UD-J", None)));
+        let mut xml_doc = example(&app, DocumentType::Invoice, ids("UD-X", None));
+        for name in ["IssueDate", "IssueTime"] {
+            xml_doc.root_mut().child_mut(name).unwrap().value =
+                Some(invois_model::tree::Value::string(""));
+        }
+        let json_bytes = json_doc.to_string_as(Format::Json).into_bytes();
+        let xml_bytes = xml_doc.to_string_as(Format::Xml).into_bytes();
+        let (status, j) = app
+            .post("/v1/documents", "application/json", json_bytes.clone())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{j}");
+        let (status, x) = app
+            .post("/v1/documents", "application/xml", xml_bytes.clone())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{x}");
+        // invois's own JSON without issuedAt.
+        let mut own = own_document("UD-O");
+        own.as_object_mut().unwrap().remove("issuedAt");
+        // Issued by the sandbox's taxpayer, so that it goes through with the others.
+        own["supplier"]["tin"] = json!(app.supplier_tin());
+        own["buyer"]["tin"] = json!(app.sandbox.buyer().tin);
+        let o = app.submit(&own).await;
+
+        for (body, format) in [(&j, Format::Json), (&x, Format::Xml), (&o, Format::Json)] {
+            let doc = stored(&h, &body["id"]).await;
+            let read = Document::parse_as(&doc.received, format).unwrap();
+            let date = read.issue_date().unwrap_or_default().to_owned();
+            let time = read.issue_time().unwrap_or_default().to_owned();
+            let later = app.sandbox.clock().now().date_naive();
+            assert!(
+                [today, later]
+                    .iter()
+                    .any(|d| d.format("%Y-%m-%d").to_string() == date),
+                "{date} is not today ({today})"
+            );
+            assert!(
+                time.len() == 9 && time.ends_with('Z') && time.as_bytes()[2] == b':',
+                "{time}"
+            );
+        }
+
+        // A repeat is still a repeat, although its dates came from the gateway.
+        let (status, again) = app
+            .post("/v1/documents", "application/json", json_bytes)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+        assert_eq!(again["id"], j["id"]);
+        assert_eq!(again["created"], false);
+        let (status, again) = app
+            .post("/v1/documents", "application/xml", xml_bytes)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+        assert_eq!(again["created"], false);
+        assert_eq!(app.submit(&own).await["created"], false);
+
+        // A dated document is stored byte for byte.
+        let dated = example(&app, DocumentType::Invoice, ids("UD-D", None))
+            .to_string_as(Format::Json)
+            .into_bytes();
+        let (_, d) = app
+            .post("/v1/documents", "application/json", dated.clone())
+            .await;
+        assert_eq!(stored(&h, &d["id"]).await.received, dated);
+
+        // And the filled ones go through MyInvois (the sandbox) as valid.
+        settle(&h, &app).await;
+        for body in [&j, &x, &o, &d] {
+            let doc = stored(&h, &body["id"]).await;
+            assert_eq!(doc.state, DocumentState::Valid, "{doc:?} {:?}", doc.errors);
+        }
+    }
+
+    pub(super) async fn a_note_finds_its_original_by_id(h: Harness) {
+        let app = App::start(&h).await;
+        // A note whose original is not there yet: rejected locally, naming the field.
+        let early = example(
+            &app,
+            DocumentType::CreditNote,
+            ids("CN-EARLY", Some("INV-LATE")),
+        )
+        .to_string_as(Format::Json)
+        .into_bytes();
+        let (status, e) = app
+            .post("/v1/documents", "application/json", early.clone())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{e}");
+        settle(&h, &app).await;
+        let doc = stored(&h, &e["id"]).await;
+        assert_eq!(doc.state, DocumentState::RejectedLocally);
+        let errors = doc.errors.clone().unwrap();
+        let error = errors["error"].as_str().unwrap();
+        assert!(
+            error.contains("BillingReference/InvoiceDocumentReference/UUID")
+                && error.contains("INV-LATE")
+                && error.contains("not valid at the gateway yet"),
+            "{errors}"
+        );
+        assert_eq!(
+            errors["findings"][0]["jsonPath"],
+            "$.Invoice[0].BillingReference[0].InvoiceDocumentReference[0].UUID[0]._"
+        );
+
+        // The invoice, then a credit note naming it by ID only: both valid, the uuid filled.
+        let invoice = example(&app, DocumentType::Invoice, ids("INV-LATE", None))
+            .to_string_as(Format::Json)
+            .into_bytes();
+        let (_, i) = app.post("/v1/documents", "application/json", invoice).await;
+        settle(&h, &app).await;
+        let invoice = stored(&h, &i["id"]).await;
+        assert_eq!(invoice.state, DocumentState::Valid, "{:?}", invoice.errors);
+        let uuid = invoice.uuid.clone().unwrap();
+
+        let note = example(
+            &app,
+            DocumentType::CreditNote,
+            ids("CN-1", Some("INV-LATE")),
+        );
+        assert_eq!(note.billing_references()[0].uuid.as_deref(), Some(""));
+        let (_, n) = app
+            .post(
+                "/v1/documents",
+                "application/xml",
+                note.to_string_as(Format::Xml).into_bytes(),
+            )
+            .await;
+        // The rejected one again, as a new version, now that its original is valid.
+        let (status, e2) = app
+            .post(
+                e["links"]["versions"].as_str().unwrap(),
+                "application/json",
+                early,
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{e2}");
+        assert_eq!(e2["version"], 2);
+        settle(&h, &app).await;
+        for (body, format) in [(&n, Format::Xml), (&e2, Format::Json)] {
+            let doc = stored(&h, &body["id"]).await;
+            assert_eq!(doc.state, DocumentState::Valid, "{:?}", doc.errors);
+            // Filled in what was sent, not in what the ERP sent.
+            let sent = Document::parse_as(doc.prepared.as_deref().unwrap(), format).unwrap();
+            let refs = sent.billing_references();
+            assert_eq!(refs[0].uuid.as_deref(), Some(uuid.as_str()));
+            assert_eq!(refs[0].id.as_deref(), Some("INV-LATE"));
+            let received = Document::parse_as(&doc.received, format).unwrap();
+            assert_ne!(
+                received.billing_references()[0].uuid.as_deref(),
+                Some(uuid.as_str())
+            );
+        }
     }
 }

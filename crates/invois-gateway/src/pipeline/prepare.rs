@@ -1,13 +1,28 @@
 //! Preparation: received bytes → validated, signed, minified bytes (or a local rejection).
+//!
+//! A note (credit, debit or refund, normal or self-billed) may name its original by internal
+//! `ID` alone: `BillingReference/InvoiceDocumentReference` with an `ID` and no `UUID` (absent
+//! or empty). The ERP often cannot know the uuid, which MyInvois assigns when it validates
+//! the original. Before validation and signing, the uuid of the gateway's *valid* document
+//! with the note's issuer TIN and that internal id is filled in (an invoice of the matching
+//! kind first: `01` for `02`-`04`, `11` for `12`-`14`, then the other notes of that kind).
+//! When there is no such valid document yet, the note is rejected locally with an error
+//! naming `BillingReference/InvoiceDocumentReference/UUID`; send it again as a new version
+//! once the original is valid. A signed note is never changed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use invois_model::tree::{Element, Value as Leaf};
 use invois_model::{Category, Document, Finding, Format, ValidationContext};
 use invois_sign::Signer;
 use serde_json::{Value, json};
 
 use super::{Pipeline, PipelineError};
-use crate::store::{DocumentFormat, DocumentRecord, Prepared};
+use crate::store::{
+    DocumentFormat, DocumentId, DocumentKey, DocumentRecord, DocumentState, Prepared, Store,
+    StoreError,
+};
 
 /// What preparation made of one document.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +142,180 @@ pub fn prepare_document(
     PrepareOutcome::Ready(bytes)
 }
 
+/// A note's reference to an original by `ID` alone, which the gateway could not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ReferenceError {
+    /// No valid document with that internal id (yet).
+    #[error(
+        "BillingReference/InvoiceDocumentReference/UUID is empty, and the original `ID` {id} is \
+         not valid at the gateway yet ({found}); send this note again as a new version once the \
+         original is valid, or give the original's UUID"
+    )]
+    OriginalNotValid {
+        /// Which `BillingReference` (0-based, among the document's `BillingReference`s).
+        index: usize,
+        /// The original's internal id, as the note gives it.
+        id: String,
+        /// What the gateway holds under that id.
+        found: String,
+    },
+}
+
+impl ReferenceError {
+    /// The rejection stored for the note, in the shape of validation's findings.
+    fn rejection(&self) -> PrepareOutcome {
+        let ReferenceError::OriginalNotValid { index, id, .. } = self;
+        rejected(
+            self.to_string(),
+            vec![json!({
+                "code": "R002",
+                "category": Category::References.to_string(),
+                "severity": invois_model::Severity::Error.to_string(),
+                "jsonPath": format!(
+                    "$.Invoice[0].BillingReference[{index}].InvoiceDocumentReference[0].UUID[0]._"
+                ),
+                "xpath": format!(
+                    "/Invoice/cac:BillingReference[{}]/cac:InvoiceDocumentReference/cbc:UUID",
+                    index + 1
+                ),
+                "rule": self.to_string(),
+                "value": id,
+            })],
+        )
+    }
+}
+
+/// The type codes a note's original may have, most likely first: the invoice of the note's
+/// kind, then the other notes of that kind (MyInvois only lets a note reference a document of
+/// its own kind, normal or self-billed). `None` for a type that is not a note.
+fn original_types(note_type: &str) -> Option<[&'static str; 4]> {
+    match note_type {
+        "02" | "03" | "04" => Some(["01", "02", "03", "04"]),
+        "12" | "13" | "14" => Some(["11", "12", "13", "14"]),
+        _ => None,
+    }
+}
+
+/// The references of a note that name their original by `ID` only: (index among the
+/// `BillingReference`s, the `ID`).
+fn references_without_uuid(doc: &Document) -> Vec<(usize, String)> {
+    doc.root()
+        .children_named("BillingReference")
+        .enumerate()
+        .filter_map(|(i, b)| {
+            let r = b.child("InvoiceDocumentReference")?;
+            let id = r
+                .text_at(&["ID"])
+                .map(str::trim)
+                .filter(|t| !t.is_empty())?;
+            let uuid = r.text_at(&["UUID"]).map(str::trim).unwrap_or("");
+            uuid.is_empty().then(|| (i, id.to_owned()))
+        })
+        .collect()
+}
+
+/// Writes `uuid` into the `index`th `BillingReference`'s `InvoiceDocumentReference`: into its
+/// empty `UUID`, or as a new `UUID` where UBL places it (after `ID` and `CopyIndicator`).
+fn set_reference_uuid(doc: &mut Document, index: usize, uuid: &str) {
+    let Some(reference) = doc
+        .root_mut()
+        .children
+        .iter_mut()
+        .filter(|c| c.name == "BillingReference")
+        .nth(index)
+        .and_then(|b| b.child_mut("InvoiceDocumentReference"))
+    else {
+        return;
+    };
+    if let Some(existing) = reference.child_mut("UUID") {
+        existing.value = Some(Leaf::string(uuid));
+        return;
+    }
+    let prefix = reference.child("ID").and_then(|e| e.prefix.clone());
+    let at = reference
+        .children
+        .iter()
+        .rposition(|c| c.name == "ID" || c.name == "CopyIndicator")
+        .map_or(0, |i| i + 1);
+    let mut element = Element::cbc("UUID", uuid);
+    element.prefix = prefix;
+    reference.children.insert(at, element);
+}
+
+/// The uuid of the valid document `internal_id` of `issuer_tin` among `types`, or what the
+/// gateway holds under that id instead (for the error).
+async fn valid_original(
+    store: &dyn Store,
+    issuer_tin: &str,
+    internal_id: &str,
+    types: [&str; 4],
+) -> Result<Result<String, String>, StoreError> {
+    let mut seen = Vec::new();
+    for type_code in types {
+        let key = DocumentKey {
+            issuer_tin: issuer_tin.to_owned(),
+            type_code: type_code.to_owned(),
+            internal_id: internal_id.to_owned(),
+        };
+        if let Some(d) = store.find_document(&key).await? {
+            match (&d.state, &d.uuid) {
+                (DocumentState::Valid, Some(uuid)) => return Ok(Ok(uuid.clone())),
+                _ => seen.push(format!("type {type_code} document {} is {}", d.id, d.state)),
+            }
+        }
+    }
+    Ok(Err(if seen.is_empty() {
+        format!("the gateway holds no document {internal_id} of issuer {issuer_tin}")
+    } else {
+        seen.join("; ")
+    }))
+}
+
+/// For a note naming its original by `ID` only: the received bytes with the original's uuid
+/// filled in, or the rejection when an original is not valid yet. `None`: nothing to fill
+/// (not a note, every reference has its uuid, signed, or unreadable, which preparation then
+/// reports).
+async fn fill_original_uuids(
+    store: &dyn Store,
+    doc: &DocumentRecord,
+) -> Result<Option<Result<Vec<u8>, ReferenceError>>, StoreError> {
+    let Some(types) = original_types(&doc.type_code) else {
+        return Ok(None);
+    };
+    let format = match doc.format {
+        DocumentFormat::Json => Format::Json,
+        DocumentFormat::Xml => Format::Xml,
+    };
+    let Ok(mut parsed) = Document::parse_as(&doc.received, format) else {
+        return Ok(None);
+    };
+    let missing = references_without_uuid(&parsed);
+    if missing.is_empty() || parsed.has_signature() {
+        return Ok(None);
+    }
+    for (index, id) in missing {
+        match valid_original(store, &doc.issuer_tin, &id, types).await? {
+            Ok(uuid) => {
+                tracing::debug!(
+                    document.id = doc.id.0,
+                    document.uuid = %uuid,
+                    "note {}: original {id} is {uuid}",
+                    doc.id
+                );
+                set_reference_uuid(&mut parsed, index, &uuid);
+            }
+            Err(found) => {
+                return Ok(Some(Err(ReferenceError::OriginalNotValid {
+                    index,
+                    id,
+                    found,
+                })));
+            }
+        }
+    }
+    Ok(Some(Ok(parsed.to_string_as(format).into_bytes())))
+}
+
 impl Pipeline {
     /// Claims received documents and prepares them (in parallel, off the async threads).
     /// Returns how many were handled.
@@ -145,6 +334,15 @@ impl Pipeline {
             return Ok(0);
         }
         let count = docs.len();
+        // Notes naming their original by ID only get its uuid first (store reads, so here and
+        // not in the blocking tasks below).
+        let mut filled: HashMap<DocumentId, Result<Vec<u8>, ReferenceError>> = HashMap::new();
+        for d in &docs {
+            if let Some(fill) = fill_original_uuids(inner.store.as_ref(), d).await? {
+                filled.insert(d.id, fill);
+            }
+        }
+        let filled = Arc::new(filled);
         let ctx = Arc::new(self.validation_context());
         // Split the CPU work over the cores; each chunk is one blocking task.
         let workers = std::thread::available_parallelism()
@@ -160,6 +358,7 @@ impl Pipeline {
         let mut tasks = tokio::task::JoinSet::new();
         for chunk in chunks {
             let ctx = Arc::clone(&ctx);
+            let filled = Arc::clone(&filled);
             let signer = inner.signer.clone();
             let rules = PrepareRules {
                 max_document_bytes: inner.config.max_document_bytes,
@@ -169,8 +368,19 @@ impl Pipeline {
                 chunk
                     .into_iter()
                     .map(|d| {
-                        let outcome =
-                            prepare_document(&d.received, d.format, signer.as_deref(), &ctx, rules);
+                        let outcome = match filled.get(&d.id) {
+                            Some(Err(e)) => e.rejection(),
+                            Some(Ok(bytes)) => {
+                                prepare_document(bytes, d.format, signer.as_deref(), &ctx, rules)
+                            }
+                            None => prepare_document(
+                                &d.received,
+                                d.format,
+                                signer.as_deref(),
+                                &ctx,
+                                rules,
+                            ),
+                        };
                         (d, outcome)
                     })
                     .collect::<Vec<_>>()
