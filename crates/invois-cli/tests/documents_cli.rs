@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/myinvois")
+/// A project fixture (`invois_testkit::fixtures`) of a kind in a version.
+fn fixture(version: invois_testkit::Version, kind: invois_testkit::Kind) -> PathBuf {
+    invois_testkit::Corpus::fixtures().path(version, kind, invois_model::Format::Json)
 }
 
 fn invois(args: &[&str], codes_dir: &Path) -> Output {
@@ -47,7 +48,16 @@ fn new_prints_a_document_that_validates_with_exit_0() {
 #[test]
 fn validate_exit_codes_and_json_report() {
     let dir = scratch("validate");
-    let sample = shared().join("samples/v1.0/1.0-Invoice-Sample.json");
+    // The 1.0 invoice fixture with its supplier TIN replaced by a placeholder, the way
+    // LHDN's own samples are published: CF005.
+    let text = std::fs::read_to_string(fixture(
+        invois_testkit::Version::V1_0,
+        invois_testkit::Kind::Invoice,
+    ))
+    .unwrap()
+    .replace("C25845632020", "Supplier's TIN");
+    let sample = dir.join("placeholder-tin.json");
+    std::fs::write(&sample, text).unwrap();
     let out = invois(&["validate", sample.to_str().unwrap()], &dir);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
@@ -80,7 +90,7 @@ fn validate_exit_codes_and_json_report() {
 #[test]
 fn convert_json_to_xml_and_back() {
     let dir = scratch("convert");
-    let sample = shared().join("samples/v1.1/1.1-Invoice-Sample.json");
+    let sample = fixture(invois_testkit::Version::V1_1, invois_testkit::Kind::Invoice);
     let out = invois(&["convert", sample.to_str().unwrap(), "--to", "xml"], &dir);
     assert!(out.status.success());
     let xml = dir.join("a.xml");

@@ -20,16 +20,16 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-fn sample(dir: &Path, rel: &str, name: &str) -> String {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/myinvois/samples")
-        .join(rel);
-    let text = std::fs::read_to_string(src).unwrap();
-    let text = text
-        .replace("Supplier's TIN", "C29702635060")
-        .replace("Supplier's BRN", "202001234567");
+/// Writes the project's unsigned 1.1 invoice fixture (issued by the demo taxpayer
+/// C25845632020) into `dir` as `name`.
+fn unsigned_invoice(dir: &Path, format: invois_model::Format, name: &str) -> String {
+    let bytes = invois_testkit::unsigned_fixture(
+        invois_testkit::Version::V1_1,
+        invois_testkit::Kind::Invoice,
+        format,
+    );
     let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
+    std::fs::write(&p, bytes).unwrap();
     p.to_string_lossy().into_owned()
 }
 
@@ -45,7 +45,7 @@ fn issue_sign_verify_inspect() {
             "cert",
             "issue-test",
             "--tin",
-            "C29702635060",
+            "C25845632020",
             "--brn",
             "202001234567",
             "--out-dir",
@@ -73,17 +73,17 @@ fn issue_sign_verify_inspect() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("TIN (OI 2.5.4.97):  C29702635060"), "{text}");
+    assert!(text.contains("TIN (OI 2.5.4.97):  C25845632020"), "{text}");
     assert!(text.contains(
         "X509IssuerName:     CN=invois Test CA, OU=Not for production use, O=invois test, C=MY"
     ));
     assert!(text.contains("nonRepudiation") && text.contains("1.3.6.1.4.1.311.10.3.12"));
 
-    for (rel, name) in [
-        ("v1.1/1.1-Invoice-Sample.json", "inv.json"),
-        ("v1.1/1.1-Invoice-Sample.xml", "inv.xml"),
+    for (format, name) in [
+        (invois_model::Format::Json, "inv.json"),
+        (invois_model::Format::Xml, "inv.xml"),
     ] {
-        let doc = sample(&dir, rel, name);
+        let doc = unsigned_invoice(&dir, format, name);
         let signed = s(&dir.join(format!("signed-{name}")));
         let out = invois(
             &[
@@ -114,7 +114,7 @@ fn issue_sign_verify_inspect() {
 
         let tampered = std::fs::read_to_string(&signed)
             .unwrap()
-            .replace("INV12345", "INV12399");
+            .replace("Laptop 14-inch", "Laptop 15-inch");
         let bad = s(&dir.join(format!("bad-{name}")));
         std::fs::write(&bad, tampered).unwrap();
         let out = invois(&["verify", &bad, "--json"], &[]);
