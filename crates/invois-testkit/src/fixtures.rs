@@ -361,9 +361,9 @@ fn build(kind: Kind, version: Version) -> Document {
 /// line, and every receipt number is in a description.
 fn consolidated_lines(b: InvoiceBuilder) -> InvoiceBuilder {
     [
-        ("Receipts R-1110 - R-1112", 345_60),
-        ("Receipt R-1114", 89_90),
-        ("Receipts R-1116 - R-2450", 98_765_43),
+        ("Receipts R-1110 - R-1112", 34560),
+        ("Receipt R-1114", 8990),
+        ("Receipts R-1116 - R-2450", 9876543),
     ]
     .into_iter()
     .fold(b, |b, (desc, cents)| {
