@@ -24,7 +24,6 @@ fn invois(args: &[&str], dir: &Path) -> Output {
 
 struct Demo {
     supplier_tin: String,
-    supplier_brn: String,
     buyer_tin: String,
 }
 
@@ -32,7 +31,6 @@ fn demo() -> Demo {
     let fixtures = invois_sandbox::Fixtures::demo();
     Demo {
         supplier_tin: fixtures.taxpayers[0].tin.clone(),
-        supplier_brn: fixtures.taxpayers[0].id_value.clone(),
         buyer_tin: fixtures.taxpayers[1].tin.clone(),
     }
 }
