@@ -6,9 +6,10 @@ mod common;
 use base64::Engine as _;
 use chrono::{Duration, Utc};
 use invois_sign::{
-    Certificate, Password, Pkcs12Cipher, ProfileExpectation, SignError, Signer, TestCa,
+    Certificate, Format, Password, Pkcs12Cipher, ProfileExpectation, SignError, Signer, TestCa,
     TestCertRequest, TrustStore, sign_json, verify,
 };
+use invois_testkit::{Corpus, Kind, Version};
 
 /// DER encodings of the PKCS#12 PBE algorithm OIDs (1.2.840.113549.1.12.1.x).
 const OID_RC2_40: &[u8] = &[
@@ -26,11 +27,9 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn official_certificate() -> Certificate {
-    let doc: serde_json::Value = serde_json::from_slice(&common::read(
-        "signed/sample-ul-invoice-2.1-signed.min.json",
-    ))
-    .unwrap();
+/// The certificate a signed JSON document carries (`KeyInfo/X509Data/X509Certificate`).
+fn embedded_certificate(signed_json: &[u8]) -> Certificate {
+    let doc: serde_json::Value = serde_json::from_slice(signed_json).unwrap();
     let b64 = doc["Invoice"][0]["UBLExtensions"][0]["UBLExtension"][0]["ExtensionContent"][0]["UBLDocumentSignatures"][0]
         ["SignatureInformation"][0]["Signature"][0]["KeyInfo"][0]["X509Data"][0]["X509Certificate"][0]["_"]
         .as_str()
@@ -41,6 +40,19 @@ fn official_certificate() -> Certificate {
             .unwrap(),
     )
     .unwrap()
+}
+
+/// LHDN's certificate, from their signed UL sample.
+fn official_certificate(lhdn: &Corpus) -> Certificate {
+    embedded_certificate(&common::lhdn_read(
+        lhdn,
+        "signed/sample-ul-invoice-2.1-signed.min.json",
+    ))
+}
+
+/// The certificate the signed fixtures carry.
+fn fixture_certificate() -> Certificate {
+    embedded_certificate(&common::fixture(Version::V1_1, Kind::Invoice, Format::Json))
 }
 
 #[test]
@@ -66,7 +78,7 @@ fn pkcs12_loads_with_modern_and_legacy_ciphers() {
             "{cipher:?}"
         );
         // And it signs documents that verify.
-        let doc = common::with_identity(&common::read("v1.1/1.1-Invoice-Sample.json"));
+        let doc = common::unsigned(Version::V1_1, Kind::Invoice, Format::Json);
         let signed = sign_json(&doc, &signer, Utc::now()).unwrap();
         assert!(verify(&signed, None, Some(&TrustStore::test_ca().unwrap())).is_valid());
 
@@ -151,8 +163,64 @@ fn a_key_of_another_certificate_is_refused() {
 }
 
 #[test]
+fn inspect_reads_the_fixture_certificate_profile() {
+    // The certificate every signed fixture carries is the committed test certificate of the
+    // fixtures' issuer, from the well-known test CA.
+    let c = fixture_certificate();
+    let committed = invois_testkit::fixtures::root().join("../certs/issuer.cert.pem");
+    let pem = std::fs::read(&committed).unwrap();
+    assert_eq!(c, Certificate::from_pem(&pem).unwrap());
+    for version in [Version::V1_1, Version::V1_3] {
+        for kind in Kind::ALL.into_iter().filter(|k| k.in_version(version)) {
+            let doc = common::fixture(version, kind, Format::Json);
+            assert_eq!(embedded_certificate(&doc), c, "{version:?} {kind:?}");
+        }
+    }
+    let i = c.inspect();
+    assert_eq!(i.tin.as_deref(), Some(common::TIN));
+    assert_eq!(i.brn.as_deref(), Some(common::BRN));
+    assert_eq!(
+        i.issuer,
+        "CN=invois Test CA, OU=Not for production use, O=invois test, C=MY"
+    );
+    assert_eq!(i.serial_number, "132448335302894705911998488220473039834");
+    assert!(i.has_non_repudiation());
+    assert!(i.has_document_signing());
+    assert!(!i.is_ca);
+    assert_eq!(i.public_key, "RSA 2048");
+    assert_eq!(i.not_before.to_rfc3339(), "2025-01-01T00:00:00+00:00");
+    assert_eq!(i.not_after.to_rfc3339(), "2045-12-31T00:00:00+00:00");
+    assert_eq!(i.digest, "jmvP7b5X9ZpK5YZeBq9pebnaiN0hELFs70W24hc/4wI=");
+    assert!(
+        i.subject.contains("OID.2.5.4.97=C25845632020"),
+        "{}",
+        i.subject
+    );
+    assert!(
+        i.subject.contains("SERIALNUMBER=202001234567"),
+        "{}",
+        i.subject
+    );
+    let exp = ProfileExpectation::new(
+        Some(common::TIN.to_owned()),
+        Some(common::BRN.to_owned()),
+        Some(Utc::now()),
+    );
+    assert_eq!(c.check_profile(&exp), vec![]);
+    assert!(
+        TrustStore::test_ca()
+            .unwrap()
+            .verify_chain(&c, None)
+            .is_ok()
+    );
+}
+
+#[test]
 fn inspect_reads_the_official_certificate_profile() {
-    let c = official_certificate();
+    let Some(lhdn) = invois_testkit::Corpus::lhdn() else {
+        return;
+    };
+    let c = official_certificate(&lhdn);
     let i = c.inspect();
     assert_eq!(i.tin.as_deref(), Some("C29702635060"));
     assert_eq!(i.brn.as_deref(), Some("D12345678"));
@@ -313,7 +381,7 @@ fn profile_failures_surface_when_verifying_a_signed_document() {
         ..TestCertRequest::new(common::TIN, common::BRN)
     };
     let signer = ca.issue(&req).unwrap().signer().unwrap();
-    let doc = common::with_identity(&common::read("v1.1/1.1-Invoice-Sample.xml"));
+    let doc = common::unsigned(Version::V1_1, Kind::Invoice, Format::Xml);
     let v = verify(
         &invois_sign::sign_xml(&doc, &signer, Utc::now()).unwrap(),
         None,
@@ -341,7 +409,7 @@ fn untrusted_chain_is_ds329_until_the_ca_is_added() {
         .unwrap()
         .signer()
         .unwrap();
-    let doc = common::with_identity(&common::read("v1.1/1.1-Invoice-Sample.json"));
+    let doc = common::unsigned(Version::V1_1, Kind::Invoice, Format::Json);
     let signed = sign_json(&doc, &signer, Utc::now()).unwrap();
     let mut store = TrustStore::test_ca().unwrap();
     let v = verify(&signed, None, Some(&store));

@@ -1,6 +1,8 @@
 //! Point 3: changing any signed value, the certificate, the signing time or the issuer name
 //! fails verification with the matching DS code, and the message says what to fix. Each case
-//! runs on a JSON and on an XML document signed with a test certificate.
+//! runs on a JSON and on an XML 1.1 invoice signed with a test certificate: the project's
+//! fixture, and LHDN's sample too when `INVOIS_LHDN_SAMPLES` names it (which must give the same
+//! codes at the same places).
 
 mod common;
 
@@ -9,15 +11,32 @@ use invois_sign::{
     CheckKind, CheckStatus, Format, TestCa, TestCertRequest, Verification, sign_json, sign_xml,
     verify,
 };
+use invois_testkit::{Kind, Version};
 use serde_json::Value;
 
+/// The 1.1 invoices to tamper with, signed now: (name, document) of every available corpus,
+/// the fixture first.
+fn signed_all(format: Format) -> Vec<(String, Vec<u8>)> {
+    let signer = common::issued().signer().unwrap();
+    common::to_sign_kind(Version::V1_1, Kind::Invoice, format)
+        .into_iter()
+        .map(|(name, doc)| {
+            let signed = match format {
+                Format::Json => sign_json(&doc, &signer, Utc::now()),
+                Format::Xml => sign_xml(&doc, &signer, Utc::now()),
+            };
+            (name, signed.unwrap())
+        })
+        .collect()
+}
+
 fn signed_json() -> Vec<u8> {
-    let doc = common::with_identity(&common::read("v1.1/1.1-Invoice-Sample.json"));
+    let doc = common::unsigned(Version::V1_1, Kind::Invoice, Format::Json);
     sign_json(&doc, &common::issued().signer().unwrap(), Utc::now()).unwrap()
 }
 
 fn signed_xml() -> String {
-    let doc = common::with_identity(&common::read("v1.1/1.1-Invoice-Sample.xml"));
+    let doc = common::unsigned(Version::V1_1, Kind::Invoice, Format::Xml);
     String::from_utf8(sign_xml(&doc, &common::issued().signer().unwrap(), Utc::now()).unwrap())
         .unwrap()
 }
@@ -33,17 +52,49 @@ fn cert_el(v: &mut Value) -> &mut Value {
         [0]["SigningCertificate"][0]["Cert"][0]
 }
 
-fn tamper_json(f: impl FnOnce(&mut Value)) -> Verification {
-    let mut v: Value = serde_json::from_slice(&signed_json()).unwrap();
-    f(&mut v);
-    verify(&serde_json::to_vec(&v).unwrap(), Some(Format::Json), None)
+/// Every corpus's document gives the same findings (codes at the same places) as the first
+/// (the fixture's), which is returned.
+fn same_everywhere(mut all: Vec<(String, Verification)>) -> Verification {
+    let summary = |v: &Verification| -> Vec<(&'static str, Option<String>)> {
+        v.findings
+            .iter()
+            .map(|f| (f.code, f.property_path.clone()))
+            .collect()
+    };
+    let (_, first) = &all[0];
+    for (name, v) in &all[1..] {
+        assert_eq!(summary(v), summary(first), "{name}: {:#?}", v.findings);
+    }
+    all.swap_remove(0).1
 }
 
-fn tamper_xml(f: impl FnOnce(&str) -> String) -> Verification {
-    let original = signed_xml();
-    let edited = f(&original);
-    assert!(edited != original, "the edit must change the document");
-    verify(edited.as_bytes(), Some(Format::Xml), None)
+fn tamper_json(f: impl Fn(&mut Value)) -> Verification {
+    let all = signed_all(Format::Json)
+        .into_iter()
+        .map(|(name, signed)| {
+            let mut v: Value = serde_json::from_slice(&signed).unwrap();
+            f(&mut v);
+            let v = verify(&serde_json::to_vec(&v).unwrap(), Some(Format::Json), None);
+            (name, v)
+        })
+        .collect();
+    same_everywhere(all)
+}
+
+fn tamper_xml(f: impl Fn(&str) -> String) -> Verification {
+    let all = signed_all(Format::Xml)
+        .into_iter()
+        .map(|(name, signed)| {
+            let original = String::from_utf8(signed).unwrap();
+            let edited = f(&original);
+            assert!(
+                edited != original,
+                "{name}: the edit must change the document"
+            );
+            (name, verify(edited.as_bytes(), Some(Format::Xml), None))
+        })
+        .collect();
+    same_everywhere(all)
 }
 
 /// A signing time two hours ago: still inside the test certificate's validity, so only the
@@ -86,13 +137,7 @@ fn changing_a_signed_value_is_ds322_and_ds333() {
         *total = serde_json::from_str("1436.51").unwrap();
     });
     assert_codes("json amount", &v, &["DS322", "DS333"]);
-    let v = tamper_xml(|s| {
-        s.replacen(
-            "<cbc:ID>XML-INV12345</cbc:ID>",
-            "<cbc:ID>XML-INV99999</cbc:ID>",
-            1,
-        )
-    });
+    let v = tamper_xml(|s| common::edit_xml_invoice_id(s, "XML-INV99999"));
     assert_codes("xml id", &v, &["DS322", "DS333"]);
     let v = tamper_xml(|s| s.replacen(r#"listVersionID="1.1""#, r#"listVersionID="1.3""#, 1));
     assert_codes("xml version", &v, &["DS322", "DS333"]);
