@@ -52,6 +52,8 @@ pub struct Document {
     json_header: Vec<(String, String)>,
     xml_decl: Option<String>,
     source: Format,
+    /// JSON keys written more than once in one object (reported as `S008`).
+    duplicate_keys: Vec<json::DuplicateKey>,
 }
 
 /// A reference to an original document (`cac:BillingReference/cac:InvoiceDocumentReference`).
@@ -141,7 +143,11 @@ impl Document {
 
     /// Parses MyInvois UBL JSON.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Document, ParseError> {
-        let (json_header, mut root) = json::parse(bytes)?;
+        let json::Parsed {
+            header: json_header,
+            mut root,
+            duplicates: duplicate_keys,
+        } = json::parse(bytes)?;
         check_root(&root)?;
         layout::assign_namespaces(&mut root);
         Ok(Document {
@@ -149,6 +155,7 @@ impl Document {
             json_header,
             xml_decl: None,
             source: Format::Json,
+            duplicate_keys,
         })
     }
 
@@ -161,6 +168,7 @@ impl Document {
             json_header: json::default_header(),
             xml_decl: parsed.decl,
             source: Format::Xml,
+            duplicate_keys: Vec::new(),
         })
     }
 
@@ -174,6 +182,7 @@ impl Document {
             json_header: json::default_header(),
             xml_decl: None,
             source: Format::Json,
+            duplicate_keys: Vec::new(),
         }
     }
 
@@ -368,6 +377,18 @@ impl Document {
             .into_iter()
             .filter(|f| f.code == "S001")
             .collect()
+    }
+
+    /// JSON keys written more than once in one object (the `S008` findings of validation), in
+    /// document order. Readers disagree on such a document (some keep the first occurrence,
+    /// some the last, `serde_json::Value` the last), so nothing should rewrite it as if it
+    /// had one meaning: `invois convert` refuses it. Always empty for XML.
+    pub fn duplicate_keys(&self) -> Vec<crate::Finding> {
+        crate::validate::duplicate_keys(self)
+    }
+
+    pub(crate) fn duplicate_key_records(&self) -> &[json::DuplicateKey] {
+        &self.duplicate_keys
     }
 
     /// Whether the document carries a signature (`UBLExtensions` or `cac:Signature`).

@@ -1,10 +1,29 @@
 //! The MyInvois UBL JSON form (§6.2): `_D`/`_A`/`_B` namespace keys, every element an array of
 //! objects, a leaf's value under `"_"`, attributes as sibling string keys.
+//!
+//! Reading streams the bytes through serde visitors straight into the element tree (no
+//! `serde_json::Value` in between), so the reader sees every member of every object, including
+//! a key written twice. `serde_json::Value` keeps only the last of two equal keys; other JSON
+//! readers keep the first, or reject the document, so a repeated key means different things to
+//! different readers. The reader records each repeat ([`DuplicateKey`]) and validation reports
+//! it (`S008`); the tree keeps the elements of both occurrences (in document order) and the
+//! first occurrence of an attribute or a value.
 
+use std::fmt::{self, Write as _};
+
+use serde::de::{
+    self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{Map, Number, Value as J};
 
 use crate::error::ParseError;
 use crate::tree::{Element, Ns, Value, ValueKind};
+
+/// The key serde_json's `arbitrary_precision` feature (on in this workspace) uses to pass a
+/// number to `visit_map` as a one-member map. Matching it tells a number written where an
+/// object belongs from an object, so the error says "must be an object"; were serde_json to
+/// rename it, such a number would be refused with a less precise message, never accepted.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 /// The namespace keys written on a document that did not come from JSON.
 pub(crate) fn default_header() -> Vec<(String, String)> {
@@ -15,30 +34,476 @@ pub(crate) fn default_header() -> Vec<(String, String)> {
     ]
 }
 
-/// Reads a JSON document into its header keys and the `Invoice` root element.
-pub(crate) fn parse(bytes: &[u8]) -> Result<(Vec<(String, String)>, Element), ParseError> {
-    let value: J = serde_json::from_slice(bytes).map_err(|e| ParseError::Json(e.to_string()))?;
-    let J::Object(top) = value else {
-        return Err(shape("$", "the document must be a JSON object"));
+/// A member key written more than once in one JSON object: the second (or later) occurrence,
+/// and the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DuplicateKey {
+    /// The object holding the key: `None` for the top-level object, else the element steps
+    /// from the root (`(name, index among the children of that name)`; empty for the root).
+    pub(crate) object: Option<Vec<(String, usize)>>,
+    /// The key.
+    pub(crate) key: String,
+    /// Which occurrence `again` is: 2 for the second, 3 for the third...
+    pub(crate) times: usize,
+    /// The first occurrence.
+    pub(crate) first: Occurrence,
+    /// This occurrence.
+    pub(crate) again: Occurrence,
+}
+
+/// One occurrence of a member: its position among the object's members and what it held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Occurrence {
+    /// 1-based position among the members of its object.
+    pub(crate) member: usize,
+    /// What the member held.
+    pub(crate) held: Held,
+}
+
+/// What a member held, as the tree keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// Elements: `count` children of the key's name, from index `start` among them.
+    Elements {
+        /// Index of the first of them among the children of that name.
+        start: usize,
+        /// How many.
+        count: usize,
+    },
+    /// An attribute (a string member).
+    Attribute,
+    /// The element's value (`"_"`).
+    Value,
+    /// A top-level namespace key (`_D`, `_A`, ...).
+    Header,
+    /// The root element (`Invoice`).
+    Root,
+}
+
+/// A document read from JSON.
+pub(crate) struct Parsed {
+    /// The top-level namespace keys, in order.
+    pub(crate) header: Vec<(String, String)>,
+    /// The root element.
+    pub(crate) root: Element,
+    /// Keys written more than once in one object, in document order.
+    pub(crate) duplicates: Vec<DuplicateKey>,
+}
+
+/// Reads a JSON document into its header keys, the `Invoice` root element and the repeated
+/// keys.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
+    let mut reader = Reader::default();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let top = de
+        .deserialize_any(TopVisitor { r: &mut reader })
+        .and_then(|top| de.end().map(|()| top));
+    let (header, root) = match top {
+        Ok(top) => top,
+        // A shape error aborts reading through a serde error; report the shape error itself.
+        Err(e) => {
+            return Err(reader
+                .shape
+                .take()
+                .unwrap_or_else(|| ParseError::Json(e.to_string())));
+        }
     };
-    let mut header = Vec::new();
-    let mut root = None;
-    for (key, v) in top {
-        match v {
-            J::String(s) if key.starts_with('_') => header.push((key, s)),
-            J::Array(items) if root.is_none() => {
-                let path = format!("$.{key}");
-                let [item] = <[J; 1]>::try_from(items)
-                    .map_err(|_| shape(&path, "the root element must be an array of one object"))?;
-                let mut el = Element::new(Ns::Invoice, key);
-                fill(&mut el, item, &format!("{path}[0]"))?;
-                root = Some(el);
-            }
-            _ => return Err(shape(&format!("$.{key}"), "unexpected top-level member")),
+    let root = root.ok_or_else(|| shape("$", "no root element (such as \"Invoice\")"))?;
+    Ok(Parsed {
+        header,
+        root,
+        duplicates: reader.duplicates,
+    })
+}
+
+/// The state shared by the visitors of one document.
+#[derive(Default)]
+struct Reader {
+    /// The first shape error; reading stops there.
+    shape: Option<ParseError>,
+    /// Repeated keys found so far.
+    duplicates: Vec<DuplicateKey>,
+    /// The root element's name, once known (for paths).
+    root_name: String,
+    /// Element steps from the root to the element being read. Paths are built from them only
+    /// when an error needs one, so reading a valid document formats no path at all.
+    steps: Vec<(String, usize)>,
+}
+
+impl Reader {
+    /// Records a shape error and returns the serde error that stops reading.
+    fn fail<E: de::Error>(&mut self, path: &str, message: &str) -> E {
+        self.shape.get_or_insert_with(|| shape(path, message));
+        E::custom(message)
+    }
+
+    /// The JSON path of the element being read (`$.Invoice[0].X[1]`).
+    fn path(&self) -> String {
+        let mut p = format!("$.{}[0]", self.root_name);
+        for (name, i) in &self.steps {
+            // Writing to a String cannot fail.
+            let _ = write!(p, ".{name}[{i}]");
+        }
+        p
+    }
+}
+
+/// The members of one object seen so far: key, first occurrence, how many times.
+type Seen = Vec<(String, Occurrence, usize)>;
+
+/// Notes member `key` (its `member`-th) holding `held`; records a [`DuplicateKey`] when the
+/// object had it already. Returns whether it is a repeat.
+/// `top_level`: the object is the document itself, not an element.
+fn note(r: &mut Reader, seen: &mut Seen, top_level: bool, key: &str, again: Occurrence) -> bool {
+    match seen.iter_mut().find(|(k, ..)| k == key) {
+        Some((_, first, times)) => {
+            *times += 1;
+            r.duplicates.push(DuplicateKey {
+                object: (!top_level).then(|| r.steps.clone()),
+                key: key.to_owned(),
+                times: *times,
+                first: *first,
+                again,
+            });
+            true
+        }
+        None => {
+            seen.push((key.to_owned(), again, 1));
+            false
         }
     }
-    let root = root.ok_or_else(|| shape("$", "no root element (such as \"Invoice\")"))?;
-    Ok((header, root))
+}
+
+/// Rejects, with a shape error, every kind of JSON value a visitor does not expect. `$msg` is
+/// the message; `$at` computes the path from the visitor (`self`).
+macro_rules! refuse_other_values {
+    ($at:expr, $msg:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            let at = $at(&self);
+            Err(self.r.fail(&at, $msg))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            let at = $at(&self);
+            Err(self.r.fail(&at, $msg))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            let at = $at(&self);
+            Err(self.r.fail(&at, $msg))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            let at = $at(&self);
+            Err(self.r.fail(&at, $msg))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            let at = $at(&self);
+            Err(self.r.fail(&at, $msg))
+        }
+    };
+}
+
+/// The top-level object: namespace keys and the root element.
+struct TopVisitor<'r> {
+    r: &'r mut Reader,
+}
+
+type Top = (Vec<(String, String)>, Option<Element>);
+
+impl<'de> Visitor<'de> for TopVisitor<'_> {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    refuse_other_values!(
+        |_: &Self| "$".to_owned(),
+        "the document must be a JSON object"
+    );
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Top, E> {
+        Err(self.r.fail("$", "the document must be a JSON object"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Top, A::Error> {
+        Err(self.r.fail("$", "the document must be a JSON object"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+        let r = self.r;
+        let mut header = Vec::new();
+        let mut root: Option<Element> = None;
+        let mut seen = Seen::new();
+        let mut member = 0;
+        while let Some(key) = map.next_key::<String>()? {
+            if member == 0 && key == NUMBER_TOKEN {
+                return Err(r.fail("$", "the document must be a JSON object"));
+            }
+            member += 1;
+            // A repeat of the root's key is read (so its shape is checked) and dropped: there
+            // is one root.
+            let role = match &root {
+                None => RootRole::First,
+                Some(el) if el.name == key => RootRole::Repeat,
+                Some(_) => RootRole::Refused,
+            };
+            let value = map.next_value_seed(TopMemberSeed {
+                r: &mut *r,
+                key: &key,
+                role,
+            })?;
+            let held = match &value {
+                TopMember::Header(_) => Held::Header,
+                TopMember::Root(_) => Held::Root,
+            };
+            let repeat = note(r, &mut seen, true, &key, Occurrence { member, held });
+            match value {
+                TopMember::Header(s) if !repeat => header.push((key, s)),
+                TopMember::Root(el) if root.is_none() => root = Some(el),
+                _ => {}
+            }
+        }
+        Ok((header, root))
+    }
+}
+
+/// A top-level member's value.
+enum TopMember {
+    Header(String),
+    Root(Element),
+}
+
+/// Whether an array member of the top-level object may be the root element.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RootRole {
+    /// No root yet: this is it.
+    First,
+    /// A repeat of the root's key: read, then dropped.
+    Repeat,
+    /// Another array next to the root.
+    Refused,
+}
+
+struct TopMemberSeed<'r, 'k> {
+    r: &'r mut Reader,
+    key: &'k str,
+    role: RootRole,
+}
+
+impl<'de> DeserializeSeed<'de> for TopMemberSeed<'_, '_> {
+    type Value = TopMember;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<TopMember, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopMemberSeed<'_, '_> {
+    type Value = TopMember;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a namespace string or the root element array")
+    }
+
+    refuse_other_values!(
+        |s: &Self| format!("$.{}", s.key),
+        "unexpected top-level member"
+    );
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<TopMember, A::Error> {
+        Err(self
+            .r
+            .fail(&format!("$.{}", self.key), "unexpected top-level member"))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<TopMember, E> {
+        if self.key.starts_with('_') {
+            Ok(TopMember::Header(s.to_owned()))
+        } else {
+            Err(self
+                .r
+                .fail(&format!("$.{}", self.key), "unexpected top-level member"))
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TopMember, A::Error> {
+        let r = self.r;
+        let path = format!("$.{}", self.key);
+        if self.role == RootRole::Refused {
+            return Err(r.fail(&path, "unexpected top-level member"));
+        }
+        let one = "the root element must be an array of one object";
+        let mut el = Element::new(Ns::Invoice, self.key);
+        r.root_name = self.key.to_owned();
+        r.steps.clear();
+        // Repeated keys inside a dropped second root would name elements of the kept one.
+        let kept = r.duplicates.len();
+        if seq
+            .next_element_seed(ElementSeed {
+                r: &mut *r,
+                el: &mut el,
+            })?
+            .is_none()
+            || seq.next_element::<IgnoredAny>()?.is_some()
+        {
+            return Err(r.fail(&path, one));
+        }
+        if self.role == RootRole::Repeat {
+            r.duplicates.truncate(kept);
+        }
+        Ok(TopMember::Root(el))
+    }
+}
+
+/// One element object: reads its members into `el`.
+struct ElementSeed<'r, 'e> {
+    r: &'r mut Reader,
+    el: &'e mut Element,
+}
+
+impl<'de> DeserializeSeed<'de> for ElementSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+const NOT_AN_OBJECT: &str = "each element must be an object";
+
+impl<'de> Visitor<'de> for ElementSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an element object")
+    }
+
+    refuse_other_values!(|s: &Self| s.r.path(), NOT_AN_OBJECT);
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        let at = self.r.path();
+        Err(self.r.fail(&at, NOT_AN_OBJECT))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        let at = self.r.path();
+        Err(self.r.fail(&at, NOT_AN_OBJECT))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (r, el) = (self.r, self.el);
+        let mut seen = Seen::new();
+        let mut member = 0;
+        while let Some(key) = map.next_key::<String>()? {
+            if member == 0 && key == NUMBER_TOKEN {
+                let at = r.path();
+                return Err(r.fail(&at, NOT_AN_OBJECT));
+            }
+            member += 1;
+            let held = if key == "_" {
+                let value = match map.next_value::<J>()? {
+                    J::String(s) => Value::string(s),
+                    // `arbitrary_precision` keeps the digits exactly as written.
+                    J::Number(n) => Value::number(n.to_string()),
+                    J::Bool(b) => Value::boolean(b),
+                    _ => {
+                        let at = format!("{}._", r.path());
+                        return Err(r.fail(&at, "a value must be a string, number or boolean"));
+                    }
+                };
+                // The first value stays; a repeat is reported.
+                if el.value.is_none() {
+                    el.value = Some(value);
+                }
+                Held::Value
+            } else {
+                if !is_xml_name(&key) {
+                    let at = format!("{}.{key}", r.path());
+                    return Err(r.fail(
+                        &at,
+                        "member names must be XML names (letters, digits, `_`, `-`, `.`; not starting with a digit)",
+                    ));
+                }
+                map.next_value_seed(MemberSeed {
+                    r: &mut *r,
+                    el: &mut *el,
+                    key: &key,
+                })?
+            };
+            note(r, &mut seen, false, &key, Occurrence { member, held });
+        }
+        Ok(())
+    }
+}
+
+/// The value of a member other than `"_"`: an array of child elements or an attribute string.
+struct MemberSeed<'r, 'e, 'k> {
+    r: &'r mut Reader,
+    el: &'e mut Element,
+    key: &'k str,
+}
+
+impl<'de> DeserializeSeed<'de> for MemberSeed<'_, '_, '_> {
+    type Value = Held;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Held, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+const NOT_A_MEMBER: &str = "a member must be an array (element) or a string (attribute)";
+
+impl<'de> Visitor<'de> for MemberSeed<'_, '_, '_> {
+    type Value = Held;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of element objects or an attribute string")
+    }
+
+    refuse_other_values!(|s: &Self| format!("{}.{}", s.r.path(), s.key), NOT_A_MEMBER);
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Held, A::Error> {
+        let at = format!("{}.{}", self.r.path(), self.key);
+        Err(self.r.fail(&at, NOT_A_MEMBER))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Held, E> {
+        // The first value of an attribute stays; a repeat is reported.
+        if self.el.attr_value(self.key).is_none() {
+            self.el.attrs.push((self.key.to_owned(), s.to_owned()));
+        }
+        Ok(Held::Attribute)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Held, A::Error> {
+        let (r, el, key) = (self.r, self.el, self.key);
+        // Indexes count the children of this name already read, so that after a repeated key
+        // the paths name the elements of the tree (the repeat's follow the first's).
+        let start = el.children.iter().filter(|c| c.name == key).count();
+        let mut count = 0;
+        // One step per array, its index moved along, so reading allocates no path per element.
+        r.steps.push((key.to_owned(), start));
+        loop {
+            if let Some(step) = r.steps.last_mut() {
+                step.1 = start + count;
+            }
+            // Named once read: the end of the array is only known by trying to read one more.
+            let mut child = Element::new(Ns::Cbc, String::new());
+            if seq
+                .next_element_seed(ElementSeed {
+                    r: &mut *r,
+                    el: &mut child,
+                })?
+                .is_none()
+            {
+                break;
+            }
+            child.name = key.to_owned();
+            el.children.push(child);
+            count += 1;
+        }
+        r.steps.pop();
+        Ok(Held::Elements { start, count })
+    }
 }
 
 /// The ASCII subset of XML NCNames: every UBL element and attribute name fits, and anything else
@@ -56,52 +521,6 @@ fn shape(path: &str, message: &str) -> ParseError {
         path: path.to_owned(),
         message: message.to_owned(),
     }
-}
-
-fn fill(el: &mut Element, item: J, path: &str) -> Result<(), ParseError> {
-    let J::Object(map) = item else {
-        return Err(shape(path, "each element must be an object"));
-    };
-    for (key, v) in map {
-        if key == "_" {
-            el.value = Some(match v {
-                J::String(s) => Value::string(s),
-                // `arbitrary_precision` keeps the digits exactly as written.
-                J::Number(n) => Value::number(n.to_string()),
-                J::Bool(b) => Value::boolean(b),
-                _ => {
-                    return Err(shape(
-                        &format!("{path}._"),
-                        "a value must be a string, number or boolean",
-                    ));
-                }
-            });
-            continue;
-        }
-        if !is_xml_name(&key) {
-            return Err(shape(
-                &format!("{path}.{key}"),
-                "member names must be XML names (letters, digits, `_`, `-`, `.`; not starting with a digit)",
-            ));
-        }
-        match v {
-            J::Array(items) => {
-                for (i, item) in items.into_iter().enumerate() {
-                    let mut child = Element::new(Ns::Cbc, key.clone());
-                    fill(&mut child, item, &format!("{path}.{key}[{i}]"))?;
-                    el.children.push(child);
-                }
-            }
-            J::String(s) => el.attrs.push((key, s)),
-            _ => {
-                return Err(shape(
-                    &format!("{path}.{key}"),
-                    "a member must be an array (element) or a string (attribute)",
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Writes a document minified, the way serde_json writes it (so a minified original and its

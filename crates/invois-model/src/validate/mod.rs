@@ -16,6 +16,7 @@
 //! | S005 | value of the wrong type (amount, quantity, date, time, indicator) |
 //! | S006 | leaf with children, or aggregate with a value |
 //! | S007 | signature block in a 1.0/1.2 document |
+//! | S008 | JSON key written more than once in one object |
 //! | CF001 | mandatory MyInvois field missing |
 //! | CF002 | value longer (or shorter) than allowed |
 //! | CF003 | telephone form |
@@ -281,6 +282,13 @@ pub fn validate_structure(doc: &Document) -> Report {
     let root = Node::root(doc.root());
     structure::check(doc, &root, &mut out);
     Report { findings: out.list }
+}
+
+/// The `S008` findings alone: JSON keys written more than once in one object.
+pub(crate) fn duplicate_keys(doc: &Document) -> Vec<Finding> {
+    let mut out = Findings::default();
+    structure::duplicate_keys(doc, &Node::root(doc.root()), &mut out);
+    out.list
 }
 
 /// Collects findings; remembers code tables whose membership checks were skipped.

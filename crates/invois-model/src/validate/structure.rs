@@ -1,13 +1,15 @@
-//! Structure: known elements, UBL order and cardinality, value types.
+//! Structure: repeated JSON keys, known elements, UBL order and cardinality, value types.
 
 use super::{Category, Findings, Node, Severity};
 use crate::document::{Document, Format};
+use crate::json::{DuplicateKey, Held};
 use crate::schema::{self, Child, K};
 use crate::tree::{Ns, ValueKind};
 
 const C: Category = Category::Structure;
 
 pub(super) fn check(doc: &Document, root: &Node<'_>, out: &mut Findings) {
+    duplicate_keys(doc, root, out);
     walk(root, doc.source_format(), out);
     if let Some(v) = doc.version()
         && !crate::codes::version_is_signed(v)
@@ -25,6 +27,71 @@ pub(super) fn check(doc: &Document, root: &Node<'_>, out: &mut Findings) {
             }
         }
     }
+}
+
+/// `S008`: a key written more than once in one JSON object, as the reader recorded it. The
+/// finding's paths are the repeat's; its rule names both occurrences. Two occurrences share a
+/// JSON path (JSON has no way to tell them apart), so each is also named by its position among
+/// the object's members and by its XPath in the tree, which keeps the elements of both.
+pub(super) fn duplicate_keys(doc: &Document, root: &Node<'_>, out: &mut Findings) {
+    for d in doc.duplicate_key_records() {
+        duplicate_key(d, root, out);
+    }
+}
+
+fn duplicate_key(d: &DuplicateKey, root: &Node<'_>, out: &mut Findings) {
+    // The object holding the key: the top level (`$`) or an element of the tree.
+    let object = d.object.as_ref().map(|steps| {
+        let mut node = root.clone();
+        for (name, i) in steps {
+            // The reader's steps name elements of this tree; stop short rather than panic
+            // should the tree have been changed since.
+            match node.kids(name).into_iter().nth(*i) {
+                Some(kid) => node = kid,
+                None => break,
+            }
+        }
+        node
+    });
+    let object_json = object.as_ref().map_or("$", |n| n.json.as_str());
+    let member_json = format!("{object_json}.{}", d.key);
+    let xpath = |held: Held| match (&object, held) {
+        (Some(n), Held::Elements { start, count }) if count > 0 => n
+            .kids(&d.key)
+            .into_iter()
+            .nth(start)
+            .map_or_else(|| n.missing(&d.key).xpath, |k| k.xpath),
+        (Some(n), Held::Elements { .. }) => n.missing(&d.key).xpath,
+        (Some(n), Held::Attribute) => n.attr_node(&d.key).xpath,
+        (Some(n), Held::Value) => format!("{}/text()", n.xpath),
+        // Top-level members: namespace keys belong to the root element, and a repeated root
+        // key is a second root.
+        (None, _) | (Some(_), Held::Header | Held::Root) => root.xpath.clone(),
+    };
+    let (first_xpath, again_xpath) = (xpath(d.first.held), xpath(d.again.held));
+    let times = match d.times {
+        2 => "twice".to_owned(),
+        n => format!("{n} times"),
+    };
+    let at = Node {
+        el: object.as_ref().map_or(root.el, |n| n.el),
+        json: member_json.clone(),
+        xpath: again_xpath.clone(),
+        type_name: None,
+    };
+    out.push(
+        "S008",
+        C,
+        Severity::Error,
+        &at,
+        format!(
+            "member \"{key}\" appears {times} in {object_json}: first at {member_json} (member #{m1}, {first_xpath}), again at {member_json} (member #{m2}, {again_xpath}); JSON readers keep the first, the last or both, so the document has no single meaning",
+            key = d.key,
+            m1 = d.first.member,
+            m2 = d.again.member,
+        ),
+        Some(&d.key),
+    );
 }
 
 fn walk(node: &Node<'_>, format: Format, out: &mut Findings) {
