@@ -425,3 +425,46 @@ async fn the_trust_store_is_configurable() {
     let (status, steps) = validate(&h, &token, "JSON", &signed).await;
     assert_eq!(status, "Valid", "{steps:?}");
 }
+
+/// A JSON key written twice in one object is refused by the structure step with invois-model's
+/// `S008`, its path the repeat's: what MyInvois does is not documented, and a test double that
+/// picked one of the two would teach clients to depend on a silently dropped member.
+#[tokio::test]
+async fn a_repeated_json_key_is_rejected_by_the_structure_step() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let doc = invoice("INV-DUPKEY", h.clock().now(), SUPPLIER_TIN, BUYER_TIN);
+    let text = serde_json::to_string(&doc).expect("json");
+    let anchor = r#""ID":[{"_":"INV-DUPKEY"}]"#;
+    assert!(text.contains(anchor), "{text}");
+    let text = text.replacen(
+        anchor,
+        &format!(r#"{anchor},"ID":[{{"_":"INV-OTHER"}}]"#),
+        1,
+    );
+    let (status, _, body) = h
+        .submit(
+            &token,
+            &submission(vec![entry_bytes("JSON", text.as_bytes(), "INV-DUPKEY")]),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["acceptedDocuments"], json!([]), "{body}");
+    assert_eq!(body["submissionUid"], Value::Null, "{body}");
+    let detail = &body["rejectedDocuments"][0]["error"]["details"][0];
+    assert_eq!(detail["code"], "StructureError", "{body}");
+    assert_eq!(detail["propertyPath"], "/Invoice/cbc:ID[2]", "{body}");
+    let message = detail["message"].as_str().expect("message");
+    assert!(
+        message.contains("(S008")
+            && message.contains(r#"member "ID" appears twice in $.Invoice[0]"#)
+            && message.contains("/Invoice/cbc:ID[1]"),
+        "{message}"
+    );
+    // The same document without the repeat is accepted.
+    let (status, _, body) = h
+        .submit(&token, &submission(vec![entry_json(&doc, "INV-DUPKEY")]))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["rejectedDocuments"], json!([]), "{body}");
+}
