@@ -105,39 +105,42 @@ fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
             "chain": chain.iter().map(|c| c.inspect()).collect::<Vec<_>>(),
             "findings": findings,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        println!("subject:            {}", i.subject);
-        println!(
+        outln!("subject:            {}", i.subject)?;
+        outln!(
             "TIN (OI 2.5.4.97):  {}",
             i.tin.as_deref().unwrap_or("(missing)")
-        );
-        println!(
+        )?;
+        outln!(
             "BRN (2.5.4.5):      {}",
             i.brn.as_deref().unwrap_or("(missing)")
-        );
-        println!(
+        )?;
+        outln!(
             "valid:              {} .. {}",
             i.not_before.to_rfc3339(),
             i.not_after.to_rfc3339()
-        );
-        println!("key usage:          {}", i.key_usages.join(", "));
-        println!("extended key usage: {}", i.extended_key_usages.join(", "));
-        println!("public key:         {}", i.public_key);
-        println!("X509IssuerName:     {}", i.issuer);
-        println!("X509SerialNumber:   {}", i.serial_number);
-        println!("CertDigest:         {}", i.digest);
+        )?;
+        outln!("key usage:          {}", i.key_usages.join(", "))?;
+        outln!("extended key usage: {}", i.extended_key_usages.join(", "))?;
+        outln!("public key:         {}", i.public_key)?;
+        outln!("X509IssuerName:     {}", i.issuer)?;
+        outln!("X509SerialNumber:   {}", i.serial_number)?;
+        outln!("CertDigest:         {}", i.digest)?;
         for c in &chain {
-            println!("chain:              {}", c.inspect().subject);
+            outln!("chain:              {}", c.inspect().subject)?;
         }
         if findings.is_empty() {
-            println!("profile:            ok (MyInvois ERP signing profile)");
+            outln!("profile:            ok (MyInvois ERP signing profile)")?;
         } else {
             for f in &findings {
-                println!(
+                outln!(
                     "{} {}\n  what: {}\n  fix:  {}",
-                    f.code, f.error, f.message, f.fix
-                );
+                    f.code,
+                    f.error,
+                    f.message,
+                    f.fix
+                )?;
             }
         }
     }
@@ -170,16 +173,16 @@ fn issue(a: IssueArgs) -> anyhow::Result<ExitCode> {
     for (name, bytes) in files {
         let p = a.out_dir.join(name);
         std::fs::write(&p, bytes).with_context(|| format!("cannot write {}", p.display()))?;
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display())?;
     }
     let i = issued.certificate.inspect();
-    println!(
+    outln!(
         "TIN {} BRN {}, valid until {}",
         a.tin,
         a.brn,
         i.not_after.to_rfc3339()
-    );
-    println!("X509IssuerName: {}", i.issuer);
-    println!("test certificate: the invois sandbox trusts it; MyInvois does not (DS329)");
+    )?;
+    outln!("X509IssuerName: {}", i.issuer)?;
+    outln!("test certificate: the invois sandbox trusts it; MyInvois does not (DS329)")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -143,7 +143,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let dest = dir.path();
             let done = codes::import_dir(&source, &dest)
                 .with_context(|| format!("importing from {}", source.display()))?;
-            print_imported(&done, &dest);
+            print_imported(&done, &dest)?;
             Ok(ExitCode::SUCCESS)
         }
         CodesCommand::List { table, query, dir } => {
@@ -152,7 +152,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             // Every table is embedded, so one is always there.
             let rows = tables.search(table, query.as_deref()).unwrap_or_default();
             for (code, description) in &rows {
-                println!("{code}\t{description}");
+                outln!("{code}\t{description}")?;
             }
             // Nothing found is a negative answer, like grep.
             Ok(if rows.is_empty() {
@@ -164,11 +164,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn print_imported(done: &[(Table, usize)], dest: &Path) {
+fn print_imported(done: &[(Table, usize)], dest: &Path) -> std::io::Result<()> {
     for (table, n) in done {
-        println!("{}: {n} codes", table.name());
+        outln!("{}: {n} codes", table.name())?;
     }
-    println!("code directory: {}", dest.display());
+    outln!("code directory: {}", dest.display())
 }
 
 /// Downloads into a staging directory, then imports (checks and renames), so a failed download
@@ -196,6 +196,6 @@ async fn sync(dest: &Path) -> anyhow::Result<ExitCode> {
     }
     let done = codes::import_dir(&staging, dest)?;
     let _ = std::fs::remove_dir_all(&staging);
-    print_imported(&done, dest);
+    print_imported(&done, dest)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -45,7 +45,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => {
             std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?
         }
-        None => println!("{out}"),
+        None => outln!("{out}")?,
     }
     Ok(ExitCode::SUCCESS)
 }

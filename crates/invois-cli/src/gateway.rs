@@ -273,7 +273,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "API key `{}` ({}...) created; it is shown once, here:",
             record.name, record.prefix
         );
-        println!("{}", secret.expose());
+        outln!("{}", secret.expose())?;
         return Ok(ExitCode::SUCCESS);
     }
     let built = args.setup.build().await?;

@@ -9,6 +9,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` that returns the write's `io::Result` instead of panicking, so that a reader
+/// that went away (`invois validate FILE | head -c1`) ends the command quietly in `main`
+/// (as ripgrep does) rather than with "failed printing to stdout".
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+
 mod gateway;
 mod sandbox;
 mod sandbox_report;
@@ -101,10 +111,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.command);
     let result: anyhow::Result<ExitCode> = match cli.command {
-        Command::Version => {
-            println!("invois {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Version => outln!("invois {}", env!("CARGO_PKG_VERSION"))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(anyhow::Error::from),
         Command::Gateway(args) => gateway::run(*args).await,
         Command::Submit(args) => submit::run(*args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
@@ -120,11 +129,22 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader has gone: nothing is left to say to it, and nothing went wrong here.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether an error is, somewhere in its chain, a write to a closed pipe.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 #[cfg(test)]

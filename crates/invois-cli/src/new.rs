@@ -126,9 +126,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.format == Format::Json {
         // Pretty for reading; `invois convert` or submission minifies.
         let v: serde_json::Value = serde_json::from_str(&out)?;
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        println!("{out}");
+        outln!("{out}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -122,7 +122,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Fixtures::demo(),
     };
     let codes = args.codes()?;
-    println!("{}", codes.describe());
+    outln!("{}", codes.describe())?;
     let codes = codes.tables;
     let mut trust = invois_sign::TrustStore::test_ca().context("the invois test CA")?;
     for file in &args.trust_ca {
@@ -130,7 +130,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let n = trust
             .add_pem(&pem)
             .with_context(|| format!("no usable CA certificate in {}", file.display()))?;
-        println!("trusting {n} CA certificate(s) from {}", file.display());
+        outln!("trusting {n} CA certificate(s) from {}", file.display())?;
     }
     let config = SandboxConfig {
         codes: std::sync::Arc::new(codes),
@@ -161,11 +161,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
-    print_banner(&sandbox, addr, admin.as_ref(), &args);
-    println!(
+    print_banner(&sandbox, addr, admin.as_ref(), &args)?;
+    outln!(
         "ready in {} ms; Ctrl-C stops",
         started.elapsed().as_millis()
-    );
+    )?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let admin_task = admin.map(|l| {
@@ -205,36 +205,39 @@ fn print_banner(
     addr: SocketAddr,
     admin: Option<&tokio::net::TcpListener>,
     args: &Args,
-) {
-    println!("invois sandbox: MyInvois-compatible API at http://{addr}");
-    println!("  identity base URL: http://{addr}   (POST /connect/token)");
-    println!("  API base URL:      http://{addr}   (/api/v1.0/...)");
+) -> std::io::Result<()> {
+    outln!("invois sandbox: MyInvois-compatible API at http://{addr}")?;
+    outln!("  identity base URL: http://{addr}   (POST /connect/token)")?;
+    outln!("  API base URL:      http://{addr}   (/api/v1.0/...)")?;
     if let Some(a) = admin.and_then(|l| l.local_addr().ok()) {
-        println!("  admin API:         http://{a}/admin/...");
+        outln!("  admin API:         http://{a}/admin/...")?;
     }
-    println!(
+    outln!(
         "  profile: {:?}, time scale: x{}, validation delay: {:?}",
-        args.profile, args.time_scale, args.validation_delay
-    );
+        args.profile,
+        args.time_scale,
+        args.validation_delay
+    )?;
     let fixtures = sandbox.fixtures();
-    println!(
+    outln!(
         "  fixtures: {}",
         match &args.fixtures {
             Some(p) => p.display().to_string(),
             None => "built-in demo".to_owned(),
         }
-    );
-    println!();
-    println!("credentials:");
+    )?;
+    outln!()?;
+    outln!("credentials:")?;
     for c in fixtures.credentials() {
         let secret = c.client_secret.as_deref().unwrap_or("(from fixture file)");
-        println!("  {} {} ({})", c.role, c.name, c.tin);
-        println!("    client_id:     {}", c.client_id);
-        println!("    client_secret: {secret}");
+        outln!("  {} {} ({})", c.role, c.name, c.tin)?;
+        outln!("    client_id:     {}", c.client_id)?;
+        outln!("    client_secret: {secret}")?;
         if !c.represents.is_empty() {
-            println!("    onbehalfof:    {}", c.represents.join(", "));
+            outln!("    onbehalfof:    {}", c.represents.join(", "))?;
         }
     }
+    Ok(())
 }
 
 pub(crate) async fn shutdown_signal() {

@@ -168,10 +168,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|(file, entry)| result_json(file, entry, &ours, &orphaned))
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        outln!("{}", serde_json::to_string_pretty(&results)?)?;
     } else {
         for r in &results {
-            println!("{}", line(r));
+            outln!("{}", line(r))?;
         }
     }
     let pending = results.iter().any(|r| r["final"] == false);

@@ -45,10 +45,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if args.json {
         let out: Vec<serde_json::Value> = results.iter().map(|(f, o)| json_result(f, o)).collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
         for (file, outcome) in &results {
-            print_result(file, outcome);
+            print_result(file, outcome)?;
         }
     }
     let unusable = results
@@ -64,9 +64,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }))
 }
 
-fn print_result(file: &std::path::Path, outcome: &Outcome) {
+fn print_result(file: &std::path::Path, outcome: &Outcome) -> std::io::Result<()> {
     match outcome {
-        Outcome::Unusable(e) => println!("{}: unusable: {e}", file.display()),
+        Outcome::Unusable(e) => outln!("{}: unusable: {e}", file.display())?,
         Outcome::Checked(findings) => {
             let count = |s| findings.iter().filter(|f| f.severity == s).count();
             let (e, w, i) = (
@@ -75,22 +75,26 @@ fn print_result(file: &std::path::Path, outcome: &Outcome) {
                 count(Severity::Info),
             );
             let verdict = if e == 0 { "valid" } else { "INVALID" };
-            println!(
+            outln!(
                 "{}: {verdict} ({e} errors, {w} warnings, {i} notes)",
                 file.display()
-            );
+            )?;
             for f in findings {
-                println!(
+                outln!(
                     "  {:<7} {:<6} [{}] {}",
-                    f.severity, f.code, f.category, f.rule
-                );
-                println!("          at {}  ({})", f.xpath, f.json_path);
+                    f.severity,
+                    f.code,
+                    f.category,
+                    f.rule
+                )?;
+                outln!("          at {}  ({})", f.xpath, f.json_path)?;
                 if let Some(v) = &f.value {
-                    println!("          value: {v:?}");
+                    outln!("          value: {v:?}")?;
                 }
             }
         }
     }
+    Ok(())
 }
 
 fn json_result(file: &std::path::Path, outcome: &Outcome) -> serde_json::Value {

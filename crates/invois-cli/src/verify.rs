@@ -62,16 +62,16 @@ fn options(args: &Args) -> anyhow::Result<VerifyOptions> {
     Ok(opts)
 }
 
-fn short(file: &std::path::Path, v: &Verification) {
+fn short(file: &std::path::Path, v: &Verification) -> std::io::Result<()> {
     if v.is_valid() {
-        println!("{}: valid", file.display());
-        return;
+        return outln!("{}: valid", file.display());
     }
-    println!("{}: INVALID ({})", file.display(), v.codes().join(", "));
+    outln!("{}: INVALID ({})", file.display(), v.codes().join(", "))?;
     for f in &v.findings {
-        println!("  {} {}", f.code, f.message);
-        println!("    fix: {}", f.fix);
+        outln!("  {} {}", f.code, f.message)?;
+        outln!("    fix: {}", f.fix)?;
     }
+    Ok(())
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -86,14 +86,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         if args.json {
             json_out.push(serde_json::json!({ "file": file, "valid": v.is_valid(), "result": v }));
         } else if args.explain {
-            println!("{}:", file.display());
-            println!("{}", v.explain());
+            outln!("{}:", file.display())?;
+            outln!("{}", v.explain())?;
         } else {
-            short(file, &v);
+            short(file, &v)?;
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json_out)?);
+        outln!("{}", serde_json::to_string_pretty(&json_out)?)?;
     }
     Ok(ExitCode::from(if all_valid { 0 } else { 1 }))
 }
