@@ -262,10 +262,15 @@ impl Undated {
 }
 
 /// Whether a UBL document lacks both its issue date and time (absent or empty), and could
-/// take them without breaking a signature.
+/// take them without breaking a signature or settling a repeated JSON key: filling them in
+/// writes the document again, which would keep one reading of a key written twice (S008).
+/// Such a document is stored as received, and preparation rejects it as it is.
 fn needs_issue_instant(doc: &Document) -> bool {
     let blank = |v: Option<&str>| v.is_none_or(|t| t.trim().is_empty());
-    blank(doc.issue_date()) && blank(doc.issue_time()) && !doc.has_signature()
+    blank(doc.issue_date())
+        && blank(doc.issue_time())
+        && !doc.has_signature()
+        && doc.duplicate_keys().is_empty()
 }
 
 /// Writes `IssueDate` and `IssueTime` (UTC), replacing empty elements or adding them where

@@ -121,6 +121,7 @@ api_tests!(
     versions_are_listed_by_key,
     undated_documents_get_the_intake_time,
     a_note_finds_its_original_by_id,
+    a_repeated_json_key_is_rejected_locally,
 );
 
 /// The gateway API served on port 0 against a sandbox, with one API key.
@@ -1901,6 +1902,64 @@ mod issue12_cases {
             assert_ne!(
                 received.billing_references()[0].uuid.as_deref(),
                 Some(uuid.as_str())
+            );
+        }
+    }
+
+    /// Issue 16: a UBL JSON document with a key written twice ends `rejected_locally` with
+    /// the model's `S008` finding, dated or undated: the gateway never writes one reading of
+    /// it (filling in an undated document's issue instant would).
+    pub(super) async fn a_repeated_json_key_is_rejected_locally(h: Harness) {
+        let app = App::start(&h).await;
+        let repeat_id = |text: String, id: &str| -> Vec<u8> {
+            let anchor = format!(r#""ID":[{{"_":"{id}"}}]"#);
+            assert!(text.contains(&anchor), "{text}");
+            text.replacen(&anchor, &format!(r#"{anchor},"ID":[{{"_":"OTHER"}}]"#), 1)
+                .into_bytes()
+        };
+        let dated = repeat_id(serde_json::to_string(&app.invoice("DK-1")).unwrap(), "DK-1");
+        let undated = repeat_id(
+            without_issue_instant(example(&app, DocumentType::Invoice, ids("DK-2", None)))
+                .to_json_string(),
+            "DK-2",
+        );
+        let mut posted = Vec::new();
+        for (bytes, id) in [(dated, "DK-1"), (undated, "DK-2")] {
+            let (status, body) = app
+                .post("/v1/documents", "application/json", bytes.clone())
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+            // Keyed by the first occurrence, as every reader of the model sees it.
+            assert_eq!(body["internal_id"], id, "{body}");
+            posted.push((body["id"].clone(), bytes));
+        }
+        settle(&h, &app).await;
+        for (id, bytes) in posted {
+            let doc = stored(&h, &id).await;
+            assert_eq!(
+                doc.state,
+                DocumentState::RejectedLocally,
+                "{:?}",
+                doc.errors
+            );
+            // Stored as received: not rewritten with a date, nor with one of the two IDs.
+            assert_eq!(doc.received, bytes);
+            assert_eq!(doc.uuid, None);
+            let (status, body) = app.get(&format!("/v1/documents/{id}")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["state"], "rejected_locally", "{body}");
+            let findings = body["errors"]["findings"].as_array().unwrap();
+            let s008 = findings
+                .iter()
+                .find(|f| f["code"] == "S008")
+                .unwrap_or_else(|| panic!("no S008 in {body}"));
+            assert_eq!(s008["jsonPath"], "$.Invoice[0].ID", "{s008}");
+            assert_eq!(s008["xpath"], "/Invoice/cbc:ID[2]", "{s008}");
+            let rule = s008["rule"].as_str().unwrap();
+            assert!(
+                rule.contains(r#"member "ID" appears twice in $.Invoice[0]"#)
+                    && rule.contains("/Invoice/cbc:ID[1]"),
+                "{rule}"
             );
         }
     }
