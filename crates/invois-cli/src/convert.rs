@@ -1,6 +1,7 @@
 //! `invois convert FILE --to json|xml`: MyInvois JSON <-> UBL XML, minified, every value kept.
-//! Unknown elements are kept and listed on stderr. invois's own simple JSON is accepted as
-//! input too (and becomes full UBL with computed totals).
+//! Unknown elements are kept and listed on stderr. A JSON key written twice in one object
+//! (`S008`) is refused: converting would silently settle which occurrence counts. invois's
+//! own simple JSON is accepted as input too (and becomes full UBL with computed totals).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,21 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let doc = parse_any(&bytes).with_context(|| format!("parsing {}", args.file.display()))?;
+    // JSON readers disagree on a repeated key (first, last, or both), so the output would be
+    // one reading passed off as the document: unusable input (exit 2), like a parse error.
+    let repeated = doc.duplicate_keys();
+    if !repeated.is_empty() {
+        let list: Vec<String> = repeated
+            .iter()
+            .map(|f| format!("  {} {}", f.code, f.rule))
+            .collect();
+        anyhow::bail!(
+            "{}: a JSON key is written twice in one object; nothing was converted (remove or \
+             rename the repeat):\n{}",
+            args.file.display(),
+            list.join("\n")
+        );
+    }
     let unknown = validate(&doc, &ValidationContext::at(chrono::Utc::now()));
     for f in unknown
         .in_category(Category::Structure)

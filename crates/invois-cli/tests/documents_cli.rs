@@ -243,3 +243,80 @@ fn simple_json_is_accepted_by_validate_and_convert() {
     assert_eq!(v.status.code(), Some(2), "{}", stdout(&v));
     assert!(stdout(&v).contains("lines[2].unitPrice"), "{}", stdout(&v));
 }
+
+/// The 1.0 invoice fixture with `ID` written twice in the invoice object (issue 16).
+fn repeated_id(dir: &Path) -> PathBuf {
+    let doc =
+        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
+    let text = serde_json::to_string(&doc).unwrap();
+    let anchor = r#""ID":[{"_":"FX10-01-invoice"}]"#;
+    assert!(text.contains(anchor), "{text}");
+    let text = text.replacen(anchor, &format!(r#"{anchor},"ID":[{{"_":"B"}}]"#), 1);
+    let file = dir.join("repeated-id.json");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn convert_refuses_a_repeated_json_key_and_names_both_occurrences() {
+    let dir = scratch("convert-repeat");
+    let file = repeated_id(&dir);
+    for to in ["xml", "json"] {
+        let out = invois(&["convert", file.to_str().unwrap(), "--to", to], &dir);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(out.stdout.is_empty(), "{}", stdout(&out));
+        assert!(
+            err.contains("S008")
+                && err.contains(r#"member "ID" appears twice in $.Invoice[0]"#)
+                && err.contains("first at $.Invoice[0].ID (member #1, /Invoice/cbc:ID[1])")
+                && err.contains("again at $.Invoice[0].ID (member #2, /Invoice/cbc:ID[2])"),
+            "{err}"
+        );
+    }
+    // Nothing is written with -o either.
+    let target = dir.join("out.xml");
+    let out = invois(
+        &[
+            "convert",
+            file.to_str().unwrap(),
+            "--to",
+            "xml",
+            "-o",
+            target.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!target.exists());
+}
+
+#[test]
+fn validate_reports_a_repeated_json_key() {
+    let dir = scratch("validate-repeat");
+    let file = repeated_id(&dir);
+    let out = invois(&["validate", file.to_str().unwrap()], &dir);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("INVALID")
+            && text.contains("S008")
+            && text.contains(r#"member "ID" appears twice in $.Invoice[0]"#)
+            && text.contains("at /Invoice/cbc:ID[2]  ($.Invoice[0].ID)"),
+        "{text}"
+    );
+    let out = invois(&["validate", "--json", file.to_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = v[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "S008")
+        .unwrap_or_else(|| panic!("no S008 in {v}"));
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["category"], "structure");
+    assert_eq!(finding["jsonPath"], "$.Invoice[0].ID");
+    assert_eq!(finding["xpath"], "/Invoice/cbc:ID[2]");
+    assert_eq!(finding["value"], "ID");
+}
