@@ -7,9 +7,30 @@ use invois_model::tree::Element;
 use invois_model::{Document, Format, canonicalize};
 use invois_testkit::{Corpus, Kind, Version};
 
+/// The text with every whitespace byte outside strings removed: what a faithful minifying
+/// writer gives. (Not through `serde_json::Value`, which would silently drop the repeated
+/// `TaxSubtotal` member of LHDN's own 1.0 multi-line sample.)
 fn minified_json(bytes: &[u8]) -> String {
-    let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
-    serde_json::to_string(&v).unwrap()
+    let text = std::str::from_utf8(bytes).unwrap();
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.trim_start_matches('\u{feff}').chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c.is_whitespace() {
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[test]
@@ -25,6 +46,10 @@ fn document_counts_are_as_published() {
     }
 }
 
+fn corpus_is_lhdn(path: &std::path::Path) -> bool {
+    Corpus::lhdn().is_some_and(|c| path.starts_with(c.root()))
+}
+
 #[test]
 fn every_json_sample_parses_and_round_trips_byte_for_byte() {
     for path in common::samples("json") {
@@ -33,6 +58,16 @@ fn every_json_sample_parses_and_round_trips_byte_for_byte() {
             Document::from_json_bytes(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(doc.source_format(), Format::Json);
         assert!(doc.id().is_some(), "{}", path.display());
+        if !doc.duplicate_keys().is_empty() {
+            // LHDN's 1.0 multi-line sample writes `TaxSubtotal` twice in one object. Both are
+            // kept (and reported as S008), and the writer puts repeats in one array, so that
+            // file alone cannot come back byte for byte; its output is stable and clean.
+            assert!(corpus_is_lhdn(&path), "{}", path.display());
+            let again = Document::from_json_bytes(doc.to_json_string().as_bytes()).unwrap();
+            assert!(again.duplicate_keys().is_empty());
+            assert_eq!(again.to_json_string(), doc.to_json_string());
+            continue;
+        }
         assert_eq!(
             doc.to_json_string(),
             minified_json(&bytes),
