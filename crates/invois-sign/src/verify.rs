@@ -401,9 +401,12 @@ pub(crate) fn parse_signing_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
+/// The checks run so far, their findings and notes, in order; becomes the `Verification`.
+#[derive(Default)]
 struct Run {
     checks: Vec<Check>,
     findings: Vec<DsFinding>,
+    notes: Vec<String>,
 }
 
 impl Run {
@@ -442,6 +445,23 @@ impl Run {
             detail: why.into(),
         });
     }
+
+    fn finish(
+        self,
+        format: Format,
+        ex: &Extracted,
+        certificate: Option<CertificateInfo>,
+    ) -> Verification {
+        Verification {
+            format,
+            version: ex.version.clone(),
+            type_code: ex.type_code.clone(),
+            checks: self.checks,
+            findings: self.findings,
+            certificate,
+            notes: self.notes,
+        }
+    }
 }
 
 /// A document that could not be parsed at all.
@@ -472,58 +492,83 @@ pub(crate) fn parse_failure(format: Format, message: String) -> Verification {
     }
 }
 
+/// What every check of a signed document reads: the document, its signature fields, and
+/// where those fields live in this format (for `propertyPath`).
+struct Signed<'a> {
+    format: Format,
+    paths: Paths,
+    ex: &'a Extracted,
+    sig: &'a SigFields,
+}
+
 /// Run every check on an extracted document.
+///
+/// The order of the calls is the order of `Verification::checks` and of the findings, which
+/// `explain`, the validation-step error and the tests pin. A check that needs the certificate
+/// records itself as not checked when there is none, so a signed document always lists every
+/// check.
 pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verification {
-    let paths = Paths::new(format);
-    let mut r = Run {
-        checks: Vec::new(),
-        findings: Vec::new(),
-    };
-    let mut notes = Vec::new();
-    let mut certificate_info = None;
-
-    // Structure.
+    let mut r = Run::default();
     let Some(sig) = ex.sig.as_ref() else {
-        let signed_version = matches!(ex.version.as_deref(), Some("1.1" | "1.3"));
-        if !signed_version && ex.signature_count == 0 && !ex.ubl_signature_present {
-            r.not_checked(
-                CheckKind::Structure,
-                format!(
-                    "version {} documents carry no signature; MyInvois validates signatures from version 1.1 (and 1.3)",
-                    ex.version.as_deref().unwrap_or("(none)")
-                ),
-            );
-            return Verification {
-                format,
-                version: ex.version.clone(),
-                type_code: ex.type_code.clone(),
-                checks: r.checks,
-                findings: r.findings,
-                certificate: None,
-                notes,
-            };
-        }
-        let f = DsFinding::new(
-            "DS301",
-            "the document has no UBLExtensions/UBLExtension/ExtensionContent/UBLDocumentSignatures/SignatureInformation/Signature block",
-            "sign the document (invois sign FILE --cert CERT.p12); version 1.1 and 1.3 documents must carry the XAdES signature in UBLExtensions",
-        )
-        .at("UBLExtensions", match format {
-            Format::Json => "Invoice.UBLExtensions".to_owned(),
-            Format::Xml => "/Invoice/ext:UBLExtensions".to_owned(),
-        });
-        r.check(CheckKind::Structure, vec![f], "");
-        return Verification {
-            format,
-            version: ex.version.clone(),
-            type_code: ex.type_code.clone(),
-            checks: r.checks,
-            findings: r.findings,
-            certificate: None,
-            notes,
-        };
+        check_unsigned_structure(&mut r, format, ex);
+        return r.finish(format, ex, None);
     };
+    let doc = Signed {
+        format,
+        paths: Paths::new(format),
+        ex,
+        sig,
+    };
+    check_structure(&mut r, &doc);
+    check_algorithms(&mut r, &doc);
+    check_document_digest(&mut r, &doc);
+    // A missing or unreadable certificate is reported (DS305, under CertificateDigest) as soon
+    // as it is read, before the signature value; a readable one has its digest compared after.
+    let cert = read_certificate(&mut r, &doc);
+    check_signature_value(&mut r, &doc, cert.as_ref());
+    if let Some(c) = &cert {
+        check_certificate_digest(&mut r, &doc, c);
+    }
+    check_signed_properties_digest(&mut r, &doc);
+    let signing_time = check_signing_time(&mut r, &doc, cert.as_ref());
+    check_issuer_name(&mut r, &doc, cert.as_ref());
+    check_serial_number(&mut r, &doc, cert.as_ref());
+    check_certificate_profile(&mut r, &doc, cert.as_ref());
+    check_issuer_identity(&mut r, &doc, opts, cert.as_ref());
+    check_trust_chain(&mut r, &doc, opts, cert.as_ref(), signing_time);
+    let certificate = cert.map(|c| c.inspect().clone());
+    r.finish(format, ex, certificate)
+}
 
+/// Structure of a document without a signature block: expected of a version 1.0/1.2 document
+/// that carries no signature at all, DS301 for anything else.
+fn check_unsigned_structure(r: &mut Run, format: Format, ex: &Extracted) {
+    let signed_version = matches!(ex.version.as_deref(), Some("1.1" | "1.3"));
+    if !signed_version && ex.signature_count == 0 && !ex.ubl_signature_present {
+        r.not_checked(
+            CheckKind::Structure,
+            format!(
+                "version {} documents carry no signature; MyInvois validates signatures from version 1.1 (and 1.3)",
+                ex.version.as_deref().unwrap_or("(none)")
+            ),
+        );
+        return;
+    }
+    let f = DsFinding::new(
+        "DS301",
+        "the document has no UBLExtensions/UBLExtension/ExtensionContent/UBLDocumentSignatures/SignatureInformation/Signature block",
+        "sign the document (invois sign FILE --cert CERT.p12); version 1.1 and 1.3 documents must carry the XAdES signature in UBLExtensions",
+    )
+    .at("UBLExtensions", match format {
+        Format::Json => "Invoice.UBLExtensions".to_owned(),
+        Format::Xml => "/Invoice/ext:UBLExtensions".to_owned(),
+    });
+    r.check(CheckKind::Structure, vec![f], "");
+}
+
+/// Exactly one signature (DS302).
+fn check_structure(r: &mut Run, doc: &Signed<'_>) {
+    let Signed { paths, ex, .. } = doc;
     let mut structure = Vec::new();
     if ex.signature_count != 1 {
         structure.push(DsFinding::new(
@@ -538,8 +583,12 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
         structure,
         "one signature in UBLExtensions",
     );
+}
 
-    // Algorithms.
+/// The UBL signature method (DS323), the signature algorithm (DS316) and the three digest
+/// methods (DS314, DS315, DS313), all reported under one check.
+fn check_algorithms(r: &mut Run, doc: &Signed<'_>) {
+    let Signed { paths, ex, sig, .. } = doc;
     let mut alg = Vec::new();
     match ex.ubl_signature_method.as_deref().map(str::trim) {
         Some(XADES_METHOD) => {}
@@ -608,8 +657,16 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
         alg,
         "RSA-SHA256, SHA-256 digests, enveloped XAdES",
     );
+}
 
-    // Document digest.
+/// DocDigest present (DS321) and equal to the SHA-256 of the canonical document (DS322).
+fn check_document_digest(r: &mut Run, doc: &Signed<'_>) {
+    let Signed {
+        format,
+        paths,
+        ex,
+        sig,
+    } = doc;
     let doc_digest = b64(&Sha256::digest(&ex.canonical));
     match nonempty(&sig.doc_digest) {
         None => r.check(
@@ -641,9 +698,13 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
             "",
         ),
     }
+}
 
-    // Certificate.
-    let cert = match nonempty(&sig.certificate) {
+/// The embedded certificate, or `None` after recording why it is unusable (DS305: missing,
+/// not Base64, or not a certificate) as a failed CertificateDigest check.
+fn read_certificate(r: &mut Run, doc: &Signed<'_>) -> Option<Certificate> {
+    let Signed { paths, sig, .. } = doc;
+    match nonempty(&sig.certificate) {
         None => {
             let f = DsFinding::new(
                 "DS305",
@@ -683,10 +744,14 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
                 None
             }
         },
-    };
+    }
+}
 
-    // Signature value.
-    match (nonempty(&sig.signature_value), &cert) {
+/// SignatureValue present (DS332), the key RSA (DS334), and the signature verifying over the
+/// canonical document with the embedded certificate's key (DS333).
+fn check_signature_value(r: &mut Run, doc: &Signed<'_>, cert: Option<&Certificate>) {
+    let Signed { paths, ex, sig, .. } = doc;
+    match (nonempty(&sig.signature_value), cert) {
         (None, _) => r.check(
             CheckKind::SignatureValue,
             vec![
@@ -734,37 +799,44 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
             }
         }
     }
+}
 
-    // Certificate digest.
-    if let Some(c) = &cert {
-        let path = paths.props(&["SigningCertificate", "Cert", "CertDigest", "DigestValue"]);
-        match nonempty(&sig.cert_digest) {
-            None => r.check(
-                CheckKind::CertificateDigest,
-                vec![
-                    DsFinding::new("DS317", "CertDigest/DigestValue is missing or empty", "set it to Base64(SHA-256(certificate DER))")
-                        .at("DigestValue", path),
-                ],
-                "",
-            ),
-            Some(v) if v == c.digest() => r.check(CheckKind::CertificateDigest, vec![], format!("CertDigest {v}")),
-            Some(v) => r.check(
-                CheckKind::CertificateDigest,
-                vec![
-                    DsFinding::new(
-                        "DS318",
-                        format!("CertDigest is {v} but the embedded certificate hashes to {}", c.digest()),
-                        "compute CertDigest from the exact DER bytes of the certificate embedded in X509Certificate; re-sign if the certificate was swapped",
-                    )
+/// CertDigest present (DS317) and equal to the SHA-256 of the embedded certificate (DS318).
+fn check_certificate_digest(r: &mut Run, doc: &Signed<'_>, c: &Certificate) {
+    let Signed { paths, sig, .. } = doc;
+    let path = paths.props(&["SigningCertificate", "Cert", "CertDigest", "DigestValue"]);
+    match nonempty(&sig.cert_digest) {
+        None => r.check(
+            CheckKind::CertificateDigest,
+            vec![
+                DsFinding::new("DS317", "CertDigest/DigestValue is missing or empty", "set it to Base64(SHA-256(certificate DER))")
                     .at("DigestValue", path),
-                ],
-                "",
-            ),
-        }
-        certificate_info = Some(c.inspect().clone());
+            ],
+            "",
+        ),
+        Some(v) if v == c.digest() => r.check(CheckKind::CertificateDigest, vec![], format!("CertDigest {v}")),
+        Some(v) => r.check(
+            CheckKind::CertificateDigest,
+            vec![
+                DsFinding::new(
+                    "DS318",
+                    format!("CertDigest is {v} but the embedded certificate hashes to {}", c.digest()),
+                    "compute CertDigest from the exact DER bytes of the certificate embedded in X509Certificate; re-sign if the certificate was swapped",
+                )
+                .at("DigestValue", path),
+            ],
+            "",
+        ),
     }
+}
 
-    // Signed properties digest.
+/// PropsDigest present (DS319) and equal to the SHA-256 of one of the candidate canonical
+/// forms of the signed properties (DS320). For XML a mismatch also adds a note, because the
+/// official samples' own form is not reproducible (§9.3).
+fn check_signed_properties_digest(r: &mut Run, doc: &Signed<'_>) {
+    let Signed {
+        format, paths, sig, ..
+    } = doc;
     let path = paths.props_reference("DigestValue");
     match nonempty(&sig.props_digest) {
         None => r.check(
@@ -799,11 +871,11 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
                     let mut message = format!(
                         "PropsDigest in the document is {v} but the signed properties hash to {computed}: the signing time, certificate digest, issuer name or serial number changed after signing"
                     );
-                    if format == Format::Xml {
+                    if *format == Format::Xml {
                         message.push_str(
                             ". Note: for XML, invois computes PropsDigest like the klsheng PHP SDK (exclusive C14N of SignedProperties) and also tries inclusive C14N of SignedProperties and QualifyingProperties; the official LHDN XML samples use a form none of these reproduce, so for them only DocDigest, Sig and CertDigest are verifiable",
                         );
-                        notes.push("XML PropsDigest of the official LHDN samples is not reproducible (§9.3); their DocDigest, Sig and CertDigest are what can be verified".to_owned());
+                        r.notes.push("XML PropsDigest of the official LHDN samples is not reproducible (§9.3); their DocDigest, Sig and CertDigest are what can be verified".to_owned());
                     }
                     r.check(
                         CheckKind::SignedPropertiesDigest,
@@ -819,10 +891,18 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
             }
         }
     }
+}
 
-    // Signing time.
+/// SigningTime present (DS303), well-formed (DS336) and inside the certificate validity
+/// (DS304). Returns the parsed time, which the trust chain is checked at.
+fn check_signing_time(
+    r: &mut Run,
+    doc: &Signed<'_>,
+    cert: Option<&Certificate>,
+) -> Option<DateTime<Utc>> {
+    let Signed { paths, sig, .. } = doc;
     let signing_time_path = paths.props(&["SigningTime"]);
-    let signing_time = match nonempty(&sig.signing_time) {
+    match nonempty(&sig.signing_time) {
         None => {
             r.check(
                 CheckKind::SigningTime,
@@ -855,7 +935,7 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
                 None
             }
             Some(t) => {
-                match &cert {
+                match cert {
                     Some(c) => {
                         let i = c.inspect();
                         let f = (t < i.not_before || t > i.not_after).then(|| {
@@ -881,164 +961,201 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
                 Some(t)
             }
         },
-    };
+    }
+}
 
-    // Issuer name and serial.
+/// X509IssuerName present (DS324) and exactly the certificate issuer as MyInvois renders it
+/// (DS326).
+fn check_issuer_name(r: &mut Run, doc: &Signed<'_>, cert: Option<&Certificate>) {
+    let Signed { paths, sig, .. } = doc;
+    let Some(c) = cert else {
+        r.not_checked(CheckKind::IssuerName, "no usable certificate");
+        return;
+    };
     let issuer_path = paths.props(&[
         "SigningCertificate",
         "Cert",
         "IssuerSerial",
         "X509IssuerName",
     ]);
+    let i = c.inspect();
+    let f = match nonempty(&sig.issuer_name) {
+        None => Some(DsFinding::new(
+            "DS324",
+            "X509IssuerName is missing or empty",
+            format!("set X509IssuerName to exactly {:?}", i.issuer),
+        )),
+        Some(v) if v == i.issuer => None,
+        Some(v) => Some(DsFinding::new(
+            "DS326",
+            format!(
+                "X509IssuerName is {v:?} but MyInvois renders the certificate issuer as {:?}",
+                i.issuer
+            ),
+            format!(
+                "set X509IssuerName to exactly {:?} (most specific RDN first, \", \" between RDNs, no spaces around '='); do not rebuild it from parts in another order",
+                i.issuer
+            ),
+        )),
+    };
+    r.check(
+        CheckKind::IssuerName,
+        f.map(|f| f.at("X509IssuerName", issuer_path))
+            .into_iter()
+            .collect(),
+        format!("{:?}", i.issuer),
+    );
+}
+
+/// X509SerialNumber present (DS325), decimal (DS327) and equal to the certificate serial
+/// (DS328), leading zeros aside.
+fn check_serial_number(r: &mut Run, doc: &Signed<'_>, cert: Option<&Certificate>) {
+    let Signed { paths, sig, .. } = doc;
+    let Some(c) = cert else {
+        r.not_checked(CheckKind::SerialNumber, "no usable certificate");
+        return;
+    };
     let serial_path = paths.props(&[
         "SigningCertificate",
         "Cert",
         "IssuerSerial",
         "X509SerialNumber",
     ]);
-    match &cert {
-        None => {
-            r.not_checked(CheckKind::IssuerName, "no usable certificate");
-            r.not_checked(CheckKind::SerialNumber, "no usable certificate");
-        }
-        Some(c) => {
-            let i = c.inspect();
-            let f = match nonempty(&sig.issuer_name) {
-                None => Some(DsFinding::new(
-                    "DS324",
-                    "X509IssuerName is missing or empty",
-                    format!("set X509IssuerName to exactly {:?}", i.issuer),
-                )),
-                Some(v) if v == i.issuer => None,
-                Some(v) => Some(DsFinding::new(
-                    "DS326",
-                    format!(
-                        "X509IssuerName is {v:?} but MyInvois renders the certificate issuer as {:?}",
-                        i.issuer
-                    ),
-                    format!(
-                        "set X509IssuerName to exactly {:?} (most specific RDN first, \", \" between RDNs, no spaces around '='); do not rebuild it from parts in another order",
-                        i.issuer
-                    ),
-                )),
-            };
-            r.check(
-                CheckKind::IssuerName,
-                f.map(|f| f.at("X509IssuerName", issuer_path))
-                    .into_iter()
-                    .collect(),
-                format!("{:?}", i.issuer),
-            );
-            let f = match nonempty(&sig.serial_number) {
-                None => Some(DsFinding::new(
-                    "DS325",
-                    "X509SerialNumber is missing or empty",
-                    format!(
-                        "set X509SerialNumber to the decimal serial {}",
-                        i.serial_number
-                    ),
-                )),
-                Some(v) if !v.chars().all(|ch| ch.is_ascii_digit()) => Some(DsFinding::new(
-                    "DS327",
-                    format!("X509SerialNumber {v:?} is not a decimal integer"),
-                    format!("write the serial in decimal: {}", i.serial_number),
-                )),
-                Some(v) if v.trim_start_matches('0') == i.serial_number.trim_start_matches('0') => {
-                    None
-                }
-                Some(v) => Some(DsFinding::new(
-                    "DS328",
-                    format!(
-                        "X509SerialNumber is {v} but the certificate serial is {}",
-                        i.serial_number
-                    ),
-                    format!(
-                        "set X509SerialNumber to {} (decimal), from the embedded certificate",
-                        i.serial_number
-                    ),
-                )),
-            };
-            r.check(
-                CheckKind::SerialNumber,
-                f.map(|f| f.at("X509SerialNumber", serial_path))
-                    .into_iter()
-                    .collect(),
-                i.serial_number.clone(),
-            );
-        }
-    }
+    let i = c.inspect();
+    let f = match nonempty(&sig.serial_number) {
+        None => Some(DsFinding::new(
+            "DS325",
+            "X509SerialNumber is missing or empty",
+            format!(
+                "set X509SerialNumber to the decimal serial {}",
+                i.serial_number
+            ),
+        )),
+        Some(v) if !v.chars().all(|ch| ch.is_ascii_digit()) => Some(DsFinding::new(
+            "DS327",
+            format!("X509SerialNumber {v:?} is not a decimal integer"),
+            format!("write the serial in decimal: {}", i.serial_number),
+        )),
+        Some(v) if v.trim_start_matches('0') == i.serial_number.trim_start_matches('0') => None,
+        Some(v) => Some(DsFinding::new(
+            "DS328",
+            format!(
+                "X509SerialNumber is {v} but the certificate serial is {}",
+                i.serial_number
+            ),
+            format!(
+                "set X509SerialNumber to {} (decimal), from the embedded certificate",
+                i.serial_number
+            ),
+        )),
+    };
+    r.check(
+        CheckKind::SerialNumber,
+        f.map(|f| f.at("X509SerialNumber", serial_path))
+            .into_iter()
+            .collect(),
+        i.serial_number.clone(),
+    );
+}
 
-    // Certificate profile and issuer identity.
-    match &cert {
-        None => {
-            r.not_checked(CheckKind::CertificateProfile, "no usable certificate");
-            r.not_checked(CheckKind::IssuerIdentity, "no usable certificate");
-        }
-        Some(c) => {
-            let cert_path = paths.p(&["KeyInfo", "X509Data", "X509Certificate"]);
-            let exp = ProfileExpectation::new(None, None, None);
-            let profile: Vec<DsFinding> = c
-                .check_profile(&exp)
-                .into_iter()
-                .map(|f| f.at("X509Certificate", cert_path.clone()))
-                .collect();
-            r.check(CheckKind::CertificateProfile, profile, "organizationIdentifier, serialNumber, Non-Repudiation and Document Signing present");
-            if opts.skip_identity {
-                r.not_checked(CheckKind::IssuerIdentity, "identity check disabled");
+/// The certificate's own profile: key usage, extended key usage, organizationIdentifier and
+/// serialNumber present, whoever the document says issued it.
+fn check_certificate_profile(r: &mut Run, doc: &Signed<'_>, cert: Option<&Certificate>) {
+    let Some(c) = cert else {
+        r.not_checked(CheckKind::CertificateProfile, "no usable certificate");
+        return;
+    };
+    let cert_path = doc.paths.p(&["KeyInfo", "X509Data", "X509Certificate"]);
+    let exp = ProfileExpectation::new(None, None, None);
+    let profile: Vec<DsFinding> = c
+        .check_profile(&exp)
+        .into_iter()
+        .map(|f| f.at("X509Certificate", cert_path.clone()))
+        .collect();
+    r.check(
+        CheckKind::CertificateProfile,
+        profile,
+        "organizationIdentifier, serialNumber, Non-Repudiation and Document Signing present",
+    );
+}
+
+/// The certificate names the issuer: organizationIdentifier = TIN (DS311) and serialNumber =
+/// BRN or other registration id (DS312). The expected values are the submitter's when the
+/// options give them (an intermediary, §9.4), else the issuer party's in the document.
+fn check_issuer_identity(
+    r: &mut Run,
+    doc: &Signed<'_>,
+    opts: &VerifyOptions,
+    cert: Option<&Certificate>,
+) {
+    let Signed { paths, ex, .. } = doc;
+    let Some(c) = cert else {
+        r.not_checked(CheckKind::IssuerIdentity, "no usable certificate");
+        return;
+    };
+    if opts.skip_identity {
+        r.not_checked(CheckKind::IssuerIdentity, "identity check disabled");
+        return;
+    }
+    let tin = opts.expected_tin.clone().or_else(|| ex.issuer.tin.clone());
+    let brn = opts
+        .expected_brn
+        .clone()
+        .or_else(|| ex.issuer.id.as_ref().map(|(_, v)| v.clone()));
+    let exp = ProfileExpectation::new(tin.clone(), brn, None);
+    let tin_path = paths.party(ex.issuer.role, "TIN");
+    let id_path = paths.party(
+        ex.issuer.role,
+        ex.issuer
+            .id
+            .as_ref()
+            .map(|(s, _)| s.as_str())
+            .unwrap_or("BRN"),
+    );
+    let who = if opts.expected_tin.is_some() {
+        "the submitter"
+    } else {
+        ex.issuer.role
+    };
+    let ident: Vec<DsFinding> = c
+        .check_profile(&exp)
+        .into_iter()
+        .filter(|f| matches!(f.code, "DS311" | "DS312"))
+        .map(|f| {
+            let path = if f.code == "DS311" {
+                tin_path.clone()
             } else {
-                let tin = opts.expected_tin.clone().or_else(|| ex.issuer.tin.clone());
-                let brn = opts
-                    .expected_brn
-                    .clone()
-                    .or_else(|| ex.issuer.id.as_ref().map(|(_, v)| v.clone()));
-                let exp = ProfileExpectation::new(tin.clone(), brn, None);
-                let tin_path = paths.party(ex.issuer.role, "TIN");
-                let id_path = paths.party(
-                    ex.issuer.role,
-                    ex.issuer
-                        .id
-                        .as_ref()
-                        .map(|(s, _)| s.as_str())
-                        .unwrap_or("BRN"),
-                );
-                let who = if opts.expected_tin.is_some() {
-                    "the submitter"
-                } else {
-                    ex.issuer.role
-                };
-                let ident: Vec<DsFinding> = c
-                    .check_profile(&exp)
-                    .into_iter()
-                    .filter(|f| matches!(f.code, "DS311" | "DS312"))
-                    .map(|f| {
-                        let path = if f.code == "DS311" {
-                            tin_path.clone()
-                        } else {
-                            id_path.clone()
-                        };
-                        let name = if f.code == "DS311" { "TIN" } else { "BRN" };
-                        DsFinding {
-                            message: format!("{} (issuer taken from {who})", f.message),
-                            ..f
-                        }
-                        .at(name, path)
-                    })
-                    .collect();
-                if tin.is_none() {
-                    r.not_checked(CheckKind::IssuerIdentity, format!("no TIN in {who}"));
-                } else {
-                    r.check(
-                        CheckKind::IssuerIdentity,
-                        ident,
-                        format!("certificate identifies {who}"),
-                    );
-                }
+                id_path.clone()
+            };
+            let name = if f.code == "DS311" { "TIN" } else { "BRN" };
+            DsFinding {
+                message: format!("{} (issuer taken from {who})", f.message),
+                ..f
             }
-        }
+            .at(name, path)
+        })
+        .collect();
+    if tin.is_none() {
+        r.not_checked(CheckKind::IssuerIdentity, format!("no TIN in {who}"));
+    } else {
+        r.check(
+            CheckKind::IssuerIdentity,
+            ident,
+            format!("certificate identifies {who}"),
+        );
     }
+}
 
-    // Trust chain.
-    match (&cert, &opts.trust) {
+/// The certificate chains to a CA in the trust store, at the signing time when there is one
+/// (DS329). Not checked without a store.
+fn check_trust_chain(
+    r: &mut Run,
+    doc: &Signed<'_>,
+    opts: &VerifyOptions,
+    cert: Option<&Certificate>,
+    signing_time: Option<DateTime<Utc>>,
+) {
+    match (cert, &opts.trust) {
         (None, _) => r.not_checked(CheckKind::TrustChain, "no usable certificate"),
         (Some(_), None) => r.not_checked(CheckKind::TrustChain, "no trust store given"),
         (Some(c), Some(store)) => {
@@ -1048,7 +1165,7 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
                     format!("the certificate does not chain to a trusted CA: {why}"),
                     "use a certificate from a CA licensed by MCMC (PosDigicert, MSC Trustgate, Raffcomm, TM); for the invois sandbox, a certificate from `invois cert issue-test` or a CA added to its trust store",
                 )
-                .at("X509Certificate", paths.p(&["KeyInfo", "X509Data", "X509Certificate"]))
+                .at("X509Certificate", doc.paths.p(&["KeyInfo", "X509Data", "X509Certificate"]))
             });
             r.check(
                 CheckKind::TrustChain,
@@ -1056,15 +1173,5 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
                 "chains to a trusted CA",
             );
         }
-    }
-
-    Verification {
-        format,
-        version: ex.version.clone(),
-        type_code: ex.type_code.clone(),
-        checks: r.checks,
-        findings: r.findings,
-        certificate: certificate_info,
-        notes,
     }
 }
