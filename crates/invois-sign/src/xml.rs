@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::cert::Certificate;
 use crate::error::SignError;
 use crate::signer::Signer;
 use crate::verify::{
@@ -68,19 +69,7 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
         .and_then(|e| e.attr("listVersionID"))
         .map(str::to_owned);
     let role = issuer_role(type_code.as_deref());
-    let mut ids = Vec::new();
-    if let Some(party) = root.path(&[role, "Party"]) {
-        for pi in party
-            .child_elements()
-            .filter(|e| e.local == "PartyIdentification")
-        {
-            for id in pi.child_elements().filter(|e| e.local == "ID") {
-                if let Some(s) = id.attr("schemeID") {
-                    ids.push((s.to_owned(), id.text()));
-                }
-            }
-        }
-    }
+    let ids = party_ids(&root, role);
     let canonical = canonical(&root);
 
     let ubl_sig = root.child_elements().find(|e| e.is(NS_CAC, "Signature"));
@@ -96,90 +85,9 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
         ext.find_all(&|e: &Element| e.is(NS_DS, "Signature"), &mut all);
     }
     let signature_count = all.len();
-
-    // The signature at its prescribed place, with its ancestors for namespace scope.
-    let chain = ext.and_then(|ext| {
-        let ue = ext.child("UBLExtension")?;
-        let content = ue.child("ExtensionContent")?;
-        let docsigs = content.child("UBLDocumentSignatures")?;
-        let info = docsigs.child("SignatureInformation")?;
-        let sig = info.child_elements().find(|e| e.is(NS_DS, "Signature"))?;
-        Some(vec![&root, ext, ue, content, docsigs, info, sig])
-    });
-    let sig = chain.map(|chain| {
-        let s = chain[chain.len() - 1];
-        let signed_info = s.child("SignedInfo");
-        let refs: Vec<&Element> = signed_info
-            .map(|si| {
-                si.child_elements()
-                    .filter(|e| e.local == "Reference")
-                    .collect()
-            })
-            .unwrap_or_default();
-        let doc_ref = refs.iter().find(|r| r.attr("URI") == Some(""));
-        let props_ref = refs
-            .iter()
-            .find(|r| r.attr("URI") == Some("#id-xades-signed-props"));
-        let object = s.child("Object");
-        let qp = object.and_then(|o| o.child("QualifyingProperties"));
-        let sp = qp.and_then(|q| q.child("SignedProperties"));
-        let ssp = sp.and_then(|p| p.child("SignedSignatureProperties"));
-        let cert = ssp.and_then(|p| p.path(&["SigningCertificate", "Cert"]));
-
-        let mut props_forms = Vec::new();
-        if let (Some(object), Some(qp), Some(sp)) = (object, qp, sp) {
-            let mut anc = chain.clone();
-            anc.push(object);
-            let at_qp = xmldom::scope_of(&anc);
-            anc.push(qp);
-            let at_sp = xmldom::scope_of(&anc);
-            props_forms.push((
-                "exclusive C14N of SignedProperties",
-                xmldom::exc_c14n_subtree(sp, &at_sp).into_bytes(),
-            ));
-            props_forms.push((
-                "inclusive C14N of SignedProperties",
-                xmldom::c14n_subtree(sp, &at_sp).into_bytes(),
-            ));
-            props_forms.push((
-                "exclusive C14N of QualifyingProperties",
-                xmldom::exc_c14n_subtree(qp, &at_qp).into_bytes(),
-            ));
-            props_forms.push((
-                "inclusive C14N of QualifyingProperties",
-                xmldom::c14n_subtree(qp, &at_qp).into_bytes(),
-            ));
-        }
-        SigFields {
-            signature_method: signed_info
-                .and_then(|si| si.child("SignatureMethod"))
-                .and_then(|m| m.attr("Algorithm"))
-                .map(str::to_owned),
-            doc_digest_method: doc_ref
-                .and_then(|r| r.child("DigestMethod"))
-                .and_then(|m| m.attr("Algorithm"))
-                .map(str::to_owned),
-            doc_digest: text_opt(doc_ref.and_then(|r| r.child("DigestValue"))),
-            props_digest_method: props_ref
-                .and_then(|r| r.child("DigestMethod"))
-                .and_then(|m| m.attr("Algorithm"))
-                .map(str::to_owned),
-            props_digest: text_opt(props_ref.and_then(|r| r.child("DigestValue"))),
-            signature_value: text_opt(s.child("SignatureValue")),
-            certificate: text_opt(s.path(&["KeyInfo", "X509Data", "X509Certificate"])),
-            cert_digest_method: cert
-                .and_then(|c| c.path(&["CertDigest", "DigestMethod"]))
-                .and_then(|m| m.attr("Algorithm"))
-                .map(str::to_owned),
-            cert_digest: text_opt(cert.and_then(|c| c.path(&["CertDigest", "DigestValue"]))),
-            signing_time: text_opt(ssp.and_then(|p| p.child("SigningTime"))),
-            issuer_name: text_opt(cert.and_then(|c| c.path(&["IssuerSerial", "X509IssuerName"]))),
-            serial_number: text_opt(
-                cert.and_then(|c| c.path(&["IssuerSerial", "X509SerialNumber"])),
-            ),
-            props_forms,
-        }
-    });
+    let sig = ext
+        .and_then(|ext| signature_chain(&root, ext))
+        .map(|chain| sig_fields(&chain));
 
     Ok(Extracted {
         version,
@@ -193,6 +101,123 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
         ubl_signature_present: ubl_sig.is_some(),
         sig,
     })
+}
+
+/// `(schemeID, value)` of every `PartyIdentification/ID` of the issuer party.
+fn party_ids(root: &Element, role: &str) -> Vec<(String, String)> {
+    let mut ids = Vec::new();
+    if let Some(party) = root.path(&[role, "Party"]) {
+        for pi in party
+            .child_elements()
+            .filter(|e| e.local == "PartyIdentification")
+        {
+            for id in pi.child_elements().filter(|e| e.local == "ID") {
+                if let Some(s) = id.attr("schemeID") {
+                    ids.push((s.to_owned(), id.text()));
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// The signature at its prescribed place, with its ancestors (root first, the `ds:Signature`
+/// last) for namespace scope.
+fn signature_chain<'a>(root: &'a Element, ext: &'a Element) -> Option<Vec<&'a Element>> {
+    let ue = ext.child("UBLExtension")?;
+    let content = ue.child("ExtensionContent")?;
+    let docsigs = content.child("UBLDocumentSignatures")?;
+    let info = docsigs.child("SignatureInformation")?;
+    let sig = info.child_elements().find(|e| e.is(NS_DS, "Signature"))?;
+    Some(vec![root, ext, ue, content, docsigs, info, sig])
+}
+
+/// The fields of the `ds:Signature` that ends `chain`.
+fn sig_fields(chain: &[&Element]) -> SigFields {
+    let s = chain[chain.len() - 1];
+    let signed_info = s.child("SignedInfo");
+    let refs: Vec<&Element> = signed_info
+        .map(|si| {
+            si.child_elements()
+                .filter(|e| e.local == "Reference")
+                .collect()
+        })
+        .unwrap_or_default();
+    let doc_ref = refs.iter().find(|r| r.attr("URI") == Some(""));
+    let props_ref = refs
+        .iter()
+        .find(|r| r.attr("URI") == Some("#id-xades-signed-props"));
+    let object = s.child("Object");
+    let qp = object.and_then(|o| o.child("QualifyingProperties"));
+    let sp = qp.and_then(|q| q.child("SignedProperties"));
+    let ssp = sp.and_then(|p| p.child("SignedSignatureProperties"));
+    let cert = ssp.and_then(|p| p.path(&["SigningCertificate", "Cert"]));
+
+    let props_forms = match (object, qp, sp) {
+        (Some(object), Some(qp), Some(sp)) => props_forms(chain, object, qp, sp),
+        _ => Vec::new(),
+    };
+    SigFields {
+        signature_method: signed_info
+            .and_then(|si| si.child("SignatureMethod"))
+            .and_then(|m| m.attr("Algorithm"))
+            .map(str::to_owned),
+        doc_digest_method: doc_ref
+            .and_then(|r| r.child("DigestMethod"))
+            .and_then(|m| m.attr("Algorithm"))
+            .map(str::to_owned),
+        doc_digest: text_opt(doc_ref.and_then(|r| r.child("DigestValue"))),
+        props_digest_method: props_ref
+            .and_then(|r| r.child("DigestMethod"))
+            .and_then(|m| m.attr("Algorithm"))
+            .map(str::to_owned),
+        props_digest: text_opt(props_ref.and_then(|r| r.child("DigestValue"))),
+        signature_value: text_opt(s.child("SignatureValue")),
+        certificate: text_opt(s.path(&["KeyInfo", "X509Data", "X509Certificate"])),
+        cert_digest_method: cert
+            .and_then(|c| c.path(&["CertDigest", "DigestMethod"]))
+            .and_then(|m| m.attr("Algorithm"))
+            .map(str::to_owned),
+        cert_digest: text_opt(cert.and_then(|c| c.path(&["CertDigest", "DigestValue"]))),
+        signing_time: text_opt(ssp.and_then(|p| p.child("SigningTime"))),
+        issuer_name: text_opt(cert.and_then(|c| c.path(&["IssuerSerial", "X509IssuerName"]))),
+        serial_number: text_opt(cert.and_then(|c| c.path(&["IssuerSerial", "X509SerialNumber"]))),
+        props_forms,
+    }
+}
+
+/// Every canonical form of the signed properties a PropsDigest is accepted over, labelled,
+/// the form invois writes first (see the module doc). `chain` ends at the `ds:Signature`
+/// holding `object`, so each form sees the namespaces in scope where it sits.
+fn props_forms(
+    chain: &[&Element],
+    object: &Element,
+    qp: &Element,
+    sp: &Element,
+) -> Vec<(&'static str, Vec<u8>)> {
+    let mut anc = chain.to_vec();
+    anc.push(object);
+    let at_qp = xmldom::scope_of(&anc);
+    anc.push(qp);
+    let at_sp = xmldom::scope_of(&anc);
+    vec![
+        (
+            "exclusive C14N of SignedProperties",
+            xmldom::exc_c14n_subtree(sp, &at_sp).into_bytes(),
+        ),
+        (
+            "inclusive C14N of SignedProperties",
+            xmldom::c14n_subtree(sp, &at_sp).into_bytes(),
+        ),
+        (
+            "exclusive C14N of QualifyingProperties",
+            xmldom::exc_c14n_subtree(qp, &at_qp).into_bytes(),
+        ),
+        (
+            "inclusive C14N of QualifyingProperties",
+            xmldom::c14n_subtree(qp, &at_qp).into_bytes(),
+        ),
+    ]
 }
 
 fn esc(s: &str) -> String {
@@ -239,17 +264,7 @@ pub fn sign_xml(
     signing_time: DateTime<Utc>,
 ) -> Result<Vec<u8>, SignError> {
     let mut root = parse(bytes).map_err(SignError::Document)?;
-    for (prefix, uri) in [("cac", NS_CAC), ("cbc", NS_CBC)] {
-        if !root
-            .ns_decls
-            .iter()
-            .any(|d| d.prefix.as_deref() == Some(prefix) && d.uri == uri)
-        {
-            return Err(SignError::Document(format!(
-                "the Invoice root must declare xmlns:{prefix}=\"{uri}\""
-            )));
-        }
-    }
+    require_ubl_prefixes(&root)?;
     root.children
         .retain(|n| !matches!(n, Node::Element(e) if is_enveloped_part(e)));
     let supplier_at = root
@@ -265,7 +280,51 @@ pub fn sign_xml(
     let canonical = canonical(&root);
     let doc_digest = B64.encode(Sha256::digest(&canonical));
     let signature = B64.encode(signer.sign_bytes(&canonical)?);
-    let cert = signer.certificate();
+    let extensions =
+        signature_extensions(&doc_digest, &signature, signer.certificate(), signing_time);
+    let mut ext_el = fragment(&extensions)?;
+
+    let props_digest = props_digest(&root, &ext_el)?;
+    set_props_digest(&mut ext_el, props_digest)?;
+
+    let ubl_signature = fragment(&format!(
+        "<cac:Signature><cbc:ID>urn:oasis:names:specification:ubl:signature:Invoice</cbc:ID><cbc:SignatureMethod>{XADES_METHOD}</cbc:SignatureMethod></cac:Signature>"
+    ))?;
+    // The fragment parser bound cac/cbc on its wrapper; the root binds the same URIs.
+    root.children
+        .insert(supplier_at, Node::Element(ubl_signature));
+    root.children.insert(0, Node::Element(ext_el));
+
+    let mut out = String::with_capacity(bytes.len() + 4096);
+    xmldom::serialize(&root, &mut out);
+    Ok(out.into_bytes())
+}
+
+/// The inserted `cac:Signature` is written with the `cac`/`cbc` prefixes, so the root must
+/// bind them to the UBL namespaces.
+fn require_ubl_prefixes(root: &Element) -> Result<(), SignError> {
+    for (prefix, uri) in [("cac", NS_CAC), ("cbc", NS_CBC)] {
+        if !root
+            .ns_decls
+            .iter()
+            .any(|d| d.prefix.as_deref() == Some(prefix) && d.uri == uri)
+        {
+            return Err(SignError::Document(format!(
+                "the Invoice root must declare xmlns:{prefix}=\"{uri}\""
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The whole `ext:UBLExtensions` element, with a `PROPS` placeholder where the signed
+/// properties digest goes (it can only be computed once the element exists).
+fn signature_extensions(
+    doc_digest: &str,
+    signature: &str,
+    cert: &Certificate,
+    signing_time: DateTime<Utc>,
+) -> String {
     let info = cert.inspect();
     let time = signing_time.format("%Y-%m-%dT%H:%M:%SZ");
     let cert_b64 = B64.encode(cert.der());
@@ -273,8 +332,8 @@ pub fn sign_xml(
     let issuer = esc(&info.issuer);
     let serial = &info.serial_number;
 
-    // The same layout as LHDN's signed sample, with the props digest filled in below.
-    let extensions = format!(
+    // The same layout as LHDN's signed sample; `set_props_digest` fills in the props digest.
+    format!(
         concat!(
             r#"<UBLExtensions xmlns="{ext}"><UBLExtension><ExtensionURI>{xades_method}</ExtensionURI><ExtensionContent>"#,
             r#"<sig:UBLDocumentSignatures xmlns:sig="{sig}" xmlns:sac="{sac}" xmlns:sbc="{sbc}"><sac:SignatureInformation>"#,
@@ -319,51 +378,43 @@ pub fn sign_xml(
         cert_digest = cert_digest,
         issuer = issuer,
         serial = serial,
-    );
-    let mut ext_el = fragment(&extensions)?;
+    )
+}
 
-    // PropsDigest: exclusive C14N of SignedProperties, independent of where the namespaces
-    // are declared, so the verifier recomputes it from the output document.
-    let props_digest = {
-        let mut anc: Vec<&Element> = vec![&root, &ext_el];
-        let mut cur: &Element = &ext_el;
-        for step in [
-            "UBLExtension",
-            "ExtensionContent",
-            "UBLDocumentSignatures",
-            "SignatureInformation",
-            "Signature",
-            "Object",
-            "QualifyingProperties",
-        ] {
-            cur = cur
-                .child(step)
-                .ok_or_else(|| SignError::Document(format!("internal: no {step}")))?;
-            anc.push(cur);
-        }
-        let sp = cur
-            .child("SignedProperties")
-            .ok_or_else(|| SignError::Document("internal: no SignedProperties".to_owned()))?;
-        B64.encode(Sha256::digest(
-            xmldom::exc_c14n_subtree(sp, &xmldom::scope_of(&anc)).as_bytes(),
-        ))
-    };
-    let props_value = find_mut(&mut ext_el, &|e: &Element| {
+/// PropsDigest: exclusive C14N of SignedProperties, independent of where the namespaces
+/// are declared, so the verifier recomputes it from the output document.
+fn props_digest(root: &Element, ext_el: &Element) -> Result<String, SignError> {
+    let mut anc: Vec<&Element> = vec![root, ext_el];
+    let mut cur: &Element = ext_el;
+    for step in [
+        "UBLExtension",
+        "ExtensionContent",
+        "UBLDocumentSignatures",
+        "SignatureInformation",
+        "Signature",
+        "Object",
+        "QualifyingProperties",
+    ] {
+        cur = cur
+            .child(step)
+            .ok_or_else(|| SignError::Document(format!("internal: no {step}")))?;
+        anc.push(cur);
+    }
+    let sp = cur
+        .child("SignedProperties")
+        .ok_or_else(|| SignError::Document("internal: no SignedProperties".to_owned()))?;
+    Ok(B64.encode(Sha256::digest(
+        xmldom::exc_c14n_subtree(sp, &xmldom::scope_of(&anc)).as_bytes(),
+    )))
+}
+
+/// Put the signed properties digest in place of the `PROPS` placeholder.
+fn set_props_digest(ext_el: &mut Element, props_digest: String) -> Result<(), SignError> {
+    let props_value = find_mut(ext_el, &|e: &Element| {
         e.local == "DigestValue"
             && matches!(e.children.first(), Some(Node::Text(t)) if t == "PROPS")
     })
     .ok_or_else(|| SignError::Document("internal: no props digest placeholder".to_owned()))?;
     props_value.children = vec![Node::Text(props_digest)];
-
-    let ubl_signature = fragment(&format!(
-        "<cac:Signature><cbc:ID>urn:oasis:names:specification:ubl:signature:Invoice</cbc:ID><cbc:SignatureMethod>{XADES_METHOD}</cbc:SignatureMethod></cac:Signature>"
-    ))?;
-    // The fragment parser bound cac/cbc on its wrapper; the root binds the same URIs.
-    root.children
-        .insert(supplier_at, Node::Element(ubl_signature));
-    root.children.insert(0, Node::Element(ext_el));
-
-    let mut out = String::with_capacity(bytes.len() + 4096);
-    xmldom::serialize(&root, &mut out);
-    Ok(out.into_bytes())
+    Ok(())
 }
