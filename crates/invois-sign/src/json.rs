@@ -96,6 +96,32 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
     let type_code = type_code_el.and_then(leaf_text);
     let version = str_attr(type_code_el, "listVersionID");
     let role = issuer_role(type_code.as_deref());
+    let ids = party_ids(inv, role);
+    let (_, canonical) = canonical(&doc)?;
+
+    let ubl_signature_present = inv_map.contains_key("Signature");
+    let ubl_signature_method = text_at(inv, &["Signature", "SignatureMethod"]);
+
+    // Every ds:Signature under every SignatureInformation of every UBLExtension counts; the
+    // first is the one verified.
+    let signatures = signatures(inv);
+    let signature_count = signatures.len();
+    let sig = signatures.first().map(|s| sig_fields(s));
+
+    Ok(Extracted {
+        version,
+        type_code,
+        issuer: party_from_ids(role, &ids),
+        canonical,
+        signature_count,
+        ubl_signature_method,
+        ubl_signature_present,
+        sig,
+    })
+}
+
+/// `(schemeID, value)` of every `PartyIdentification/ID` of the issuer party.
+fn party_ids(inv: &Value, role: &str) -> Vec<(String, String)> {
     let mut ids = Vec::new();
     if let Some(party) = walk(inv, &[role, "Party"]) {
         for pi in party
@@ -111,14 +137,13 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
             }
         }
     }
-    let (_, canonical) = canonical(&doc)?;
+    ids
+}
 
-    let ubl_signature_present = inv_map.contains_key("Signature");
-    let ubl_signature_method = text_at(inv, &["Signature", "SignatureMethod"]);
-
-    // Every ds:Signature under every SignatureInformation of every UBLExtension counts.
-    let mut signature_count = 0;
-    let mut sig_el = None;
+/// Every `ds:Signature` under every `SignatureInformation` of every `UBLExtension`, in
+/// document order.
+fn signatures(inv: &Value) -> Vec<&Value> {
+    let mut all = Vec::new();
     for ext in inv
         .get("UBLExtensions")
         .and_then(Value::as_array)
@@ -146,73 +171,58 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
                     .into_iter()
                     .flatten()
                 {
-                    signature_count += 1;
-                    if sig_el.is_none() {
-                        sig_el = Some(s);
-                    }
+                    all.push(s);
                 }
             }
         }
     }
+    all
+}
 
-    let sig = sig_el.map(|s| {
-        let signed_info = first(s, "SignedInfo");
-        let refs: Vec<&Value> = signed_info
-            .and_then(|si| si.get("Reference"))
-            .and_then(Value::as_array)
-            .map(|a| a.iter().collect())
-            .unwrap_or_default();
-        let doc_ref = refs
-            .iter()
-            .find(|r| r.get("URI").and_then(Value::as_str) == Some(""));
-        let props_ref = refs
-            .iter()
-            .find(|r| r.get("URI").and_then(Value::as_str) == Some("#id-xades-signed-props"));
-        let qp = walk(s, &["Object", "QualifyingProperties"]);
-        let ssp = qp.and_then(|q| walk(q, &["SignedProperties", "SignedSignatureProperties"]));
-        let cert = ssp.and_then(|p| walk(p, &["SigningCertificate", "Cert"]));
-        SigFields {
-            signature_method: str_attr(
-                signed_info.and_then(|si| first(si, "SignatureMethod")),
-                "Algorithm",
-            ),
-            doc_digest_method: str_attr(
-                doc_ref.and_then(|r| first(r, "DigestMethod")),
-                "Algorithm",
-            ),
-            doc_digest: doc_ref.and_then(|r| text_at(r, &["DigestValue"])),
-            props_digest_method: str_attr(
-                props_ref.and_then(|r| first(r, "DigestMethod")),
-                "Algorithm",
-            ),
-            props_digest: props_ref.and_then(|r| text_at(r, &["DigestValue"])),
-            signature_value: text_at(s, &["SignatureValue"]),
-            certificate: text_at(s, &["KeyInfo", "X509Data", "X509Certificate"]),
-            cert_digest_method: str_attr(
-                cert.and_then(|c| walk(c, &["CertDigest", "DigestMethod"])),
-                "Algorithm",
-            ),
-            cert_digest: cert.and_then(|c| text_at(c, &["CertDigest", "DigestValue"])),
-            signing_time: ssp.and_then(|p| text_at(p, &["SigningTime"])),
-            issuer_name: cert.and_then(|c| text_at(c, &["IssuerSerial", "X509IssuerName"])),
-            serial_number: cert.and_then(|c| text_at(c, &["IssuerSerial", "X509SerialNumber"])),
-            props_forms: qp
-                .and_then(|q| serde_json::to_vec(q).ok())
-                .map(|b| vec![("minified QualifyingProperties", b)])
-                .unwrap_or_default(),
-        }
-    });
-
-    Ok(Extracted {
-        version,
-        type_code,
-        issuer: party_from_ids(role, &ids),
-        canonical,
-        signature_count,
-        ubl_signature_method,
-        ubl_signature_present,
-        sig,
-    })
+/// The fields of one `ds:Signature`.
+fn sig_fields(s: &Value) -> SigFields {
+    let signed_info = first(s, "SignedInfo");
+    let refs: Vec<&Value> = signed_info
+        .and_then(|si| si.get("Reference"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let doc_ref = refs
+        .iter()
+        .find(|r| r.get("URI").and_then(Value::as_str) == Some(""));
+    let props_ref = refs
+        .iter()
+        .find(|r| r.get("URI").and_then(Value::as_str) == Some("#id-xades-signed-props"));
+    let qp = walk(s, &["Object", "QualifyingProperties"]);
+    let ssp = qp.and_then(|q| walk(q, &["SignedProperties", "SignedSignatureProperties"]));
+    let cert = ssp.and_then(|p| walk(p, &["SigningCertificate", "Cert"]));
+    SigFields {
+        signature_method: str_attr(
+            signed_info.and_then(|si| first(si, "SignatureMethod")),
+            "Algorithm",
+        ),
+        doc_digest_method: str_attr(doc_ref.and_then(|r| first(r, "DigestMethod")), "Algorithm"),
+        doc_digest: doc_ref.and_then(|r| text_at(r, &["DigestValue"])),
+        props_digest_method: str_attr(
+            props_ref.and_then(|r| first(r, "DigestMethod")),
+            "Algorithm",
+        ),
+        props_digest: props_ref.and_then(|r| text_at(r, &["DigestValue"])),
+        signature_value: text_at(s, &["SignatureValue"]),
+        certificate: text_at(s, &["KeyInfo", "X509Data", "X509Certificate"]),
+        cert_digest_method: str_attr(
+            cert.and_then(|c| walk(c, &["CertDigest", "DigestMethod"])),
+            "Algorithm",
+        ),
+        cert_digest: cert.and_then(|c| text_at(c, &["CertDigest", "DigestValue"])),
+        signing_time: ssp.and_then(|p| text_at(p, &["SigningTime"])),
+        issuer_name: cert.and_then(|c| text_at(c, &["IssuerSerial", "X509IssuerName"])),
+        serial_number: cert.and_then(|c| text_at(c, &["IssuerSerial", "X509SerialNumber"])),
+        props_forms: qp
+            .and_then(|q| serde_json::to_vec(q).ok())
+            .map(|b| vec![("minified QualifyingProperties", b)])
+            .unwrap_or_default(),
+    }
 }
 
 fn leaf(v: &str) -> Value {
