@@ -1,5 +1,5 @@
-//! Prometheus metrics (text exposition format 0.0.4), written by hand: a handful of counters,
-//! one histogram family and scrape-time gauges do not need a metrics framework.
+//! Prometheus metrics, kept and encoded by `prometheus-client` (the Prometheus org's Rust
+//! client) in the text exposition format 0.0.4.
 //!
 //! [`Metrics`] is a cheap, cloneable handle. It observes the MyInvois client
 //! ([`invois_client::ClientObserver`]: calls, statuses, 429s, latencies), meters a rate budget
@@ -28,12 +28,17 @@
 //! | `webhook_attempts_total` | counter | `result` (`delivered` or `failed`) |
 //! | `documents` | gauge | `state` (every state, zeros included) |
 //! | `webhook_deliveries` | gauge | `state` |
-//! | `store_up` | gauge | 1 when the scrape could read the store |
+//! | `store_up` | gauge | | 1 when the scrape could read the store |
+//!
+//! prometheus-client appends `_total` to a counter's name itself (and refuses a registered
+//! name that already ends in it), so counters are registered without the suffix: the exposed
+//! names are the ones above. A labelled counter family with no series yet is left out of the
+//! text (HELP and TYPE included), which Prometheus reads the same as absent.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use async_trait::async_trait;
 use axum::Router;
@@ -42,87 +47,217 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
+use heck::ToSnakeCase as _;
 use invois_api::{Endpoint, RateClass};
 use invois_client::{
     Admission, BudgetError, BudgetKey, CallEvent, CallOutcome, ClientObserver, Quota, RateBudget,
     TransportKind,
 };
+use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-use crate::store::{DocumentState, Store, WebhookState};
+use crate::store::{DocumentState, Store, StoreError, WebhookState};
 
-/// The content type of the exposition.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The content type of the exposition (text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+/// Every series name starts with this and `_`.
+const PREFIX: &str = "invois";
 
 /// Latency histogram bucket bounds, in seconds.
 const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    /// Per bucket (not cumulative); the last slot is +Inf.
-    counts: [u64; BUCKETS.len() + 1],
-    sum: f64,
-    count: u64,
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        let slot = BUCKETS
-            .iter()
-            .position(|b| seconds <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.counts[slot] += 1;
-        self.sum += seconds;
-        self.count += 1;
+/// `{endpoint, status}` on `client_calls_total`, in that order.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    endpoint: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabel {
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabel {
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+/// The handles the gateway counts with; each is also registered in `Inner::registry`.
+#[derive(Debug)]
+struct Series {
+    calls: Family<CallLabels, Counter>,
+    throttled: Family<EndpointLabel, Counter>,
+    latency: Family<EndpointLabel, Histogram, fn() -> Histogram>,
+    retries: Family<EndpointLabel, Counter>,
+    logins: Counter,
+    rate_waits: Family<ClassLabel, Counter>,
+    throttle_pauses: Family<ClassLabel, Counter>,
+    budget_grants: Family<ClassLabel, Counter>,
+    budget_waits: Family<ClassLabel, Counter>,
+    budget_errors: Family<ClassLabel, Counter>,
+    submissions: Family<OutcomeLabel, Counter>,
+    webhook_attempts: Family<ResultLabel, Counter>,
+    polls: Counter,
+    prepared: Counter,
+    rejected_locally: Counter,
+}
+
+impl Series {
+    fn new() -> Series {
+        Series {
+            calls: Family::default(),
+            throttled: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            retries: Family::default(),
+            logins: Counter::default(),
+            rate_waits: Family::default(),
+            throttle_pauses: Family::default(),
+            budget_grants: Family::default(),
+            budget_waits: Family::default(),
+            budget_errors: Family::default(),
+            submissions: Family::default(),
+            webhook_attempts: Family::default(),
+            polls: Counter::default(),
+            prepared: Counter::default(),
+            rejected_locally: Counter::default(),
+        }
+    }
+
+    /// A registry holding every series, in the order the exposition lists them. Counter
+    /// names are given without `_total`: the encoder appends it.
+    fn registry(&self) -> Registry {
+        let mut r = Registry::with_prefix(PREFIX);
+        r.register(
+            "client_calls",
+            "MyInvois HTTP attempts by endpoint and status",
+            self.calls.clone(),
+        );
+        r.register(
+            "client_throttled",
+            "MyInvois 429 answers by endpoint",
+            self.throttled.clone(),
+        );
+        r.register(
+            "client_call_duration_seconds",
+            "MyInvois HTTP attempt latency by endpoint",
+            self.latency.clone(),
+        );
+        r.register(
+            "client_retries",
+            "MyInvois calls retried after a transient failure, by endpoint",
+            self.retries.clone(),
+        );
+        r.register("client_logins", "Token requests sent", self.logins.clone());
+        for (name, help, family) in [
+            (
+                "client_rate_waits",
+                "Calls that waited for their class's rate budget",
+                &self.rate_waits,
+            ),
+            (
+                "client_throttle_pauses",
+                "429s that paused an endpoint class",
+                &self.throttle_pauses,
+            ),
+            (
+                "rate_budget_grants",
+                "Rate-budget admissions granted, by endpoint class",
+                &self.budget_grants,
+            ),
+            (
+                "rate_budget_waits",
+                "Rate-budget admissions answered with a wait, by endpoint class",
+                &self.budget_waits,
+            ),
+            (
+                "rate_budget_errors",
+                "Rate-budget store failures, by endpoint class",
+                &self.budget_errors,
+            ),
+        ] {
+            r.register(name, help, family.clone());
+        }
+        r.register(
+            "submissions",
+            "Submission attempts by outcome",
+            self.submissions.clone(),
+        );
+        r.register(
+            "webhook_attempts",
+            "Webhook delivery attempts by result (delivered or failed)",
+            self.webhook_attempts.clone(),
+        );
+        for (name, help, counter) in [
+            ("polls", "Get Submission polls", &self.polls),
+            (
+                "documents_prepared",
+                "Documents prepared (validated, signed, minified)",
+                &self.prepared,
+            ),
+            (
+                "documents_rejected_locally",
+                "Documents rejected by local validation",
+                &self.rejected_locally,
+            ),
+        ] {
+            r.register(name, help, counter.clone());
+        }
+        r
     }
 }
 
-#[derive(Debug, Default)]
-struct Families {
-    calls: BTreeMap<(String, String), u64>,
-    throttled: BTreeMap<String, u64>,
-    latency: BTreeMap<String, Histogram>,
-    retries: BTreeMap<String, u64>,
-    rate_waits: BTreeMap<&'static str, u64>,
-    throttle_pauses: BTreeMap<&'static str, u64>,
-    budget_grants: BTreeMap<&'static str, u64>,
-    budget_waits: BTreeMap<&'static str, u64>,
-    budget_errors: BTreeMap<&'static str, u64>,
-    submissions: BTreeMap<String, u64>,
-    webhook_attempts: BTreeMap<&'static str, u64>,
-}
-
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
-    families: Mutex<Families>,
-    logins: AtomicU64,
-    polls: AtomicU64,
-    prepared: AtomicU64,
-    rejected_locally: AtomicU64,
+    series: Series,
+    registry: Registry,
 }
 
 /// The gateway's metrics. Clones share the same counters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Metrics {
     inner: Arc<Inner>,
 }
 
-/// A stable snake-case label for an endpoint (`SubmitDocuments` → `submit_documents`).
-pub fn endpoint_label(endpoint: Endpoint) -> String {
-    let name = format!("{endpoint:?}");
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let series = Series::new();
+        let registry = series.registry();
+        Metrics {
+            inner: Arc::new(Inner { series, registry }),
         }
     }
-    out
+}
+
+/// A stable snake-case label for an endpoint (`SubmitDocuments` → `submit_documents`).
+pub fn endpoint_label(endpoint: Endpoint) -> String {
+    format!("{endpoint:?}").to_snake_case()
 }
 
 fn status_label(outcome: &CallOutcome) -> String {
@@ -135,49 +270,121 @@ fn status_label(outcome: &CallOutcome) -> String {
     }
 }
 
+/// What the store said at scrape time, each part `Err` when it could not be read.
+struct StoreCounts {
+    documents: Result<BTreeMap<DocumentState, u64>, StoreError>,
+    webhooks: Result<BTreeMap<WebhookState, u64>, StoreError>,
+}
+
+impl StoreCounts {
+    /// The store calls of a scrape, all here.
+    async fn read(store: &dyn Store) -> StoreCounts {
+        StoreCounts {
+            documents: store.count_documents_by_state().await,
+            webhooks: store.count_webhooks_by_state().await,
+        }
+    }
+
+    /// A registry for one scrape: gauges set from these counts. Built anew each scrape (not
+    /// refreshed in the shared registry) so that two concurrent scrapes cannot interleave
+    /// one's refresh with the other's encoding. A part that could not be read is left out,
+    /// and `store_up` says so.
+    fn registry(&self) -> Registry {
+        let mut r = Registry::with_prefix(PREFIX);
+        if let Ok(counts) = &self.documents {
+            r.register(
+                "documents",
+                "Document versions by state (queue depth)",
+                state_gauges(
+                    DocumentState::ALL
+                        .iter()
+                        .map(|s| (s.as_str(), counts.get(s))),
+                ),
+            );
+        }
+        if let Ok(counts) = &self.webhooks {
+            r.register(
+                "webhook_deliveries",
+                "Webhook deliveries by state",
+                state_gauges(
+                    WebhookState::ALL
+                        .iter()
+                        .map(|s| (s.as_str(), counts.get(s))),
+                ),
+            );
+        }
+        let up = Gauge::<u64, AtomicU64>::default();
+        up.set(u64::from(self.documents.is_ok() && self.webhooks.is_ok()));
+        r.register("store_up", "1 when this scrape could read the store", up);
+        r
+    }
+}
+
+/// One gauge per state, zero for a state the store has no row in.
+fn state_gauges<'a>(
+    states: impl Iterator<Item = (&'static str, Option<&'a u64>)>,
+) -> Family<StateLabel, Gauge<u64, AtomicU64>> {
+    let family = Family::<StateLabel, Gauge<u64, AtomicU64>>::default();
+    for (state, n) in states {
+        family
+            .get_or_create(&StateLabel { state })
+            .set(n.copied().unwrap_or(0));
+    }
+    family
+}
+
+/// Appends `registry` in text format 0.0.4.
+fn encode(out: &mut String, registry: &Registry) {
+    // The only error the encoder reports is its writer's, and writing to a `String` cannot
+    // fail; every label here is a plain string, which encodes without error.
+    if let Err(e) = prometheus_text::encode(out, registry) {
+        tracing::error!(error = %e, "metrics could not be encoded");
+    }
+}
+
 impl Metrics {
     /// Empty metrics.
     pub fn new() -> Metrics {
         Metrics::default()
     }
 
-    fn families(&self) -> MutexGuard<'_, Families> {
-        // A panic while holding the lock leaves counts that are still counts: keep going.
-        self.inner
-            .families
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn series(&self) -> &Series {
+        &self.inner.series
     }
 
     /// Counts one submission attempt's outcome (`accepted`, `outcome_unknown`, `duplicate`,
     /// `refused`, `split`, ...; the pipeline chooses the words).
     pub fn submission(&self, outcome: &str) {
-        *self
-            .families()
+        self.series()
             .submissions
-            .entry(outcome.to_owned())
-            .or_default() += 1;
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one Get Submission poll.
     pub fn poll(&self) {
-        self.inner.polls.fetch_add(1, Ordering::Relaxed);
+        self.series().polls.inc();
     }
 
     /// Counts documents prepared (validated, signed, minified).
     pub fn documents_prepared(&self, n: u64) {
-        self.inner.prepared.fetch_add(n, Ordering::Relaxed);
+        self.series().prepared.inc_by(n);
     }
 
     /// Counts one webhook delivery attempt: acknowledged by a 2xx, or failed.
     pub fn webhook_attempt(&self, delivered: bool) {
         let result = if delivered { "delivered" } else { "failed" };
-        *self.families().webhook_attempts.entry(result).or_default() += 1;
+        self.series()
+            .webhook_attempts
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     /// Counts documents rejected by local validation.
     pub fn documents_rejected_locally(&self, n: u64) {
-        self.inner.rejected_locally.fetch_add(n, Ordering::Relaxed);
+        self.series().rejected_locally.inc_by(n);
     }
 
     /// A rate budget that counts grants, waits and errors per endpoint class here, and
@@ -192,285 +399,69 @@ impl Metrics {
     /// The exposition text, with queue depth by state read from `store` now. If the store
     /// cannot be read, the gauges from it are left out and `invois_store_up` is 0.
     pub async fn render(&self, store: &dyn Store) -> String {
-        let documents = store.count_documents_by_state().await;
-        let webhooks = store.count_webhooks_by_state().await;
+        let counts = StoreCounts::read(store).await;
+        self.text(&counts)
+    }
+
+    /// The counters, then the scrape's gauges.
+    fn text(&self, counts: &StoreCounts) -> String {
         let mut out = String::with_capacity(4096);
-        self.render_counters(&mut out);
-        let up = documents.is_ok() && webhooks.is_ok();
-        if let Ok(counts) = documents {
-            family(
-                &mut out,
-                "invois_documents",
-                "gauge",
-                "Document versions by state (queue depth).",
-            );
-            for state in DocumentState::ALL {
-                let n = counts.get(state).copied().unwrap_or(0);
-                sample(
-                    &mut out,
-                    "invois_documents",
-                    &[("state", state.as_str())],
-                    n,
-                );
-            }
-        }
-        if let Ok(counts) = webhooks {
-            family(
-                &mut out,
-                "invois_webhook_deliveries",
-                "gauge",
-                "Webhook deliveries by state.",
-            );
-            for state in WebhookState::ALL {
-                let n = counts.get(state).copied().unwrap_or(0);
-                sample(
-                    &mut out,
-                    "invois_webhook_deliveries",
-                    &[("state", state.as_str())],
-                    n,
-                );
-            }
-        }
-        family(
-            &mut out,
-            "invois_store_up",
-            "gauge",
-            "1 when this scrape could read the store.",
-        );
-        sample(&mut out, "invois_store_up", &[], u64::from(up));
+        encode(&mut out, &self.inner.registry);
+        encode(&mut out, &counts.registry());
         out
     }
-
-    fn render_counters(&self, out: &mut String) {
-        let f = self.families();
-        family(
-            out,
-            "invois_client_calls_total",
-            "counter",
-            "MyInvois HTTP attempts by endpoint and status.",
-        );
-        for ((endpoint, status), n) in &f.calls {
-            sample(
-                out,
-                "invois_client_calls_total",
-                &[("endpoint", endpoint), ("status", status)],
-                *n,
-            );
-        }
-        labelled(
-            out,
-            "invois_client_throttled_total",
-            "MyInvois 429 answers by endpoint.",
-            "endpoint",
-            f.throttled.iter().map(|(k, v)| (k.as_str(), *v)),
-        );
-        family(
-            out,
-            "invois_client_call_duration_seconds",
-            "histogram",
-            "MyInvois HTTP attempt latency by endpoint.",
-        );
-        for (endpoint, h) in &f.latency {
-            let mut cumulative = 0;
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                cumulative += h.counts[i];
-                let le = format!("{bound}");
-                sample(
-                    out,
-                    "invois_client_call_duration_seconds_bucket",
-                    &[("endpoint", endpoint), ("le", &le)],
-                    cumulative,
-                );
-            }
-            sample(
-                out,
-                "invois_client_call_duration_seconds_bucket",
-                &[("endpoint", endpoint), ("le", "+Inf")],
-                h.count,
-            );
-            let _ = writeln!(
-                out,
-                "invois_client_call_duration_seconds_sum{{endpoint=\"{}\"}} {}",
-                escape_label(endpoint),
-                h.sum
-            );
-            sample(
-                out,
-                "invois_client_call_duration_seconds_count",
-                &[("endpoint", endpoint)],
-                h.count,
-            );
-        }
-        labelled(
-            out,
-            "invois_client_retries_total",
-            "MyInvois calls retried after a transient failure, by endpoint.",
-            "endpoint",
-            f.retries.iter().map(|(k, v)| (k.as_str(), *v)),
-        );
-        family(
-            out,
-            "invois_client_logins_total",
-            "counter",
-            "Token requests sent.",
-        );
-        sample(
-            out,
-            "invois_client_logins_total",
-            &[],
-            self.inner.logins.load(Ordering::Relaxed),
-        );
-        for (name, help, map) in [
-            (
-                "invois_client_rate_waits_total",
-                "Calls that waited for their class's rate budget.",
-                &f.rate_waits,
-            ),
-            (
-                "invois_client_throttle_pauses_total",
-                "429s that paused an endpoint class.",
-                &f.throttle_pauses,
-            ),
-            (
-                "invois_rate_budget_grants_total",
-                "Rate-budget admissions granted, by endpoint class.",
-                &f.budget_grants,
-            ),
-            (
-                "invois_rate_budget_waits_total",
-                "Rate-budget admissions answered with a wait, by endpoint class.",
-                &f.budget_waits,
-            ),
-            (
-                "invois_rate_budget_errors_total",
-                "Rate-budget store failures, by endpoint class.",
-                &f.budget_errors,
-            ),
-        ] {
-            labelled(out, name, help, "class", map.iter().map(|(k, v)| (*k, *v)));
-        }
-        labelled(
-            out,
-            "invois_submissions_total",
-            "Submission attempts by outcome.",
-            "outcome",
-            f.submissions.iter().map(|(k, v)| (k.as_str(), *v)),
-        );
-        labelled(
-            out,
-            "invois_webhook_attempts_total",
-            "Webhook delivery attempts by result (delivered or failed).",
-            "result",
-            f.webhook_attempts.iter().map(|(k, v)| (*k, *v)),
-        );
-        drop(f);
-        for (name, help, value) in [
-            (
-                "invois_polls_total",
-                "Get Submission polls.",
-                &self.inner.polls,
-            ),
-            (
-                "invois_documents_prepared_total",
-                "Documents prepared (validated, signed, minified).",
-                &self.inner.prepared,
-            ),
-            (
-                "invois_documents_rejected_locally_total",
-                "Documents rejected by local validation.",
-                &self.inner.rejected_locally,
-            ),
-        ] {
-            family(out, name, "counter", help);
-            sample(out, name, &[], value.load(Ordering::Relaxed));
-        }
-    }
-}
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn labelled<'a>(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    label: &str,
-    values: impl Iterator<Item = (&'a str, u64)>,
-) {
-    family(out, name, "counter", help);
-    for (value, n) in values {
-        sample(out, name, &[(label, value)], n);
-    }
-}
-
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "{k}=\"{}\"", escape_label(v));
-        }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {value}");
-}
-
-/// Escapes a label value: backslash, double quote and newline.
-fn escape_label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl ClientObserver for Metrics {
     fn on_call(&self, event: &CallEvent) {
         let endpoint = endpoint_label(event.endpoint);
-        let status = status_label(&event.outcome);
-        let mut f = self.families();
+        let s = self.series();
         if event.outcome == CallOutcome::Status(429) {
-            *f.throttled.entry(endpoint.clone()).or_default() += 1;
+            s.throttled
+                .get_or_create(&EndpointLabel {
+                    endpoint: endpoint.clone(),
+                })
+                .inc();
         }
-        f.latency
-            .entry(endpoint.clone())
-            .or_default()
+        s.latency
+            .get_or_create(&EndpointLabel {
+                endpoint: endpoint.clone(),
+            })
             .observe(event.elapsed.as_secs_f64());
-        *f.calls.entry((endpoint, status)).or_default() += 1;
+        s.calls
+            .get_or_create(&CallLabels {
+                endpoint,
+                status: status_label(&event.outcome),
+            })
+            .inc();
     }
 
     fn on_login(&self, _client_id: &str, _on_behalf_of: Option<&str>) {
-        self.inner.logins.fetch_add(1, Ordering::Relaxed);
+        self.series().logins.inc();
     }
 
     fn on_rate_wait(&self, class: RateClass, _until: DateTime<Utc>) {
-        *self.families().rate_waits.entry(class.key()).or_default() += 1;
+        let class = class.key();
+        self.series()
+            .rate_waits
+            .get_or_create(&ClassLabel { class })
+            .inc();
     }
 
     fn on_throttled(&self, class: RateClass, _retry_after: std::time::Duration) {
-        *self
-            .families()
+        let class = class.key();
+        self.series()
             .throttle_pauses
-            .entry(class.key())
-            .or_default() += 1;
+            .get_or_create(&ClassLabel { class })
+            .inc();
     }
 
     fn on_retry(&self, endpoint: Endpoint, _attempt: u32) {
-        *self
-            .families()
+        let endpoint = endpoint_label(endpoint);
+        self.series()
             .retries
-            .entry(endpoint_label(endpoint))
-            .or_default() += 1;
+            .get_or_create(&EndpointLabel { endpoint })
+            .inc();
     }
 }
 
@@ -497,14 +488,17 @@ impl RateBudget for MeteredBudget {
         now: DateTime<Utc>,
     ) -> Result<Admission, BudgetError> {
         let answer = self.inner.try_acquire(key, quota, now).await;
-        let class = key.class.key();
-        let mut f = self.metrics.families();
-        let map = match &answer {
-            Ok(Admission::Granted) => &mut f.budget_grants,
-            Ok(Admission::WaitUntil(_)) => &mut f.budget_waits,
-            Err(_) => &mut f.budget_errors,
+        let s = self.metrics.series();
+        let family = match &answer {
+            Ok(Admission::Granted) => &s.budget_grants,
+            Ok(Admission::WaitUntil(_)) => &s.budget_waits,
+            Err(_) => &s.budget_errors,
         };
-        *map.entry(class).or_default() += 1;
+        family
+            .get_or_create(&ClassLabel {
+                class: key.class.key(),
+            })
+            .inc();
         answer
     }
 
@@ -529,6 +523,125 @@ async fn scrape(State((metrics, store)): State<(Metrics, Arc<dyn Store>)>) -> im
 mod tests {
     use super::*;
 
+    /// Counts that read as a healthy, empty store.
+    fn empty_store() -> StoreCounts {
+        StoreCounts {
+            documents: Ok(BTreeMap::new()),
+            webhooks: Ok(BTreeMap::new()),
+        }
+    }
+
+    /// One series in every family, through the same calls the gateway makes where they can
+    /// be made from here (`CallEvent` is not constructible outside its crate).
+    fn touch_everything(m: &Metrics) {
+        let s = m.series();
+        let endpoint = || EndpointLabel {
+            endpoint: "submit_documents".to_owned(),
+        };
+        s.calls
+            .get_or_create(&CallLabels {
+                endpoint: "submit_documents".to_owned(),
+                status: "202".to_owned(),
+            })
+            .inc();
+        s.throttled.get_or_create(&endpoint()).inc();
+        s.latency.get_or_create(&endpoint()).observe(0.2);
+        m.on_retry(Endpoint::SubmitDocuments, 1);
+        m.on_login("client", None);
+        m.on_rate_wait(RateClass::SubmitDocuments, Utc::now());
+        m.on_throttled(
+            RateClass::SubmitDocuments,
+            std::time::Duration::from_secs(1),
+        );
+        let class = ClassLabel {
+            class: RateClass::SubmitDocuments.key(),
+        };
+        s.budget_grants.get_or_create(&class).inc();
+        s.budget_waits.get_or_create(&class).inc();
+        s.budget_errors.get_or_create(&class).inc();
+        m.submission("accepted");
+        m.webhook_attempt(true);
+        m.poll();
+        m.documents_prepared(2);
+        m.documents_rejected_locally(1);
+    }
+
+    /// The `# TYPE` lines, in order.
+    fn types(text: &str) -> Vec<(&str, &str)> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_once(' '))
+            .collect()
+    }
+
+    #[test]
+    fn every_series_keeps_its_name_and_type() {
+        // The names and types served before prometheus-client (and in docs/gateway.md):
+        // dashboards and alerts are built on them.
+        let before = [
+            ("invois_client_calls_total", "counter"),
+            ("invois_client_throttled_total", "counter"),
+            ("invois_client_call_duration_seconds", "histogram"),
+            ("invois_client_retries_total", "counter"),
+            ("invois_client_logins_total", "counter"),
+            ("invois_client_rate_waits_total", "counter"),
+            ("invois_client_throttle_pauses_total", "counter"),
+            ("invois_rate_budget_grants_total", "counter"),
+            ("invois_rate_budget_waits_total", "counter"),
+            ("invois_rate_budget_errors_total", "counter"),
+            ("invois_submissions_total", "counter"),
+            ("invois_webhook_attempts_total", "counter"),
+            ("invois_polls_total", "counter"),
+            ("invois_documents_prepared_total", "counter"),
+            ("invois_documents_rejected_locally_total", "counter"),
+            ("invois_documents", "gauge"),
+            ("invois_webhook_deliveries", "gauge"),
+            ("invois_store_up", "gauge"),
+        ];
+        let m = Metrics::new();
+        touch_everything(&m);
+        let text = m.text(&empty_store());
+        assert_eq!(types(&text), before, "{text}");
+        assert!(!text.contains("_total_total"), "{text}");
+        // Every sample's name is its family's, or the family's `_bucket`/`_sum`/`_count`
+        // for the histogram.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|f| *f == "invois_client_call_duration_seconds")
+                .unwrap_or(name);
+            assert!(before.iter().any(|(n, _)| *n == family), "{line}");
+        }
+        assert!(text.contains(
+            "invois_client_calls_total{endpoint=\"submit_documents\",status=\"202\"} 1\n"
+        ));
+        assert!(text.contains("invois_rate_budget_waits_total{class=\"submit_documents\"} 1\n"));
+        assert!(
+            text.contains("invois_documents_prepared_total 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("invois_documents{state=\"valid\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("invois_store_up 1\n"), "{text}");
+    }
+
+    #[test]
+    fn an_unreadable_store_leaves_its_gauges_out() {
+        let m = Metrics::new();
+        let down = StoreCounts {
+            documents: Err(StoreError::NotFound("no database".to_owned())),
+            webhooks: Ok(BTreeMap::new()),
+        };
+        let text = m.text(&down);
+        assert!(!text.contains("invois_documents{"), "{text}");
+        assert!(text.contains("invois_webhook_deliveries{state=\"pending\"} 0\n"));
+        assert!(text.contains("invois_store_up 0\n"), "{text}");
+    }
+
     #[test]
     fn endpoint_labels_are_snake_case() {
         assert_eq!(
@@ -536,52 +649,53 @@ mod tests {
             "submit_documents"
         );
         assert_eq!(endpoint_label(Endpoint::GetSubmission), "get_submission");
+        assert_eq!(endpoint_label(Endpoint::TaxpayerQrCode), "taxpayer_qr_code");
         let all: std::collections::HashSet<String> =
             Endpoint::ALL.iter().map(|e| endpoint_label(*e)).collect();
         assert_eq!(all.len(), Endpoint::ALL.len(), "labels must be distinct");
+        // The same labels the hand-written conversion gave: an `_` before every capital.
+        for e in Endpoint::ALL.iter() {
+            let mut before = String::new();
+            for (i, c) in format!("{e:?}").chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    before.push('_');
+                }
+                before.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(endpoint_label(*e), before);
+        }
     }
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let m = Metrics::new();
+        m.submission("a\"b\\c\nd");
+        let text = m.text(&empty_store());
+        assert!(
+            text.contains("invois_submissions_total{outcome=\"a\\\"b\\\\c\\nd\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]
     fn histogram_buckets_are_cumulative_in_the_text() {
         let m = Metrics::new();
-        let mut f = m.families();
-        let h = f.latency.entry("x".to_owned()).or_default();
+        let h = m.series().latency.get_or_create(&EndpointLabel {
+            endpoint: "x".to_owned(),
+        });
         h.observe(0.003);
         h.observe(0.2);
         h.observe(100.0);
-        drop(f);
-        let mut out = String::new();
-        m.render_counters(&mut out);
-        assert!(
-            out.contains(
-                "invois_client_call_duration_seconds_bucket{endpoint=\"x\",le=\"0.005\"} 1"
-            ),
-            "{out}"
-        );
-        assert!(
-            out.contains(
-                "invois_client_call_duration_seconds_bucket{endpoint=\"x\",le=\"0.25\"} 2"
-            ),
-            "{out}"
-        );
-        assert!(
-            out.contains("invois_client_call_duration_seconds_bucket{endpoint=\"x\",le=\"30\"} 2"),
-            "{out}"
-        );
-        assert!(
-            out.contains(
-                "invois_client_call_duration_seconds_bucket{endpoint=\"x\",le=\"+Inf\"} 3"
-            ),
-            "{out}"
-        );
-        assert!(
-            out.contains("invois_client_call_duration_seconds_count{endpoint=\"x\"} 3"),
-            "{out}"
-        );
+        drop(h);
+        let out = m.text(&empty_store());
+        for expected in [
+            "invois_client_call_duration_seconds_bucket{endpoint=\"x\",le=\"0.005\"} 1\n",
+            "invois_client_call_duration_seconds_bucket{endpoint=\"x\",le=\"0.25\"} 2\n",
+            "invois_client_call_duration_seconds_bucket{endpoint=\"x\",le=\"30\"} 2\n",
+            "invois_client_call_duration_seconds_bucket{endpoint=\"x\",le=\"+Inf\"} 3\n",
+            "invois_client_call_duration_seconds_count{endpoint=\"x\"} 3\n",
+        ] {
+            assert!(out.contains(expected), "{expected} in {out}");
+        }
     }
 }

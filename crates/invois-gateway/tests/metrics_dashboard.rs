@@ -122,6 +122,53 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64>
         .map(|(_, _, v)| *v)
 }
 
+/// Reads the exposition with `prometheus-parse`, a parser written by others: every line is a
+/// HELP, a TYPE or a sample, and each series gets the type the docs give it. That type only
+/// comes through when a family's TYPE line names its samples exactly (`..._total` for a
+/// counter, as text format 0.0.4 wants, not the OpenMetrics `...` without the suffix).
+fn read_as_prometheus_does(text: &str) {
+    use prometheus_parse::{LineInfo, Scrape, Value};
+    for line in text.lines() {
+        assert!(
+            !matches!(LineInfo::parse(line), LineInfo::Empty | LineInfo::Ignored),
+            "not an exposition line: {line:?}"
+        );
+    }
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    assert!(!scrape.samples.is_empty());
+    for sample in &scrape.samples {
+        let name = sample.metric.as_str();
+        let ok = match &sample.value {
+            Value::Counter(_) => name.ends_with("_total"),
+            Value::Gauge(_) => [
+                "invois_documents",
+                "invois_webhook_deliveries",
+                "invois_store_up",
+            ]
+            .contains(&name),
+            Value::Histogram(_) => name == "invois_client_call_duration_seconds",
+            // A histogram's `_sum` and `_count` have no TYPE line of their own.
+            Value::Untyped(_) => [
+                "invois_client_call_duration_seconds_sum",
+                "invois_client_call_duration_seconds_count",
+            ]
+            .contains(&name),
+            Value::Summary(_) => false,
+        };
+        assert!(ok, "{name} read as {:?}", sample.value);
+    }
+    let calls = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "invois_client_calls_total"
+                && s.labels.get("endpoint") == Some("search_documents")
+                && s.labels.get("status") == Some("200")
+        })
+        .expect("client calls to search_documents");
+    assert_eq!(calls.value, Value::Counter(5.0));
+}
+
 async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("invois.db").display());
@@ -192,6 +239,7 @@ async fn metrics_count_client_calls_429s_budget_and_queue_depth() {
 
     let text = m.render(&*store).await;
     let s = parse_exposition(&text);
+    read_as_prometheus_does(&text);
     let search = [("endpoint", "search_documents"), ("status", "200")];
     assert_eq!(
         value(&s, "invois_client_calls_total", &search),
