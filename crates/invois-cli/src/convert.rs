@@ -31,8 +31,8 @@ pub(crate) fn parse_any(bytes: &[u8]) -> anyhow::Result<Document> {
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bytes =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let bytes = crate::input::read_document(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
     let doc = parse_any(&bytes).with_context(|| format!("parsing {}", args.file.display()))?;
     // JSON readers disagree on a repeated key (first, last, or both), so the output would be
     // one reading passed off as the document: unusable input (exit 2), like a parse error.

@@ -20,6 +20,7 @@ macro_rules! outln {
 }
 
 mod gateway;
+mod input;
 mod sandbox;
 mod sandbox_report;
 

@@ -83,7 +83,7 @@ pub(crate) fn load_signer(
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let doc = std::fs::read(&args.file)
+    let doc = crate::input::read_document(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let format = Format::detect(&doc)
         .with_context(|| format!("{} is neither JSON nor XML", args.file.display()))?;

@@ -34,7 +34,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = ValidationContext::at(args.now.unwrap_or_else(Utc::now)).with_codes(tables);
     let mut results = Vec::new();
     for file in &args.files {
-        let outcome = match std::fs::read(file) {
+        let outcome = match crate::input::read_document(file) {
             Err(e) => Outcome::Unusable(format!("cannot read: {e}")),
             Ok(bytes) => match crate::convert::parse_any(&bytes) {
                 Err(e) => Outcome::Unusable(format!("{e:#}")),

@@ -79,8 +79,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut all_valid = true;
     let mut json_out = Vec::new();
     for file in &args.files {
-        let bytes =
-            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let bytes = crate::input::read_document(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let v = invois_sign::verify_with(&bytes, None, &opts);
         all_valid &= v.is_valid();
         if args.json {

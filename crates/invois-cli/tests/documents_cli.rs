@@ -320,3 +320,31 @@ fn validate_reports_a_repeated_json_key() {
     assert_eq!(finding["xpath"], "/Invoice/cbc:ID[2]");
     assert_eq!(finding["value"], "ID");
 }
+
+#[test]
+fn a_file_far_over_the_limit_is_refused_without_being_read_whole() {
+    let dir = scratch("huge");
+    // A sparse 40 MB file: reading it whole, as the commands once did, would take seconds and
+    // hundreds of megabytes; refused, it costs one read of the limit.
+    let huge = dir.join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(40 << 20)
+        .unwrap();
+    let path = huge.to_str().unwrap();
+    let out = invois(&["validate", path], &dir);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("unusable") && stdout(&out).contains("300 KB"));
+    for args in [
+        vec!["convert", path, "--to", "xml"],
+        vec!["verify", path],
+    ] {
+        let out = invois(&args, &dir);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("300 KB"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
