@@ -710,16 +710,67 @@ fn subtotal_el(
     agg("TaxSubtotal", c)
 }
 
+/// The currencies a document's amounts are written in.
+struct Currencies<'a> {
+    /// The document currency: every amount but the tax amounts.
+    doc: &'a str,
+    /// The tax currency: tax amounts are stated in MYR for foreign-currency documents (as the
+    /// official sample), converted at `rate`.
+    tax: &'a str,
+    rate: Decimal,
+}
+
+impl Currencies<'_> {
+    /// An amount in the document currency, in the tax currency (unrounded).
+    fn to_tax(&self, d: Decimal) -> Decimal {
+        if self.tax != self.doc {
+            d * self.rate
+        } else {
+            d
+        }
+    }
+}
+
+/// Tax per distinct tax (type, rate, exemption reason): the tax, its taxable amount in the
+/// document currency and its tax amount in the tax currency, in order of first appearance.
+type TaxesByType = Vec<(LineTax, Decimal, Decimal)>;
+
+/// The invoice lines as elements, with what the document-level totals need from them.
+#[derive(Default)]
+struct Lines {
+    elements: Vec<Element>,
+    /// The sum of the lines' net amounts.
+    total: Decimal,
+    by_type: TaxesByType,
+}
+
 impl Invoice {
     /// The document tree (UBL order, standard namespaces).
     pub fn to_document(&self) -> Document {
         let cur = self.currency.as_str();
-        // Tax amounts are stated in MYR for foreign-currency documents (as the official sample).
-        let rate = self.exchange_rate.unwrap_or(Decimal::ONE);
-        let tax_cur = self.tax_currency.as_deref().unwrap_or(cur);
-        let to_tax = |d: Decimal| if tax_cur != cur { d * rate } else { d };
+        let currencies = Currencies {
+            doc: cur,
+            tax: self.tax_currency.as_deref().unwrap_or(cur),
+            rate: self.exchange_rate.unwrap_or(Decimal::ONE),
+        };
         let mut root = Element::new(Ns::Invoice, "Invoice");
         let c = &mut root.children;
+        self.push_header(c);
+        self.push_references(c);
+        self.push_parties(c);
+        self.push_payment(c);
+        // Lines are computed first because the document totals come from them, but written
+        // last, after the totals, as UBL orders them.
+        let lines = self.invoice_lines(&currencies);
+        let (tax_total, total_tax) = tax_total(&lines.by_type, &currencies);
+        c.push(tax_total);
+        c.push(self.legal_monetary_total(lines.total, total_tax, &currencies));
+        c.extend(lines.elements);
+        Document::from_root(root)
+    }
+
+    /// ID, dates, type and version, currencies and the invoice period.
+    fn push_header(&self, c: &mut Vec<Element>) {
         c.push(leaf("ID", &self.id));
         c.push(leaf(
             "IssueDate",
@@ -732,7 +783,7 @@ impl Invoice {
         c.push(
             leaf("InvoiceTypeCode", self.document_type.code()).attr("listVersionID", &self.version),
         );
-        c.push(leaf("DocumentCurrencyCode", cur));
+        c.push(leaf("DocumentCurrencyCode", &self.currency));
         if let Some(t) = &self.tax_currency {
             c.push(leaf("TaxCurrencyCode", t));
         }
@@ -746,6 +797,10 @@ impl Invoice {
                 ],
             ));
         }
+    }
+
+    /// The originals a note refers to, the bill reference and the additional references.
+    fn push_references(&self, c: &mut Vec<Element>) {
         for o in &self.originals {
             c.push(agg(
                 "BillingReference",
@@ -771,6 +826,10 @@ impl Invoice {
             }
             c.push(agg("AdditionalDocumentReference", e));
         }
+    }
+
+    /// Supplier, buyer and delivery (recipient and freight).
+    fn push_parties(&self, c: &mut Vec<Element>) {
         let mut supplier = vec![party(&self.supplier, true)];
         if let Some(x) = &self.supplier.certex {
             supplier.insert(
@@ -799,12 +858,18 @@ impl Invoice {
                     "Shipment",
                     vec![
                         leaf("ID", "1"),
-                        allowance_charge(f, cur, "FreightAllowanceCharge"),
+                        allowance_charge(f, &self.currency, "FreightAllowanceCharge"),
                     ],
                 ));
             }
             c.push(agg("Delivery", e));
         }
+    }
+
+    /// Payment means and terms, prepayment, document-level allowances and charges, and the
+    /// exchange rate of a foreign-currency document.
+    fn push_payment(&self, c: &mut Vec<Element>) {
+        let cur = self.currency.as_str();
         if let Some(p) = &self.payment {
             let mut e = vec![leaf("PaymentMeansCode", &p.mode)];
             if let Some(a) = &p.account {
@@ -839,93 +904,31 @@ impl Invoice {
                 ],
             ));
         }
-        // Lines and totals.
-        let mut line_els = Vec::new();
-        let mut line_total = Decimal::ZERO;
-        let mut by_type: Vec<(LineTax, Decimal, Decimal)> = Vec::new();
+    }
+
+    /// Every `InvoiceLine`, with the net total and the taxes by type they add up to.
+    fn invoice_lines(&self, currencies: &Currencies<'_>) -> Lines {
+        let mut lines = Lines::default();
         for (i, l) in self.lines.iter().enumerate() {
             let a = compute(l);
-            line_total += a.net;
-            let default = [default_tax()];
-            let taxes: &[LineTax] = if l.taxes.is_empty() {
-                &default
-            } else {
-                &l.taxes
-            };
-            let amounts: Vec<(Decimal, Decimal)> = if l.taxes.is_empty() {
-                vec![(a.net, Decimal::ZERO)]
-            } else {
-                a.taxes.clone()
-            };
-            let mut subs = Vec::new();
-            let mut line_tax = Decimal::ZERO;
-            for (t, (taxable, tax)) in taxes.iter().zip(&amounts) {
-                let tax_in_tax_cur = to_tax(*tax).round_dp_with_strategy(
-                    2,
-                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-                );
-                line_tax += tax_in_tax_cur;
-                subs.push(subtotal_el(
-                    t,
-                    *taxable,
-                    tax_in_tax_cur,
-                    cur,
-                    tax_cur,
-                    Some(l.quantity),
-                ));
-                match by_type.iter_mut().find(|(bt, _, _)| {
-                    bt.tax_type == t.tax_type
-                        && bt.percent == t.percent
-                        && bt.exemption_reason == t.exemption_reason
-                }) {
-                    Some((_, tb, tx)) => {
-                        *tb += *taxable;
-                        *tx += tax_in_tax_cur;
-                    }
-                    None => by_type.push((t.clone(), *taxable, tax_in_tax_cur)),
-                }
-            }
-            let mut tt = vec![amount("TaxAmount", line_tax, tax_cur)];
-            tt.extend(subs);
-            let mut e = vec![
-                leaf("ID", (i + 1).to_string()),
-                num_leaf("InvoicedQuantity", number(l.quantity)).attr("unitCode", &l.unit),
-                amount("LineExtensionAmount", a.net, cur),
-            ];
-            for ac in &l.allowance_charges {
-                e.push(allowance_charge(ac, cur, "AllowanceCharge"));
-            }
-            e.push(agg("TaxTotal", tt));
-            let mut item = vec![leaf("Description", &l.description)];
-            if let Some(o) = &l.origin_country {
-                item.push(agg("OriginCountry", vec![leaf("IdentificationCode", o)]));
-            }
-            item.push(agg(
-                "CommodityClassification",
-                vec![leaf("ItemClassificationCode", &l.classification).attr("listID", "CLASS")],
-            ));
-            if let Some(t) = &l.tariff {
-                item.push(agg(
-                    "CommodityClassification",
-                    vec![leaf("ItemClassificationCode", t).attr("listID", "PTC")],
-                ));
-            }
-            e.push(agg("Item", item));
-            e.push(agg("Price", vec![amount("PriceAmount", l.unit_price, cur)]));
-            e.push(agg(
-                "ItemPriceExtension",
-                vec![amount("Amount", a.subtotal, cur)],
-            ));
-            line_els.push(agg("InvoiceLine", e));
+            lines.total += a.net;
+            let tax_total = line_tax_total(l, &a, currencies, &mut lines.by_type);
+            lines
+                .elements
+                .push(invoice_line(i, l, &a, currencies.doc, tax_total));
         }
-        let total_tax: Decimal = by_type.iter().map(|(_, _, t)| *t).sum();
-        let mut tt = vec![amount("TaxAmount", total_tax, tax_cur)];
-        for (t, taxable, tax) in &by_type {
-            let mut t = t.clone();
-            t.per_unit = None;
-            tt.push(subtotal_el(&t, *taxable, *tax, cur, tax_cur, None));
-        }
-        c.push(agg("TaxTotal", tt));
+        lines
+    }
+
+    /// `LegalMonetaryTotal`, from the lines' net total and the tax total (in the tax
+    /// currency).
+    fn legal_monetary_total(
+        &self,
+        line_total: Decimal,
+        total_tax: Decimal,
+        currencies: &Currencies<'_>,
+    ) -> Element {
+        let cur = currencies.doc;
         let allow: Decimal = self
             .allowance_charges
             .iter()
@@ -940,8 +943,8 @@ impl Invoice {
             .sum();
         let exclusive = line_total - allow + charge;
         // Tax is in the tax currency; the inclusive total is in the document currency.
-        let tax_doc = if tax_cur != cur && rate != Decimal::ZERO {
-            (total_tax / rate).round_dp(2)
+        let tax_doc = if currencies.tax != cur && currencies.rate != Decimal::ZERO {
+            (total_tax / currencies.rate).round_dp(2)
         } else {
             total_tax
         };
@@ -961,10 +964,118 @@ impl Invoice {
             lmt.push(amount("PayableRoundingAmount", r, cur));
         }
         lmt.push(amount("PayableAmount", inclusive - prepaid + rounding, cur));
-        c.push(agg("LegalMonetaryTotal", lmt));
-        c.extend(line_els);
-        Document::from_root(root)
+        agg("LegalMonetaryTotal", lmt)
     }
+}
+
+/// A line's `TaxTotal`: one subtotal per tax (tax type 06 at 0% when the line has none), each
+/// tax converted to the tax currency and rounded there; each is also added to `by_type`.
+fn line_tax_total(
+    l: &Line,
+    a: &LineAmounts,
+    currencies: &Currencies<'_>,
+    by_type: &mut TaxesByType,
+) -> Element {
+    let default = [default_tax()];
+    let taxes: &[LineTax] = if l.taxes.is_empty() {
+        &default
+    } else {
+        &l.taxes
+    };
+    let amounts: Vec<(Decimal, Decimal)> = if l.taxes.is_empty() {
+        vec![(a.net, Decimal::ZERO)]
+    } else {
+        a.taxes.clone()
+    };
+    let mut subs = Vec::new();
+    let mut line_tax = Decimal::ZERO;
+    for (t, (taxable, tax)) in taxes.iter().zip(&amounts) {
+        let tax_in_tax_cur = currencies
+            .to_tax(*tax)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        line_tax += tax_in_tax_cur;
+        subs.push(subtotal_el(
+            t,
+            *taxable,
+            tax_in_tax_cur,
+            currencies.doc,
+            currencies.tax,
+            Some(l.quantity),
+        ));
+        add_by_type(by_type, t, *taxable, tax_in_tax_cur);
+    }
+    let mut tt = vec![amount("TaxAmount", line_tax, currencies.tax)];
+    tt.extend(subs);
+    agg("TaxTotal", tt)
+}
+
+/// Add one line tax to the subtotal of its type, rate and exemption reason.
+fn add_by_type(by_type: &mut TaxesByType, t: &LineTax, taxable: Decimal, tax: Decimal) {
+    match by_type.iter_mut().find(|(bt, _, _)| {
+        bt.tax_type == t.tax_type
+            && bt.percent == t.percent
+            && bt.exemption_reason == t.exemption_reason
+    }) {
+        Some((_, tb, tx)) => {
+            *tb += taxable;
+            *tx += tax;
+        }
+        None => by_type.push((t.clone(), taxable, tax)),
+    }
+}
+
+/// One `InvoiceLine` (numbered from 1), around its already built `TaxTotal`.
+fn invoice_line(i: usize, l: &Line, a: &LineAmounts, cur: &str, tax_total: Element) -> Element {
+    let mut e = vec![
+        leaf("ID", (i + 1).to_string()),
+        num_leaf("InvoicedQuantity", number(l.quantity)).attr("unitCode", &l.unit),
+        amount("LineExtensionAmount", a.net, cur),
+    ];
+    for ac in &l.allowance_charges {
+        e.push(allowance_charge(ac, cur, "AllowanceCharge"));
+    }
+    e.push(tax_total);
+    let mut item = vec![leaf("Description", &l.description)];
+    if let Some(o) = &l.origin_country {
+        item.push(agg("OriginCountry", vec![leaf("IdentificationCode", o)]));
+    }
+    item.push(agg(
+        "CommodityClassification",
+        vec![leaf("ItemClassificationCode", &l.classification).attr("listID", "CLASS")],
+    ));
+    if let Some(t) = &l.tariff {
+        item.push(agg(
+            "CommodityClassification",
+            vec![leaf("ItemClassificationCode", t).attr("listID", "PTC")],
+        ));
+    }
+    e.push(agg("Item", item));
+    e.push(agg("Price", vec![amount("PriceAmount", l.unit_price, cur)]));
+    e.push(agg(
+        "ItemPriceExtension",
+        vec![amount("Amount", a.subtotal, cur)],
+    ));
+    agg("InvoiceLine", e)
+}
+
+/// The document `TaxTotal` (one subtotal per tax type, fixed-rate details dropped) and the
+/// total tax, in the tax currency.
+fn tax_total(by_type: &TaxesByType, currencies: &Currencies<'_>) -> (Element, Decimal) {
+    let total_tax: Decimal = by_type.iter().map(|(_, _, t)| *t).sum();
+    let mut tt = vec![amount("TaxAmount", total_tax, currencies.tax)];
+    for (t, taxable, tax) in by_type {
+        let mut t = t.clone();
+        t.per_unit = None;
+        tt.push(subtotal_el(
+            &t,
+            *taxable,
+            *tax,
+            currencies.doc,
+            currencies.tax,
+            None,
+        ));
+    }
+    (agg("TaxTotal", tt), total_tax)
 }
 
 /// A filled, valid example document of a type (version `1.0` or `1.2` validate clean; `1.1`
