@@ -226,7 +226,7 @@ pub(crate) async fn refuse_other_clients_work(
 
 /// Reads, parses and stores one file. Only a store failure is an error; anything wrong with
 /// the file is its entry.
-async fn store_file(intake: &Intake, file: &PathBuf, correct: bool) -> anyhow::Result<Entry> {
+async fn store_file(intake: &Intake, file: &std::path::Path, correct: bool) -> anyhow::Result<Entry> {
     let bytes = match crate::input::read_document(file) {
         Ok(b) => b,
         Err(e) => {
