@@ -163,48 +163,68 @@ pub(super) fn check(root: &Node<'_>, out: &mut Findings) {
     let mut lines_total = Decimal::ZERO;
     let lines = root.kids("InvoiceLine");
     for line in &lines {
-        let qty = line.kid("InvoicedQuantity").and_then(|q| num(&q, out));
-        let price = get(line, &["Price", "PriceAmount"], out).map(|(_, d)| d);
-        let subtotal = get(line, &["ItemPriceExtension", "Amount"], out);
-        if let (Some(q), Some(p), Some((n, s))) = (qty, price, &subtotal) {
-            expect(
-                n,
-                *s,
-                p * q,
-                "A001",
-                "the line subtotal (ItemPriceExtension/Amount) is unit price x quantity",
-                out,
-            );
-        }
-        if let Some((n, ext)) = get(line, &["LineExtensionAmount"], out) {
+        if let Some(ext) = check_line(line, rates, out) {
             lines_total += ext;
-            if let Some((_, s)) = &subtotal {
-                let computed = *s - allowances(line, false, out) + allowances(line, true, out);
-                expect(
-                    &n,
-                    ext,
-                    computed,
-                    "A002",
-                    "the line total excluding tax is subtotal - line discounts + line charges",
-                    out,
-                );
-            }
-        }
-        for t in line.kids("TaxTotal") {
-            tax_total(&t, rates, out);
         }
     }
     for t in root.kids("TaxTotal") {
         tax_total(&t, rates, out);
     }
-    let Some(lmt) = root.kid("LegalMonetaryTotal") else {
-        return;
-    };
-    let field = |name: &str, out: &mut Findings| get(&lmt, &[name], out);
+    if let Some(lmt) = root.kid("LegalMonetaryTotal") {
+        let lines_total = (!lines.is_empty()).then_some(lines_total);
+        monetary_total(root, &lmt, lines_total, rates, out);
+    }
+}
+
+/// One line's subtotal (A001), total excluding tax (A002) and taxes; returns its stated
+/// LineExtensionAmount, which the document's must add up to.
+fn check_line(line: &Node<'_>, rates: Rates<'_>, out: &mut Findings) -> Option<Decimal> {
+    let qty = line.kid("InvoicedQuantity").and_then(|q| num(&q, out));
+    let price = get(line, &["Price", "PriceAmount"], out).map(|(_, d)| d);
+    let subtotal = get(line, &["ItemPriceExtension", "Amount"], out);
+    if let (Some(q), Some(p), Some((n, s))) = (qty, price, &subtotal) {
+        expect(
+            n,
+            *s,
+            p * q,
+            "A001",
+            "the line subtotal (ItemPriceExtension/Amount) is unit price x quantity",
+            out,
+        );
+    }
+    let line_ext = get(line, &["LineExtensionAmount"], out);
+    if let (Some((n, ext)), Some((_, s))) = (&line_ext, &subtotal) {
+        let computed = *s - allowances(line, false, out) + allowances(line, true, out);
+        expect(
+            n,
+            *ext,
+            computed,
+            "A002",
+            "the line total excluding tax is subtotal - line discounts + line charges",
+            out,
+        );
+    }
+    for t in line.kids("TaxTotal") {
+        tax_total(&t, rates, out);
+    }
+    line_ext.map(|(_, ext)| ext)
+}
+
+/// `LegalMonetaryTotal`: each amount against the ones it is computed from (A005-A010).
+/// `lines_total` is the sum of the lines' LineExtensionAmount, `None` without lines.
+///
+/// Every amount is read once, in this order, because reading one that is not a decimal
+/// reports A011 there.
+fn monetary_total(
+    root: &Node<'_>,
+    lmt: &Node<'_>,
+    lines_total: Option<Decimal>,
+    rates: Rates<'_>,
+    out: &mut Findings,
+) {
+    let field = |name: &str, out: &mut Findings| get(lmt, &[name], out);
     let line_ext = field("LineExtensionAmount", out);
-    if let Some((n, v)) = &line_ext
-        && !lines.is_empty()
-    {
+    if let (Some((n, v)), Some(lines_total)) = (&line_ext, lines_total) {
         expect(
             n,
             *v,
@@ -214,38 +234,11 @@ pub(super) fn check(root: &Node<'_>, out: &mut Findings) {
             out,
         );
     }
-    let doc_allow = allowances(root, false, out);
-    let doc_charge = allowances(root, true, out);
-    let allowance_total = field("AllowanceTotalAmount", out);
-    let charge_total = field("ChargeTotalAmount", out);
-    if root.kids("AllowanceCharge").is_empty() {
-        // Nothing to add up.
-    } else {
-        if let Some((n, v)) = &allowance_total {
-            expect(
-                n,
-                *v,
-                doc_allow,
-                "A007",
-                "AllowanceTotalAmount is the sum of the document-level discounts",
-                out,
-            );
-        }
-        if let Some((n, v)) = &charge_total {
-            expect(
-                n,
-                *v,
-                doc_charge,
-                "A007",
-                "ChargeTotalAmount is the sum of the document-level charges",
-                out,
-            );
-        }
-    }
+    let (allowance_total, charge_total) = allowance_charge_totals(root, lmt, out);
     let tax_exclusive = field("TaxExclusiveAmount", out);
     if let (Some((_, le)), Some((n, te))) = (&line_ext, &tax_exclusive) {
-        let a = allowance_total.as_ref().map_or(Decimal::ZERO, |x| x.1);
-        let c = charge_total.as_ref().map_or(Decimal::ZERO, |x| x.1);
+        let a = allowance_total.unwrap_or(Decimal::ZERO);
+        let c = charge_total.unwrap_or(Decimal::ZERO);
         expect(
             n,
             *te,
@@ -283,4 +276,43 @@ pub(super) fn check(root: &Node<'_>, out: &mut Findings) {
             out,
         );
     }
+}
+
+/// AllowanceTotalAmount and ChargeTotalAmount against the document-level allowances and
+/// charges (A007), when there are any; returns the two stated totals.
+fn allowance_charge_totals(
+    root: &Node<'_>,
+    lmt: &Node<'_>,
+    out: &mut Findings,
+) -> (Option<Decimal>, Option<Decimal>) {
+    let doc_allow = allowances(root, false, out);
+    let doc_charge = allowances(root, true, out);
+    let allowance_total = get(lmt, &["AllowanceTotalAmount"], out);
+    let charge_total = get(lmt, &["ChargeTotalAmount"], out);
+    if !root.kids("AllowanceCharge").is_empty() {
+        if let Some((n, v)) = &allowance_total {
+            expect(
+                n,
+                *v,
+                doc_allow,
+                "A007",
+                "AllowanceTotalAmount is the sum of the document-level discounts",
+                out,
+            );
+        }
+        if let Some((n, v)) = &charge_total {
+            expect(
+                n,
+                *v,
+                doc_charge,
+                "A007",
+                "ChargeTotalAmount is the sum of the document-level charges",
+                out,
+            );
+        }
+    }
+    (
+        allowance_total.map(|(_, v)| v),
+        charge_total.map(|(_, v)| v),
+    )
 }

@@ -90,6 +90,36 @@ fn header(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, out: &mut Fi
         }
         None => missing(root, &["ID"], "the invoice number", out),
     }
+    issue_date_time(root, ctx, out);
+    document_type_and_version(root, ctx, out);
+    let _ = doc;
+    match root.kid("DocumentCurrencyCode") {
+        Some(c) => code(&c, Table::Currencies, ctx, out),
+        None => missing(
+            root,
+            &["DocumentCurrencyCode"],
+            "the document currency",
+            out,
+        ),
+    }
+    if let Some(c) = root.kid("TaxCurrencyCode") {
+        code(&c, Table::Currencies, ctx, out);
+    }
+    for p in root.kids("InvoicePeriod") {
+        for d in p.kids("Description") {
+            max_len(
+                &d,
+                50,
+                "the billing frequency (InvoicePeriod/Description)",
+                out,
+            );
+        }
+    }
+}
+
+/// IssueDate and IssueTime present, the time in UTC (CF017), and the two together neither
+/// in the future (CF010) nor older than 72 hours (CF011).
+fn issue_date_time(root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
     let date = root.kid("IssueDate");
     let time = root.kid("IssueTime");
     if date.is_none() {
@@ -138,6 +168,11 @@ fn header(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, out: &mut Fi
             );
         }
     }
+}
+
+/// InvoiceTypeCode from its code table, with a known version (CF001, CF012); a signed
+/// version must carry the signature parts (CF013).
+fn document_type_and_version(root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
     match root.kid("InvoiceTypeCode") {
         None => missing(root, &["InvoiceTypeCode"], "the e-invoice type code", out),
         Some(t) => {
@@ -177,29 +212,6 @@ fn header(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, out: &mut Fi
                 }
                 Some(_) => {}
             }
-        }
-    }
-    let _ = doc;
-    match root.kid("DocumentCurrencyCode") {
-        Some(c) => code(&c, Table::Currencies, ctx, out),
-        None => missing(
-            root,
-            &["DocumentCurrencyCode"],
-            "the document currency",
-            out,
-        ),
-    }
-    if let Some(c) = root.kid("TaxCurrencyCode") {
-        code(&c, Table::Currencies, ctx, out);
-    }
-    for p in root.kids("InvoicePeriod") {
-        for d in p.kids("Description") {
-            max_len(
-                &d,
-                50,
-                "the billing frequency (InvoicePeriod/Description)",
-                out,
-            );
         }
     }
 }
