@@ -1,11 +1,9 @@
 //! The admin API: clock, faults (5xx share, latency, dropped responses, maintenance page),
 //! reset, stats; and the call observer hook.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use invois_sandbox::{CallObserver, CallRecord};
 use serde_json::json;
 
@@ -235,7 +233,7 @@ async fn every_api_call_reaches_the_observer() {
     let recorder = Arc::new(Recorder::default());
     let config = invois_sandbox::SandboxConfig {
         observer: recorder.clone(),
-        ..common::config()
+        ..crate::common::config()
     };
     let h = start_with(config).await;
     let token = h.token(&h.intermediary()).await;

@@ -1,9 +1,7 @@
 //! Get Document, Get Document Details, Get Recent Documents and Search Documents, with the
 //! visibility rules of README §4.3 and the field spellings of each endpoint.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn receivers_see_only_valid_documents_and_issuers_see_all() {

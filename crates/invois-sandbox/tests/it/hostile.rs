@@ -1,9 +1,7 @@
 //! Malformed input of every kind gets the MyInvois envelope with a correlationId: never a
 //! panic, never a framework's plain-text rejection.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn assert_api_envelope(status: u16, headers: &reqwest::header::HeaderMap, text: &str, what: &str) {
     assert!(

@@ -1,9 +1,7 @@
 //! Identity (README §2): form login, intermediary login, RFC 6749 errors, blocked
 //! placeholder credentials, token expiry on the sandbox clock.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn taxpayer_login_returns_a_bearer_token_for_3600_seconds() {

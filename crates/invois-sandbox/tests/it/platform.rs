@@ -1,9 +1,7 @@
 //! Document types, versions, workflow parameters, notifications, taxpayer TIN APIs and QR
 //! code info (README §4.1, §4.2).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn document_types_versions_and_workflow_parameters() {

@@ -9,11 +9,9 @@
 //! "not given") where a value would contradict another parameter (`issuerTin` with
 //! `direction=Sent`).
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// LHDN's collection, published beside its samples (`<samples>/../postman`); part of the

@@ -1,10 +1,8 @@
 //! Rate limits per client id and endpoint class (README §3.2, §5) on the sandbox clock.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::*;
+use crate::common::*;
 use invois_api::{RateClass, RateProfile};
 use invois_sandbox::SandboxConfig;
 
@@ -73,7 +71,7 @@ async fn sandbox_profile_and_overrides_lower_the_budget_and_scale_with_the_clock
     let mut config = SandboxConfig {
         profile: RateProfile::Sandbox,
         rate_overrides: HashMap::from([(RateClass::GetSubmission, 2)]),
-        ..common::config()
+        ..crate::common::config()
     };
     // Twenty times faster: a one-minute window is three real seconds.
     config.clock = invois_sandbox::Clock::scaled(20.0);

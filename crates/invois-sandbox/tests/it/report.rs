@@ -1,13 +1,11 @@
 //! The integration report: a deliberately naive ERP (plain HTTP, every anti-pattern) gets
 //! every finding with the right evidence; the invois client gets none.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::common::{BUYER_TIN, Creds, Harness, SUPPLIER_TIN, entry_json, invoice, submission};
 use chrono::Utc;
-use common::{BUYER_TIN, Creds, Harness, SUPPLIER_TIN, entry_json, invoice, submission};
 use invois_api::RateClass;
 use invois_sandbox::report::{ClientReport, FindingKind, Report, render};
 use invois_sandbox::{Clock, SandboxConfig};
@@ -81,7 +79,7 @@ async fn a_naive_integration_gets_every_finding_with_its_evidence() {
         rate_overrides: HashMap::from([(RateClass::GetRecentDocuments, 2)]),
         ..SandboxConfig::default()
     };
-    let h = common::start_with(config).await;
+    let h = crate::common::start_with(config).await;
     let creds = h.supplier();
     let client_id = creds.client_id.clone();
 
@@ -334,9 +332,9 @@ async fn a_naive_integration_gets_every_finding_with_its_evidence() {
 async fn the_window_keeps_recent_calls_and_folds_older_ones() {
     let config = SandboxConfig {
         report_window: Some(5),
-        ..common::config()
+        ..crate::common::config()
     };
-    let h = common::start_with(config).await;
+    let h = crate::common::start_with(config).await;
     let token = h.token(&h.supplier()).await;
     for _ in 0..12 {
         let (s, _, _) = h.get(&token, "/api/v1.0/documenttypes").await;
@@ -356,9 +354,9 @@ async fn the_window_keeps_recent_calls_and_folds_older_ones() {
     assert!(c.findings.is_empty(), "{:#?}", c.findings);
 
     // Off: no recorder, and the admin API says so.
-    let off = common::start_with(SandboxConfig {
+    let off = crate::common::start_with(SandboxConfig {
         report_window: None,
-        ..common::config()
+        ..crate::common::config()
     })
     .await;
     assert!(off.running.sandbox.report(None).is_none());
@@ -414,7 +412,7 @@ fn assert_clean(report: &Report, client_id: &str) -> ClientReport {
 
 #[tokio::test]
 async fn the_invois_client_through_submit_poll_cancel_produces_no_finding() {
-    let h = common::start_with(SandboxConfig {
+    let h = crate::common::start_with(SandboxConfig {
         clock: Clock::starting_at(Utc::now(), 60.0),
         validation_delay: Duration::from_secs(3),
         ..SandboxConfig::default()
@@ -475,7 +473,7 @@ async fn the_invois_client_through_submit_poll_cancel_produces_no_finding() {
 
 /// A large run: `batches` full submissions of 100 documents, polled to the end, at 60x.
 async fn bulk_run(batches: usize) {
-    let h = common::start_with(SandboxConfig {
+    let h = crate::common::start_with(SandboxConfig {
         clock: Clock::starting_at(Utc::now(), 60.0),
         validation_delay: Duration::from_secs(3),
         report_window: Some(1000),

@@ -1,9 +1,7 @@
 //! Cancel and reject (README §4.2): 72-hour windows on the clock, rights, states, referencing
 //! documents, reject only once, notifications.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 async fn valid_invoice(h: &Harness, token: &str, id: &str) -> String {

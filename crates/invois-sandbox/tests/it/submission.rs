@@ -1,8 +1,6 @@
 //! Submit Documents and Get Submission (README §4.2, §5) with the official samples.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

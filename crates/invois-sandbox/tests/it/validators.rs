@@ -1,12 +1,10 @@
 //! The validation steps backed by `invois-model` (Core Fields, Code) and `invois-sign`
 //! (Step08-Document Signature Validator), seen through Get Document Details.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use invois_sandbox::SandboxConfig;
 use invois_sign::{Signer, TestCa, TestCertRequest};
 use serde_json::{Value, json};

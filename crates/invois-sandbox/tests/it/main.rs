@@ -1,0 +1,18 @@
+//! The sandbox's integration tests: every endpoint over HTTP on port 0.
+//!
+//! One test binary for the crate (each file a module) so that a test run links once, not
+//! once per file.
+
+mod common;
+
+mod admin;
+mod documents;
+mod hostile;
+mod identity;
+mod platform;
+mod postman;
+mod rate_limits;
+mod report;
+mod state;
+mod submission;
+mod validators;
