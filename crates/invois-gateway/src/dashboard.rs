@@ -2,11 +2,12 @@
 //! recent webhook deliveries.
 //!
 //! One self-contained HTML page: no external assets, no script (it refreshes itself every
-//! five seconds with a `<meta http-equiv="refresh">`). Everything shown that came from an ERP
-//! or from MyInvois is HTML-escaped; links are shown as links only when they are `http(s)`.
-//! No secrets and no document bodies are shown.
+//! five seconds with a `<meta http-equiv="refresh">`). The page is a `maud` template, so
+//! everything shown that came from an ERP or from MyInvois is HTML-escaped by construction:
+//! only the page's own stylesheet and dash are inserted unescaped. Links are shown as links
+//! only when they are `http(s)`. No secrets and no document bodies are shown.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -15,6 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::store::{
     DocumentRecord, DocumentState, Store, StoreError, SubmissionFilter, SubmissionRecord,
@@ -23,6 +25,25 @@ use crate::store::{
 
 /// Rows per table.
 const RECENT: u32 = 25;
+
+/// Shown for an absent value.
+const DASH: PreEscaped<&str> = PreEscaped("&ndash;");
+
+/// The page's only style: inline, so the page needs nothing else.
+const STYLE: &str = concat!(
+    "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}",
+    "h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.6em}",
+    "table{border-collapse:collapse;width:100%}",
+    "th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #ddd;",
+    "vertical-align:top}",
+    "th{background:#f4f4f4}.n{text-align:right;font-variant-numeric:tabular-nums}",
+    ".s{padding:0 .4em;border-radius:3px;background:#eee}",
+    ".ok{background:#d8f3dc}.bad{background:#ffd6d6}.warn{background:#fff1c2}",
+    ".cards{display:flex;flex-wrap:wrap;gap:.6em}",
+    ".card{border:1px solid #ddd;border-radius:4px;padding:.4em .8em;min-width:7em}",
+    ".card b{display:block;font-size:1.4em}",
+    "code{font-size:.9em}",
+);
 
 /// `GET /dashboard` (the page) and `GET /` (a redirect to it).
 pub fn routes(store: Arc<dyn Store>) -> Router {
@@ -54,24 +75,90 @@ async fn page(State(store): State<Arc<dyn Store>>) -> Response {
     }
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// What the page shows, read from the store in one place.
+struct View {
+    documents_by_state: BTreeMap<DocumentState, u64>,
+    hooks_by_state: BTreeMap<WebhookState, u64>,
+    submissions: Vec<SubmissionRecord>,
+    documents: Vec<DocumentRecord>,
+    hooks: Vec<WebhookLogEntry>,
 }
 
-fn opt(text: Option<&str>) -> String {
-    text.map(escape).unwrap_or_else(|| "&ndash;".to_owned())
+impl View {
+    async fn read(store: &dyn Store) -> Result<View, StoreError> {
+        Ok(View {
+            documents_by_state: store.count_documents_by_state().await?,
+            hooks_by_state: store.count_webhooks_by_state().await?,
+            submissions: store
+                .list_submissions(&SubmissionFilter {
+                    limit: RECENT,
+                    ..SubmissionFilter::default()
+                })
+                .await?,
+            documents: store.recent_documents(RECENT).await?,
+            hooks: store
+                .list_webhook_deliveries(&WebhookFilter {
+                    limit: RECENT,
+                    ..WebhookFilter::default()
+                })
+                .await?,
+        })
+    }
+}
+
+/// The page, from the store's current contents.
+pub async fn render(store: &dyn Store) -> Result<String, StoreError> {
+    let view = View::read(store).await?;
+    Ok(page_markup(&view).into_string())
+}
+
+fn page_markup(v: &View) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content="5";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "invois gateway" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "invois gateway" }
+                h2 { "Documents by state" }
+                div.cards {
+                    @for state in DocumentState::ALL {
+                        (card(state.as_str(), v.documents_by_state.get(state)))
+                    }
+                }
+                h2 { "Webhook deliveries by state" }
+                div.cards {
+                    @for state in WebhookState::ALL {
+                        (card(state.as_str(), v.hooks_by_state.get(state)))
+                    }
+                }
+                (submissions_table(&v.submissions))
+                (documents_table(&v.documents))
+                (hooks_table(&v.hooks))
+                p { small { "Refreshes every 5 seconds." } }
+            }
+        }
+    }
+}
+
+fn card(state: &str, n: Option<&u64>) -> Markup {
+    html! {
+        div class={ "card " (state_class(state)) } { b { (n.copied().unwrap_or(0)) } (state) }
+    }
+}
+
+fn opt(text: Option<&str>) -> Markup {
+    html! {
+        @match text {
+            Some(t) => (t),
+            None => (DASH),
+        }
+    }
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -89,12 +176,11 @@ fn clip(text: &str, max: usize) -> String {
     }
 }
 
-fn link(url: Option<&str>) -> String {
+fn link(url: Option<&str>) -> Markup {
     match url {
         // Only web links become links: an `href` of `javascript:` must never be clickable.
         Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
-            let u = escape(u);
-            format!("<a href=\"{u}\" rel=\"noopener noreferrer\">{u}</a>")
+            html! { a href=(u) rel="noopener noreferrer" { (u) } }
         }
         other => opt(other),
     }
@@ -109,113 +195,40 @@ fn state_class(state: &str) -> &'static str {
     }
 }
 
-fn state_cell(state: &str) -> String {
-    format!(
-        "<td><span class=\"s {}\">{}</span></td>",
-        state_class(state),
-        escape(state)
-    )
+fn state_cell(state: &str) -> Markup {
+    html! { td { span class={ "s " (state_class(state)) } { (state) } } }
 }
 
-/// The page, from the store's current contents.
-pub async fn render(store: &dyn Store) -> Result<String, StoreError> {
-    let counts = store.count_documents_by_state().await?;
-    let hooks_by_state = store.count_webhooks_by_state().await?;
-    let submissions = store
-        .list_submissions(&SubmissionFilter {
-            limit: RECENT,
-            ..SubmissionFilter::default()
-        })
-        .await?;
-    let documents = store.recent_documents(RECENT).await?;
-    let hooks = store
-        .list_webhook_deliveries(&WebhookFilter {
-            limit: RECENT,
-            ..WebhookFilter::default()
-        })
-        .await?;
-
-    let mut html = String::with_capacity(16 * 1024);
-    html.push_str(concat!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-        "<meta http-equiv=\"refresh\" content=\"5\">",
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
-        "<title>invois gateway</title><style>",
-        "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}",
-        "h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.6em}",
-        "table{border-collapse:collapse;width:100%}",
-        "th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #ddd;",
-        "vertical-align:top}",
-        "th{background:#f4f4f4}.n{text-align:right;font-variant-numeric:tabular-nums}",
-        ".s{padding:0 .4em;border-radius:3px;background:#eee}",
-        ".ok{background:#d8f3dc}.bad{background:#ffd6d6}.warn{background:#fff1c2}",
-        ".cards{display:flex;flex-wrap:wrap;gap:.6em}",
-        ".card{border:1px solid #ddd;border-radius:4px;padding:.4em .8em;min-width:7em}",
-        ".card b{display:block;font-size:1.4em}",
-        "code{font-size:.9em}",
-        "</style></head><body>\n<h1>invois gateway</h1>\n"
-    ));
-
-    html.push_str("<h2>Documents by state</h2>\n<div class=\"cards\">");
-    for state in DocumentState::ALL {
-        let n = counts.get(state).copied().unwrap_or(0);
-        let _ = write!(
-            html,
-            "<div class=\"card {}\"><b>{n}</b>{}</div>",
-            state_class(state.as_str()),
-            escape(state.as_str())
-        );
+fn submissions_table(submissions: &[SubmissionRecord]) -> Markup {
+    html! {
+        h2 { "Recent submissions" }
+        table {
+            tr {
+                th { "id" } th { "state" } th { "submissionUid" } th.n { "documents" }
+                th { "client" } th { "created" } th { "updated" } th { "polls" }
+                th { "last error" }
+            }
+            @for s in submissions {
+                tr {
+                    td { (s.id) }
+                    (state_cell(s.state.as_str()))
+                    td { code { (opt(s.submission_uid.as_deref())) } }
+                    td.n { (s.document_count) }
+                    td {
+                        (s.client_id)
+                        @if let Some(obo) = &s.on_behalf_of { " for " (obo) }
+                    }
+                    td { (time(s.created_at)) }
+                    td { (time(s.updated_at)) }
+                    td.n { (s.polls) }
+                    td { (opt(s.last_error.as_deref().map(|e| clip(e, 160)).as_deref())) }
+                }
+            }
+            @if submissions.is_empty() {
+                tr { td colspan="9" { "none yet" } }
+            }
+        }
     }
-    html.push_str("</div>\n<h2>Webhook deliveries by state</h2>\n<div class=\"cards\">");
-    for state in WebhookState::ALL {
-        let n = hooks_by_state.get(state).copied().unwrap_or(0);
-        let _ = write!(
-            html,
-            "<div class=\"card {}\"><b>{n}</b>{}</div>",
-            state_class(state.as_str()),
-            escape(state.as_str())
-        );
-    }
-    html.push_str("</div>\n");
-
-    submissions_table(&mut html, &submissions);
-    documents_table(&mut html, &documents);
-    hooks_table(&mut html, &hooks);
-
-    html.push_str("<p><small>Refreshes every 5 seconds.</small></p>\n</body></html>\n");
-    Ok(html)
-}
-
-fn submissions_table(html: &mut String, submissions: &[SubmissionRecord]) {
-    html.push_str(concat!(
-        "<h2>Recent submissions</h2>\n<table><tr><th>id</th><th>state</th>",
-        "<th>submissionUid</th><th class=\"n\">documents</th><th>client</th>",
-        "<th>created</th><th>updated</th><th>polls</th><th>last error</th></tr>\n"
-    ));
-    for s in submissions {
-        let client = match &s.on_behalf_of {
-            Some(obo) => format!("{} for {}", escape(&s.client_id), escape(obo)),
-            None => escape(&s.client_id),
-        };
-        let _ = writeln!(
-            html,
-            "<tr><td>{}</td>{}<td><code>{}</code></td><td class=\"n\">{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            s.id,
-            state_cell(s.state.as_str()),
-            opt(s.submission_uid.as_deref()),
-            s.document_count,
-            client,
-            time(s.created_at),
-            time(s.updated_at),
-            s.polls,
-            opt(s.last_error.as_deref().map(|e| clip(e, 160)).as_deref()),
-        );
-    }
-    if submissions.is_empty() {
-        html.push_str("<tr><td colspan=\"9\">none yet</td></tr>\n");
-    }
-    html.push_str("</table>\n");
 }
 
 fn errors_summary(doc: &DocumentRecord) -> Option<String> {
@@ -227,70 +240,69 @@ fn errors_summary(doc: &DocumentRecord) -> Option<String> {
     errors.filter(|e| !e.is_empty())
 }
 
-fn documents_table(html: &mut String, documents: &[DocumentRecord]) {
-    html.push_str(concat!(
-        "<h2>Recent documents</h2>\n<table><tr><th>id</th><th>issuer</th><th>type</th>",
-        "<th>internal id</th><th class=\"n\">version</th><th>state</th><th>uuid</th>",
-        "<th>validation link</th><th>errors</th><th>updated</th></tr>\n"
-    ));
-    for d in documents {
-        let _ = writeln!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>{}\
-             <td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            d.id,
-            escape(&d.issuer_tin),
-            escape(&d.type_code),
-            escape(&d.internal_id),
-            d.version,
-            state_cell(d.state.as_str()),
-            opt(d.uuid.as_deref()),
-            link(d.validation_link.as_deref()),
-            opt(errors_summary(d).as_deref()),
-            time(d.updated_at),
-        );
+fn documents_table(documents: &[DocumentRecord]) -> Markup {
+    html! {
+        h2 { "Recent documents" }
+        table {
+            tr {
+                th { "id" } th { "issuer" } th { "type" } th { "internal id" }
+                th.n { "version" } th { "state" } th { "uuid" } th { "validation link" }
+                th { "errors" } th { "updated" }
+            }
+            @for d in documents {
+                tr {
+                    td { (d.id) }
+                    td { (d.issuer_tin) }
+                    td { (d.type_code) }
+                    td { (d.internal_id) }
+                    td.n { (d.version) }
+                    (state_cell(d.state.as_str()))
+                    td { code { (opt(d.uuid.as_deref())) } }
+                    td { (link(d.validation_link.as_deref())) }
+                    td { (opt(errors_summary(d).as_deref())) }
+                    td { (time(d.updated_at)) }
+                }
+            }
+            @if documents.is_empty() {
+                tr { td colspan="10" { "none yet" } }
+            }
+        }
     }
-    if documents.is_empty() {
-        html.push_str("<tr><td colspan=\"10\">none yet</td></tr>\n");
-    }
-    html.push_str("</table>\n");
 }
 
-fn hooks_table(html: &mut String, hooks: &[WebhookLogEntry]) {
-    html.push_str(concat!(
-        "<h2>Recent webhook deliveries</h2>\n<table><tr><th>id</th><th>event</th>",
-        "<th>document</th><th>state</th><th class=\"n\">attempts</th><th>next attempt</th>",
-        "<th>replay of</th><th>last error</th></tr>\n"
-    ));
-    for h in hooks {
-        let d = &h.delivery;
-        let _ = writeln!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td class=\"n\">{}/{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td></tr>",
-            d.id,
-            escape(&d.event),
-            d.document_id
-                .map(|id| id.to_string())
-                .unwrap_or_else(|| "&ndash;".to_owned()),
-            state_cell(d.state.as_str()),
-            d.attempts,
-            d.max_attempts,
-            if d.state == WebhookState::Pending {
-                time(d.next_attempt_at)
-            } else {
-                "&ndash;".to_owned()
-            },
-            h.replay_of
-                .map(|id| id.to_string())
-                .unwrap_or_else(|| "&ndash;".to_owned()),
-            opt(d.last_error.as_deref().map(|e| clip(e, 160)).as_deref()),
-        );
+fn hooks_table(hooks: &[WebhookLogEntry]) -> Markup {
+    html! {
+        h2 { "Recent webhook deliveries" }
+        table {
+            tr {
+                th { "id" } th { "event" } th { "document" } th { "state" }
+                th.n { "attempts" } th { "next attempt" } th { "replay of" }
+                th { "last error" }
+            }
+            @for h in hooks {
+                @let d = &h.delivery;
+                tr {
+                    td { (d.id) }
+                    td { (d.event) }
+                    td { @match d.document_id { Some(id) => (id), None => (DASH) } }
+                    (state_cell(d.state.as_str()))
+                    td.n { (d.attempts) "/" (d.max_attempts) }
+                    td {
+                        @if d.state == WebhookState::Pending {
+                            (time(d.next_attempt_at))
+                        } @else {
+                            (DASH)
+                        }
+                    }
+                    td { @match h.replay_of { Some(id) => (id), None => (DASH) } }
+                    td { (opt(d.last_error.as_deref().map(|e| clip(e, 160)).as_deref())) }
+                }
+            }
+            @if hooks.is_empty() {
+                tr { td colspan="8" { "none yet" } }
+            }
+        }
     }
-    if hooks.is_empty() {
-        html.push_str("<tr><td colspan=\"8\">none yet</td></tr>\n");
-    }
-    html.push_str("</table>\n");
 }
 
 #[cfg(test)]
@@ -298,19 +310,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_and_quotes() {
+    fn text_is_escaped_in_content_and_attributes() {
+        let hostile = "<script>alert('x')</script> & \"q\"";
+        let cell = html! { td title=(hostile) { (hostile) } }.into_string();
         assert_eq!(
-            escape("<script>alert('x')</script> & \"q\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+            cell,
+            "<td title=\"&lt;script&gt;alert('x')&lt;/script&gt; &amp; &quot;q&quot;\">\
+             &lt;script&gt;alert('x')&lt;/script&gt; &amp; &quot;q&quot;</td>"
         );
+        let missing = opt(None).into_string();
+        assert_eq!(missing, "&ndash;");
     }
 
     #[test]
     fn only_web_links_are_links() {
-        assert!(link(Some("https://myinvois.example/v/1")).starts_with("<a href="));
-        let js = link(Some("javascript:alert(1)"));
+        let web = link(Some("https://myinvois.example/v/1")).into_string();
+        assert!(web.starts_with("<a href="), "{web}");
+        let js = link(Some("javascript:alert(1)")).into_string();
         assert!(!js.contains("<a"), "{js}");
-        let quoted = link(Some("https://x.example/\"><script>"));
+        let quoted = link(Some("https://x.example/\"><script>")).into_string();
         assert!(!quoted.contains("<script>"), "{quoted}");
         assert!(quoted.contains("&quot;&gt;&lt;script&gt;"), "{quoted}");
     }
