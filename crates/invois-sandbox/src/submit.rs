@@ -114,6 +114,50 @@ fn accept(
     payload_sha256: &str,
     max_documents: usize,
 ) -> Result<(StatusCode, axum::Json<SubmitDocumentsResponse>), AppError> {
+    let request = parse_request(body, max_documents)?;
+    let decoded = decode_documents(&request)?;
+    let now = sandbox.clock().now();
+    refuse_duplicate(sandbox, caller, payload_sha256, now)?;
+
+    let mut accepted = Vec::new();
+    let mut rejected_docs = Vec::new();
+    for (doc, bytes) in request.documents.iter().zip(decoded) {
+        match screen(doc, bytes, caller)? {
+            Ok(a) => accepted.push(a),
+            Err(r) => rejected_docs.push(r),
+        }
+    }
+
+    if accepted.is_empty() {
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(SubmitDocumentsResponse {
+                submission_uid: None,
+                accepted_documents: vec![],
+                rejected_documents: rejected_docs,
+            }),
+        ));
+    }
+
+    let generation = sandbox.generation();
+    let (uid, accepted_out) = store_submission(sandbox, caller, payload_sha256, now, accepted);
+    tokio::spawn(crate::validate::run(
+        sandbox.clone(),
+        uid.clone(),
+        generation,
+    ));
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(SubmitDocumentsResponse {
+            submission_uid: Some(uid),
+            accepted_documents: accepted_out,
+            rejected_documents: rejected_docs,
+        }),
+    ))
+}
+
+/// The request body, with between one and `max_documents` documents.
+fn parse_request(body: &[u8], max_documents: usize) -> Result<SubmitDocumentsRequest, AppError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let request: SubmitDocumentsRequest = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| bad_structure(format!("{} at {}", e.inner(), e.path())))?;
@@ -129,8 +173,12 @@ fn accept(
             ),
         });
     }
+    Ok(request)
+}
 
-    // Decode everything first: size limits apply to the whole submission.
+/// Every document's bytes (`None` where the Base64 is bad, rejected later per document).
+/// Decoded all first: one document over the size limit refuses the whole submission.
+fn decode_documents(request: &SubmitDocumentsRequest) -> Result<Vec<Option<Vec<u8>>>, AppError> {
     let mut decoded = Vec::with_capacity(request.documents.len());
     for doc in &request.documents {
         let bytes = STANDARD.decode(doc.document.trim()).ok();
@@ -148,149 +196,158 @@ fn accept(
         }
         decoded.push(bytes);
     }
+    Ok(decoded)
+}
 
-    let now = sandbox.clock().now();
-    {
-        let store = sandbox.inner.store.lock();
-        let key = (caller.tin.clone(), payload_sha256.to_owned());
-        if let Some(at) = store.recent_payloads.get(&key) {
-            let window = chrono::Duration::seconds(DUPLICATE_SUBMISSION_WINDOW_SECS as i64);
-            if now < *at + window {
-                let left = (*at + window - now).num_milliseconds().max(0) as u64;
-                return Err(AppError::DuplicateSubmission {
-                    retry_after_secs: left.div_ceil(1000).max(1),
-                });
-            }
+/// Refuse the same payload from the same taxpayer inside the duplicate window, saying when
+/// it may be sent again.
+fn refuse_duplicate(
+    sandbox: &Sandbox,
+    caller: &crate::Caller,
+    payload_sha256: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AppError> {
+    let store = sandbox.inner.store.lock();
+    let key = (caller.tin.clone(), payload_sha256.to_owned());
+    if let Some(at) = store.recent_payloads.get(&key) {
+        let window = chrono::Duration::seconds(DUPLICATE_SUBMISSION_WINDOW_SECS as i64);
+        if now < *at + window {
+            let left = (*at + window - now).num_milliseconds().max(0) as u64;
+            return Err(AppError::DuplicateSubmission {
+                retry_after_secs: left.div_ceil(1000).max(1),
+            });
         }
     }
+    Ok(())
+}
 
-    let mut accepted: Vec<(
-        String,
-        String,
-        DocumentFacts,
-        invois_api::submission::DocumentFormat,
-    )> = Vec::new();
-    let mut rejected_docs = Vec::new();
-    for (doc, bytes) in request.documents.iter().zip(decoded) {
-        let Some(bytes) = bytes else {
-            rejected_docs.push(rejected(
+/// A document that passed the submission-time checks, to be stored and validated.
+struct Screened {
+    code_number: String,
+    raw: String,
+    facts: DocumentFacts,
+    format: invois_api::submission::DocumentFormat,
+}
+
+/// The checks a document passes before it gets a UUID: Base64, hash, structure. A document
+/// failing one is rejected on its own (the inner `Err`); a document issued by another
+/// taxpayer than the caller refuses the whole submission (the outer `Err`).
+fn screen(
+    doc: &invois_api::submission::DocumentSubmission,
+    bytes: Option<Vec<u8>>,
+    caller: &crate::Caller,
+) -> Result<Result<Screened, RejectedDocument>, AppError> {
+    let Some(bytes) = bytes else {
+        return Ok(Err(rejected(
+            &doc.code_number,
+            "InvalidBase64",
+            Some("document"),
+            "document is not valid Base64".to_owned(),
+        )));
+    };
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if !actual.eq_ignore_ascii_case(doc.document_hash.trim()) {
+        return Ok(Err(rejected(
+            &doc.code_number,
+            "DocumentHashMismatch",
+            Some("documentHash"),
+            format!(
+                "documentHash does not match the document: expected the lowercase hex SHA-256 of the decoded document ({actual})"
+            ),
+        )));
+    }
+    let facts = match extract(doc.format, &bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            return Ok(Err(rejected(
                 &doc.code_number,
-                "InvalidBase64",
-                Some("document"),
-                "document is not valid Base64".to_owned(),
-            ));
-            continue;
-        };
-        let actual = hex::encode(Sha256::digest(&bytes));
-        if !actual.eq_ignore_ascii_case(doc.document_hash.trim()) {
-            rejected_docs.push(rejected(
-                &doc.code_number,
-                "DocumentHashMismatch",
-                Some("documentHash"),
-                format!(
-                    "documentHash does not match the document: expected the lowercase hex SHA-256 of the decoded document ({actual})"
-                ),
-            ));
-            continue;
-        }
-        let facts = match extract(doc.format, &bytes) {
-            Ok(f) => f,
-            Err(e) => {
-                rejected_docs.push(rejected(
-                    &doc.code_number,
-                    "StructureError",
-                    e.path(),
-                    e.to_string(),
-                ));
-                continue;
-            }
-        };
-        let issuer = facts.issuer().tin.clone().unwrap_or_default();
-        if !issuer.eq_ignore_ascii_case(&caller.tin) {
-            return Err(AppError::IncorrectSubmitter(format!(
-                "The authenticated TIN and documents TIN is not matching: document {} is issued by {issuer}, the caller is {}",
-                doc.code_number, caller.tin
+                "StructureError",
+                e.path(),
+                e.to_string(),
             )));
         }
-        let raw = String::from_utf8_lossy(&bytes).into_owned();
-        accepted.push((doc.code_number.clone(), raw, facts, doc.format));
+    };
+    let issuer = facts.issuer().tin.clone().unwrap_or_default();
+    if !issuer.eq_ignore_ascii_case(&caller.tin) {
+        return Err(AppError::IncorrectSubmitter(format!(
+            "The authenticated TIN and documents TIN is not matching: document {} is issued by {issuer}, the caller is {}",
+            doc.code_number, caller.tin
+        )));
     }
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(Ok(Screened {
+        code_number: doc.code_number.clone(),
+        raw,
+        facts,
+        format: doc.format,
+    }))
+}
 
-    if accepted.is_empty() {
-        return Ok((
-            StatusCode::ACCEPTED,
-            axum::Json(SubmitDocumentsResponse {
-                submission_uid: None,
-                accepted_documents: vec![],
-                rejected_documents: rejected_docs,
-            }),
-        ));
-    }
-
+/// Store the submission and its documents (status Submitted, the structure step passed) in
+/// one lock, and remember the payload for the duplicate window. Returns the submission UID
+/// and the accepted documents with their UUIDs.
+fn store_submission(
+    sandbox: &Sandbox,
+    caller: &crate::Caller,
+    payload_sha256: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    accepted: Vec<Screened>,
+) -> (String, Vec<AcceptedDocument>) {
     let uid = random_id(26);
     let mut accepted_out = Vec::new();
-    let generation = sandbox.generation();
+    let mut store = sandbox.inner.store.lock();
+    let mut uuids = Vec::new();
+    for Screened {
+        code_number,
+        raw,
+        facts,
+        format,
+    } in accepted
     {
-        let mut store = sandbox.inner.store.lock();
-        let mut uuids = Vec::new();
-        for (code_number, raw, facts, format) in accepted {
-            let uuid = random_id(26);
-            accepted_out.push(AcceptedDocument {
-                uuid: uuid.clone(),
-                invoice_code_number: code_number.clone(),
-            });
-            store.insert_document(DocumentRecord {
-                uuid: uuid.clone(),
-                submission_uid: uid.clone(),
-                long_id: None,
-                format,
-                raw,
-                code_number,
-                facts,
-                status: DocumentStatus::Submitted,
-                received: now,
-                validated: None,
-                cancelled: None,
-                reject_requested: None,
-                status_reason: None,
-                submitter: caller.clone(),
-                steps: vec![invois_api::documents::ValidationStep {
-                    name: STRUCTURE_STEP.to_owned(),
-                    status: DocumentStatus::Valid,
-                    error: None,
-                }],
-            });
-            uuids.push(uuid);
-        }
-        store.submissions.insert(
-            uid.clone(),
-            SubmissionRecord {
-                uid: uid.clone(),
-                received: now,
-                submitter: caller.clone(),
-                documents: uuids,
-            },
-        );
-        store
-            .recent_payloads
-            .insert((caller.tin.clone(), payload_sha256.to_owned()), now);
-        // Forget payloads whose window has closed, so the map does not grow forever.
-        let window = chrono::Duration::seconds(DUPLICATE_SUBMISSION_WINDOW_SECS as i64);
-        store.recent_payloads.retain(|_, at| now < *at + window);
+        let uuid = random_id(26);
+        accepted_out.push(AcceptedDocument {
+            uuid: uuid.clone(),
+            invoice_code_number: code_number.clone(),
+        });
+        store.insert_document(DocumentRecord {
+            uuid: uuid.clone(),
+            submission_uid: uid.clone(),
+            long_id: None,
+            format,
+            raw,
+            code_number,
+            facts,
+            status: DocumentStatus::Submitted,
+            received: now,
+            validated: None,
+            cancelled: None,
+            reject_requested: None,
+            status_reason: None,
+            submitter: caller.clone(),
+            steps: vec![invois_api::documents::ValidationStep {
+                name: STRUCTURE_STEP.to_owned(),
+                status: DocumentStatus::Valid,
+                error: None,
+            }],
+        });
+        uuids.push(uuid);
     }
-    tokio::spawn(crate::validate::run(
-        sandbox.clone(),
+    store.submissions.insert(
         uid.clone(),
-        generation,
-    ));
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(SubmitDocumentsResponse {
-            submission_uid: Some(uid),
-            accepted_documents: accepted_out,
-            rejected_documents: rejected_docs,
-        }),
-    ))
+        SubmissionRecord {
+            uid: uid.clone(),
+            received: now,
+            submitter: caller.clone(),
+            documents: uuids,
+        },
+    );
+    store
+        .recent_payloads
+        .insert((caller.tin.clone(), payload_sha256.to_owned()), now);
+    // Forget payloads whose window has closed, so the map does not grow forever.
+    let window = chrono::Duration::seconds(DUPLICATE_SUBMISSION_WINDOW_SECS as i64);
+    store.recent_payloads.retain(|_, at| now < *at + window);
+    (uid, accepted_out)
 }
 
 /// Get Submission's query. `invois_api`'s `GetSubmissionQuery` is lenient for clients; the
