@@ -470,7 +470,26 @@ impl ClientLog {
         }
     }
 
+    /// Run every detector that applies to this call.
     fn detect(&mut self, ep: Endpoint, r: &CallRecord) {
+        self.detect_rate_limits(ep, r);
+        match ep {
+            Endpoint::LoginTaxpayer | Endpoint::LoginIntermediary => self.detect_login(r),
+            Endpoint::GetSubmission => self.detect_submission_polling(ep, r),
+            Endpoint::GetDocument | Endpoint::GetDocumentDetails => {
+                self.detect_document_reads(ep, r);
+            }
+            Endpoint::GetRecentDocuments | Endpoint::SearchDocuments => {
+                self.detect_document_listing(ep, r);
+            }
+            Endpoint::SubmitDocuments => self.detect_resent_submission(r),
+            _ => {}
+        }
+    }
+
+    /// A call before an earlier 429's Retry-After ended, and the 429s themselves; any
+    /// endpoint, tracked per rate class.
+    fn detect_rate_limits(&mut self, ep: Endpoint, r: &CallRecord) {
         let name = ep.name();
         let class = ep.rate_class();
         if let Some(until) = self.retry_until.get(&class).copied()
@@ -497,123 +516,132 @@ impl ClientLog {
                 )
             });
         }
-        match ep {
-            Endpoint::LoginTaxpayer | Endpoint::LoginIntermediary => {
-                if let Some(reason) = &r.blocked_credential {
-                    self.flag(FindingKind::PlaceholderCredentials, r, reason, || {
-                        reason.clone()
-                    });
-                } else if r.status == 200 {
-                    self.token_issued(r);
-                }
-            }
-            Endpoint::GetSubmission => {
-                if let Some(uid) = &r.resource {
-                    if let Some(prev) = self.last_poll.get(uid).copied() {
-                        let gap = r.at - prev;
-                        if gap < chrono::Duration::seconds(MIN_POLL_INTERVAL_SECS) {
-                            self.flag(FindingKind::FastSubmissionPolling, r, name, || {
-                                format!(
-                                    "submission {uid} polled {:.2} s after the previous poll",
-                                    secs(gap)
-                                )
-                            });
-                        }
-                    }
-                    if self.last_poll.len() >= TRACKED_SUBMISSIONS
-                        && !self.last_poll.contains_key(uid)
-                    {
-                        // Forget polls older than a minute: too old to be "too fast".
-                        let cutoff = r.at - chrono::Duration::seconds(60);
-                        self.last_poll.retain(|_, t| *t > cutoff);
-                        if self.last_poll.len() >= TRACKED_SUBMISSIONS {
-                            self.last_poll.clear();
-                        }
-                    }
-                    self.last_poll.insert(uid.clone(), r.at);
-                }
-            }
-            Endpoint::GetDocument | Endpoint::GetDocumentDetails => {
-                let uuid = r.resource.as_deref().unwrap_or("?");
-                match r.document_status {
-                    Some(DocumentStatus::Submitted) => {
-                        self.flag(FindingKind::PollingDocuments, r, name, || {
-                            format!("document {uuid} was still being validated")
-                        });
-                    }
-                    Some(DocumentStatus::Valid) if ep == Endpoint::GetDocumentDetails => {
-                        self.flag(FindingKind::DetailsForValidDocuments, r, name, || {
-                            format!("document {uuid} was already Valid")
-                        });
-                    }
-                    _ => {}
-                }
-            }
-            Endpoint::GetRecentDocuments | Endpoint::SearchDocuments => {
-                if !r.submissions_in_progress.is_empty() {
-                    self.flag(FindingKind::PollingDocuments, r, name, || {
+    }
+
+    /// Placeholder credentials, and tokens fetched while the previous one was still good.
+    fn detect_login(&mut self, r: &CallRecord) {
+        if let Some(reason) = &r.blocked_credential {
+            self.flag(FindingKind::PlaceholderCredentials, r, reason, || {
+                reason.clone()
+            });
+        } else if r.status == 200 {
+            self.token_issued(r);
+        }
+    }
+
+    /// Get Submission polled faster than the documented interval, per submission.
+    fn detect_submission_polling(&mut self, ep: Endpoint, r: &CallRecord) {
+        let name = ep.name();
+        if let Some(uid) = &r.resource {
+            if let Some(prev) = self.last_poll.get(uid).copied() {
+                let gap = r.at - prev;
+                if gap < chrono::Duration::seconds(MIN_POLL_INTERVAL_SECS) {
+                    self.flag(FindingKind::FastSubmissionPolling, r, name, || {
                         format!(
-                            "called while submission(s) {} were still in progress",
-                            r.submissions_in_progress.join(", ")
+                            "submission {uid} polled {:.2} s after the previous poll",
+                            secs(gap)
                         )
                     });
                 }
-                if ep == Endpoint::GetRecentDocuments {
-                    if !r.filters.is_empty() {
-                        self.flag(FindingKind::RecentInsteadOfSearch, r, "filtered", || {
-                            format!(
-                                "filtered by {}: a search, which Search Documents serves",
-                                r.filters.join(", ")
-                            )
-                        });
-                    } else if let Some(prev) = self.last_recent
-                        && r.at - prev < chrono::Duration::seconds(RECENT_REPEAT_SECS)
-                    {
-                        self.flag(FindingKind::RecentInsteadOfSearch, r, "repeated", || {
-                            format!(
-                                "called again {:.1} s after the previous call",
-                                secs(r.at - prev)
-                            )
-                        });
-                    }
-                    self.last_recent = Some(r.at);
+            }
+            if self.last_poll.len() >= TRACKED_SUBMISSIONS && !self.last_poll.contains_key(uid) {
+                // Forget polls older than a minute: too old to be "too fast".
+                let cutoff = r.at - chrono::Duration::seconds(60);
+                self.last_poll.retain(|_, t| *t > cutoff);
+                if self.last_poll.len() >= TRACKED_SUBMISSIONS {
+                    self.last_poll.clear();
                 }
             }
-            Endpoint::SubmitDocuments => {
-                if let Some(hash) = &r.payload_sha256 {
-                    if let Some(prev) = self.payloads.get(hash) {
-                        let note = format!(
-                            "same payload (SHA-256 {}…) as call {} {:.1} s earlier, which returned {}",
-                            hash.get(..12).unwrap_or(hash),
-                            prev.correlation_id,
-                            secs(r.at - prev.at),
-                            prev.status
-                        );
-                        let key = if prev.status == 422 {
-                            "after a 422 duplicate"
-                        } else {
-                            "after a 2xx"
-                        };
-                        self.flag(FindingKind::ResentSubmission, r, key, || note);
-                    } else if (200..300).contains(&r.status) || r.status == 422 {
-                        if self.payload_order.len() >= TRACKED_PAYLOADS
-                            && let Some(old) = self.payload_order.pop_front()
-                        {
-                            self.payloads.remove(&old);
-                        }
-                        self.payload_order.push_back(hash.clone());
-                        self.payloads.insert(
-                            hash.clone(),
-                            PayloadSeen {
-                                at: r.at,
-                                status: r.status,
-                                correlation_id: r.correlation_id.clone(),
-                            },
-                        );
-                    }
-                }
+            self.last_poll.insert(uid.clone(), r.at);
+        }
+    }
+
+    /// Documents read while still being validated, or their details fetched once Valid.
+    fn detect_document_reads(&mut self, ep: Endpoint, r: &CallRecord) {
+        let name = ep.name();
+        let uuid = r.resource.as_deref().unwrap_or("?");
+        match r.document_status {
+            Some(DocumentStatus::Submitted) => {
+                self.flag(FindingKind::PollingDocuments, r, name, || {
+                    format!("document {uuid} was still being validated")
+                });
+            }
+            Some(DocumentStatus::Valid) if ep == Endpoint::GetDocumentDetails => {
+                self.flag(FindingKind::DetailsForValidDocuments, r, name, || {
+                    format!("document {uuid} was already Valid")
+                });
             }
             _ => {}
+        }
+    }
+
+    /// Recent or Search Documents used to poll for results, and Get Recent Documents used
+    /// as a search (filtered, or called again and again).
+    fn detect_document_listing(&mut self, ep: Endpoint, r: &CallRecord) {
+        let name = ep.name();
+        if !r.submissions_in_progress.is_empty() {
+            self.flag(FindingKind::PollingDocuments, r, name, || {
+                format!(
+                    "called while submission(s) {} were still in progress",
+                    r.submissions_in_progress.join(", ")
+                )
+            });
+        }
+        if ep == Endpoint::GetRecentDocuments {
+            if !r.filters.is_empty() {
+                self.flag(FindingKind::RecentInsteadOfSearch, r, "filtered", || {
+                    format!(
+                        "filtered by {}: a search, which Search Documents serves",
+                        r.filters.join(", ")
+                    )
+                });
+            } else if let Some(prev) = self.last_recent
+                && r.at - prev < chrono::Duration::seconds(RECENT_REPEAT_SECS)
+            {
+                self.flag(FindingKind::RecentInsteadOfSearch, r, "repeated", || {
+                    format!(
+                        "called again {:.1} s after the previous call",
+                        secs(r.at - prev)
+                    )
+                });
+            }
+            self.last_recent = Some(r.at);
+        }
+    }
+
+    /// The same payload submitted again after a 2xx or a 422 duplicate.
+    fn detect_resent_submission(&mut self, r: &CallRecord) {
+        if let Some(hash) = &r.payload_sha256 {
+            if let Some(prev) = self.payloads.get(hash) {
+                let note = format!(
+                    "same payload (SHA-256 {}…) as call {} {:.1} s earlier, which returned {}",
+                    hash.get(..12).unwrap_or(hash),
+                    prev.correlation_id,
+                    secs(r.at - prev.at),
+                    prev.status
+                );
+                let key = if prev.status == 422 {
+                    "after a 422 duplicate"
+                } else {
+                    "after a 2xx"
+                };
+                self.flag(FindingKind::ResentSubmission, r, key, || note);
+            } else if (200..300).contains(&r.status) || r.status == 422 {
+                if self.payload_order.len() >= TRACKED_PAYLOADS
+                    && let Some(old) = self.payload_order.pop_front()
+                {
+                    self.payloads.remove(&old);
+                }
+                self.payload_order.push_back(hash.clone());
+                self.payloads.insert(
+                    hash.clone(),
+                    PayloadSeen {
+                        at: r.at,
+                        status: r.status,
+                        correlation_id: r.correlation_id.clone(),
+                    },
+                );
+            }
         }
     }
 
