@@ -553,102 +553,129 @@ fn validate_submission(sandbox: &Sandbox, submission_uid: &str) {
         if document.status != DocumentStatus::Submitted {
             continue;
         }
-        let mut steps = document.steps.clone();
-        let mut valid = true;
-        // Accepted documents were read at submission; reading again cannot fail unless the
-        // stored text changed, which fails the structure step rather than the server.
-        match crate::facts::parse(document.format, document.raw.as_bytes()) {
-            Err(e) => {
-                valid = false;
-                steps.push(ValidationStep {
-                    name: STRUCTURE_STEP.to_owned(),
-                    status: DocumentStatus::Invalid,
-                    error: Some(step_error(
-                        "Error01",
-                        "Structure Validator",
-                        "S000",
-                        None,
-                        e.to_string(),
-                    )),
-                });
-            }
-            Ok(model) => {
-                let context =
-                    ValidationContext::at(document.received).with_codes(config.codes.clone());
-                let report = invois_model::validate(&model, &context);
-                let input = ValidationInput {
-                    document,
-                    model: &model,
-                    report: &report,
-                    config,
-                    store: &store,
-                    fixtures,
-                    now,
-                };
-                for validator in &config.validators {
-                    if !validator.applies(&input) {
-                        continue;
-                    }
-                    // A validator must never take the server down; a panic fails the step.
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        validator.validate(&input)
-                    }))
-                    .unwrap_or_else(|_| {
-                        Err(step_error(
-                            "Error99",
-                            "Internal Validator Error",
-                            "IV001",
-                            None,
-                            format!("The {} step failed internally", validator.name()),
-                        ))
-                    });
-                    let (status, error) = match outcome {
-                        Ok(()) => (DocumentStatus::Valid, validator.notes(&input)),
-                        Err(e) => {
-                            valid = false;
-                            (DocumentStatus::Invalid, Some(e))
-                        }
-                    };
-                    steps.push(ValidationStep {
-                        name: validator.name().to_owned(),
-                        status,
-                        error,
-                    });
+        let (steps, valid) = validation_steps(document, &store, config, fixtures, now);
+        record_validation(&mut store, fixtures, &uuid, steps, valid, now);
+    }
+}
+
+/// The document's steps after validation (the ones it already has, then one per validator
+/// that applies), and whether every step passed.
+fn validation_steps(
+    document: &DocumentRecord,
+    store: &Store,
+    config: &SandboxConfig,
+    fixtures: &Fixtures,
+    now: DateTime<Utc>,
+) -> (Vec<ValidationStep>, bool) {
+    let mut steps = document.steps.clone();
+    let mut valid = true;
+    // Accepted documents were read at submission; reading again cannot fail unless the
+    // stored text changed, which fails the structure step rather than the server.
+    match crate::facts::parse(document.format, document.raw.as_bytes()) {
+        Err(e) => {
+            valid = false;
+            steps.push(ValidationStep {
+                name: STRUCTURE_STEP.to_owned(),
+                status: DocumentStatus::Invalid,
+                error: Some(step_error(
+                    "Error01",
+                    "Structure Validator",
+                    "S000",
+                    None,
+                    e.to_string(),
+                )),
+            });
+        }
+        Ok(model) => {
+            let context = ValidationContext::at(document.received).with_codes(config.codes.clone());
+            let report = invois_model::validate(&model, &context);
+            let input = ValidationInput {
+                document,
+                model: &model,
+                report: &report,
+                config,
+                store,
+                fixtures,
+                now,
+            };
+            for validator in &config.validators {
+                if !validator.applies(&input) {
+                    continue;
                 }
+                let step = run_validator(validator.as_ref(), &input);
+                valid &= step.status == DocumentStatus::Valid;
+                steps.push(step);
             }
         }
-        let Some(doc) = store.documents.get_mut(&uuid) else {
-            continue;
-        };
-        doc.steps = steps;
-        doc.validated = Some(now);
-        doc.status = if valid {
-            DocumentStatus::Valid
-        } else {
-            DocumentStatus::Invalid
-        };
-        if valid {
-            doc.long_id = Some(random_id(40));
-        }
-        let issuer = doc.issuer_tin().to_owned();
-        let receiver = doc.receiver_tin().map(str::to_owned);
-        let internal = doc.facts.internal_id.clone();
-        let status = doc.status;
+    }
+    (steps, valid)
+}
+
+/// One validator's step. A validator must never take the server down; a panic fails the step.
+fn run_validator(validator: &dyn Validator, input: &ValidationInput<'_>) -> ValidationStep {
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| validator.validate(input)))
+            .unwrap_or_else(|_| {
+                Err(step_error(
+                    "Error99",
+                    "Internal Validator Error",
+                    "IV001",
+                    None,
+                    format!("The {} step failed internally", validator.name()),
+                ))
+            });
+    let (status, error) = match outcome {
+        Ok(()) => (DocumentStatus::Valid, validator.notes(input)),
+        Err(e) => (DocumentStatus::Invalid, Some(e)),
+    };
+    ValidationStep {
+        name: validator.name().to_owned(),
+        status,
+        error,
+    }
+}
+
+/// Store the outcome (Valid with a long id, or Invalid) and notify the issuer, and a known
+/// receiver of a valid document.
+fn record_validation(
+    store: &mut Store,
+    fixtures: &Fixtures,
+    uuid: &str,
+    steps: Vec<ValidationStep>,
+    valid: bool,
+    now: DateTime<Utc>,
+) {
+    let Some(doc) = store.documents.get_mut(uuid) else {
+        return;
+    };
+    doc.steps = steps;
+    doc.validated = Some(now);
+    doc.status = if valid {
+        DocumentStatus::Valid
+    } else {
+        DocumentStatus::Invalid
+    };
+    if valid {
+        doc.long_id = Some(random_id(40));
+    }
+    let issuer = doc.issuer_tin().to_owned();
+    let receiver = doc.receiver_tin().map(str::to_owned);
+    let internal = doc.facts.internal_id.clone();
+    let status = doc.status;
+    store.notify(
+        &issuer,
+        notification_type::DOCUMENT_VALIDATED,
+        format!("Document {internal} validated"),
+        format!("Document {internal} ({uuid}) was validated: {status}."),
+        now,
+    );
+    if valid && let Some(receiver) = receiver.filter(|r| fixtures.taxpayer(r).is_some()) {
         store.notify(
-            &issuer,
-            notification_type::DOCUMENT_VALIDATED,
-            format!("Document {internal} validated"),
-            format!("Document {internal} ({uuid}) was validated: {status}."),
+            &receiver,
+            notification_type::DOCUMENT_RECEIVED,
+            format!("Document {internal} received"),
+            format!("You received document {internal} ({uuid}) from {issuer}."),
             now,
         );
-        if valid && let Some(receiver) = receiver.filter(|r| fixtures.taxpayer(r).is_some()) {
-            store.notify(
-                &receiver,
-                notification_type::DOCUMENT_RECEIVED,
-                format!("Document {internal} received"),
-                format!("You received document {internal} ({uuid}) from {issuer}."),
-                now,
-            );
-        }
     }
 }
