@@ -1,10 +1,8 @@
 //! Every endpoint of §2 and §4, called through the typed client: method, path and query on
 //! the wire, and the typed response.
 
-mod common;
-
+use crate::common::{Double, Reply, doc_summary, listed_doc};
 use chrono::{DateTime, Utc};
-use common::{Double, Reply, doc_summary, listed_doc};
 use invois_client::Clock;
 use invois_client::api::documents::InvoiceDirection;
 use invois_client::api::taxpayer::IdType;
@@ -172,7 +170,7 @@ async fn every_endpoint_is_covered_with_its_method_path_and_query() {
     );
 
     let reqs = d.requests();
-    let line = |r: &common::Recorded| match &r.query {
+    let line = |r: &crate::common::Recorded| match &r.query {
         Some(q) => format!("{} {}?{}", r.method, r.path, q),
         None => format!("{} {}", r.method, r.path),
     };

@@ -1,10 +1,8 @@
 //! Identity: the credential guard, the token request on the wire, the token cache.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Double, Reply, token_reply};
+use crate::common::{Double, Reply, token_reply};
 use invois_client::{Client, Clock, ConfigError, CredentialField, Error};
 use serde_json::json;
 

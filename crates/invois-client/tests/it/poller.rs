@@ -1,12 +1,10 @@
 //! The submission poller's cadence and calls, and the windowed search stream.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::{Double, Reply, doc_summary, listed_doc};
 use chrono::{DateTime, Utc};
-use common::{Double, Reply, doc_summary, listed_doc};
 use futures::StreamExt;
 use invois_client::api::DocumentStatus;
 use invois_client::{Clock, PollConfig};

@@ -1,11 +1,9 @@
 //! Rate budgets, 429 pauses, retries, and the never-resend rule for submissions.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{Double, Recorded, Reply};
 use chrono::{DateTime, Utc};
-use common::{Double, Recorded, Reply};
 use invois_client::api::RateClass;
 use invois_client::api::submission::DocumentFormat;
 use invois_client::{
