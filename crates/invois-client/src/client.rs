@@ -514,14 +514,7 @@ impl Client {
         } else {
             Endpoint::LoginTaxpayer
         };
-        let form = serde_urlencoded::to_string(TokenRequest {
-            client_id: creds.client_id().to_owned(),
-            client_secret: creds.client_secret().expose().to_owned(),
-            grant_type: GRANT_TYPE.to_owned(),
-            scope: Some(SCOPE.to_owned()),
-        })
-        .map_err(|e| Error::InvalidRequest(format!("token form: {e}")))?;
-        let form = Bytes::from(form);
+        let form = token_form(creds)?;
         let url = self.url(endpoint, &[]);
         let mut transient = 0u32;
         let mut throttled = 0u32;
@@ -560,46 +553,7 @@ impl Client {
                     body,
                 } => {
                     if (200..300).contains(&status) {
-                        let correlation_id = correlation_id(&headers);
-                        let t: TokenResponse =
-                            decode(endpoint, status, correlation_id.as_deref(), &body).map_err(
-                                |e| match e {
-                                    // The body may hold a token: never keep it in an error.
-                                    Error::Decode {
-                                        endpoint,
-                                        status,
-                                        path,
-                                        message,
-                                        correlation_id,
-                                        ..
-                                    } => Error::Decode {
-                                        endpoint,
-                                        status,
-                                        // serde quotes the bad value, which here is the token.
-                                        message: if path.contains("access_token") {
-                                            "access_token is not a string".to_owned()
-                                        } else {
-                                            message
-                                        },
-                                        path,
-                                        correlation_id,
-                                        body: Bytes::from_static(b"[token response redacted]"),
-                                    },
-                                    other => other,
-                                },
-                            )?;
-                        let now = self.inner.clock.now();
-                        let lifetime = Duration::from_secs(t.expires_in);
-                        let margin = if lifetime > self.inner.refresh_margin * 2 {
-                            self.inner.refresh_margin
-                        } else {
-                            lifetime / 2
-                        };
-                        return Ok(CachedToken {
-                            token: AccessToken::new(t.access_token),
-                            refresh_at: now + chrono_span(lifetime - margin),
-                            expires_at: now + chrono_span(lifetime),
-                        });
+                        return self.cached_token(endpoint, status, &headers, &body);
                     }
                     let failure = self.failure(endpoint, status, &headers, body);
                     if status == 429 {
@@ -618,6 +572,54 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// The token in a 2xx login response, with when to refresh it and when it expires.
+    fn cached_token(
+        &self,
+        endpoint: Endpoint,
+        status: u16,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<CachedToken, Error> {
+        let correlation_id = correlation_id(headers);
+        let t: TokenResponse =
+            decode(endpoint, status, correlation_id.as_deref(), body).map_err(|e| match e {
+                // The body may hold a token: never keep it in an error.
+                Error::Decode {
+                    endpoint,
+                    status,
+                    path,
+                    message,
+                    correlation_id,
+                    ..
+                } => Error::Decode {
+                    endpoint,
+                    status,
+                    // serde quotes the bad value, which here is the token.
+                    message: if path.contains("access_token") {
+                        "access_token is not a string".to_owned()
+                    } else {
+                        message
+                    },
+                    path,
+                    correlation_id,
+                    body: Bytes::from_static(b"[token response redacted]"),
+                },
+                other => other,
+            })?;
+        let now = self.inner.clock.now();
+        let lifetime = Duration::from_secs(t.expires_in);
+        let margin = if lifetime > self.inner.refresh_margin * 2 {
+            self.inner.refresh_margin
+        } else {
+            lifetime / 2
+        };
+        Ok(CachedToken {
+            token: AccessToken::new(t.access_token),
+            refresh_at: now + chrono_span(lifetime - margin),
+            expires_at: now + chrono_span(lifetime),
+        })
     }
 
     /// Waits until `class` has budget for this client id, then counts the request.
@@ -902,6 +904,18 @@ fn transport(e: &reqwest::Error) -> Attempt {
         source = s.source();
     }
     Attempt::Transport(kind, message)
+}
+
+/// The client-credentials form of a token request.
+fn token_form(creds: &Credentials) -> Result<Bytes, Error> {
+    let form = serde_urlencoded::to_string(TokenRequest {
+        client_id: creds.client_id().to_owned(),
+        client_secret: creds.client_secret().expose().to_owned(),
+        grant_type: GRANT_TYPE.to_owned(),
+        scope: Some(SCOPE.to_owned()),
+    })
+    .map_err(|e| Error::InvalidRequest(format!("token form: {e}")))?;
+    Ok(Bytes::from(form))
 }
 
 pub(crate) fn correlation_id(headers: &HeaderMap) -> Option<String> {

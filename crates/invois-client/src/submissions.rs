@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 use bytes::Bytes;
+use http::HeaderMap;
 use invois_api::Endpoint;
 use invois_api::submission::{
     AcceptedDocument, DocumentFormat, DocumentSubmission, GetSubmissionQuery,
@@ -276,33 +277,7 @@ async fn submit_once(
                 body,
             } => {
                 if (200..300).contains(&status) {
-                    let cid = correlation_id(&headers);
-                    return match decode::<SubmitDocumentsResponse>(
-                        endpoint,
-                        status,
-                        cid.as_deref(),
-                        &body,
-                    ) {
-                        Ok(r) => {
-                            tracing::info!(submission.id = r.submission_uid.as_deref().unwrap_or("-"), payload.hash = %prepared.payload_hash, accepted = r.accepted_documents.len(), rejected = r.rejected_documents.len(), "submission accepted");
-                            Ok(Submitted {
-                                submission_uid: r.submission_uid,
-                                accepted_documents: r.accepted_documents,
-                                rejected_documents: r.rejected_documents,
-                                payload_hash: hash(),
-                                status,
-                                correlation_id: cid,
-                            })
-                        }
-                        Err(e) => Err(SubmitError::OutcomeUnknown {
-                            payload_hash: hash(),
-                            reason: UnknownReason::UnreadableAcceptance {
-                                status,
-                                message: e.to_string(),
-                                body,
-                            },
-                        }),
-                    };
+                    return accepted(prepared, status, &headers, body);
                 }
                 if status == 401 && !refreshed {
                     // The token was refused, so the submission was not processed.
@@ -343,6 +318,40 @@ async fn submit_once(
                 });
             }
         }
+    }
+}
+
+/// A 2xx answer to Submit Documents. The submission was received, so a body that cannot be
+/// read leaves its outcome unknown rather than failed.
+fn accepted(
+    prepared: &PreparedSubmission,
+    status: u16,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Submitted, SubmitError> {
+    let endpoint = Endpoint::SubmitDocuments;
+    let hash = || prepared.payload_hash.clone();
+    let cid = correlation_id(headers);
+    match decode::<SubmitDocumentsResponse>(endpoint, status, cid.as_deref(), &body) {
+        Ok(r) => {
+            tracing::info!(submission.id = r.submission_uid.as_deref().unwrap_or("-"), payload.hash = %prepared.payload_hash, accepted = r.accepted_documents.len(), rejected = r.rejected_documents.len(), "submission accepted");
+            Ok(Submitted {
+                submission_uid: r.submission_uid,
+                accepted_documents: r.accepted_documents,
+                rejected_documents: r.rejected_documents,
+                payload_hash: hash(),
+                status,
+                correlation_id: cid,
+            })
+        }
+        Err(e) => Err(SubmitError::OutcomeUnknown {
+            payload_hash: hash(),
+            reason: UnknownReason::UnreadableAcceptance {
+                status,
+                message: e.to_string(),
+                body,
+            },
+        }),
     }
 }
 
