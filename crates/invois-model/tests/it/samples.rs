@@ -1,8 +1,6 @@
 //! Every test document (the fixtures, and LHDN's samples when switched on) parses; JSON and XML round-trips are faithful; JSON <-> XML keeps every
 //! value.
 
-mod common;
-
 use invois_model::tree::Element;
 use invois_model::{Document, Format, canonicalize};
 use invois_testkit::{Corpus, Kind, Version};
@@ -52,8 +50,8 @@ fn corpus_is_lhdn(path: &std::path::Path) -> bool {
 
 #[test]
 fn every_json_sample_parses_and_round_trips_byte_for_byte() {
-    for path in common::samples("json") {
-        let bytes = common::read(&path);
+    for path in crate::common::samples("json") {
+        let bytes = crate::common::read(&path);
         let doc =
             Document::from_json_bytes(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(doc.source_format(), Format::Json);
@@ -79,8 +77,8 @@ fn every_json_sample_parses_and_round_trips_byte_for_byte() {
 
 #[test]
 fn every_xml_sample_parses_and_round_trips_canonically() {
-    for path in common::samples("xml") {
-        let bytes = common::read(&path);
+    for path in crate::common::samples("xml") {
+        let bytes = crate::common::read(&path);
         let doc =
             Document::from_xml_bytes(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(doc.id().is_some(), "{}", path.display());
@@ -103,11 +101,11 @@ fn every_xml_sample_parses_and_round_trips_canonically() {
 
 #[test]
 fn format_detection_parses_both() {
-    for path in common::samples("json")
+    for path in crate::common::samples("json")
         .into_iter()
-        .chain(common::samples("xml"))
+        .chain(crate::common::samples("xml"))
     {
-        let bytes = common::read(&path);
+        let bytes = crate::common::read(&path);
         Document::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }
@@ -136,8 +134,8 @@ fn all_facts(doc: &Document) -> Vec<String> {
 
 #[test]
 fn json_to_xml_to_json_keeps_every_value() {
-    for path in common::samples("json") {
-        let doc = Document::from_json_bytes(&common::read(&path)).unwrap();
+    for path in crate::common::samples("json") {
+        let doc = Document::from_json_bytes(&crate::common::read(&path)).unwrap();
         let xml = doc.to_xml_string();
         let back = Document::from_xml_bytes(xml.as_bytes())
             .unwrap_or_else(|e| panic!("{}: {e}\n{xml}", path.display()));
@@ -151,8 +149,8 @@ fn json_to_xml_to_json_keeps_every_value() {
 
 #[test]
 fn xml_to_json_to_xml_keeps_every_value() {
-    for path in common::samples("xml") {
-        let doc = Document::from_xml_bytes(&common::read(&path)).unwrap();
+    for path in crate::common::samples("xml") {
+        let doc = Document::from_xml_bytes(&crate::common::read(&path)).unwrap();
         let json = doc.to_json_string();
         let back = Document::from_json_bytes(json.as_bytes()).unwrap();
         assert_eq!(all_facts(&back), all_facts(&doc), "{}", path.display());
@@ -167,12 +165,13 @@ fn json_and_xml_samples_of_the_same_kind_hold_the_same_values() {
     // The official JSON and XML samples of one kind are the same document; converting the XML
     // gives the JSON's values (the signature block differs between the two publications, so
     // only unsigned 1.0 samples are compared).
-    for path in common::samples("json")
+    for path in crate::common::samples("json")
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("/v1.0/"))
     {
-        let json = Document::from_json_bytes(&common::read(&path)).unwrap();
-        let xml = Document::from_xml_bytes(&common::read(&path.with_extension("xml"))).unwrap();
+        let json = Document::from_json_bytes(&crate::common::read(&path)).unwrap();
+        let xml =
+            Document::from_xml_bytes(&crate::common::read(&path.with_extension("xml"))).unwrap();
         // IDs differ by design (`JSON-INV...` vs `XML-INV...`).
         assert_eq!(
             json.id().map(|i| &i[i.find('-').unwrap_or(0)..]),
@@ -208,12 +207,12 @@ fn numbers_keep_their_exact_text() {
 #[test]
 fn json_from_xml_puts_signature_last_and_xml_from_json_puts_extensions_first() {
     let path = Corpus::fixtures().path(Version::V1_1, Kind::Invoice, Format::Xml);
-    let doc = Document::from_xml_bytes(&common::read(&path)).unwrap();
+    let doc = Document::from_xml_bytes(&crate::common::read(&path)).unwrap();
     let json: serde_json::Value = serde_json::from_str(&doc.to_json_string()).unwrap();
     let keys: Vec<&String> = json["Invoice"][0].as_object().unwrap().keys().collect();
     assert_eq!(keys[keys.len() - 2..], ["UBLExtensions", "Signature"]);
     let jpath = Corpus::fixtures().path(Version::V1_1, Kind::Invoice, Format::Json);
-    let jdoc = Document::from_json_bytes(&common::read(&jpath)).unwrap();
+    let jdoc = Document::from_json_bytes(&crate::common::read(&jpath)).unwrap();
     let xml = jdoc.to_xml_string();
     assert!(xml.starts_with("<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\" xmlns:cac=\"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2\" xmlns:cbc=\"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2\"><UBLExtensions xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2\">"), "{}", &xml[..200]);
     assert!(xml.contains("<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\""));
@@ -250,7 +249,7 @@ fn submission_payload_is_hashed_over_the_minified_bytes() {
     use base64::Engine as _;
     use sha2::Digest as _;
     let path = Corpus::fixtures().path(Version::V1_0, Kind::Invoice, Format::Json);
-    let bytes = common::read(&path);
+    let bytes = crate::common::read(&path);
     let p = invois_model::prepare_for_submission(&bytes).unwrap();
     assert_eq!(p.bytes, minified_json(&bytes).into_bytes());
     assert_eq!(
@@ -266,7 +265,7 @@ fn submission_payload_is_hashed_over_the_minified_bytes() {
             .chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
     );
-    let xml = common::read(&path.with_extension("xml"));
+    let xml = crate::common::read(&path.with_extension("xml"));
     let px = invois_model::prepare_for_submission(&xml).unwrap();
     assert!(px.bytes.len() < xml.len());
     assert_eq!(

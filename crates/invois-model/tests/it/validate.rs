@@ -1,7 +1,5 @@
 //! Validation rules, each at its boundary, on a valid built document mutated one field at a time.
 
-mod common;
-
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -645,7 +643,7 @@ fn official_samples_parse_but_do_not_validate_clean() {
         return;
     };
     for path in lhdn.files(invois_model::Format::Json) {
-        let doc = Document::from_json_bytes(&common::read(&path)).unwrap();
+        let doc = Document::from_json_bytes(&crate::common::read(&path)).unwrap();
         let r = validate(&doc, &ctx());
         assert!(r.has("CF005"), "{}", path.display());
         assert!(
@@ -662,7 +660,7 @@ fn official_samples_parse_but_do_not_validate_clean() {
         );
     }
     for path in lhdn.files(invois_model::Format::Xml) {
-        let xml = Document::from_xml_bytes(&common::read(&path)).unwrap();
+        let xml = Document::from_xml_bytes(&crate::common::read(&path)).unwrap();
         let r = validate(&xml, &ctx());
         assert!(!r.is_valid(), "{}", path.display());
         assert!(

@@ -1,8 +1,6 @@
 //! Point 4: PKCS#12 (modern and legacy ciphers) and PEM loading, the certificate profile with
 //! its DS codes, the issuer-name rendering, the chain of trust, and secret redaction.
 
-mod common;
-
 use base64::Engine as _;
 use chrono::{Duration, Utc};
 use invois_sign::{
@@ -44,7 +42,7 @@ fn embedded_certificate(signed_json: &[u8]) -> Certificate {
 
 /// LHDN's certificate, from their signed UL sample.
 fn official_certificate(lhdn: &Corpus) -> Certificate {
-    embedded_certificate(&common::lhdn_read(
+    embedded_certificate(&crate::common::lhdn_read(
         lhdn,
         "signed/sample-ul-invoice-2.1-signed.min.json",
     ))
@@ -52,12 +50,16 @@ fn official_certificate(lhdn: &Corpus) -> Certificate {
 
 /// The certificate the signed fixtures carry.
 fn fixture_certificate() -> Certificate {
-    embedded_certificate(&common::fixture(Version::V1_1, Kind::Invoice, Format::Json))
+    embedded_certificate(&crate::common::fixture(
+        Version::V1_1,
+        Kind::Invoice,
+        Format::Json,
+    ))
 }
 
 #[test]
 fn pkcs12_loads_with_modern_and_legacy_ciphers() {
-    let issued = common::issued();
+    let issued = crate::common::issued();
     let password = Password::new("s3cret-p@ss");
     for (cipher, oid) in [
         (Pkcs12Cipher::Aes256, OID_PBES2),
@@ -78,7 +80,7 @@ fn pkcs12_loads_with_modern_and_legacy_ciphers() {
             "{cipher:?}"
         );
         // And it signs documents that verify.
-        let doc = common::unsigned(Version::V1_1, Kind::Invoice, Format::Json);
+        let doc = crate::common::unsigned(Version::V1_1, Kind::Invoice, Format::Json);
         let signed = sign_json(&doc, &signer, Utc::now()).unwrap();
         assert!(verify(&signed, None, Some(&TrustStore::test_ca().unwrap())).is_valid());
 
@@ -95,7 +97,7 @@ fn pkcs12_loads_with_modern_and_legacy_ciphers() {
 #[test]
 #[ignore = "needs the openssl CLI"]
 fn pkcs12_written_by_openssl_legacy_loads() {
-    let issued = common::issued();
+    let issued = crate::common::issued();
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
@@ -130,7 +132,7 @@ fn pkcs12_written_by_openssl_legacy_loads() {
 
 #[test]
 fn pem_certificate_with_pkcs8_or_pkcs1_key_loads() {
-    let issued = common::issued();
+    let issued = crate::common::issued();
     let cert_pem = issued.certificate.to_pem();
     let signer = Signer::from_pem(cert_pem.as_bytes(), issued.key.to_pem().as_bytes()).unwrap();
     assert_eq!(signer.certificate(), &issued.certificate);
@@ -154,7 +156,7 @@ fn a_key_of_another_certificate_is_refused() {
         .issue(&TestCertRequest::new("C1", "B1"))
         .unwrap();
     let err = Signer::from_pem(
-        common::issued().certificate.to_pem().as_bytes(),
+        crate::common::issued().certificate.to_pem().as_bytes(),
         other.key.to_pem().as_bytes(),
     )
     .unwrap_err();
@@ -172,13 +174,13 @@ fn inspect_reads_the_fixture_certificate_profile() {
     assert_eq!(c, Certificate::from_pem(&pem).unwrap());
     for version in [Version::V1_1, Version::V1_3] {
         for kind in Kind::ALL.into_iter().filter(|k| k.in_version(version)) {
-            let doc = common::fixture(version, kind, Format::Json);
+            let doc = crate::common::fixture(version, kind, Format::Json);
             assert_eq!(embedded_certificate(&doc), c, "{version:?} {kind:?}");
         }
     }
     let i = c.inspect();
-    assert_eq!(i.tin.as_deref(), Some(common::TIN));
-    assert_eq!(i.brn.as_deref(), Some(common::BRN));
+    assert_eq!(i.tin.as_deref(), Some(crate::common::TIN));
+    assert_eq!(i.brn.as_deref(), Some(crate::common::BRN));
     assert_eq!(
         i.issuer,
         "CN=invois Test CA, OU=Not for production use, O=invois test, C=MY"
@@ -202,8 +204,8 @@ fn inspect_reads_the_fixture_certificate_profile() {
         i.subject
     );
     let exp = ProfileExpectation::new(
-        Some(common::TIN.to_owned()),
-        Some(common::BRN.to_owned()),
+        Some(crate::common::TIN.to_owned()),
+        Some(crate::common::BRN.to_owned()),
         Some(Utc::now()),
     );
     assert_eq!(c.check_profile(&exp), vec![]);
@@ -249,10 +251,10 @@ fn inspect_reads_the_official_certificate_profile() {
 
 #[test]
 fn issued_test_certificate_has_the_erp_profile() {
-    let issued = common::issued();
+    let issued = crate::common::issued();
     let i = issued.certificate.inspect();
-    assert_eq!(i.tin.as_deref(), Some(common::TIN));
-    assert_eq!(i.brn.as_deref(), Some(common::BRN));
+    assert_eq!(i.tin.as_deref(), Some(crate::common::TIN));
+    assert_eq!(i.brn.as_deref(), Some(crate::common::BRN));
     assert!(i.has_non_repudiation());
     assert!(i.has_document_signing());
     assert!(!i.is_ca);
@@ -262,8 +264,8 @@ fn issued_test_certificate_has_the_erp_profile() {
     );
     assert_eq!(issued.ca.inspect().subject, i.issuer);
     let exp = ProfileExpectation::new(
-        Some(common::TIN.to_owned()),
-        Some(common::BRN.to_owned()),
+        Some(crate::common::TIN.to_owned()),
+        Some(crate::common::BRN.to_owned()),
         Some(Utc::now()),
     );
     assert_eq!(issued.certificate.check_profile(&exp), vec![]);
@@ -286,10 +288,10 @@ fn codes_of(c: &Certificate, exp: &ProfileExpectation) -> Vec<&'static str> {
 #[test]
 fn each_profile_failure_maps_to_its_ds_code() {
     let ca = TestCa::well_known().unwrap();
-    let base = TestCertRequest::new(common::TIN, common::BRN);
+    let base = TestCertRequest::new(crate::common::TIN, crate::common::BRN);
     let exp = ProfileExpectation::new(
-        Some(common::TIN.to_owned()),
-        Some(common::BRN.to_owned()),
+        Some(crate::common::TIN.to_owned()),
+        Some(crate::common::BRN.to_owned()),
         Some(Utc::now()),
     );
     let cases: Vec<(&str, TestCertRequest, ProfileExpectation, Vec<&str>)> = vec![
@@ -344,7 +346,7 @@ fn each_profile_failure_maps_to_its_ds_code() {
             base.clone(),
             ProfileExpectation::new(
                 Some("C99999999990".to_owned()),
-                Some(common::BRN.to_owned()),
+                Some(crate::common::BRN.to_owned()),
                 None,
             ),
             vec!["DS311"],
@@ -353,7 +355,7 @@ fn each_profile_failure_maps_to_its_ds_code() {
             "other BRN",
             base.clone(),
             ProfileExpectation::new(
-                Some(common::TIN.to_owned()),
+                Some(crate::common::TIN.to_owned()),
                 Some("199901000001".to_owned()),
                 None,
             ),
@@ -378,10 +380,10 @@ fn profile_failures_surface_when_verifying_a_signed_document() {
     let req = TestCertRequest {
         document_signing: false,
         non_repudiation: false,
-        ..TestCertRequest::new(common::TIN, common::BRN)
+        ..TestCertRequest::new(crate::common::TIN, crate::common::BRN)
     };
     let signer = ca.issue(&req).unwrap().signer().unwrap();
-    let doc = common::unsigned(Version::V1_1, Kind::Invoice, Format::Xml);
+    let doc = crate::common::unsigned(Version::V1_1, Kind::Invoice, Format::Xml);
     let v = verify(
         &invois_sign::sign_xml(&doc, &signer, Utc::now()).unwrap(),
         None,
@@ -405,11 +407,14 @@ fn profile_failures_surface_when_verifying_a_signed_document() {
 fn untrusted_chain_is_ds329_until_the_ca_is_added() {
     let rogue = TestCa::generate("Rogue CA").unwrap();
     let signer = rogue
-        .issue(&TestCertRequest::new(common::TIN, common::BRN))
+        .issue(&TestCertRequest::new(
+            crate::common::TIN,
+            crate::common::BRN,
+        ))
         .unwrap()
         .signer()
         .unwrap();
-    let doc = common::unsigned(Version::V1_1, Kind::Invoice, Format::Json);
+    let doc = crate::common::unsigned(Version::V1_1, Kind::Invoice, Format::Json);
     let signed = sign_json(&doc, &signer, Utc::now()).unwrap();
     let mut store = TrustStore::test_ca().unwrap();
     let v = verify(&signed, None, Some(&store));
@@ -437,7 +442,7 @@ fn untrusted_chain_is_ds329_until_the_ca_is_added() {
 
 #[test]
 fn keys_and_passwords_never_appear_in_debug_output() {
-    let issued = common::issued();
+    let issued = crate::common::issued();
     let pem = issued.key.to_pem();
     let key_b64_line = pem.lines().nth(3).unwrap();
     let der_b64 = base64::engine::general_purpose::STANDARD.encode(issued.key.expose());

@@ -4,8 +4,6 @@
 //! the signed UL sample, and the 1.3 samples LHDN edited after signing) when
 //! `INVOIS_LHDN_SAMPLES` names them.
 
-mod common;
-
 use invois_sign::{CheckKind, CheckStatus, Format, TrustStore, VerifyOptions, verify, verify_with};
 use invois_testkit::{Corpus, Kind, Version};
 use serde_json::Value;
@@ -23,8 +21,8 @@ fn every_signed_json_fixture_verifies_all_four_digests() {
     let fixtures = Corpus::fixtures();
     let mut n = 0;
     for version in [Version::V1_1, Version::V1_3] {
-        for (name, bytes) in common::list(
-            &common::version_dir(&fixtures, version),
+        for (name, bytes) in crate::common::list(
+            &crate::common::version_dir(&fixtures, version),
             Format::Json,
             "fixtures",
         ) {
@@ -79,10 +77,10 @@ fn every_v11_json_sample_verifies_all_four_digests() {
     let Some(lhdn) = invois_testkit::Corpus::lhdn() else {
         return;
     };
-    let mut files = common::lhdn_samples(&lhdn, "v1.1", "json");
+    let mut files = crate::common::lhdn_samples(&lhdn, "v1.1", "json");
     files.push((
         "sample-ul-invoice-2.1-signed.min.json".to_owned(),
-        common::lhdn_read(&lhdn, "signed/sample-ul-invoice-2.1-signed.min.json"),
+        crate::common::lhdn_read(&lhdn, "signed/sample-ul-invoice-2.1-signed.min.json"),
     ));
     assert_eq!(files.len(), 12);
     for (name, bytes) in files {
@@ -138,17 +136,18 @@ fn json_fixtures_signed_by_an_intermediary_are_valid_for_the_certificate_holder(
     // The fixture counterpart of LHDN's samples below: a document whose issuer is not the
     // certificate holder fails DS311/DS312 alone, and with the holder as the submitter (an
     // intermediary signing for its clients, §9.4) it is fully valid apart from the chain.
-    let signer = common::issued().signer().unwrap();
-    let opts = VerifyOptions::default().with_submitter(common::TIN, common::BRN);
+    let signer = crate::common::issued().signer().unwrap();
+    let opts = VerifyOptions::default().with_submitter(crate::common::TIN, crate::common::BRN);
     for kind in Kind::ALL {
         let mut doc: Value =
-            serde_json::from_slice(&common::unsigned(Version::V1_1, kind, Format::Json)).unwrap();
+            serde_json::from_slice(&crate::common::unsigned(Version::V1_1, kind, Format::Json))
+                .unwrap();
         let issuer = if kind.document_type().is_self_billed() {
             "AccountingCustomerParty"
         } else {
             "AccountingSupplierParty"
         };
-        common::set_party(&mut doc, issuer, CLIENT_TIN, CLIENT_BRN);
+        crate::common::set_party(&mut doc, issuer, CLIENT_TIN, CLIENT_BRN);
         let signed = invois_sign::sign_json(
             &serde_json::to_vec(&doc).unwrap(),
             &signer,
@@ -180,7 +179,7 @@ fn official_json_samples_are_valid_for_the_certificate_holder() {
     // With the submitter identity of the sample certificate (an intermediary signing for its
     // clients, §9.4), the official samples are fully valid apart from the chain.
     let opts = invois_sign::VerifyOptions::default().with_submitter("C29702635060", "D12345678");
-    for (name, bytes) in common::lhdn_samples(&lhdn, "v1.1", "json") {
+    for (name, bytes) in crate::common::lhdn_samples(&lhdn, "v1.1", "json") {
         let v = invois_sign::verify_with(&bytes, None, &opts);
         assert!(v.is_valid(), "{name}: {:#?}", v.findings);
         assert_eq!(
@@ -193,8 +192,8 @@ fn official_json_samples_are_valid_for_the_certificate_holder() {
 #[test]
 fn v13_json_fixtures_edited_after_signing_fail_with_ds322() {
     let fixtures = Corpus::fixtures();
-    let files = common::list(
-        &common::version_dir(&fixtures, Version::V1_3),
+    let files = crate::common::list(
+        &crate::common::version_dir(&fixtures, Version::V1_3),
         Format::Json,
         "fixtures",
     );
@@ -237,7 +236,7 @@ fn v13_json_samples_fail_with_ds322_because_they_were_edited_after_signing() {
     let Some(lhdn) = invois_testkit::Corpus::lhdn() else {
         return;
     };
-    let files = common::lhdn_samples(&lhdn, "v1.3-svdp", "json");
+    let files = crate::common::lhdn_samples(&lhdn, "v1.3-svdp", "json");
     assert!(files.len() >= 8);
     for (name, bytes) in files {
         let v = verify(&bytes, None, None);
@@ -266,7 +265,7 @@ fn v13_json_samples_fail_with_ds322_because_they_were_edited_after_signing() {
 #[test]
 fn v10_and_v12_documents_carry_no_signature_and_are_not_rejected() {
     for version in [Version::V1_0, Version::V1_2] {
-        for (name, bytes) in common::documents(version, Format::Json) {
+        for (name, bytes) in crate::common::documents(version, Format::Json) {
             let v = verify(&bytes, None, None);
             assert!(v.is_valid(), "{name}: {:?}", v.findings);
             assert_eq!(

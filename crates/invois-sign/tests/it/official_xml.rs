@@ -5,8 +5,6 @@
 //! and CertDigest; their PropsDigest is not reproducible (§9.3) and is reported with that
 //! explanation; the 1.3 samples fail with DS322.
 
-mod common;
-
 use invois_sign::{CheckKind, CheckStatus, Format, TrustStore, verify};
 use invois_testkit::{Corpus, Kind, Version};
 
@@ -16,8 +14,8 @@ fn every_signed_xml_fixture_verifies_all_four_digests() {
     let fixtures = Corpus::fixtures();
     let mut n = 0;
     for version in [Version::V1_1, Version::V1_3] {
-        for (name, bytes) in common::list(
-            &common::version_dir(&fixtures, version),
+        for (name, bytes) in crate::common::list(
+            &crate::common::version_dir(&fixtures, version),
             Format::Xml,
             "fixtures",
         ) {
@@ -70,10 +68,10 @@ fn every_v11_xml_sample_verifies_doc_digest_signature_and_cert_digest() {
     let Some(lhdn) = invois_testkit::Corpus::lhdn() else {
         return;
     };
-    let mut files = common::lhdn_samples(&lhdn, "v1.1", "xml");
+    let mut files = crate::common::lhdn_samples(&lhdn, "v1.1", "xml");
     files.push((
         "one-doc-signed.xml".to_owned(),
-        common::lhdn_read(&lhdn, "signed/one-doc-signed.xml"),
+        crate::common::lhdn_read(&lhdn, "signed/one-doc-signed.xml"),
     ));
     assert_eq!(files.len(), 12);
     let mut stale = Vec::new();
@@ -150,15 +148,15 @@ const STALE_SIGNING_TIME: [&str; 2] = [
 #[test]
 fn v13_xml_fixtures_edited_after_signing_fail_with_ds322() {
     let fixtures = Corpus::fixtures();
-    let files = common::list(
-        &common::version_dir(&fixtures, Version::V1_3),
+    let files = crate::common::list(
+        &crate::common::version_dir(&fixtures, Version::V1_3),
         Format::Xml,
         "fixtures",
     );
     assert_eq!(files.len(), 8);
     for (name, bytes) in files {
         let text = String::from_utf8(bytes).unwrap();
-        let edited = common::edit_xml_invoice_id(&text, "EDITED-AFTER-SIGNING");
+        let edited = crate::common::edit_xml_invoice_id(&text, "EDITED-AFTER-SIGNING");
         let v = verify(edited.as_bytes(), None, None);
         assert_eq!(v.version.as_deref(), Some("1.3"), "{name}");
         assert_eq!(
@@ -196,7 +194,7 @@ fn v13_xml_samples_fail_with_ds322() {
     let Some(lhdn) = invois_testkit::Corpus::lhdn() else {
         return;
     };
-    let files = common::lhdn_samples(&lhdn, "v1.3-svdp", "xml");
+    let files = crate::common::lhdn_samples(&lhdn, "v1.3-svdp", "xml");
     assert!(files.len() >= 8);
     for (name, bytes) in files {
         let v = verify(&bytes, None, None);
@@ -219,7 +217,7 @@ fn v13_xml_samples_fail_with_ds322() {
 
 #[test]
 fn whitespace_between_elements_does_not_change_the_document_digest() {
-    for corpus in common::available() {
+    for corpus in crate::common::available() {
         let name = corpus.name();
         let text = corpus.xml(Version::V1_1, Kind::Invoice);
         // LHDN's samples are indented, the fixtures (signer output) minified: re-indent the
@@ -245,7 +243,7 @@ fn whitespace_between_elements_does_not_change_the_document_digest() {
             assert!(v.is_valid(), "{name}: {:#?}", v.findings);
         }
         // But a change inside a value does.
-        let edited = common::edit_xml_invoice_id(&text, "XML-INV12346");
+        let edited = crate::common::edit_xml_invoice_id(&text, "XML-INV12346");
         assert_ne!(edited, text);
         let v = verify(edited.as_bytes(), None, None);
         assert!(v.has_code("DS322"), "{name}: {:?}", v.codes());
@@ -255,7 +253,7 @@ fn whitespace_between_elements_does_not_change_the_document_digest() {
 #[test]
 fn v10_and_v12_xml_documents_carry_no_signature() {
     for version in [Version::V1_0, Version::V1_2] {
-        for (name, bytes) in common::documents(version, Format::Xml) {
+        for (name, bytes) in crate::common::documents(version, Format::Xml) {
             let v = verify(&bytes, None, None);
             assert!(v.is_valid(), "{name}: {:?}", v.findings);
         }

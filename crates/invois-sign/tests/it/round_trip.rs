@@ -4,8 +4,6 @@
 //! and LHDN's samples with their placeholder identities filled when `INVOIS_LHDN_SAMPLES`
 //! names them.
 
-mod common;
-
 use chrono::{TimeZone, Utc};
 use invois_sign::{CheckKind, CheckStatus, Format, TrustStore, sign_json, sign_xml, verify};
 use invois_testkit::{Corpus, Kind, Version};
@@ -27,8 +25,8 @@ fn assert_fully_valid(name: &str, signed: &[u8], format: Format) {
 
 #[test]
 fn every_v11_json_document_round_trips() {
-    let signer = common::issued().signer().unwrap();
-    for (name, doc) in common::to_sign(Version::V1_1, Format::Json) {
+    let signer = crate::common::issued().signer().unwrap();
+    for (name, doc) in crate::common::to_sign(Version::V1_1, Format::Json) {
         let signed = sign_json(&doc, &signer, signing_time()).unwrap();
         assert_fully_valid(&name, &signed, Format::Json);
 
@@ -58,8 +56,8 @@ fn every_v11_json_document_round_trips() {
 
 #[test]
 fn every_v11_xml_document_round_trips_with_all_four_values() {
-    let signer = common::issued().signer().unwrap();
-    for (name, doc) in common::to_sign(Version::V1_1, Format::Xml) {
+    let signer = crate::common::issued().signer().unwrap();
+    for (name, doc) in crate::common::to_sign(Version::V1_1, Format::Xml) {
         let signed = sign_xml(&doc, &signer, signing_time()).unwrap();
         assert_fully_valid(&name, &signed, Format::Xml);
         let v = verify(&signed, None, None);
@@ -109,13 +107,15 @@ fn every_v11_xml_document_round_trips_with_all_four_values() {
 #[test]
 fn signed_fixtures_can_be_re_signed() {
     // A signed document signed again: the old signature is replaced, not nested or kept.
-    let signer = common::issued().signer().unwrap();
+    let signer = crate::common::issued().signer().unwrap();
     let fixtures = Corpus::fixtures();
     for version in [Version::V1_1, Version::V1_3] {
         for format in [Format::Json, Format::Xml] {
-            for (name, doc) in
-                common::list(&common::version_dir(&fixtures, version), format, "fixtures")
-            {
+            for (name, doc) in crate::common::list(
+                &crate::common::version_dir(&fixtures, version),
+                format,
+                "fixtures",
+            ) {
                 let signed = invois_sign::sign(&doc, format, &signer, signing_time()).unwrap();
                 assert_ne!(signed, doc, "{name}");
                 assert_fully_valid(&name, &signed, format);
@@ -135,8 +135,8 @@ fn signed_ul_sample_and_one_doc_signed_can_be_re_signed() {
     let Some(lhdn) = invois_testkit::Corpus::lhdn() else {
         return;
     };
-    let signer = common::issued().signer().unwrap();
-    let json = common::with_identity(&common::lhdn_read(
+    let signer = crate::common::issued().signer().unwrap();
+    let json = crate::common::with_identity(&crate::common::lhdn_read(
         &lhdn,
         "signed/sample-ul-invoice-2.1-signed.min.json",
     ));
@@ -145,7 +145,10 @@ fn signed_ul_sample_and_one_doc_signed_can_be_re_signed() {
         &sign_json(&json, &signer, signing_time()).unwrap(),
         Format::Json,
     );
-    let xml = common::with_identity(&common::lhdn_read(&lhdn, "signed/one-doc-signed.xml"));
+    let xml = crate::common::with_identity(&crate::common::lhdn_read(
+        &lhdn,
+        "signed/one-doc-signed.xml",
+    ));
     assert_fully_valid(
         "one-doc",
         &sign_xml(&xml, &signer, signing_time()).unwrap(),
@@ -155,10 +158,10 @@ fn signed_ul_sample_and_one_doc_signed_can_be_re_signed() {
 
 #[test]
 fn v13_documents_sign_and_verify() {
-    let signer = common::issued().signer().unwrap();
-    let docs = common::to_sign(Version::V1_3, Format::Json)
+    let signer = crate::common::issued().signer().unwrap();
+    let docs = crate::common::to_sign(Version::V1_3, Format::Json)
         .into_iter()
-        .chain(common::to_sign(Version::V1_3, Format::Xml));
+        .chain(crate::common::to_sign(Version::V1_3, Format::Xml));
     let mut n = 0;
     for (name, doc) in docs {
         n += 1;
@@ -173,8 +176,8 @@ fn v13_documents_sign_and_verify() {
 
 #[test]
 fn signing_time_comes_from_the_caller() {
-    let signer = common::issued().signer().unwrap();
-    for (name, doc) in common::to_sign_kind(Version::V1_1, Kind::Invoice, Format::Json) {
+    let signer = crate::common::issued().signer().unwrap();
+    for (name, doc) in crate::common::to_sign_kind(Version::V1_1, Kind::Invoice, Format::Json) {
         let t = Utc::now()
             .date_naive()
             .and_hms_opt(1, 2, 3)
@@ -204,19 +207,21 @@ const OTHER: (&str, &str) = ("IG00000000010", "199901000001");
 
 #[test]
 fn self_billed_documents_are_checked_against_the_buyer() {
-    let signer = common::issued().signer().unwrap();
-    let holder = (common::TIN, common::BRN);
+    let signer = crate::common::issued().signer().unwrap();
+    let holder = (crate::common::TIN, crate::common::BRN);
     // Buyer (the issuer of a self-billed invoice) is the certificate holder; supplier is not.
     // (The fixtures already are so; LHDN's samples get the identities from their placeholders.)
-    for (name, raw) in common::to_sign_kind(Version::V1_1, Kind::SelfBilledInvoice, Format::Json) {
-        let doc = common::with_parties(&raw, OTHER, holder);
+    for (name, raw) in
+        crate::common::to_sign_kind(Version::V1_1, Kind::SelfBilledInvoice, Format::Json)
+    {
+        let doc = crate::common::with_parties(&raw, OTHER, holder);
         let signed = sign_json(&doc, &signer, signing_time()).unwrap();
         let v = verify(&signed, None, None);
         assert!(v.is_valid(), "{name}: {:#?}", v.findings);
     }
     // The same certificate on a normal invoice whose supplier is someone else: DS311/DS312.
-    for (name, raw) in common::to_sign_kind(Version::V1_1, Kind::Invoice, Format::Json) {
-        let doc = common::with_parties(&raw, OTHER, holder);
+    for (name, raw) in crate::common::to_sign_kind(Version::V1_1, Kind::Invoice, Format::Json) {
+        let doc = crate::common::with_parties(&raw, OTHER, holder);
         let v = verify(
             &sign_json(&doc, &signer, signing_time()).unwrap(),
             None,

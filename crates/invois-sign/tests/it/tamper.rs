@@ -4,8 +4,6 @@
 //! fixture, and LHDN's sample too when `INVOIS_LHDN_SAMPLES` names it (which must give the same
 //! codes at the same places).
 
-mod common;
-
 use chrono::Utc;
 use invois_sign::{
     CheckKind, CheckStatus, Format, TestCa, TestCertRequest, Verification, sign_json, sign_xml,
@@ -17,8 +15,8 @@ use serde_json::Value;
 /// The 1.1 invoices to tamper with, signed now: (name, document) of every available corpus,
 /// the fixture first.
 fn signed_all(format: Format) -> Vec<(String, Vec<u8>)> {
-    let signer = common::issued().signer().unwrap();
-    common::to_sign_kind(Version::V1_1, Kind::Invoice, format)
+    let signer = crate::common::issued().signer().unwrap();
+    crate::common::to_sign_kind(Version::V1_1, Kind::Invoice, format)
         .into_iter()
         .map(|(name, doc)| {
             let signed = match format {
@@ -31,14 +29,16 @@ fn signed_all(format: Format) -> Vec<(String, Vec<u8>)> {
 }
 
 fn signed_json() -> Vec<u8> {
-    let doc = common::unsigned(Version::V1_1, Kind::Invoice, Format::Json);
-    sign_json(&doc, &common::issued().signer().unwrap(), Utc::now()).unwrap()
+    let doc = crate::common::unsigned(Version::V1_1, Kind::Invoice, Format::Json);
+    sign_json(&doc, &crate::common::issued().signer().unwrap(), Utc::now()).unwrap()
 }
 
 fn signed_xml() -> String {
-    let doc = common::unsigned(Version::V1_1, Kind::Invoice, Format::Xml);
-    String::from_utf8(sign_xml(&doc, &common::issued().signer().unwrap(), Utc::now()).unwrap())
-        .unwrap()
+    let doc = crate::common::unsigned(Version::V1_1, Kind::Invoice, Format::Xml);
+    String::from_utf8(
+        sign_xml(&doc, &crate::common::issued().signer().unwrap(), Utc::now()).unwrap(),
+    )
+    .unwrap()
 }
 
 /// The `Signature` object inside UBLExtensions.
@@ -137,7 +137,7 @@ fn changing_a_signed_value_is_ds322_and_ds333() {
         *total = serde_json::from_str("1436.51").unwrap();
     });
     assert_codes("json amount", &v, &["DS322", "DS333"]);
-    let v = tamper_xml(|s| common::edit_xml_invoice_id(s, "XML-INV99999"));
+    let v = tamper_xml(|s| crate::common::edit_xml_invoice_id(s, "XML-INV99999"));
     assert_codes("xml id", &v, &["DS322", "DS333"]);
     let v = tamper_xml(|s| s.replacen(r#"listVersionID="1.1""#, r#"listVersionID="1.3""#, 1));
     assert_codes("xml version", &v, &["DS322", "DS333"]);
@@ -185,7 +185,7 @@ fn badly_formatted_signing_time_is_ds336() {
 
 #[test]
 fn changing_the_issuer_name_is_ds326_with_the_exact_expected_string() {
-    let expected = common::issued().certificate.inspect().issuer.clone();
+    let expected = crate::common::issued().certificate.inspect().issuer.clone();
     // The classic DS326 cause: RDNs in the other order.
     let reversed = "C=MY, O=invois test, OU=Not for production use, CN=invois Test CA";
     let v = tamper_json(|v| {
@@ -219,7 +219,10 @@ fn swapping_the_certificate_is_ds318_and_ds333() {
     // Same CA, same TIN/BRN: only the key differs.
     let other = TestCa::well_known()
         .unwrap()
-        .issue(&TestCertRequest::new(common::TIN, common::BRN))
+        .issue(&TestCertRequest::new(
+            crate::common::TIN,
+            crate::common::BRN,
+        ))
         .unwrap();
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(other.certificate.der());
