@@ -27,6 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use invois_clock::Clock;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 
 use crate::clients::ClientPool;
@@ -217,17 +218,17 @@ pub(crate) fn key_path(key: &DocumentKey) -> String {
     )
 }
 
+/// What a path segment keeps as it is: RFC 3986's unreserved characters. Everything else,
+/// `/` and every non-ASCII byte included, is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A path segment, percent-encoded.
 fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 async fn health() -> Response {
@@ -291,4 +292,22 @@ async fn method_not_allowed(request: Request) -> ApiError {
             request.uri().path()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_paths_encode_all_but_unreserved_characters() {
+        let key = DocumentKey {
+            issuer_tin: "C1".to_owned(),
+            type_code: "01".to_owned(),
+            internal_id: "INV/1 é-._~?#%".to_owned(),
+        };
+        assert_eq!(
+            key_path(&key),
+            "/v1/documents/C1/01/INV%2F1%20%C3%A9-._~%3F%23%25"
+        );
+    }
 }
