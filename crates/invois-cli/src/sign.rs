@@ -94,7 +94,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     // Versions 1.0 and 1.2 carry no signature; MyInvois's schema rejects UBLExtensions there.
     let version = invois_sign::verify(&doc, Some(format), None).version;
-    if !matches!(version.as_deref(), Some("1.1" | "1.3")) {
+    if !version
+        .as_deref()
+        .is_some_and(invois_model::codes::version_is_signed)
+    {
         eprintln!(
             "warning: the document is version {}; only versions 1.1 and 1.3 are signed (set InvoiceTypeCode listVersionID)",
             version.as_deref().unwrap_or("(none)")

@@ -36,9 +36,11 @@ pub enum PrepareError {
     Sign(#[from] invois_sign::SignError),
 }
 
-/// Whether a document version carries a signature (README §6.1).
+/// Whether a document version carries a signature (README §6.1). The rule itself is
+/// [`invois_model::codes::version_is_signed`]; this trims what a document's attribute may
+/// carry around it.
 pub fn version_needs_signature(version: &str) -> bool {
-    matches!(version.trim(), "1.1" | "1.3")
+    invois_model::codes::version_is_signed(version.trim())
 }
 
 impl Client {
