@@ -131,17 +131,16 @@ impl Setup {
         let codes = Arc::new(codes.tables);
         let clock = Clock::scaled(self.time_scale);
         let metrics = Metrics::new();
-        let store = store::open(&self.database, clock.clone())
+        // The URL picks the backend once: one pool and one migration run, shared by the store
+        // and the rate budget.
+        let db = store::Db::open(&self.database)
             .await
             .with_context(|| format!("cannot open {}", store::redact_url(&self.database)))?;
         eprintln!("store: {}", store::redact_url(&self.database));
         // On PostgreSQL the budget lives in the database, so every instance sharing it stays
         // within one client id's limits together; on SQLite (one instance) it is in memory.
-        let budget = metrics.wrap_budget(
-            invois_gateway::budget::for_database(&self.database)
-                .await
-                .context("cannot open the shared rate budget")?,
-        );
+        let budget = metrics.wrap_budget(invois_gateway::budget::for_database(&db));
+        let store: Arc<dyn Store> = Arc::new(store::SqlStore::new(db, clock.clone()));
         let mut signer = match &self.cert {
             Some(cert) => Some(Arc::new(crate::sign::load_signer(
                 cert,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use invois_api::{DocumentStatus, RateClass, RateProfile};
 use invois_clock::Clock;
 use invois_gateway::store::{
-    DocumentFilter, DocumentRecord, DocumentState, SqliteStore, Store, SubmissionFilter,
+    DocumentFilter, DocumentRecord, DocumentState, SqlStore, Store, SubmissionFilter,
     SubmissionRecord, SubmissionState,
 };
 use invois_sandbox::Faults;
@@ -347,7 +347,7 @@ async fn run(scenario: Scenario) {
     let key = create_api_key(&db);
     // The test's own view of the same file (SQLite in WAL mode: reads never block the
     // gateway's writes).
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db, Clock::real()).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open(&db, Clock::real()).await.unwrap());
     let docs = Arc::new(documents(&sandbox));
     let log = Arc::new(Mutex::new(Vec::new()));
 

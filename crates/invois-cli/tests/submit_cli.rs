@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use chrono::{DateTime, Utc};
 use invois_clock::Clock;
-use invois_gateway::store::{DocumentFilter, SqliteStore, Store, SubmissionFilter};
+use invois_gateway::store::{DocumentFilter, SqlStore, Store, SubmissionFilter};
 use invois_testkit::samples;
 use serde_json::{Value, json};
 
@@ -71,7 +71,7 @@ fn simple_invoice(d: &Demo, id: &str, issued: DateTime<Utc>) -> Vec<u8> {
 }
 
 async fn store_counts(db: &str) -> (usize, usize) {
-    let store = SqliteStore::open(db, Clock::real()).await.unwrap();
+    let store = SqlStore::open(db, Clock::real()).await.unwrap();
     let submissions = store
         .list_submissions(&SubmissionFilter::default())
         .await
@@ -213,7 +213,7 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_never_resubmits() {
     std::fs::write(dir.join("a.json"), json_invoice(&d, "SUB-INT-1", now)).unwrap();
     let db = format!("sqlite://{}/x.db", dir.display());
     // Created (and migrated) before the binary starts, so the test can watch it.
-    let store = SqliteStore::open(&db, Clock::real()).await.unwrap();
+    let store = SqlStore::open(&db, Clock::real()).await.unwrap();
     let args = ["submit", "--database", db.as_str(), "a.json"];
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_invois"));
     cmd.args(args)
@@ -293,7 +293,7 @@ async fn refuses_a_database_with_another_clients_unfinished_work() {
     let bytes = json_invoice(&d, "SUB-OTHER-1", now);
     std::fs::write(dir.join("a.json"), &bytes).unwrap();
     let db = format!("sqlite://{}/x.db", dir.display());
-    let store = SqliteStore::open(&db, Clock::real()).await.unwrap();
+    let store = SqlStore::open(&db, Clock::real()).await.unwrap();
     store
         .insert_document(NewDocument {
             issuer_tin: d.supplier_tin.clone(),

@@ -35,7 +35,7 @@ use invois_client::{Client, RateLimits};
 use invois_clock::Clock;
 use invois_gateway::clients::{ClientPool, LoginMode};
 use invois_gateway::pipeline::{Pipeline, PipelineConfig, Shutdown};
-use invois_gateway::store::{DocumentFormat, DocumentState, NewDocument, SqliteStore, Store};
+use invois_gateway::store::{DocumentFormat, DocumentState, NewDocument, SqlStore, Store};
 use invois_testkit::{TestSandbox, samples};
 
 /// Documents per minute the Submit Documents budget allows (100 RPM × 100 documents).
@@ -165,7 +165,7 @@ async fn run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("invois.db").display());
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&url, clock.clone())
+        SqlStore::open(&url, clock.clone())
             .await
             .expect("sqlite store"),
     );

@@ -27,9 +27,9 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("invois.db").display());
-    let store = SqliteStore::open(&url, start_clock()).await.unwrap();
+    let dir = common::SqliteFile::new();
+    let url = dir.url();
+    let store = SqlStore::open(&url, start_clock()).await.unwrap();
     tokio::spawn(case(Arc::new(store))).await.unwrap();
 }
 
@@ -39,7 +39,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     common::with_pg_schema(name, |options| async move {
-        let store = PgStore::open_with(options, start_clock()).await.unwrap();
+        let store = common::pg_store(options, start_clock()).await;
         let shared: Arc<dyn Store> = Arc::new(store.clone());
         common::run_then_close(store, shared, case).await;
     })

@@ -52,11 +52,11 @@ where
     F: FnOnce(Harness) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("invois.db").display());
+    let dir = common::SqliteFile::new();
+    let url = dir.url();
     let clock = start_clock();
-    let store = SqliteStore::open(&url, clock.clone()).await.unwrap();
-    let raw = Raw::Sqlite(store.pool().clone());
+    let store = SqlStore::open(&url, clock.clone()).await.unwrap();
+    let raw = Raw::Sqlite(store.db().sqlite_pool().unwrap().clone());
     let harness = Harness {
         store: Arc::new(store),
         clock,
@@ -73,13 +73,11 @@ where
 {
     common::with_pg_schema(name, |options| async move {
         let clock = start_clock();
-        let store = PgStore::open_with(options, clock.clone())
-            .await
-            .expect("opening the store");
+        let store = common::pg_store(options, clock.clone()).await;
         let harness = Harness {
             store: Arc::new(store.clone()),
             clock,
-            raw: Raw::Pg(store.pool().clone()),
+            raw: Raw::Pg(store.db().pg_pool().unwrap().clone()),
         };
         common::run_then_close(store, harness, case).await;
     })

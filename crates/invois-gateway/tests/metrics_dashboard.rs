@@ -172,7 +172,7 @@ fn read_as_prometheus_does(text: &str) {
 async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("invois.db").display());
-    let store = SqliteStore::open(&url, start_clock()).await.unwrap();
+    let store = SqlStore::open(&url, start_clock()).await.unwrap();
     (Arc::new(store), dir)
 }
 

@@ -13,7 +13,7 @@ use invois_gateway::budget::PgRateBudget;
 use invois_gateway::clients::{ClientPool, LoginMode};
 use invois_gateway::pipeline::{Pipeline, PipelineConfig, Shutdown};
 use invois_gateway::store::{
-    DocumentFormat, DocumentState, NewDocument, PgStore, Store, SubmissionFilter, SubmissionState,
+    DocumentFormat, DocumentState, NewDocument, Store, SubmissionFilter, SubmissionState,
 };
 use invois_testkit::{TestSandbox, samples};
 
@@ -30,10 +30,10 @@ async fn instance(
     clock: &Clock,
     worker: &str,
 ) -> (Pipeline, Arc<dyn Store>) {
-    let store = PgStore::open_with(schema.options.clone(), clock.clone())
-        .await
-        .unwrap();
-    let budget = PgRateBudget::from_store(&store).shared();
+    let store = common::pg_store(schema.options(), clock.clone()).await;
+    let budget = PgRateBudget::from_db(store.db())
+        .expect("a PostgreSQL store")
+        .shared();
     let who = sandbox.supplier();
     let limits = RateLimits::profile(RateProfile::Production)
         .with_rpm(RateClass::SubmitDocuments, Some(SUBMIT_RPM))

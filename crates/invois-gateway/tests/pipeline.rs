@@ -503,7 +503,9 @@ macro_rules! on_both_stores {
                         return;
                     };
                     let clock = invois_clock::Clock::scaled(60.0);
-                    let store = schema.open(clock.clone()).await;
+                    let store = std::sync::Arc::new(
+                        super::common::pg_store(schema.options(), clock.clone()).await,
+                    );
                     super::$case(store, clock).await;
                     schema.drop_schema().await;
                 }

@@ -39,14 +39,10 @@ enum Raw {
 impl Harness {
     async fn another_instance(&self) -> Arc<dyn Store> {
         match &self.reopen {
-            Reopen::Sqlite(url) => {
-                Arc::new(SqliteStore::open(url, self.clock.clone()).await.unwrap())
+            Reopen::Sqlite(url) => Arc::new(SqlStore::open(url, self.clock.clone()).await.unwrap()),
+            Reopen::Pg(options) => {
+                Arc::new(common::pg_store((**options).clone(), self.clock.clone()).await)
             }
-            Reopen::Pg(options) => Arc::new(
-                PgStore::open_with((**options).clone(), self.clock.clone())
-                    .await
-                    .unwrap(),
-            ),
         }
     }
 
@@ -69,11 +65,11 @@ where
     F: FnOnce(Harness) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("invois.db").display());
+    let dir = common::SqliteFile::new();
+    let url = dir.url();
     let clock = start_clock();
-    let store = SqliteStore::open(&url, clock.clone()).await.unwrap();
-    let raw = Raw::Sqlite(store.pool().clone());
+    let store = SqlStore::open(&url, clock.clone()).await.unwrap();
+    let raw = Raw::Sqlite(store.db().sqlite_pool().unwrap().clone());
     let reopen = Reopen::Sqlite(url);
     let harness = Harness {
         store: Arc::new(store),
@@ -92,13 +88,11 @@ where
 {
     common::with_pg_schema(name, |options| async move {
         let clock = start_clock();
-        let store = PgStore::open_with(options.clone(), clock.clone())
-            .await
-            .expect("opening the store");
+        let store = common::pg_store(options.clone(), clock.clone()).await;
         let harness = Harness {
             store: Arc::new(store.clone()),
             clock,
-            raw: Raw::Pg(store.pool().clone()),
+            raw: Raw::Pg(store.db().pg_pool().unwrap().clone()),
             reopen: Reopen::Pg(Box::new(options)),
         };
         common::run_then_close(store, harness, case).await;

@@ -577,7 +577,7 @@ mod cases {
                 let mut total = 0;
                 loop {
                     let finished = done.load(Ordering::SeqCst);
-                    let n = store.relay_events(3, 5).await.unwrap();
+                    let n = webhooks::relay_events(&*store, 3, 5).await.unwrap();
                     total += n;
                     if n == 0 {
                         if finished {
@@ -610,7 +610,7 @@ mod cases {
             assert_eq!(d.delivery.payload["eventId"], e.id);
             assert_eq!(d.delivery.max_attempts, 5);
         }
-        assert_eq!(s.relay_events(100, 5).await.unwrap(), 0);
+        assert_eq!(webhooks::relay_events(s, 100, 5).await.unwrap(), 0);
     }
 
     pub(super) async fn two_deliverers_never_send_one_delivery_twice(h: Harness) {

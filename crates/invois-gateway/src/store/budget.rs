@@ -18,7 +18,7 @@
 //! rounding can only make a window or a pause end later, never admit more.
 //!
 //! SQLite has no shared budget: a single SQLite gateway uses the in-process budget
-//! ([`for_database`] picks it).
+//! ([`crate::budget::for_database`] picks it, on the store's already-open [`Db`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,10 +27,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use invois_client::{Admission, BudgetError, BudgetKey, InProcessBudget, Quota, RateBudget};
+use invois_client::{Admission, BudgetError, BudgetKey, Quota, RateBudget};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::store::{Backend, PgStore, redact_url};
+use super::{Db, redact_url};
 
 /// A failure of the PostgreSQL budget: what it was doing, on which database (without any
 /// password), and the database error.
@@ -97,15 +97,16 @@ fn after(t: DateTime<Utc>, span: chrono::Duration) -> DateTime<Utc> {
 
 impl PgRateBudget {
     /// A budget on an existing pool whose database already has the gateway's migrations
-    /// (for example the pool of a [`PgStore`], see [`PgRateBudget::from_store`]).
+    /// (for example the store's, see [`PgRateBudget::from_db`]).
     pub fn new(pool: PgPool) -> PgRateBudget {
         let target = target_of(&pool.connect_options());
         PgRateBudget { pool, target }
     }
 
-    /// A budget sharing the store's connection pool.
-    pub fn from_store(store: &PgStore) -> PgRateBudget {
-        PgRateBudget::new(store.pool().clone())
+    /// A budget sharing the store's connection pool, when the store is on PostgreSQL (no
+    /// second pool, no second migration run).
+    pub fn from_db(db: &Db) -> Option<PgRateBudget> {
+        db.pg_pool().cloned().map(PgRateBudget::new)
     }
 
     /// Connects to a `postgres://` URL with a pool of its own and runs the gateway's
@@ -312,16 +313,6 @@ impl RateBudget for PgRateBudget {
     }
 }
 
-/// The budget a gateway on `database_url` should use: a [`PgRateBudget`] (own small pool,
-/// migrations run) for `postgres://` URLs, so that every instance on that database shares
-/// it, and an [`InProcessBudget`] otherwise (a SQLite gateway is a single process).
-pub async fn for_database(database_url: &str) -> Result<Arc<dyn RateBudget>, BudgetError> {
-    match Backend::of(database_url) {
-        Some(Backend::Postgres) => Ok(PgRateBudget::connect(database_url).await?.shared()),
-        _ => Ok(InProcessBudget::shared()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,11 +344,5 @@ mod tests {
             .await
             .unwrap_err();
         assert!(!err.to_string().contains("s3cr3t"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn sqlite_gateways_keep_their_budget_in_process() {
-        let b = for_database("sqlite://invois.db").await.unwrap();
-        assert!(format!("{b:?}").contains("InProcessBudget"), "{b:?}");
     }
 }

@@ -1,5 +1,12 @@
-//! Durable storage for the gateway: one [`Store`] trait, a SQLite and a PostgreSQL
-//! implementation, each with its own migrations.
+//! Durable storage for the gateway, on SQLite or PostgreSQL (chosen once, by URL, when the
+//! [`Db`] is opened; each backend has its own migrations).
+//!
+//! One repository per aggregate, one file each: [`Documents`] (and their status events),
+//! [`Submissions`] (and their polls), the webhook [`Outbox`], [`ApiKeys`] and the
+//! [`Archive`] of documents issued elsewhere; the shared rate budget lives in [`budget`].
+//! Each is plain code over the small abstraction in `dialect.rs`, and reads rows with
+//! `#[derive(sqlx::FromRow)]` structs. [`SqlStore`] holds the open [`Db`] and the clock and
+//! hands out the repositories; the older [`Store`] trait forwards to them.
 //!
 //! Every state change is one atomic operation guarded by the state it leaves (and, for work a
 //! worker holds, by `locked_by`), so a stale or duplicated worker cannot move anything
@@ -16,16 +23,28 @@ use std::time::Duration;
 use async_trait::async_trait;
 use invois_clock::Clock;
 
+mod api_keys;
+mod archive;
+pub mod budget;
+mod convert;
+mod db;
+mod dialect;
+mod documents;
 mod external;
-mod postgres;
-mod sql;
-mod sqlite;
+mod facade;
+mod leases;
+mod outbox;
+mod submissions;
 mod types;
 mod webhook_types;
 
+pub use api_keys::ApiKeys;
+pub use archive::Archive;
+pub use db::Db;
+pub use documents::Documents;
 pub use external::*;
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use outbox::{Announce, Announcement, Outbox};
+pub use submissions::Submissions;
 pub use types::*;
 pub use webhook_types::*;
 
@@ -78,8 +97,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// The gateway's durable state. Implemented by [`SqliteStore`] and [`PgStore`]; use it as
-/// `Arc<dyn Store>` (see [`open`]) or as a generic `S: Store`.
+/// The gateway's durable state, as one object-safe trait (`Arc<dyn Store>`, see [`open`]).
+/// Implemented by [`SqlStore`], each method forwarding to the repository that owns it.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
     // ---- documents ----
@@ -319,12 +338,14 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     // ---- webhooks relay ----
 
-    /// Turns up to `limit` status events not yet relayed into pending deliveries (event
-    /// `document.<state>`, payload [`crate::webhooks::event_payload`]), oldest first, each
-    /// giving up after `max_attempts`. Marking the events and inserting their deliveries is one
-    /// transaction that first locks the relay row, so each event gets exactly one delivery
-    /// even when several gateway instances relay at once. Returns how many were relayed.
-    async fn relay_events(&self, limit: u32, max_attempts: i64) -> Result<u64, StoreError>;
+    /// Turns up to `limit` status events not yet relayed into pending deliveries, each as
+    /// `announce` describes it (see [`Outbox::relay`]). Returns how many were relayed.
+    async fn relay_events(
+        &self,
+        limit: u32,
+        max_attempts: i64,
+        announce: &Announce,
+    ) -> Result<u64, StoreError>;
 
     /// The delivery log, newest first.
     async fn list_webhook_deliveries(
@@ -370,10 +391,88 @@ pub trait Store: Send + Sync + fmt::Debug {
 /// Opens the store a URL names: `sqlite://PATH` (or `sqlite:PATH`) or `postgres://...`
 /// (`postgresql://`), running its migrations.
 pub async fn open(url: &str, clock: Clock) -> Result<Arc<dyn Store>, StoreError> {
-    match Backend::of(url) {
-        Some(Backend::Sqlite) => Ok(Arc::new(SqliteStore::open(url, clock).await?)),
-        Some(Backend::Postgres) => Ok(Arc::new(PgStore::open(url, clock).await?)),
-        None => Err(StoreError::UnsupportedUrl(redact_url(url))),
+    Ok(Arc::new(SqlStore::open(url, clock).await?))
+}
+
+/// The store: the open [`Db`] and the clock every timestamp is read from, handing out one
+/// repository per aggregate. Cheap to clone.
+#[derive(Clone)]
+pub struct SqlStore {
+    db: Db,
+    clock: Clock,
+}
+
+impl fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `SqliteStore { path }` or `PgStore { target }`: never a password.
+        self.db.fmt(f)
+    }
+}
+
+impl SqlStore {
+    /// Opens the database a URL names (see [`Db::open`]), running its migrations.
+    pub async fn open(url: &str, clock: Clock) -> Result<SqlStore, StoreError> {
+        Ok(SqlStore::new(Db::open(url).await?, clock))
+    }
+
+    /// A store over an open database.
+    pub fn new(db: Db, clock: Clock) -> SqlStore {
+        SqlStore { db, clock }
+    }
+
+    /// The open database (for the shared rate budget, and for tests that read the tables).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Documents and their status events.
+    pub fn documents(&self) -> Documents<'_> {
+        Documents {
+            db: &self.db,
+            clock: &self.clock,
+        }
+    }
+
+    /// Submissions and their polls.
+    pub fn submissions(&self) -> Submissions<'_> {
+        Submissions {
+            db: &self.db,
+            clock: &self.clock,
+        }
+    }
+
+    /// The webhook outbox.
+    pub fn outbox(&self) -> Outbox<'_> {
+        Outbox {
+            db: &self.db,
+            clock: &self.clock,
+        }
+    }
+
+    /// API keys.
+    pub fn api_keys(&self) -> ApiKeys<'_> {
+        ApiKeys {
+            db: &self.db,
+            clock: &self.clock,
+        }
+    }
+
+    /// Documents issued outside the gateway.
+    pub fn archive(&self) -> Archive<'_> {
+        Archive {
+            db: &self.db,
+            clock: &self.clock,
+        }
+    }
+
+    /// Recovers work whose worker vanished (lease expired), in every leased table.
+    pub async fn release_expired_leases(&self) -> Result<LeaseRecovery, StoreError> {
+        leases::release_expired(&self.db, &self.clock).await
+    }
+
+    /// Closes the database's connections.
+    pub async fn close(&self) {
+        self.db.close().await;
     }
 }
 

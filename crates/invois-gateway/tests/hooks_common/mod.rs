@@ -31,14 +31,10 @@ impl Harness {
     /// A second, independent store on the same database (another gateway instance).
     pub async fn another_instance(&self) -> Arc<dyn Store> {
         match &self.reopen {
-            Reopen::Sqlite(url) => {
-                Arc::new(SqliteStore::open(url, self.clock.clone()).await.unwrap())
+            Reopen::Sqlite(url) => Arc::new(SqlStore::open(url, self.clock.clone()).await.unwrap()),
+            Reopen::Pg(options) => {
+                Arc::new(common::pg_store((**options).clone(), self.clock.clone()).await)
             }
-            Reopen::Pg(options) => Arc::new(
-                PgStore::open_with((**options).clone(), self.clock.clone())
-                    .await
-                    .unwrap(),
-            ),
         }
     }
 }
@@ -52,10 +48,10 @@ where
     F: FnOnce(Harness) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("invois.db").display());
+    let dir = common::SqliteFile::new();
+    let url = dir.url();
     let clock = start_clock();
-    let store = SqliteStore::open(&url, clock.clone()).await.unwrap();
+    let store = SqlStore::open(&url, clock.clone()).await.unwrap();
     let harness = Harness {
         store: Arc::new(store),
         clock,
@@ -72,9 +68,7 @@ where
 {
     common::with_pg_schema(name, |options| async move {
         let clock = start_clock();
-        let store = PgStore::open_with(options.clone(), clock.clone())
-            .await
-            .expect("opening the store");
+        let store = common::pg_store(options.clone(), clock.clone()).await;
         let harness = Harness {
             store: Arc::new(store.clone()),
             clock,

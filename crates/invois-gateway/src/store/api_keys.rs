@@ -1,0 +1,97 @@
+//! API keys for the ERP API: only each key's SHA-256 is stored; the key itself is shown once
+//! at creation.
+
+use chrono::{DateTime, Utc};
+use invois_clock::Clock;
+
+use super::convert::now;
+use super::dialect::Sql;
+use super::documents::records;
+use super::types::{ApiKeyId, ApiKeyRecord, ApiKeySecret};
+use super::{Db, StoreError, sha256_hex};
+
+const KEY_COLS: &str = "id, name, prefix, created_at, revoked_at";
+
+/// An `api_keys` row (never the hash).
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: i64,
+    name: String,
+    prefix: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<KeyRow> for ApiKeyRecord {
+    type Error = StoreError;
+
+    fn try_from(row: KeyRow) -> Result<ApiKeyRecord, StoreError> {
+        Ok(ApiKeyRecord {
+            id: ApiKeyId(row.id),
+            name: row.name,
+            prefix: row.prefix,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+/// The API keys repository.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKeys<'a> {
+    pub(crate) db: &'a Db,
+    pub(crate) clock: &'a Clock,
+}
+
+impl ApiKeys<'_> {
+    /// Creates a key; only its SHA-256 is stored. The secret is returned once.
+    #[tracing::instrument(skip_all)]
+    pub async fn create(&self, name: &str) -> Result<(ApiKeyRecord, ApiKeySecret), StoreError> {
+        let secret = format!("ivk_{}", hex::encode(rand::random::<[u8; 32]>()));
+        let prefix: String = secret.chars().take(12).collect();
+        let sql = Sql::new(format!(
+            "INSERT INTO api_keys (name, prefix, key_sha256, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING {KEY_COLS}"
+        ))
+        .bind(name)
+        .bind(&prefix)
+        .bind(sha256_hex(secret.as_bytes()))
+        .bind(now(self.clock));
+        let row: KeyRow = self.db.writer().fetch_one(sql).await?;
+        Ok((row.try_into()?, ApiKeySecret::new(secret)))
+    }
+
+    /// The key's record if `presented` is a known, unrevoked key.
+    #[tracing::instrument(skip_all)]
+    pub async fn verify(&self, presented: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        // Looked up by hash: the comparison never touches the plain key.
+        let sql = Sql::new(format!(
+            "SELECT {KEY_COLS} FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL"
+        ))
+        .bind(sha256_hex(presented.as_bytes()));
+        let row: Option<KeyRow> = self.db.reader().fetch_optional(sql).await?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    /// Revokes a key (idempotent).
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke(&self, id: ApiKeyId) -> Result<ApiKeyRecord, StoreError> {
+        let sql = Sql::new(format!(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 \
+             RETURNING {KEY_COLS}"
+        ))
+        .bind(now(self.clock))
+        .bind(id.0);
+        match self.db.writer().fetch_optional::<KeyRow>(sql).await? {
+            Some(row) => row.try_into(),
+            None => Err(StoreError::NotFound(format!("API key {id}"))),
+        }
+    }
+
+    /// Every key's record (never the key), oldest first.
+    #[tracing::instrument(skip_all)]
+    pub async fn list(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let sql = Sql::new(format!("SELECT {KEY_COLS} FROM api_keys ORDER BY id"));
+        records::<KeyRow, _>(self.db.reader().fetch_all(sql).await?)
+    }
+}

@@ -1,0 +1,182 @@
+//! The database handle: the backend a URL chose, opened once at start-up (its pools
+//! connected and its migrations run once), and shared by every repository and the rate
+//! budget.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::dialect::{Conn, Tx};
+use super::{Backend, StoreError, redact_url};
+
+/// An open database: SQLite or PostgreSQL, chosen once. Cheap to clone (the pools are shared).
+#[derive(Clone)]
+pub struct Db {
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    /// Writes go through a single connection, so every write (including a claim) is
+    /// serialised inside the process; reads use a separate small pool and never block behind
+    /// writes. Another process or store on the same file waits up to the busy timeout.
+    Sqlite {
+        write: SqlitePool,
+        read: SqlitePool,
+        path: String,
+    },
+    /// One pool: claims lock rows with `FOR UPDATE SKIP LOCKED`, so several gateway
+    /// instances share one queue without waiting on each other.
+    Postgres { pool: PgPool, target: String },
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the URL itself: it may carry a password.
+        match &self.inner {
+            Inner::Sqlite { path, .. } => f
+                .debug_struct("SqliteStore")
+                .field("path", path)
+                .finish_non_exhaustive(),
+            Inner::Postgres { target, .. } => f
+                .debug_struct("PgStore")
+                .field("target", target)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl Db {
+    /// Opens the database a URL names, `sqlite://PATH` (or `sqlite:PATH`) or `postgres://...`
+    /// (`postgresql://`), and runs its migrations.
+    pub async fn open(url: &str) -> Result<Db, StoreError> {
+        match Backend::of(url) {
+            Some(Backend::Sqlite) => Db::open_sqlite(SqliteConnectOptions::from_str(url)?).await,
+            Some(Backend::Postgres) => Db::open_postgres(PgConnectOptions::from_str(url)?).await,
+            None => Err(StoreError::UnsupportedUrl(redact_url(url))),
+        }
+    }
+
+    /// Opens (creating if missing) a SQLite file with explicit options (WAL,
+    /// `create_if_missing`, foreign keys and a busy timeout are applied on top) and runs the
+    /// migrations.
+    pub async fn open_sqlite(options: SqliteConnectOptions) -> Result<Db, StoreError> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode loses at most the last commits on power loss, never
+            // consistency; a process crash (SIGKILL) loses nothing committed.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30))
+            // Documents and payloads are kilobytes to megabytes, so the default 2 MB page
+            // cache keeps little: each transaction read its pages back from the OS. A larger
+            // cache and memory-mapped reads keep the single writer's transactions short.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456");
+        let path = options.get_filename().display().to_string();
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        Ok(Db {
+            inner: Inner::Sqlite { write, read, path },
+        })
+    }
+
+    /// Connects to PostgreSQL with explicit options (tests use this to set `search_path`) and
+    /// runs the migrations.
+    pub async fn open_postgres(options: PgConnectOptions) -> Result<Db, StoreError> {
+        let target = format!(
+            "{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("")
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            // Fail an unreachable server in seconds rather than hanging the start.
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Db {
+            inner: Inner::Postgres { pool, target },
+        })
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            Inner::Sqlite { .. } => Backend::Sqlite,
+            Inner::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// The SQLite write pool, for tests and diagnostics that must look at the tables
+    /// themselves.
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.inner {
+            Inner::Sqlite { write, .. } => Some(write),
+            Inner::Postgres { .. } => None,
+        }
+    }
+
+    /// The PostgreSQL pool (the shared rate budget uses it; so do tests).
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.inner {
+            Inner::Sqlite { .. } => None,
+            Inner::Postgres { pool, .. } => Some(pool),
+        }
+    }
+
+    /// Closes every connection (tests close before dropping their schema).
+    pub async fn close(&self) {
+        match &self.inner {
+            Inner::Sqlite { write, read, .. } => {
+                read.close().await;
+                write.close().await;
+            }
+            Inner::Postgres { pool, .. } => pool.close().await,
+        }
+    }
+
+    /// Where reads run: SQLite's read pool, so they never queue behind the single writer.
+    pub(crate) fn reader(&self) -> Conn<'_> {
+        match &self.inner {
+            Inner::Sqlite { read, .. } => Conn::SqlitePool(read),
+            Inner::Postgres { pool, .. } => Conn::PgPool(pool),
+        }
+    }
+
+    /// Where single-statement writes run.
+    pub(crate) fn writer(&self) -> Conn<'_> {
+        match &self.inner {
+            Inner::Sqlite { write, .. } => Conn::SqlitePool(write),
+            Inner::Postgres { pool, .. } => Conn::PgPool(pool),
+        }
+    }
+
+    /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite (the write lock first, so no
+    /// read snapshot ever needs upgrading), a plain `BEGIN` on PostgreSQL.
+    pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match &self.inner {
+            Inner::Sqlite { write, .. } => {
+                Ok(Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?))
+            }
+            Inner::Postgres { pool, .. } => Ok(Tx::Pg(pool.begin().await?)),
+        }
+    }
+}
