@@ -26,13 +26,17 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use invois_clock::Clock;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::watch;
+use utoipa::ToSchema;
+
+use crate::http::{ApiError, ErrorBody};
 
 use crate::store::{
     Announcement, DocumentEvent, DocumentId, DocumentRecord, DocumentState, Store, StoreError,
@@ -137,45 +141,141 @@ pub fn event_name(state: DocumentState) -> String {
     format!("document.{}", state.as_str())
 }
 
-/// The JSON body announcing `event`: a snapshot of the document when the event was relayed,
-/// with the state the event recorded. Validation results appear only with the states they
-/// belong to (`longId` and `validationLink` with valid and cancelled, `errors` with
+/// The JSON body announcing a status change: a snapshot of the document when the event was
+/// relayed, with the state the event recorded. Never the document's bytes.
+///
+/// Fields are snake_case, like the REST API. Until the next release every multi-word field
+/// is also sent under its old camelCase name ([`LegacyPayloadNames`]), so a receiver written
+/// against the camelCase body keeps working while it moves to the snake_case names.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = WebhookPayload)]
+pub struct WebhookPayload {
+    /// The status event's id: deduplicate and order by it (a replay repeats it).
+    pub event_id: i64,
+    /// `document.<state>`, as in `X-Invois-Event`.
+    pub event: String,
+    /// The document version's id in the ERP API.
+    pub document_id: i64,
+    /// The supplier's TIN.
+    pub issuer_tin: String,
+    /// The e-invoice type code.
+    pub type_code: String,
+    /// The ERP's internal id.
+    pub internal_id: String,
+    /// The document's version.
+    pub version: i64,
+    /// The state the event recorded.
+    #[schema(value_type = String)]
+    pub state: &'static str,
+    /// MyInvois' UUID, once submitted.
+    pub uuid: Option<String>,
+    /// Only with `valid` and `cancelled`.
+    pub long_id: Option<String>,
+    /// Only with `valid` and `cancelled`.
+    pub validation_link: Option<String>,
+    /// Only with `rejected_locally` (local findings), `invalid` (MyInvois' errors) and
+    /// `failed` (`{"message": ...}`).
+    #[schema(value_type = Option<Object>)]
+    pub errors: Option<Value>,
+    /// When the change happened (RFC 3339, microseconds, UTC).
+    #[schema(format = DateTime)]
+    pub occurred_at: String,
+    /// The same values under the old camelCase names, for one release.
+    #[serde(flatten)]
+    pub legacy: LegacyPayloadNames,
+}
+
+/// [`WebhookPayload`]'s multi-word fields under the camelCase names sent before the API
+/// settled on snake_case. Deprecated: read the snake_case names; these go in the next
+/// release.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyPayloadNames {
+    /// Deprecated: `event_id`.
+    #[schema(deprecated)]
+    pub event_id: i64,
+    /// Deprecated: `document_id`.
+    #[schema(deprecated)]
+    pub document_id: i64,
+    /// Deprecated: `issuer_tin`.
+    #[schema(deprecated)]
+    pub issuer_tin: String,
+    /// Deprecated: `type_code`.
+    #[schema(deprecated)]
+    pub type_code: String,
+    /// Deprecated: `internal_id`.
+    #[schema(deprecated)]
+    pub internal_id: String,
+    /// Deprecated: `long_id`.
+    #[schema(deprecated)]
+    pub long_id: Option<String>,
+    /// Deprecated: `validation_link`.
+    #[schema(deprecated)]
+    pub validation_link: Option<String>,
+    /// Deprecated: `occurred_at`.
+    #[schema(deprecated, format = DateTime)]
+    pub occurred_at: String,
+}
+
+impl WebhookPayload {
+    /// The payload as the store keeps it (deliveries hold JSON, whatever their version).
+    pub fn to_value(&self) -> Value {
+        // Only strings, numbers, options and JSON values: serializing cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// The body announcing `event` of `doc`. Validation results appear only with the states they
+/// belong to (`long_id` and `validation_link` with valid and cancelled, `errors` with
 /// rejected_locally, invalid and failed), so a late relay of an old event does not announce
-/// a later result early. Never the document's bytes.
-pub fn event_payload(event: &DocumentEvent, doc: &DocumentRecord) -> Value {
+/// a later result early.
+pub fn event_payload(event: &DocumentEvent, doc: &DocumentRecord) -> WebhookPayload {
     let validated = matches!(event.state, DocumentState::Valid | DocumentState::Cancelled);
     let failed = matches!(
         event.state,
         DocumentState::RejectedLocally | DocumentState::Invalid | DocumentState::Failed
     );
-    let errors = if failed {
-        match (&doc.errors, event.state) {
-            (Some(errors), _) => errors.clone(),
-            (None, DocumentState::Failed) => doc
-                .last_error
-                .as_ref()
-                .map(|e| json!({ "message": e }))
-                .unwrap_or(Value::Null),
-            (None, _) => Value::Null,
-        }
-    } else {
-        Value::Null
+    let errors = match (failed, &doc.errors, event.state) {
+        (false, _, _) => None,
+        (true, Some(errors), _) => Some(errors.clone()),
+        (true, None, DocumentState::Failed) => doc.last_error.as_ref().map(|e| {
+            Value::Object(serde_json::Map::from_iter([(
+                "message".to_owned(),
+                Value::from(e.as_str()),
+            )]))
+        }),
+        (true, None, _) => None,
     };
-    json!({
-        "eventId": event.id,
-        "event": event_name(event.state),
-        "documentId": doc.id.0,
-        "issuerTin": doc.issuer_tin,
-        "typeCode": doc.type_code,
-        "internalId": doc.internal_id,
-        "version": doc.version,
-        "state": event.state.as_str(),
-        "uuid": doc.uuid,
-        "longId": if validated { json!(doc.long_id) } else { Value::Null },
-        "validationLink": if validated { json!(doc.validation_link) } else { Value::Null },
-        "errors": errors,
-        "occurredAt": event.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    })
+    let long_id = doc.long_id.clone().filter(|_| validated);
+    let validation_link = doc.validation_link.clone().filter(|_| validated);
+    let occurred_at = event
+        .created_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    WebhookPayload {
+        event_id: event.id,
+        event: event_name(event.state),
+        document_id: doc.id.0,
+        issuer_tin: doc.issuer_tin.clone(),
+        type_code: doc.type_code.clone(),
+        internal_id: doc.internal_id.clone(),
+        version: doc.version,
+        state: event.state.as_str(),
+        uuid: doc.uuid.clone(),
+        long_id: long_id.clone(),
+        validation_link: validation_link.clone(),
+        errors,
+        occurred_at: occurred_at.clone(),
+        legacy: LegacyPayloadNames {
+            event_id: event.id,
+            document_id: doc.id.0,
+            issuer_tin: doc.issuer_tin.clone(),
+            type_code: doc.type_code.clone(),
+            internal_id: doc.internal_id.clone(),
+            long_id,
+            validation_link,
+            occurred_at,
+        },
+    }
 }
 
 /// The delivery announcing `event` of `doc`: [`event_name`] and [`event_payload`]. The store's
@@ -183,7 +283,7 @@ pub fn event_payload(event: &DocumentEvent, doc: &DocumentRecord) -> Value {
 pub fn announce(event: &DocumentEvent, doc: &DocumentRecord) -> Announcement {
     Announcement {
         event: event_name(event.state),
-        payload: event_payload(event, doc),
+        payload: event_payload(event, doc).to_value(),
     }
 }
 
@@ -452,73 +552,172 @@ const RELAY_BATCH: u32 = 200;
 
 // ---- the delivery log API ----
 
+/// One route: method, path template, handler.
+type Route = (&'static str, &'static str, MethodRouter<Arc<dyn Store>>);
+
+/// Every route [`routes`] serves, as (method, path template, handler): the router is built
+/// from this list and the OpenAPI test reads it, so neither can miss a route.
+fn route_table() -> [Route; 2] {
+    [
+        ("GET", "/v1/webhooks/deliveries", get(list_deliveries)),
+        (
+            "POST",
+            "/v1/webhooks/deliveries/{id}/replay",
+            post(replay_delivery),
+        ),
+    ]
+}
+
+/// The (method, path template) of every route [`routes`] serves.
+pub fn route_list() -> Vec<(&'static str, &'static str)> {
+    route_table().into_iter().map(|(m, p, _)| (m, p)).collect()
+}
+
 /// `GET /v1/webhooks/deliveries` (query `state`, `document`, `before`, `limit`; newest first)
 /// and `POST /v1/webhooks/deliveries/{id}/replay`. Put the API-key middleware on it.
 pub fn routes(store: Arc<dyn Store>) -> Router {
-    Router::new()
-        .route("/v1/webhooks/deliveries", get(list_deliveries))
-        .route("/v1/webhooks/deliveries/{id}/replay", post(replay_delivery))
+    route_table()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
         .with_state(store)
 }
 
-/// The delivery as the API shows it.
-pub fn delivery_json(entry: &WebhookLogEntry) -> Value {
-    let d = &entry.delivery;
-    json!({
-        "id": d.id.0,
-        "event": d.event,
-        "documentId": d.document_id.map(|id| id.0),
-        "eventId": entry.event_id,
-        "replayOf": entry.replay_of.map(|id| id.0),
-        "state": d.state.as_str(),
-        "attempts": d.attempts,
-        "maxAttempts": d.max_attempts,
-        "nextAttemptAt": d.next_attempt_at,
-        "lastError": d.last_error,
-        "createdAt": d.created_at,
-        "updatedAt": d.updated_at,
-        "payload": d.payload,
-    })
+/// A webhook delivery as the log API shows it: snake_case like the rest of the API, and
+/// until the next release the camelCase names it had before ([`LegacyDeliveryNames`]).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// The delivery's id (`X-Invois-Delivery`).
+    pub id: i64,
+    /// `document.<state>`.
+    pub event: String,
+    /// The document it is about, if any.
+    pub document_id: Option<i64>,
+    /// The status event it announces (a replay has its original's).
+    pub event_id: Option<i64>,
+    /// The delivery this one replays.
+    pub replay_of: Option<i64>,
+    /// `pending`, `delivering`, `delivered` or `dead`.
+    #[schema(value_type = String)]
+    pub state: &'static str,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Attempts before it is `dead`.
+    pub max_attempts: i64,
+    /// When the next attempt is due.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The body sent, as stored: a [`WebhookPayload`] (deliveries relayed before snake_case
+    /// have only the camelCase names).
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    /// The same values under the old camelCase names, for one release.
+    #[serde(flatten)]
+    pub legacy: LegacyDeliveryNames,
 }
 
-fn error_response(status: StatusCode, code: &str, message: String) -> Response {
-    (
-        status,
-        Json(json!({ "error": { "code": code, "message": message } })),
-    )
-        .into_response()
+/// [`DeliveryView`]'s multi-word fields under their old camelCase names. Deprecated: read
+/// the snake_case names; these go in the next release.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyDeliveryNames {
+    /// Deprecated: `document_id`.
+    #[schema(deprecated)]
+    pub document_id: Option<i64>,
+    /// Deprecated: `event_id`.
+    #[schema(deprecated)]
+    pub event_id: Option<i64>,
+    /// Deprecated: `replay_of`.
+    #[schema(deprecated)]
+    pub replay_of: Option<i64>,
+    /// Deprecated: `max_attempts`.
+    #[schema(deprecated)]
+    pub max_attempts: i64,
+    /// Deprecated: `next_attempt_at`.
+    #[schema(deprecated)]
+    pub next_attempt_at: DateTime<Utc>,
+    /// Deprecated: `last_error`.
+    #[schema(deprecated)]
+    pub last_error: Option<String>,
+    /// Deprecated: `created_at`.
+    #[schema(deprecated)]
+    pub created_at: DateTime<Utc>,
+    /// Deprecated: `updated_at`.
+    #[schema(deprecated)]
+    pub updated_at: DateTime<Utc>,
 }
 
-fn store_error(e: StoreError) -> Response {
-    match e {
-        StoreError::NotFound(m) => error_response(StatusCode::NOT_FOUND, "not_found", m),
-        StoreError::Conflict(m) => error_response(StatusCode::CONFLICT, "conflict", m),
-        e => {
-            tracing::error!(error = %e, "webhook log request failed");
-            error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the store failed; see the gateway log".to_owned(),
-            )
+impl DeliveryView {
+    /// The view of one log entry.
+    pub fn of(entry: &WebhookLogEntry) -> DeliveryView {
+        let d = &entry.delivery;
+        let legacy = LegacyDeliveryNames {
+            document_id: d.document_id.map(|id| id.0),
+            event_id: entry.event_id,
+            replay_of: entry.replay_of.map(|id| id.0),
+            max_attempts: d.max_attempts,
+            next_attempt_at: d.next_attempt_at,
+            last_error: d.last_error.clone(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        };
+        DeliveryView {
+            id: d.id.0,
+            event: d.event.clone(),
+            document_id: legacy.document_id,
+            event_id: legacy.event_id,
+            replay_of: legacy.replay_of,
+            state: d.state.as_str(),
+            attempts: d.attempts,
+            max_attempts: d.max_attempts,
+            next_attempt_at: d.next_attempt_at,
+            last_error: d.last_error.clone(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            payload: d.payload.clone(),
+            legacy,
         }
     }
 }
 
-fn bad_request(field: &str, rule: &str) -> Response {
-    error_response(
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-        format!("`{field}` {rule}"),
-    )
+/// One page of the delivery log.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    /// Newest first.
+    pub items: Vec<DeliveryView>,
+    /// Pass as `before` for the next page; null when this page was not full.
+    pub next: Option<i64>,
 }
 
-/// A query parameter that is not acceptable: the field and the rule it breaks.
-#[derive(Debug)]
-struct BadParam(String, &'static str);
+/// The query of `GET /v1/webhooks/deliveries` (schema only: [`parse_filter`] reads it, so
+/// that an unknown parameter is refused by name).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "never built: it describes the query parse_filter reads"
+)]
+struct DeliveryQuery {
+    /// `pending`, `delivering`, `delivered` or `dead`.
+    state: Option<String>,
+    /// Only deliveries about this document id.
+    document: Option<i64>,
+    /// The previous page's `next`.
+    before: Option<i64>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
 
 /// Parses the list query, naming the field and rule on bad input.
-fn parse_filter(query: &HashMap<String, String>) -> Result<WebhookFilter, BadParam> {
-    let bad = |field: &str, rule: &'static str| BadParam(field.to_owned(), rule);
+fn parse_filter(query: &HashMap<String, String>) -> Result<WebhookFilter, ApiError> {
+    let bad = |field: &str, rule: &str| ApiError::bad_request(field, format!("`{field}` {rule}"));
     let mut filter = WebhookFilter::default();
     for (key, value) in query {
         match key.as_str() {
@@ -560,38 +759,63 @@ fn parse_filter(query: &HashMap<String, String>) -> Result<WebhookFilter, BadPar
     Ok(filter)
 }
 
-async fn list_deliveries(
+/// `GET /v1/webhooks/deliveries`.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/deliveries",
+    operation_id = "listWebhookDeliveries",
+    tag = "webhooks",
+    params(DeliveryQuery),
+    responses(
+        (status = 200, description = "One page of the delivery log, newest first.",
+         body = DeliveryPage),
+        (status = 400, description = "A bad query parameter.", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn list_deliveries(
     State(store): State<Arc<dyn Store>>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let filter = match parse_filter(&query) {
-        Ok(f) => f,
-        Err(BadParam(field, rule)) => return bad_request(&field, rule),
-    };
+) -> Result<Json<DeliveryPage>, ApiError> {
+    let filter = parse_filter(&query)?;
     let limit = if filter.limit == 0 { 100 } else { filter.limit };
-    match store.list_webhook_deliveries(&filter).await {
-        Ok(items) => {
-            // A full page may have more behind it: pass the last id as `before`.
-            let next = if items.len() == limit as usize {
-                items.last().map(|e| e.delivery.id.0)
-            } else {
-                None
-            };
-            let items: Vec<Value> = items.iter().map(delivery_json).collect();
-            Json(json!({ "items": items, "next": next })).into_response()
-        }
-        Err(e) => store_error(e),
-    }
+    let items = store.list_webhook_deliveries(&filter).await?;
+    // A full page may have more behind it: pass the last id as `before`.
+    let next = if items.len() == limit as usize {
+        items.last().map(|e| e.delivery.id.0)
+    } else {
+        None
+    };
+    Ok(Json(DeliveryPage {
+        items: items.iter().map(DeliveryView::of).collect(),
+        next,
+    }))
 }
 
-async fn replay_delivery(State(store): State<Arc<dyn Store>>, Path(id): Path<String>) -> Response {
+/// `POST /v1/webhooks/deliveries/{id}/replay`.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/deliveries/{id}/replay",
+    operation_id = "replayWebhookDelivery",
+    tag = "webhooks",
+    params(("id" = i64, Path, description = "The delivery to replay.")),
+    responses(
+        (status = 201, description = "A new pending delivery of the same payload, due now.",
+         body = DeliveryView),
+        (status = 400, description = "The id is not a delivery id.", body = ErrorBody),
+        (status = 404, description = "No such delivery.", body = ErrorBody),
+        (status = 409, description = "The delivery is still pending or delivering.",
+         body = ErrorBody),
+    ),
+)]
+pub(crate) async fn replay_delivery(
+    State(store): State<Arc<dyn Store>>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
     let Ok(id) = id.parse::<i64>() else {
-        return bad_request("id", "must be a delivery id");
+        return Err(ApiError::bad_request("id", "`id` must be a delivery id"));
     };
-    match store.replay_webhook(WebhookId(id)).await {
-        Ok(entry) => (StatusCode::CREATED, Json(delivery_json(&entry))).into_response(),
-        Err(e) => store_error(e),
-    }
+    let entry = store.replay_webhook(WebhookId(id)).await?;
+    Ok((StatusCode::CREATED, Json(DeliveryView::of(&entry))))
 }
 
 #[cfg(test)]
@@ -691,6 +915,28 @@ mod tests {
         let e = Webhooks::new(store, Clock::real(), c).unwrap_err();
         assert!(e.to_string().contains("timeout"), "{e}");
         assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+
+    /// The webhook log answers a store failure like every other route: 503
+    /// `store_unavailable` in the one envelope (it was once a 500 of its own).
+    #[tokio::test]
+    async fn a_store_failure_is_503_in_the_one_envelope() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let sql = crate::store::SqlStore::open(&url, Clock::real())
+            .await
+            .unwrap();
+        sql.close().await;
+        let store: Arc<dyn Store> = Arc::new(sql);
+        let e = list_deliveries(State(store.clone()), Query(HashMap::new()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.body().error.code, "store_unavailable");
+        let e = replay_delivery(State(store), Path("1".to_owned()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

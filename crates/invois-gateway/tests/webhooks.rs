@@ -179,7 +179,7 @@ mod cases {
         let events = h.store.events_after(0, 100).await.unwrap();
         let sent: Vec<i64> = got
             .iter()
-            .map(|r| r.json()["eventId"].as_i64().unwrap())
+            .map(|r| r.json()["event_id"].as_i64().unwrap())
             .collect();
         assert_eq!(sent, events.iter().map(|e| e.id).collect::<Vec<_>>());
         let deliveries = all_deliveries(&*h.store).await;
@@ -188,7 +188,7 @@ mod cases {
                 .iter()
                 .find(|d| d.delivery.id.0 == r.delivery)
                 .unwrap();
-            assert_eq!(d.event_id, r.json()["eventId"].as_i64());
+            assert_eq!(d.event_id, r.json()["event_id"].as_i64());
             assert_eq!(d.delivery.state, WebhookState::Delivered);
             assert_eq!(d.delivery.attempts, 1);
         }
@@ -196,7 +196,7 @@ mod cases {
         // Per document, the states in the order they happened.
         let states_of = |id: DocumentId| -> Vec<String> {
             got.iter()
-                .filter(|r| r.json()["documentId"] == id.0)
+                .filter(|r| r.json()["document_id"] == id.0)
                 .map(|r| r.event.clone())
                 .collect()
         };
@@ -215,33 +215,49 @@ mod cases {
         let body = |id: DocumentId, event: &str| -> Value {
             got.iter()
                 .map(|r| r.json())
-                .find(|j| j["documentId"] == id.0 && j["event"] == event)
+                .find(|j| j["document_id"] == id.0 && j["event"] == event)
                 .unwrap()
         };
         let valid = body(driven.cancelled, "document.valid");
         assert_eq!(valid["state"], "valid");
-        assert_eq!(valid["issuerTin"], "C1");
-        assert_eq!(valid["typeCode"], "01");
-        assert_eq!(valid["internalId"], "C1-INV-0");
+        assert_eq!(valid["issuer_tin"], "C1");
+        assert_eq!(valid["type_code"], "01");
+        assert_eq!(valid["internal_id"], "C1-INV-0");
         assert_eq!(valid["version"], 1);
         assert_eq!(valid["uuid"], "U-C1-0");
-        assert_eq!(valid["longId"], "LONG-C1-0");
+        assert_eq!(valid["long_id"], "LONG-C1-0");
         assert_eq!(
-            valid["validationLink"],
+            valid["validation_link"],
             "https://myinvois.example/U-C1-0/share"
         );
         assert!(valid["errors"].is_null());
         assert!(
-            valid["occurredAt"]
+            valid["occurred_at"]
                 .as_str()
                 .unwrap()
                 .starts_with("2026-03-01T08:0")
         );
+        // For one release every snake_case field is also under its old camelCase name, with
+        // the same value, for receivers written against the camelCase body.
+        for (snake, camel) in [
+            ("event_id", "eventId"),
+            ("document_id", "documentId"),
+            ("issuer_tin", "issuerTin"),
+            ("type_code", "typeCode"),
+            ("internal_id", "internalId"),
+            ("long_id", "longId"),
+            ("validation_link", "validationLink"),
+            ("occurred_at", "occurredAt"),
+        ] {
+            assert!(!valid[snake].is_null(), "{snake} in {valid}");
+            assert_eq!(valid[snake], valid[camel], "{snake} vs {camel}");
+        }
         // The submitted event does not announce the later validation result.
         let submitted = body(driven.cancelled, "document.submitted");
         assert_eq!(submitted["uuid"], "U-C1-0");
+        assert!(submitted["long_id"].is_null());
+        assert!(submitted["validation_link"].is_null());
         assert!(submitted["longId"].is_null());
-        assert!(submitted["validationLink"].is_null());
         let invalid = body(driven.invalid_later, "document.invalid");
         assert_eq!(invalid["errors"]["error"]["code"], "CF321");
         let at_once = body(driven.invalid_at_once, "document.invalid");
@@ -264,12 +280,12 @@ mod cases {
         assert!(
             got[7..]
                 .iter()
-                .all(|r| r.json()["issuerTin"] == "C2" && r.json()["documentId"] != 0)
+                .all(|r| r.json()["issuer_tin"] == "C2" && r.json()["document_id"] != 0)
         );
         assert!(
             got[7..]
                 .iter()
-                .any(|r| r.json()["documentId"] == later.rejected.0)
+                .any(|r| r.json()["document_id"] == later.rejected.0)
         );
         let counts = h.store.count_webhooks_by_state().await.unwrap();
         assert_eq!(counts.get(&WebhookState::Delivered), Some(&14));
@@ -352,7 +368,13 @@ mod cases {
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
         assert_eq!(list["items"][0]["id"], first.id.0);
         assert_eq!(list["items"][0]["attempts"], 3);
+        assert_eq!(list["items"][0]["last_error"], "HTTP 500");
+        // The old camelCase names, deprecated, for one release.
         assert_eq!(list["items"][0]["lastError"], "HTTP 500");
+        assert_eq!(
+            list["items"][0]["max_attempts"],
+            list["items"][0]["maxAttempts"]
+        );
         assert_eq!(list["items"][0]["payload"]["state"], "rejected_locally");
 
         erp.answer(204);
@@ -363,6 +385,7 @@ mod cases {
             .unwrap();
         assert_eq!(replay.status(), 201);
         let replay: Value = replay.json().await.unwrap();
+        assert_eq!(replay["replay_of"], first.id.0);
         assert_eq!(replay["replayOf"], first.id.0);
         assert_eq!(replay["state"], "pending");
         let replay_id = replay["id"].as_i64().unwrap();
@@ -406,7 +429,10 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(refused.status(), 409);
-        let text = refused.text().await.unwrap();
+        // The same envelope as every other route.
+        let refused: Value = refused.json().await.unwrap();
+        assert_eq!(refused["error"]["code"], "conflict");
+        let text = refused["error"]["message"].as_str().unwrap();
         assert!(text.contains("pending"), "{text}");
         let missing = http
             .post(format!("{base}/v1/webhooks/deliveries/999999/replay"))
@@ -468,7 +494,15 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(bad.status(), 400);
-        assert!(bad.text().await.unwrap().contains("`state`"));
+        let bad: Value = bad.json().await.unwrap();
+        assert_eq!(bad["error"]["code"], "bad_request");
+        assert_eq!(bad["error"]["field"], "state");
+        assert!(
+            bad["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`state`")
+        );
     }
 
     pub(super) async fn a_receiver_that_never_answers_times_out_on_the_clock(h: Harness) {
@@ -607,7 +641,7 @@ mod cases {
         for d in &deliveries {
             let e = events.iter().find(|e| Some(e.id) == d.event_id).unwrap();
             assert_eq!(d.delivery.event, format!("document.{}", e.state));
-            assert_eq!(d.delivery.payload["eventId"], e.id);
+            assert_eq!(d.delivery.payload["event_id"], e.id);
             assert_eq!(d.delivery.max_attempts, 5);
         }
         assert_eq!(webhooks::relay_events(s, 100, 5).await.unwrap(), 0);

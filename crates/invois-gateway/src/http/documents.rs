@@ -8,8 +8,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use invois_client::Error as ClientError;
 use invois_model::Format;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
+use super::error::ErrorBody;
 use super::{ApiError, ApiState, MAX_DOCUMENTS_PER_REQUEST};
 use crate::intake::MAX_KEY_FIELD_CHARS;
 use crate::store::{
@@ -25,6 +28,30 @@ const MAX_LIMIT: u32 = 1000;
 
 /// `POST /v1/documents`: one document (the body is the document) or many
 /// (`{"documents":[{"format":"json|xml","document":<string or object>}, ...]}`).
+#[utoipa::path(
+    post,
+    path = "/v1/documents",
+    operation_id = "submitDocuments",
+    tag = "documents",
+    request_body(
+        description = "One document (UBL JSON, UBL XML or invois document JSON) as the body, or \
+                       many wrapped in `documents`.",
+        content(
+            (SubmitJson = "application/json"),
+            (String = "application/xml"),
+        ),
+    ),
+    responses(
+        (status = 202, description = "One document stored (or already stored: `created` false), \
+                        or every document of many stored.", body = AcceptedDocument),
+        (status = "2XX", description = "Many documents: 202 when all were stored, 207 when some \
+                        were not; one result per entry, in order.", body = BatchResponse),
+        (status = 400, description = "The document is malformed or invalid.", body = ErrorBody),
+        (status = 409, description = "The same key with different content.", body = ErrorBody),
+        (status = 413, description = "The body is over the limit.", body = ErrorBody),
+        (status = 415, description = "Not JSON or XML.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn submit(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -38,7 +65,11 @@ pub(super) async fn submit(
         return submit_many(&state, entries).await;
     }
     let inserted = state.intake.submit(&body, Some(format)).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(accepted_view(&inserted))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(AcceptedDocument::of(&inserted)),
+    )
+        .into_response())
 }
 
 /// The entries of a many-document body, or `None` when the body is one document.
@@ -90,7 +121,7 @@ async fn submit_many(state: &ApiState, entries: Vec<Value>) -> Result<Response, 
     let mut results = Vec::with_capacity(entries.len());
     let mut failed = 0usize;
     for (index, entry) in entries.into_iter().enumerate() {
-        let outcome = match entry_bytes(index, entry) {
+        let outcome = match read_entry(index, entry).and_then(|e| e.into_bytes(index)) {
             Ok((bytes, declared)) => state
                 .intake
                 .submit(&bytes, declared)
@@ -100,18 +131,18 @@ async fn submit_many(state: &ApiState, entries: Vec<Value>) -> Result<Response, 
             Err(e) => Err(e),
         };
         results.push(match outcome {
-            Ok(inserted) => {
-                let mut view = accepted_view(&inserted);
-                view["index"] = json!(index);
-                view["status"] = json!(202);
-                view
-            }
+            Ok(inserted) => BatchResult {
+                index,
+                status: StatusCode::ACCEPTED.as_u16(),
+                outcome: BatchOutcome::Accepted(AcceptedDocument::of(&inserted)),
+            },
             Err(e) => {
                 failed += 1;
-                let mut view = e.body();
-                view["index"] = json!(index);
-                view["status"] = json!(e.status.as_u16());
-                view
+                BatchResult {
+                    index,
+                    status: e.status.as_u16(),
+                    outcome: BatchOutcome::Failed(e.body()),
+                }
             }
         });
     }
@@ -120,16 +151,12 @@ async fn submit_many(state: &ApiState, entries: Vec<Value>) -> Result<Response, 
     } else {
         StatusCode::MULTI_STATUS
     };
-    let accepted = results.len() - failed;
-    Ok((
-        status,
-        axum::Json(json!({
-            "accepted": accepted,
-            "failed": failed,
-            "documents": results,
-        })),
-    )
-        .into_response())
+    let response = BatchResponse {
+        accepted: results.len() - failed,
+        failed,
+        documents: results,
+    };
+    Ok((status, axum::Json(response)).into_response())
 }
 
 /// Names the entry in an error's field: `documents[3]` or `documents[3].document: <path>`.
@@ -141,8 +168,9 @@ fn prefix_field(mut e: ApiError, index: usize) -> ApiError {
     e
 }
 
-/// The bytes of one many-document entry and the format it declares.
-fn entry_bytes(index: usize, entry: Value) -> Result<(Vec<u8>, Option<Format>), ApiError> {
+/// One many-document entry, checked by hand rather than by [`BatchEntry`]'s `Deserialize`
+/// so that the error names the member (`documents[3].format`) and says what is expected.
+fn read_entry(index: usize, entry: Value) -> Result<BatchEntry, ApiError> {
     let at = |member: &str| format!("documents[{index}].{member}");
     let Value::Object(mut entry) = entry else {
         return Err(ApiError::bad_request(
@@ -156,10 +184,10 @@ fn entry_bytes(index: usize, entry: Value) -> Result<(Vec<u8>, Option<Format>), 
             format!("unexpected member `{other}`: an entry has only `format` and `document`"),
         ));
     }
-    let declared = match entry.get("format") {
+    let format = match entry.get("format") {
         None | Some(Value::Null) => None,
-        Some(Value::String(f)) if f.eq_ignore_ascii_case("json") => Some(Format::Json),
-        Some(Value::String(f)) if f.eq_ignore_ascii_case("xml") => Some(Format::Xml),
+        Some(Value::String(f)) if f.eq_ignore_ascii_case("json") => Some(EntryFormat::Json),
+        Some(Value::String(f)) if f.eq_ignore_ascii_case("xml") => Some(EntryFormat::Xml),
         Some(other) => {
             return Err(ApiError::bad_request(
                 &at("format"),
@@ -167,19 +195,9 @@ fn entry_bytes(index: usize, entry: Value) -> Result<(Vec<u8>, Option<Format>), 
             ));
         }
     };
-    let bytes = match entry.remove("document") {
-        Some(Value::String(text)) => text.into_bytes(),
-        Some(object @ Value::Object(_)) => {
-            if declared == Some(Format::Xml) {
-                return Err(ApiError::bad_request(
-                    &at("document"),
-                    "an XML document must be sent as a string",
-                ));
-            }
-            serde_json::to_vec(&object).map_err(|e| {
-                ApiError::bad_request(&at("document"), format!("cannot re-encode: {e}"))
-            })?
-        }
+    let document = match entry.remove("document") {
+        Some(Value::String(text)) => EntryDocument::Text(text),
+        Some(Value::Object(object)) => EntryDocument::Object(object),
         None | Some(Value::Null) => {
             return Err(ApiError::bad_request(
                 &at("document"),
@@ -193,10 +211,55 @@ fn entry_bytes(index: usize, entry: Value) -> Result<(Vec<u8>, Option<Format>), 
             ));
         }
     };
-    Ok((bytes, declared))
+    Ok(BatchEntry { format, document })
+}
+
+impl BatchEntry {
+    /// The entry's document bytes and the format it declares.
+    fn into_bytes(self, index: usize) -> Result<(Vec<u8>, Option<Format>), ApiError> {
+        let at = format!("documents[{index}].document");
+        let declared = self.format.map(|f| match f {
+            EntryFormat::Json => Format::Json,
+            EntryFormat::Xml => Format::Xml,
+        });
+        let bytes = match self.document {
+            EntryDocument::Text(text) => text.into_bytes(),
+            EntryDocument::Object(_) if declared == Some(Format::Xml) => {
+                return Err(ApiError::bad_request(
+                    &at,
+                    "an XML document must be sent as a string",
+                ));
+            }
+            EntryDocument::Object(object) => serde_json::to_vec(&object)
+                .map_err(|e| ApiError::bad_request(&at, format!("cannot re-encode: {e}")))?,
+        };
+        Ok((bytes, declared))
+    }
 }
 
 /// `POST /v1/documents/{issuer_tin}/{type}/{internal_id}/versions`: a corrected version.
+#[utoipa::path(
+    post,
+    path = "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions",
+    operation_id = "newVersion",
+    tag = "documents",
+    params(
+        ("issuer_tin" = String, Path, description = "The supplier's TIN."),
+        ("type" = String, Path, description = "The e-invoice type code, e.g. 01."),
+        ("internal_id" = String, Path, description = "The ERP's internal id, percent-encoded."),
+    ),
+    request_body(
+        description = "The corrected document, with the same supplier TIN, type and internal id.",
+        content((Object = "application/json"), (String = "application/xml")),
+    ),
+    responses(
+        (status = 202, description = "The new version is stored.", body = AcceptedDocument),
+        (status = 400, description = "Malformed, invalid, or a different key.", body = ErrorBody),
+        (status = 404, description = "No such document.", body = ErrorBody),
+        (status = 409, description = "The latest version is not invalid or rejected_locally \
+                        (`not_correctable`).", body = ErrorBody),
+    ),
+)]
 pub(super) async fn new_version(
     State(state): State<ApiState>,
     path: Result<Path<(String, String, String)>, PathRejection>,
@@ -207,14 +270,29 @@ pub(super) async fn new_version(
     let format = content_format(&headers)?;
     let body = read_body(body, state.max_body_bytes)?;
     let inserted = state.intake.correct(&key, &body, Some(format)).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(accepted_view(&inserted))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(AcceptedDocument::of(&inserted)),
+    )
+        .into_response())
 }
 
 /// `GET /v1/documents/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{id}",
+    operation_id = "getDocument",
+    tag = "documents",
+    params(("id" = i64, Path, description = "The document version's id.", minimum = 1)),
+    responses(
+        (status = 200, description = "The document version, with its events.", body = DocumentDetail),
+        (status = 404, description = "No such document.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn get_by_id(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<DocumentDetail>, ApiError> {
     let id = id_from_path(path)?;
     let doc = match state.store.get_document(id).await {
         Ok(doc) => doc,
@@ -227,10 +305,25 @@ pub(super) async fn get_by_id(
 }
 
 /// `GET /v1/documents/{issuer_tin}/{type}/{internal_id}`: the latest version.
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{issuer_tin}/{type}/{internal_id}",
+    operation_id = "getDocumentByKey",
+    tag = "documents",
+    params(
+        ("issuer_tin" = String, Path, description = "The supplier's TIN."),
+        ("type" = String, Path, description = "The e-invoice type code, e.g. 01."),
+        ("internal_id" = String, Path, description = "The ERP's internal id, percent-encoded."),
+    ),
+    responses(
+        (status = 200, description = "The latest version, with its events.", body = DocumentDetail),
+        (status = 404, description = "No such document.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn get_by_key(
     State(state): State<ApiState>,
     path: Result<Path<(String, String, String)>, PathRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<DocumentDetail>, ApiError> {
     let key = key_from_path(path)?;
     let Some(doc) = state.store.find_document(&key).await? else {
         return Err(ApiError::not_found(format!(
@@ -241,31 +334,59 @@ pub(super) async fn get_by_key(
     with_events(&state, &doc).await
 }
 
-async fn with_events(state: &ApiState, doc: &DocumentRecord) -> Result<Response, ApiError> {
+async fn with_events(
+    state: &ApiState,
+    doc: &DocumentRecord,
+) -> Result<axum::Json<DocumentDetail>, ApiError> {
     let events = state.store.document_events(doc.id).await?;
-    let mut view = document_view(doc);
-    view["events"] = Value::Array(events.iter().map(event_view).collect());
-    Ok(axum::Json(view).into_response())
+    Ok(axum::Json(DocumentDetail {
+        document: DocumentView::of(doc),
+        events: events.iter().map(EventView::of).collect(),
+    }))
 }
 
 /// The query of `GET /v1/documents`. Every value arrives as text and is checked here, so a
 /// bad one is named in the error.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// Only documents in this state.
+    #[param(value_type = Option<DocumentStateName>)]
     state: Option<String>,
+    /// Only documents of this supplier TIN.
     issuer_tin: Option<String>,
+    /// Only documents received at or after this time (RFC 3339).
+    #[param(value_type = Option<chrono::DateTime<Utc>>)]
     received_from: Option<String>,
+    /// Only documents received before this time (RFC 3339).
+    #[param(value_type = Option<chrono::DateTime<Utc>>)]
     received_before: Option<String>,
+    /// The previous page's `next`.
+    #[param(value_type = Option<i64>, minimum = 1)]
     after: Option<String>,
+    /// Page size, 1 to 1000.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 /// `GET /v1/documents?state=&issuer_tin=&received_from=&received_before=&after=&limit=`.
+#[utoipa::path(
+    get,
+    path = "/v1/documents",
+    operation_id = "listDocuments",
+    tag = "documents",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page, oldest first; `next` is null on the last page.",
+         body = DocumentPage),
+        (status = 400, description = "A bad query parameter.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn list(
     State(state): State<ApiState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<DocumentPage>, ApiError> {
     let Query(q) = query.map_err(query_error)?;
     let filter = DocumentFilter {
         state: q
@@ -315,20 +436,35 @@ pub(super) async fn list(
             .unwrap_or(0),
     };
     let page = state.store.list_documents(&filter).await?;
-    Ok(axum::Json(json!({
-        "documents": page.items.iter().map(document_view).collect::<Vec<_>>(),
-        "next": page.next.map(|n| n.0),
+    Ok(axum::Json(DocumentPage {
+        documents: page.items.iter().map(DocumentView::of).collect(),
+        next: page.next.map(|n| n.0),
     }))
-    .into_response())
 }
 
 /// `POST /v1/documents/{id}/cancel` with `{"reason": "..."}`.
+#[utoipa::path(
+    post,
+    path = "/v1/documents/{id}/cancel",
+    operation_id = "cancelDocument",
+    tag = "documents",
+    params(("id" = i64, Path, description = "The document version's id.", minimum = 1)),
+    request_body = CancelRequest,
+    responses(
+        (status = 200, description = "Cancelled (or already cancelled).", body = DocumentDetail),
+        (status = 400, description = "A missing, empty or too long reason.", body = ErrorBody),
+        (status = 404, description = "No such document.", body = ErrorBody),
+        (status = 409, description = "Not valid, or MyInvois refused: cancel_period_over, \
+                        incorrect_state, active_referencing_documents.", body = ErrorBody),
+        (status = 502, description = "MyInvois could not be reached or refused.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn cancel(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<DocumentDetail>, ApiError> {
     let id = id_from_path(path)?;
     if content_format(&headers)? != Format::Json {
         return Err(ApiError::new(
@@ -338,7 +474,7 @@ pub(super) async fn cancel(
         ));
     }
     let body = read_body(body, state.max_body_bytes)?;
-    let reason = cancel_reason(&body)?;
+    let CancelRequest { reason } = cancel_reason(&body)?;
     let doc = match state.store.get_document(id).await {
         Ok(doc) => doc,
         Err(crate::store::StoreError::NotFound(_)) => {
@@ -398,7 +534,9 @@ pub(super) async fn cancel(
     with_events(&state, &doc).await
 }
 
-fn cancel_reason(body: &[u8]) -> Result<String, ApiError> {
+/// The cancellation body, checked by hand rather than by [`CancelRequest`]'s `Deserialize`
+/// so that an error names the member at fault.
+fn cancel_reason(body: &[u8]) -> Result<CancelRequest, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -443,7 +581,7 @@ fn cancel_reason(body: &[u8]) -> Result<String, ApiError> {
             format!("`reason` is {chars} characters; MyInvois accepts at most {MAX_REASON_CHARS}"),
         ));
     }
-    Ok(reason)
+    Ok(CancelRequest { reason })
 }
 
 /// A MyInvois refusal of a cancellation, as the ERP should see it.
@@ -658,7 +796,7 @@ fn clip(text: &str) -> String {
 }
 
 /// Where a document version's neighbours are, in every answer about it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(super) struct Links {
     /// This version, by id.
     #[serde(rename = "self")]
@@ -685,8 +823,28 @@ fn links(doc: &DocumentRecord) -> Links {
     }
 }
 
+/// The states a document goes through, as the API names them (schema only: handlers use
+/// [`DocumentState`], and a test checks the two agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "never built: it describes DocumentState::as_str")
+)]
+pub(super) enum DocumentStateName {
+    Received,
+    Prepared,
+    RejectedLocally,
+    Batched,
+    Submitted,
+    Valid,
+    Invalid,
+    Cancelled,
+    Failed,
+}
+
 /// `GET /v1/documents/{issuer_tin}/{type}/{internal_id}/versions`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(super) struct VersionList {
     issuer_tin: String,
     type_code: String,
@@ -697,15 +855,19 @@ pub(super) struct VersionList {
 
 /// One version in a [`VersionList`]: enough to tell why a correction followed it (its
 /// state) and where its details are (`links.self`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(super) struct VersionView {
     id: i64,
     version: i64,
+    #[schema(value_type = DocumentStateName)]
     state: &'static str,
+    /// Whether the state is final (nothing more will happen to this version).
     #[serde(rename = "final")]
     is_final: bool,
     uuid: Option<String>,
+    #[schema(format = DateTime)]
     received_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
     links: Links,
 }
@@ -727,6 +889,21 @@ impl VersionView {
 
 /// `GET /v1/documents/{issuer_tin}/{type}/{internal_id}/versions`: every version, oldest
 /// first (the `links.versions` of every answer points here).
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions",
+    operation_id = "listVersions",
+    tag = "documents",
+    params(
+        ("issuer_tin" = String, Path, description = "The supplier's TIN."),
+        ("type" = String, Path, description = "The e-invoice type code, e.g. 01."),
+        ("internal_id" = String, Path, description = "The ERP's internal id, percent-encoded."),
+    ),
+    responses(
+        (status = 200, description = "Every version, oldest first.", body = VersionList),
+        (status = 404, description = "No such document.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn versions(
     State(state): State<ApiState>,
     path: Result<Path<(String, String, String)>, PathRejection>,
@@ -748,47 +925,253 @@ pub(super) async fn versions(
 }
 
 /// What `POST` answers for each stored document.
-fn accepted_view(inserted: &Inserted) -> Value {
-    let d = &inserted.document;
-    json!({
-        "id": d.id.0,
-        "issuer_tin": d.issuer_tin,
-        "type_code": d.type_code,
-        "internal_id": d.internal_id,
-        "version": d.version,
-        "state": d.state.as_str(),
-        "created": inserted.created,
-        "links": links(d),
-    })
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub(super) struct AcceptedDocument {
+    id: i64,
+    issuer_tin: String,
+    type_code: String,
+    internal_id: String,
+    version: i64,
+    #[schema(value_type = DocumentStateName)]
+    state: &'static str,
+    /// False when the same document was already stored (an idempotent repeat).
+    created: bool,
+    links: Links,
+}
+
+impl AcceptedDocument {
+    fn of(inserted: &Inserted) -> AcceptedDocument {
+        let d = &inserted.document;
+        AcceptedDocument {
+            id: d.id.0,
+            issuer_tin: d.issuer_tin.clone(),
+            type_code: d.type_code.clone(),
+            internal_id: d.internal_id.clone(),
+            version: d.version,
+            state: d.state.as_str(),
+            created: inserted.created,
+            links: links(d),
+        }
+    }
 }
 
 /// A document version as the API shows it.
-pub(super) fn document_view(d: &DocumentRecord) -> Value {
-    json!({
-        "id": d.id.0,
-        "issuer_tin": d.issuer_tin,
-        "type_code": d.type_code,
-        "internal_id": d.internal_id,
-        "version": d.version,
-        "format": d.format.as_str(),
-        "state": d.state.as_str(),
-        "final": d.state.is_final(),
-        "uuid": d.uuid,
-        "long_id": d.long_id,
-        "validation_link": d.validation_link,
-        "errors": d.errors,
-        "last_error": d.last_error,
-        "submission_id": d.submission_id.map(|s| s.0),
-        "client_id": d.client_id,
-        "on_behalf_of": d.on_behalf_of,
-        "received_sha256": d.received_sha256,
-        "document_hash": d.document_hash,
-        "received_at": d.created_at.to_rfc3339(),
-        "updated_at": d.updated_at.to_rfc3339(),
-        "links": links(d),
-    })
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub(super) struct DocumentView {
+    id: i64,
+    issuer_tin: String,
+    type_code: String,
+    internal_id: String,
+    version: i64,
+    /// `json` or `xml`, as received.
+    format: &'static str,
+    #[schema(value_type = DocumentStateName)]
+    state: &'static str,
+    /// Whether the state is final.
+    #[serde(rename = "final")]
+    is_final: bool,
+    uuid: Option<String>,
+    long_id: Option<String>,
+    validation_link: Option<String>,
+    /// Local findings, the submission rejection, or MyInvois' validation errors, as stored
+    /// (their shape depends on where they came from).
+    #[schema(value_type = Option<Object>)]
+    errors: Option<Value>,
+    last_error: Option<String>,
+    submission_id: Option<i64>,
+    client_id: String,
+    on_behalf_of: Option<String>,
+    received_sha256: String,
+    document_hash: Option<String>,
+    #[schema(format = DateTime)]
+    received_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+    links: Links,
 }
 
-fn event_view(e: &DocumentEvent) -> Value {
-    json!({ "id": e.id, "state": e.state.as_str(), "at": e.created_at.to_rfc3339() })
+impl DocumentView {
+    pub(super) fn of(d: &DocumentRecord) -> DocumentView {
+        DocumentView {
+            id: d.id.0,
+            issuer_tin: d.issuer_tin.clone(),
+            type_code: d.type_code.clone(),
+            internal_id: d.internal_id.clone(),
+            version: d.version,
+            format: d.format.as_str(),
+            state: d.state.as_str(),
+            is_final: d.state.is_final(),
+            uuid: d.uuid.clone(),
+            long_id: d.long_id.clone(),
+            validation_link: d.validation_link.clone(),
+            errors: d.errors.clone(),
+            last_error: d.last_error.clone(),
+            submission_id: d.submission_id.map(|s| s.0),
+            client_id: d.client_id.clone(),
+            on_behalf_of: d.on_behalf_of.clone(),
+            received_sha256: d.received_sha256.clone(),
+            document_hash: d.document_hash.clone(),
+            received_at: d.created_at.to_rfc3339(),
+            updated_at: d.updated_at.to_rfc3339(),
+            links: links(d),
+        }
+    }
+}
+
+/// One document version with every status change it went through.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub(super) struct DocumentDetail {
+    #[serde(flatten)]
+    document: DocumentView,
+    /// Every status change, oldest first.
+    events: Vec<EventView>,
+}
+
+/// One status change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub(super) struct EventView {
+    id: i64,
+    #[schema(value_type = DocumentStateName)]
+    state: &'static str,
+    #[schema(format = DateTime)]
+    at: String,
+}
+
+impl EventView {
+    fn of(e: &DocumentEvent) -> EventView {
+        EventView {
+            id: e.id,
+            state: e.state.as_str(),
+            at: e.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// One page of `GET /v1/documents`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub(super) struct DocumentPage {
+    documents: Vec<DocumentView>,
+    /// Pass as `after` for the next page; null on the last page.
+    next: Option<i64>,
+}
+
+/// A JSON `POST /v1/documents` body: many documents, or one (schema only: the handler tells
+/// them apart by the `documents` member, [`batch_entries`]).
+#[derive(Debug, Clone, PartialEq, ToSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "never built: it describes what submit reads")]
+pub(super) enum SubmitJson {
+    /// Many documents.
+    Many(BatchRequest),
+    /// One document: UBL JSON (with `_D`) or invois document JSON.
+    #[schema(value_type = Object)]
+    One(serde_json::Map<String, Value>),
+}
+
+/// A many-document `POST /v1/documents` body. The handler reads the entries one by one
+/// ([`read_entry`]) so that one bad entry fails alone, with an error naming
+/// `documents[i].<member>`, while the rest are stored.
+#[derive(Debug, Clone, PartialEq, ToSchema)]
+pub(super) struct BatchRequest {
+    /// 1 to 1,000 entries.
+    #[schema(min_items = 1, max_items = 1000)]
+    documents: Vec<BatchEntry>,
+}
+
+/// One entry of a [`BatchRequest`].
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BatchEntry {
+    /// Checked against the content when given; detected when not.
+    pub(super) format: Option<EntryFormat>,
+    /// The document as text (JSON or XML), or a JSON document inline.
+    pub(super) document: EntryDocument,
+}
+
+/// The format a [`BatchEntry`] declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum EntryFormat {
+    Json,
+    Xml,
+}
+
+/// A [`BatchEntry`]'s document: text, or a JSON object.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum EntryDocument {
+    /// JSON or XML text.
+    Text(String),
+    /// A JSON document inline.
+    #[schema(value_type = Object)]
+    Object(serde_json::Map<String, Value>),
+}
+
+/// The answer to a many-document `POST /v1/documents`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub(super) struct BatchResponse {
+    /// Entries stored.
+    accepted: usize,
+    /// Entries not stored.
+    failed: usize,
+    /// One result per entry, in order.
+    documents: Vec<BatchResult>,
+}
+
+/// One entry's result: its stored document or its error, with its own status.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub(super) struct BatchResult {
+    /// The entry's position in `documents`.
+    index: usize,
+    /// 202 when stored; otherwise the status the error would have had alone.
+    status: u16,
+    #[serde(flatten)]
+    outcome: BatchOutcome,
+}
+
+/// What became of one entry.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum BatchOutcome {
+    /// Stored.
+    Accepted(AcceptedDocument),
+    /// Not stored.
+    Failed(ErrorBody),
+}
+
+/// The body of `POST /v1/documents/{id}/cancel`. Read by [`cancel_reason`], which names the
+/// offending member in its errors.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CancelRequest {
+    /// Why the document is cancelled: 1 to 300 characters.
+    #[schema(min_length = 1, max_length = 300)]
+    pub(super) reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_names_every_document_state() {
+        use DocumentStateName::*;
+        let named = [
+            Received,
+            Prepared,
+            RejectedLocally,
+            Batched,
+            Submitted,
+            Valid,
+            Invalid,
+            Cancelled,
+            Failed,
+        ]
+        .map(|n| serde_json::to_value(n).unwrap());
+        let states: Vec<Value> = DocumentState::ALL
+            .iter()
+            .map(|s| Value::from(s.as_str()))
+            .collect();
+        assert_eq!(named.to_vec(), states);
+    }
 }

@@ -3,7 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::intake::IntakeError;
 use crate::store::StoreError;
@@ -73,13 +74,42 @@ impl ApiError {
     }
 
     /// The JSON body of the envelope.
-    pub fn body(&self) -> serde_json::Value {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(field) = &self.field {
-            error["field"] = json!(field);
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
         }
-        json!({ "error": error })
     }
+}
+
+/// The one error envelope: `{"error": {"code", "message", "field"?}}`, on every route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The inside of the [`ErrorBody`] envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code: unauthorized, bad_request, bad_query, malformed_document,
+    /// invalid_document, key_mismatch, conflict, not_correctable, not_found, not_cancellable,
+    /// cancel_period_over, incorrect_state, active_referencing_documents,
+    /// unsupported_media_type, payload_too_large, unreadable_body, malformed_json,
+    /// route_not_found, method_not_allowed, myinvois_error, myinvois_unavailable,
+    /// myinvois_login, rate_limited, store_unavailable, not_ready, cancelled_not_recorded.
+    #[schema(value_type = String)]
+    pub code: &'static str,
+    /// What went wrong and what to do, in English.
+    pub message: String,
+    /// The field the error is about: a JSON path or XPath in the document, a parameter, or
+    /// `documents[i]` in a many-document request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl From<IntakeError> for ApiError {

@@ -14,9 +14,14 @@
 //! | `GET /health`, `GET /ready` | liveness; readiness (the store answers) |
 //! | `GET /openapi.json` | this API, described |
 //!
-//! Every error is `{"error":{"code","message","field"?}}` ([`ApiError`]). Bad input of any
-//! kind (malformed JSON, a wrong content type, a huge body, a bad id or query parameter) gets
-//! a 4xx in that envelope, never a panic.
+//! Every error is `{"error":{"code","message","field"?}}` ([`ApiError`]), on these routes and
+//! on the webhook log's ([`crate::webhooks::routes`]). Bad input of any kind (malformed JSON,
+//! a wrong content type, a huge body, a bad id or query parameter) gets a 4xx in that
+//! envelope, never a panic.
+//!
+//! Every request and response body is a Rust type deriving `utoipa::ToSchema`, and
+//! `/openapi.json` is generated from them and the handlers' `#[utoipa::path]` annotations
+//! ([`openapi`]). Field names are snake_case everywhere, webhook payloads included.
 
 use std::sync::Arc;
 
@@ -25,10 +30,11 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use invois_clock::Clock;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::clients::ClientPool;
 use crate::intake::Intake;
@@ -36,9 +42,11 @@ use crate::store::{ApiKeyRecord, DocumentKey, Store};
 
 mod documents;
 mod error;
+mod openapi;
 mod submissions;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use openapi::{openapi, openapi_json, served_routes};
 
 /// The default cap on one request body: room for a batch of about twenty 300 KB documents.
 /// A bigger body is refused with 413 before it is read whole.
@@ -47,30 +55,31 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 /// The most documents one `POST /v1/documents` may carry.
 pub const MAX_DOCUMENTS_PER_REQUEST: usize = 1000;
 
-/// The OpenAPI 3.1 description of this API.
-pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+/// Every route [`router`] serves, as (method, path template, handler). The router is built
+/// from this list, and [`routes`] hands the same list to the test that checks the OpenAPI
+/// document describes exactly these, so a route cannot be served undescribed.
+fn route_table() -> [(&'static str, &'static str, MethodRouter<ApiState>); 11] {
+    const KEY: &str = "/v1/documents/{issuer_tin}/{type}/{internal_id}";
+    const VERSIONS: &str = "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions";
+    [
+        ("POST", "/v1/documents", post(documents::submit)),
+        ("GET", "/v1/documents", get(documents::list)),
+        ("GET", "/v1/documents/{id}", get(documents::get_by_id)),
+        ("GET", KEY, get(documents::get_by_key)),
+        ("POST", VERSIONS, post(documents::new_version)),
+        ("GET", VERSIONS, get(documents::versions)),
+        ("POST", "/v1/documents/{id}/cancel", post(documents::cancel)),
+        ("GET", "/v1/submissions", get(submissions::list)),
+        ("GET", "/health", get(health)),
+        ("GET", "/ready", get(ready)),
+        ("GET", "/openapi.json", get(serve_openapi)),
+    ]
+}
 
-/// Every route [`router`] serves, as (method, path template). The OpenAPI document
-/// describes exactly these (a test checks both ways).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/documents"),
-    ("GET", "/v1/documents"),
-    ("GET", "/v1/documents/{id}"),
-    ("GET", "/v1/documents/{issuer_tin}/{type}/{internal_id}"),
-    (
-        "POST",
-        "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions",
-    ),
-    (
-        "GET",
-        "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions",
-    ),
-    ("POST", "/v1/documents/{id}/cancel"),
-    ("GET", "/v1/submissions"),
-    ("GET", "/health"),
-    ("GET", "/ready"),
-    ("GET", "/openapi.json"),
-];
+/// Every route [`router`] serves, as (method, path template).
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    route_table().into_iter().map(|(m, p, _)| (m, p)).collect()
+}
 
 /// What the API's handlers share.
 #[derive(Debug, Clone)]
@@ -114,27 +123,18 @@ impl ApiState {
 /// Other routers merged into this one must not set their own fallback.
 pub fn router(state: ApiState) -> Router {
     let auth = middleware::from_fn_with_state(state.store.clone(), require_api_key);
-    let v1 = Router::new()
-        .route(
-            "/v1/documents",
-            post(documents::submit).get(documents::list),
-        )
-        .route("/v1/documents/{id}", get(documents::get_by_id))
-        .route(
-            "/v1/documents/{issuer_tin}/{type}/{internal_id}",
-            get(documents::get_by_key),
-        )
-        .route(
-            "/v1/documents/{issuer_tin}/{type}/{internal_id}/versions",
-            post(documents::new_version).get(documents::versions),
-        )
-        .route("/v1/documents/{id}/cancel", post(documents::cancel))
-        .route("/v1/submissions", get(submissions::list))
-        .route_layer(auth);
-    let open = Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/openapi.json", get(openapi));
+    // Routes on one path with different methods merge into one method router.
+    let (v1, open) = route_table().into_iter().fold(
+        (Router::new(), Router::new()),
+        |(v1, open), (_, path, handler)| {
+            if path.starts_with("/v1/") {
+                (v1.route(path, handler), open)
+            } else {
+                (v1, open.route(path, handler))
+            }
+        },
+    );
+    let v1 = v1.route_layer(auth);
     let max = state.max_body_bytes;
     Router::new()
         .merge(v1)
@@ -231,38 +231,84 @@ fn segment(text: &str) -> String {
     utf8_percent_encode(text, SEGMENT).to_string()
 }
 
-async fn health() -> Response {
-    axum::Json(json!({ "status": "ok" })).into_response()
+/// `GET /health`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`: the process answers.
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
 }
 
-async fn ready(State(state): State<ApiState>) -> Response {
+/// `GET /ready`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) struct Ready {
+    /// Always `ready`; a store that does not answer is 503 `not_ready` instead.
+    #[schema(value_type = String, example = "ready")]
+    status: &'static str,
+    /// The gateway's clock, RFC 3339.
+    #[schema(format = DateTime)]
+    time: String,
+    /// How many document versions are in each state (states with none are left out).
+    documents: std::collections::BTreeMap<String, u64>,
+}
+
+/// `GET /health`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "operations",
+    responses((status = 200, description = "The process is up.", body = Health)),
+)]
+pub(crate) async fn health() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// `GET /ready`: the store answers.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    operation_id = "ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers; document counts by state.",
+         body = Ready),
+        (status = 503, description = "The database does not answer (`not_ready`).",
+         body = ErrorBody),
+    ),
+)]
+pub(crate) async fn ready(State(state): State<ApiState>) -> Result<axum::Json<Ready>, ApiError> {
     match state.store.count_documents_by_state().await {
-        Ok(counts) => {
-            let documents: serde_json::Map<String, serde_json::Value> = counts
+        Ok(counts) => Ok(axum::Json(Ready {
+            status: "ready",
+            time: state.clock.now().to_rfc3339(),
+            documents: counts
                 .into_iter()
-                .map(|(s, n)| (s.as_str().to_owned(), json!(n)))
-                .collect();
-            axum::Json(json!({
-                "status": "ready",
-                "time": state.clock.now().to_rfc3339(),
-                "documents": documents,
-            }))
-            .into_response()
-        }
+                .map(|(s, n)| (s.as_str().to_owned(), n))
+                .collect(),
+        })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: the store did not answer");
-            ApiError::new(
+            Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
                 "the gateway's database is not reachable",
-            )
-            .into_response()
+            ))
         }
     }
 }
 
-async fn openapi() -> Response {
-    let mut response = OPENAPI_JSON.into_response();
+/// `GET /openapi.json`: this API, described.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 description of this API.",
+               content_type = "application/json", body = Object)),
+)]
+pub(crate) async fn serve_openapi() -> Response {
+    let mut response = openapi_json().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -1,0 +1,229 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and
+//! the request and response types, so that it cannot drift from what the code serves.
+
+use std::sync::LazyLock;
+
+use utoipa::openapi::content::Content;
+use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem, Paths};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+
+use crate::webhooks::WebhookPayload;
+
+/// The name of the bearer API-key scheme every `/v1` operation requires.
+const API_KEY: &str = "apiKey";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "invois gateway ERP API",
+        version = "1",
+        description = "Hand documents to the gateway, which submits each to MyInvois exactly \
+            once, and read their status. Every /v1 route needs `Authorization: Bearer <API key>`. \
+            Every error, on every route, is {\"error\": {\"code\", \"message\", \"field\"?}}. \
+            Field names are snake_case everywhere, webhook payloads included (their old \
+            camelCase names are sent too, deprecated, for one release). Submissions are \
+            idempotent by issuer TIN + type code + internal id (read from the document): the \
+            same document again returns the stored one with `created: false`; the same key with \
+            different content is 409 `conflict`, whose message says what is possible in the \
+            latest version's state: a corrected new version (only once the latest version is \
+            invalid or rejected_locally), waiting for the final status (received, prepared, \
+            batched, submitted), cancellation within 72 hours of validation or a credit, debit \
+            or refund note (valid), or a new internal id (cancelled, failed)."
+    ),
+    paths(
+        super::documents::submit,
+        super::documents::list,
+        super::documents::get_by_id,
+        super::documents::get_by_key,
+        super::documents::new_version,
+        super::documents::versions,
+        super::documents::cancel,
+        super::submissions::list,
+        super::health,
+        super::ready,
+        super::serve_openapi,
+        crate::webhooks::list_deliveries,
+        crate::webhooks::replay_delivery,
+    ),
+    components(schemas(WebhookPayload)),
+    modifiers(&Conventions),
+    tags(
+        (name = "documents", description = "Submit, correct, read, list and cancel documents."),
+        (name = "submissions", description = "The gateway's submission attempts."),
+        (name = "webhooks", description = "The webhook delivery log and replay."),
+        (name = "operations", description = "Liveness, readiness and this description."),
+    )
+)]
+struct ApiDoc;
+
+/// What every operation shares, applied in one place rather than repeated per handler:
+/// `/v1` operations need the API key and may answer 401 and 503 in the error envelope;
+/// the others need nothing. Also describes the webhook the gateway sends.
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            API_KEY,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key created with the gateway (stored hashed)."))
+                    .build(),
+            ),
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let keyed = path.starts_with("/v1/");
+            for op in operations(item) {
+                if keyed {
+                    op.security = Some(vec![SecurityRequirement::new(
+                        API_KEY,
+                        Vec::<String>::new(),
+                    )]);
+                    add_error(op, "401", "A missing, unknown or revoked API key.");
+                    add_error(
+                        op,
+                        "503",
+                        "The gateway's database failed (`store_unavailable`).",
+                    );
+                } else {
+                    // An explicit empty list: this operation needs no key.
+                    op.security = Some(Vec::new());
+                }
+            }
+        }
+        doc.webhooks = Some(webhooks());
+    }
+}
+
+/// Every operation of a path item this API uses.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [&mut item.get, &mut item.post]
+        .into_iter()
+        .filter_map(Option::as_mut)
+}
+
+/// Adds an error response in the envelope, unless the operation describes that status itself.
+fn add_error(op: &mut Operation, status: &str, description: &str) {
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", Content::new(Some(error_ref())))
+        .build();
+    op.responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert(RefOr::T(response));
+}
+
+fn error_ref() -> Ref {
+    Ref::from_schema_name("Error")
+}
+
+/// The webhook the gateway POSTs to the ERP on every document status change.
+fn webhooks() -> Paths {
+    let body = RequestBodyBuilder::new()
+        .description(Some(
+            "A snapshot of the document. Signed: `X-Invois-Signature` is `sha256=` and the hex \
+             HMAC-SHA256 of `<X-Invois-Timestamp>.<body>`. Deduplicate by `event_id`.",
+        ))
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("WebhookPayload"))),
+        )
+        .build();
+    let op = OperationBuilder::new()
+        .operation_id(Some("documentStatusChanged"))
+        .summary(Some("A document's status changed"))
+        .request_body(Some(body))
+        .response(
+            "2XX",
+            ResponseBuilder::new()
+                .description("Acknowledged; anything else is retried with backoff.")
+                .build(),
+        )
+        .build();
+    let mut paths = Paths::new();
+    paths.paths.insert(
+        "documentStatusChanged".to_owned(),
+        PathItem::new(HttpMethod::Post, op),
+    );
+    paths
+}
+
+/// The OpenAPI document of the ERP API and the webhook log.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// [`openapi`] as JSON, generated once.
+pub fn openapi_json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        // A document of strings, maps and numbers: serializing it cannot fail.
+        openapi().to_pretty_json().unwrap_or_default()
+    });
+    &JSON
+}
+
+/// Every (method, path template) the gateway's API serves: the ERP API's and the webhook
+/// log's. [`openapi`] describes exactly these (a test checks both ways).
+pub fn served_routes() -> Vec<(&'static str, &'static str)> {
+    let mut routes = super::routes();
+    routes.extend(crate::webhooks::route_list());
+    routes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The router's routes and the document's operations, both ways.
+    #[test]
+    fn the_document_describes_exactly_the_served_routes() {
+        let doc: serde_json::Value = serde_json::from_str(openapi_json()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut described: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|m| (m.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let mut served: Vec<(String, String)> = served_routes()
+            .into_iter()
+            .map(|(m, p)| (m.to_owned(), p.to_owned()))
+            .collect();
+        described.sort();
+        served.sort();
+        assert_eq!(described, served, "OpenAPI operations vs served routes");
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let text = openapi_json();
+        let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for piece in text.split("\"#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "unresolved schema {name}");
+        }
+    }
+
+    #[test]
+    fn webhook_payload_is_described_with_both_spellings() {
+        let doc: serde_json::Value = serde_json::from_str(openapi_json()).unwrap();
+        let text = doc["components"]["schemas"].to_string();
+        for name in ["event_id", "eventId", "occurred_at", "occurredAt"] {
+            assert!(text.contains(&format!("\"{name}\"")), "{name} in {text}");
+        }
+        assert!(doc["webhooks"]["documentStatusChanged"]["post"].is_object());
+    }
+}
