@@ -104,7 +104,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| {
                     format!("opening the database {}", store::redact_url(&database))
                 })?;
-            let summary = archive::export(&*store, &out, &filter).await?;
+            let summary = archive::export(&store, &out, &filter).await?;
             print(&json!({
                 "out": out,
                 "manifest": summary.manifest,
@@ -129,7 +129,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| {
                     format!("opening the database {}", store::redact_url(&database))
                 })?;
-            let s = archive::backfill(&client, &*store, from, to).await?;
+            let s = archive::backfill(&client, &store, from, to).await?;
             print(&json!({
                 "listed": s.listed,
                 "inserted": s.inserted,
@@ -183,18 +183,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("g.db").display());
         let s = store::open(&url, Clock::real()).await.unwrap();
-        s.insert_document(store::NewDocument {
-            issuer_tin: "C1".to_owned(),
-            type_code: "01".to_owned(),
-            internal_id: "INV/1".to_owned(),
-            version: 1,
-            format: store::DocumentFormat::Xml,
-            client_id: "c".to_owned(),
-            on_behalf_of: None,
-            received: b"<Invoice/>".to_vec(),
-        })
-        .await
-        .unwrap();
+        s.documents()
+            .insert(store::NewDocument {
+                issuer_tin: "C1".to_owned(),
+                type_code: "01".to_owned(),
+                internal_id: "INV/1".to_owned(),
+                version: 1,
+                format: store::DocumentFormat::Xml,
+                client_id: "c".to_owned(),
+                on_behalf_of: None,
+                received: b"<Invoice/>".to_vec(),
+            })
+            .await
+            .unwrap();
         let out = dir.path().join("out");
         let out_s = out.to_string_lossy().into_owned();
         let code = run(parse(&["export", "--database", &url, "--out", &out_s]))
@@ -293,7 +294,7 @@ mod tests {
         run(parse(&argv)).await.unwrap();
         run(parse(&argv)).await.unwrap();
         let s = store::open(&url, Clock::real()).await.unwrap();
-        let external = s.list_external_documents(0, 0).await.unwrap();
+        let external = s.archive().list(0, 0).await.unwrap();
         assert_eq!(external.len(), 1, "recorded once across two runs");
         assert_eq!(external[0].document.uuid, sent.accepted_documents[0].uuid);
         assert_eq!(external[0].document.internal_id, "OUTSIDE-1");

@@ -107,7 +107,7 @@ pub(crate) struct Setup {
 
 /// What [`Setup::build`] assembled.
 pub(crate) struct Built {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<Store>,
     pub(crate) clients: ClientPool,
     pub(crate) signer: Option<Arc<Signer>>,
     pub(crate) config: PipelineConfig,
@@ -140,7 +140,7 @@ impl Setup {
         // On PostgreSQL the budget lives in the database, so every instance sharing it stays
         // within one client id's limits together; on SQLite (one instance) it is in memory.
         let budget = metrics.wrap_budget(invois_gateway::budget::for_database(&db));
-        let store: Arc<dyn Store> = Arc::new(store::SqlStore::new(db, clock.clone()));
+        let store: Arc<Store> = Arc::new(store::Store::new(db, clock.clone()));
         let mut signer = match &self.cert {
             Some(cert) => Some(Arc::new(crate::sign::load_signer(
                 cert,
@@ -267,7 +267,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     if let Some(name) = &args.create_api_key {
         let store = store::open(&args.setup.database, Clock::real()).await?;
-        let (record, secret) = store.create_api_key(name).await?;
+        let (record, secret) = store.api_keys().create(name).await?;
         eprintln!(
             "API key `{}` ({}...) created; it is shown once, here:",
             record.name, record.prefix
@@ -280,8 +280,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // documents to the built-in sandbox, when the credentials were forgotten).
     crate::submit::refuse_other_clients_work(built.store.as_ref(), built.clients.client_id())
         .await?;
-    if built.store.list_api_keys().await?.is_empty() {
-        let (record, secret) = built.store.create_api_key("default").await?;
+    if built.store.api_keys().list().await?.is_empty() {
+        let (record, secret) = built.store.api_keys().create("default").await?;
         // Shown once so a first run is usable at once; only its hash is stored.
         eprintln!(
             "no API key yet: created `{}`; send it as `Authorization: Bearer <key>`. It is \

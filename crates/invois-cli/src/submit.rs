@@ -91,7 +91,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut ours: BTreeMap<DocumentId, DocumentRecord> = BTreeMap::new();
     for (_, entry) in &entries {
         if let Entry::Stored { id, .. } = entry {
-            ours.insert(*id, store.get_document(*id).await?);
+            ours.insert(*id, store.documents().get(*id).await?);
         }
     }
     // The built-in sandbox lives only as long as this process, so what an earlier run's
@@ -129,7 +129,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         loop {
             for doc in ours.values_mut() {
                 if !doc.state.is_final() {
-                    *doc = store.get_document(doc.id).await?;
+                    *doc = store.documents().get(doc.id).await?;
                 }
             }
             show_progress(&bar, &ours);
@@ -156,7 +156,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
         // Report where each document stands now, after the last step.
         for doc in ours.values_mut() {
-            *doc = store.get_document(doc.id).await?;
+            *doc = store.documents().get(doc.id).await?;
         }
     }
     if let Some(sandbox) = built.sandbox {
@@ -189,7 +189,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// under another client id (another taxpayer, or real credentials while this run uses the
 /// built-in sandbox) must not be sent with them, so such unfinished work stops the run.
 pub(crate) async fn refuse_other_clients_work(
-    store: &dyn Store,
+    store: &Store,
     client_id: &str,
 ) -> anyhow::Result<()> {
     for state in [
@@ -204,7 +204,7 @@ pub(crate) async fn refuse_other_clients_work(
             ..DocumentFilter::default()
         };
         loop {
-            let page = store.list_documents(&filter).await?;
+            let page = store.documents().list(&filter).await?;
             if let Some(other) = page.items.iter().find(|d| d.client_id != client_id) {
                 bail!(
                     "the database holds unfinished documents of client id {} (document {}, \
@@ -226,7 +226,11 @@ pub(crate) async fn refuse_other_clients_work(
 
 /// Reads, parses and stores one file. Only a store failure is an error; anything wrong with
 /// the file is its entry.
-async fn store_file(intake: &Intake, file: &std::path::Path, correct: bool) -> anyhow::Result<Entry> {
+async fn store_file(
+    intake: &Intake,
+    file: &std::path::Path,
+    correct: bool,
+) -> anyhow::Result<Entry> {
     let bytes = match crate::input::read_document(file) {
         Ok(b) => b,
         Err(e) => {
@@ -266,7 +270,8 @@ async fn conflict(
 ) -> Result<Entry, IntakeError> {
     let latest = intake
         .store()
-        .find_document(&parsed.key)
+        .documents()
+        .find(&parsed.key)
         .await
         .map_err(IntakeError::Store)?;
     if let Some(latest) = latest

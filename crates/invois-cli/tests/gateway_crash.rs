@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use invois_api::{DocumentStatus, RateClass, RateProfile};
 use invois_clock::Clock;
 use invois_gateway::store::{
-    DocumentFilter, DocumentRecord, DocumentState, SqlStore, Store, SubmissionFilter,
-    SubmissionRecord, SubmissionState,
+    DocumentFilter, DocumentRecord, DocumentState, Store, SubmissionFilter, SubmissionRecord,
+    SubmissionState,
 };
 use invois_sandbox::Faults;
 use invois_testkit::{TestSandbox, samples};
@@ -265,14 +265,14 @@ async fn feed(
     stats
 }
 
-async fn all_documents(store: &dyn Store) -> Vec<DocumentRecord> {
+async fn all_documents(store: &Store) -> Vec<DocumentRecord> {
     let mut out = Vec::new();
     let mut filter = DocumentFilter {
         limit: 1000,
         ..DocumentFilter::default()
     };
     loop {
-        let page = store.list_documents(&filter).await.unwrap();
+        let page = store.documents().list(&filter).await.unwrap();
         out.extend(page.items);
         match page.next {
             Some(next) => filter.after = Some(next),
@@ -281,9 +281,10 @@ async fn all_documents(store: &dyn Store) -> Vec<DocumentRecord> {
     }
 }
 
-async fn all_submissions(store: &dyn Store) -> Vec<SubmissionRecord> {
+async fn all_submissions(store: &Store) -> Vec<SubmissionRecord> {
     store
-        .list_submissions(&SubmissionFilter {
+        .submissions()
+        .list(&SubmissionFilter {
             limit: 10_000,
             ..SubmissionFilter::default()
         })
@@ -347,7 +348,7 @@ async fn run(scenario: Scenario) {
     let key = create_api_key(&db);
     // The test's own view of the same file (SQLite in WAL mode: reads never block the
     // gateway's writes).
-    let store: Arc<dyn Store> = Arc::new(SqlStore::open(&db, Clock::real()).await.unwrap());
+    let store: Arc<Store> = Arc::new(Store::open(&db, Clock::real()).await.unwrap());
     let docs = Arc::new(documents(&sandbox));
     let log = Arc::new(Mutex::new(Vec::new()));
 
@@ -386,7 +387,7 @@ async fn run(scenario: Scenario) {
         };
         base_tx.send_replace(None);
         gateway.kill();
-        let counts = store.count_documents_by_state().await.unwrap();
+        let counts = store.documents().count_by_state().await.unwrap();
         kills.push((kill_at, up.elapsed(), intents_seen, counts));
     }
     if let Some(lift) = lift {
@@ -403,7 +404,7 @@ async fn run(scenario: Scenario) {
     let settled = tokio::time::timeout(settle_within, async {
         let mut last_report = Instant::now();
         loop {
-            let counts = store.count_documents_by_state().await.unwrap();
+            let counts = store.documents().count_by_state().await.unwrap();
             let total: u64 = counts.values().sum();
             if total == DOCUMENTS as u64 && counts.keys().all(|s| s.is_final()) {
                 return counts;
@@ -423,7 +424,7 @@ async fn run(scenario: Scenario) {
         }
     })
     .await;
-    let final_counts = store.count_documents_by_state().await.unwrap();
+    let final_counts = store.documents().count_by_state().await.unwrap();
     let subs = all_submissions(store.as_ref()).await;
     gateway.kill();
     let settled = settled.unwrap_or_else(|_| {

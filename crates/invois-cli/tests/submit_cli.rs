@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use chrono::{DateTime, Utc};
 use invois_clock::Clock;
-use invois_gateway::store::{DocumentFilter, SqlStore, Store, SubmissionFilter};
+use invois_gateway::store::{DocumentFilter, Store, SubmissionFilter};
 use invois_testkit::samples;
 use serde_json::{Value, json};
 
@@ -71,14 +71,16 @@ fn simple_invoice(d: &Demo, id: &str, issued: DateTime<Utc>) -> Vec<u8> {
 }
 
 async fn store_counts(db: &str) -> (usize, usize) {
-    let store = SqlStore::open(db, Clock::real()).await.unwrap();
+    let store = Store::open(db, Clock::real()).await.unwrap();
     let submissions = store
-        .list_submissions(&SubmissionFilter::default())
+        .submissions()
+        .list(&SubmissionFilter::default())
         .await
         .unwrap()
         .len();
     let documents = store
-        .list_documents(&DocumentFilter::default())
+        .documents()
+        .list(&DocumentFilter::default())
         .await
         .unwrap()
         .items
@@ -213,7 +215,7 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_never_resubmits() {
     std::fs::write(dir.join("a.json"), json_invoice(&d, "SUB-INT-1", now)).unwrap();
     let db = format!("sqlite://{}/x.db", dir.display());
     // Created (and migrated) before the binary starts, so the test can watch it.
-    let store = SqlStore::open(&db, Clock::real()).await.unwrap();
+    let store = Store::open(&db, Clock::real()).await.unwrap();
     let args = ["submit", "--database", db.as_str(), "a.json"];
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_invois"));
     cmd.args(args)
@@ -230,7 +232,8 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_never_resubmits() {
     let clock = Clock::real();
     let state = loop {
         let docs = store
-            .list_documents(&DocumentFilter::default())
+            .documents()
+            .list(&DocumentFilter::default())
             .await
             .unwrap()
             .items;
@@ -293,9 +296,10 @@ async fn refuses_a_database_with_another_clients_unfinished_work() {
     let bytes = json_invoice(&d, "SUB-OTHER-1", now);
     std::fs::write(dir.join("a.json"), &bytes).unwrap();
     let db = format!("sqlite://{}/x.db", dir.display());
-    let store = SqlStore::open(&db, Clock::real()).await.unwrap();
+    let store = Store::open(&db, Clock::real()).await.unwrap();
     store
-        .insert_document(NewDocument {
+        .documents()
+        .insert(NewDocument {
             issuer_tin: d.supplier_tin.clone(),
             type_code: "01".to_owned(),
             internal_id: "ERP-REAL-1".to_owned(),

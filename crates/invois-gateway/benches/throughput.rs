@@ -35,7 +35,7 @@ use invois_client::{Client, RateLimits};
 use invois_clock::Clock;
 use invois_gateway::clients::{ClientPool, LoginMode};
 use invois_gateway::pipeline::{Pipeline, PipelineConfig, Shutdown};
-use invois_gateway::store::{DocumentFormat, DocumentState, NewDocument, SqlStore, Store};
+use invois_gateway::store::{DocumentFormat, DocumentState, NewDocument, Store};
 use invois_testkit::{TestSandbox, samples};
 
 /// Documents per minute the Submit Documents budget allows (100 RPM × 100 documents).
@@ -164,8 +164,8 @@ async fn run() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("invois.db").display());
-    let store: Arc<dyn Store> = Arc::new(
-        SqlStore::open(&url, clock.clone())
+    let store: Arc<Store> = Arc::new(
+        Store::open(&url, clock.clone())
             .await
             .expect("sqlite store"),
     );
@@ -180,7 +180,8 @@ async fn run() {
         let mut doc = template.clone();
         samples::adapt_json(&mut doc, &id, issued, &who.tin, &sandbox.buyer().tin);
         store
-            .insert_document(NewDocument {
+            .documents()
+            .insert(NewDocument {
                 issuer_tin: who.tin.clone(),
                 type_code: "01".to_owned(),
                 internal_id: id,
@@ -205,7 +206,7 @@ async fn run() {
     let prepare_started = Instant::now();
     while pipeline.prepare_once().await.expect("prepare") > 0 {}
     let prepare_secs = prepare_started.elapsed().as_secs_f64();
-    let counts = store.count_documents_by_state().await.expect("counts");
+    let counts = store.documents().count_by_state().await.expect("counts");
     let prepared = counts.get(&DocumentState::Prepared).copied().unwrap_or(0);
     assert_eq!(
         prepared as usize, docs,
@@ -221,7 +222,7 @@ async fn run() {
         tokio::spawn(async move { p.run(shutdown).await })
     };
     let final_counts = loop {
-        let counts = store.count_documents_by_state().await.expect("counts");
+        let counts = store.documents().count_by_state().await.expect("counts");
         if counts.keys().all(|s| s.is_final()) {
             break counts;
         }
@@ -236,7 +237,11 @@ async fn run() {
     let mut last_final = None;
     let mut after = 0;
     loop {
-        let events = store.events_after(after, 10_000).await.expect("events");
+        let events = store
+            .documents()
+            .events_after(after, 10_000)
+            .await
+            .expect("events");
         let Some(last) = events.last() else { break };
         after = last.id;
         for e in &events {
@@ -280,7 +285,11 @@ async fn run() {
         ..Default::default()
     };
     loop {
-        let page = store.list_submissions(&filter).await.expect("submissions");
+        let page = store
+            .submissions()
+            .list(&filter)
+            .await
+            .expect("submissions");
         let Some(last) = page.last() else { break };
         filter.before = Some(last.id);
         subs.extend(page);

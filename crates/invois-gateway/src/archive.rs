@@ -199,7 +199,7 @@ fn jsonl_line(v: &Value) -> Vec<u8> {
 /// (created if missing; files already there with the same names are replaced). See the
 /// module docs for the layout.
 pub async fn export(
-    store: &dyn Store,
+    store: &Store,
     dir: &Path,
     filter: &ExportFilter,
 ) -> Result<ExportSummary, ArchiveError> {
@@ -215,7 +215,8 @@ pub async fn export(
     let mut after = None;
     loop {
         let page = store
-            .list_documents(&DocumentFilter {
+            .documents()
+            .list(&DocumentFilter {
                 state: filter.state,
                 issuer_tin: None,
                 received_from: filter.received_from,
@@ -228,7 +229,7 @@ pub async fn export(
             let submission = match doc.submission_id {
                 Some(id) => {
                     if let std::collections::hash_map::Entry::Vacant(slot) = submissions.entry(id) {
-                        slot.insert(store.get_submission(id).await?);
+                        slot.insert(store.submissions().get(id).await?);
                     }
                     submissions.get(&id)
                 }
@@ -259,7 +260,7 @@ pub async fn export(
     let mut external = 0u64;
     let mut after = 0;
     loop {
-        let page = store.list_external_documents(after, 500).await?;
+        let page = store.archive().list(after, 500).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
         for e in &page {
@@ -292,7 +293,7 @@ pub async fn export(
 /// Writes one document version's files; returns its manifest line.
 async fn export_document(
     w: &mut Writer,
-    store: &dyn Store,
+    store: &Store,
     doc: &DocumentRecord,
     submission: Option<&SubmissionRecord>,
 ) -> Result<Value, ArchiveError> {
@@ -312,7 +313,8 @@ async fn export_document(
     }
 
     let events: Vec<Value> = store
-        .document_events(doc.id)
+        .documents()
+        .events(doc.id)
         .await?
         .iter()
         .map(|e| json!({"id": e.id, "state": e.state.as_str(), "at": time(e.created_at)}))
@@ -410,7 +412,7 @@ pub fn external_from_listing(
 /// Get Recent Documents.
 pub async fn backfill(
     client: &invois_client::Client,
-    store: &dyn Store,
+    store: &Store,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<BackfillSummary, ArchiveError> {
@@ -430,7 +432,8 @@ pub async fn backfill(
         let listed = item?;
         summary.listed += 1;
         match store
-            .upsert_external_document(&external_from_listing(&listed))
+            .archive()
+            .upsert(&external_from_listing(&listed))
             .await?
         {
             ExternalUpsert::Inserted => summary.inserted += 1,

@@ -46,15 +46,15 @@ const STYLE: &str = concat!(
 );
 
 /// `GET /dashboard` (the page) and `GET /` (a redirect to it).
-pub fn routes(store: Arc<dyn Store>) -> Router {
+pub fn routes(store: Arc<Store>) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .route("/dashboard", get(page))
         .with_state(store)
 }
 
-async fn page(State(store): State<Arc<dyn Store>>) -> Response {
-    match render(&*store).await {
+async fn page(State(store): State<Arc<Store>>) -> Response {
+    match render(&store).await {
         Ok(html) => (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -85,19 +85,21 @@ struct View {
 }
 
 impl View {
-    async fn read(store: &dyn Store) -> Result<View, StoreError> {
+    async fn read(store: &Store) -> Result<View, StoreError> {
         Ok(View {
-            documents_by_state: store.count_documents_by_state().await?,
-            hooks_by_state: store.count_webhooks_by_state().await?,
+            documents_by_state: store.documents().count_by_state().await?,
+            hooks_by_state: store.outbox().count_by_state().await?,
             submissions: store
-                .list_submissions(&SubmissionFilter {
+                .submissions()
+                .list(&SubmissionFilter {
                     limit: RECENT,
                     ..SubmissionFilter::default()
                 })
                 .await?,
-            documents: store.recent_documents(RECENT).await?,
+            documents: store.documents().recent(RECENT).await?,
             hooks: store
-                .list_webhook_deliveries(&WebhookFilter {
+                .outbox()
+                .list(&WebhookFilter {
                     limit: RECENT,
                     ..WebhookFilter::default()
                 })
@@ -107,7 +109,7 @@ impl View {
 }
 
 /// The page, from the store's current contents.
-pub async fn render(store: &dyn Store) -> Result<String, StoreError> {
+pub async fn render(store: &Store) -> Result<String, StoreError> {
     let view = View::read(store).await?;
     Ok(page_markup(&view).into_string())
 }

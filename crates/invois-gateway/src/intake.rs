@@ -309,7 +309,7 @@ fn set_issue_instant(doc: &mut Document, at: DateTime<Utc>) {
 /// Turns ERP input into stored documents. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Intake {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     clients: ClientPool,
     /// The intake time of undated documents: the clients' clock, which the pipeline
     /// validates the issue window against (a scaled sandbox clock in a demo).
@@ -319,7 +319,7 @@ pub struct Intake {
 impl Intake {
     /// Intake into `store`, routing each document to the pool's client id (and `onbehalfof`
     /// its issuer, for an intermediary).
-    pub fn new(store: Arc<dyn Store>, clients: &ClientPool) -> Intake {
+    pub fn new(store: Arc<Store>, clients: &ClientPool) -> Intake {
         Intake {
             store,
             clock: clients.base().clock().clone(),
@@ -352,7 +352,8 @@ impl Intake {
         let parsed = if parsed.is_undated() {
             let latest = self
                 .store
-                .find_document(&parsed.key)
+                .documents()
+                .find(&parsed.key)
                 .await
                 .map_err(IntakeError::Store)?;
             self.dated(parsed, latest.as_ref())?
@@ -375,7 +376,7 @@ impl Intake {
             type_code: new.type_code.clone(),
             internal_id: new.internal_id.clone(),
         };
-        match self.store.insert_document(new).await {
+        match self.store.documents().insert(new).await {
             Ok(inserted) => Ok(inserted),
             Err(StoreError::Conflict(message)) => Err(IntakeError::Conflict(
                 self.with_next_step(&key, message).await,
@@ -392,7 +393,7 @@ impl Intake {
         let base = message
             .strip_suffix("; send a correction as a new version")
             .unwrap_or(&message);
-        match self.store.find_document(key).await {
+        match self.store.documents().find(key).await {
             Ok(Some(latest)) => format!(
                 "{base}; its latest version {} (document {}) is {}: {}",
                 latest.version,
@@ -449,13 +450,15 @@ impl Intake {
         // The latest version before the call tells a new version from a repeated correction.
         let latest = self
             .store
-            .find_document(key)
+            .documents()
+            .find(key)
             .await
             .map_err(IntakeError::Store)?;
         let before = latest.as_ref().map(|d| d.version);
         let parsed = self.dated(parsed, latest.as_ref())?;
         match self
             .store
+            .documents()
             .new_version(key, parsed.format, parsed.bytes)
             .await
         {
@@ -522,7 +525,7 @@ impl Intake {
     }
 
     /// The store documents go to.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 }

@@ -278,10 +278,10 @@ struct StoreCounts {
 
 impl StoreCounts {
     /// The store calls of a scrape, all here.
-    async fn read(store: &dyn Store) -> StoreCounts {
+    async fn read(store: &Store) -> StoreCounts {
         StoreCounts {
-            documents: store.count_documents_by_state().await,
-            webhooks: store.count_webhooks_by_state().await,
+            documents: store.documents().count_by_state().await,
+            webhooks: store.outbox().count_by_state().await,
         }
     }
 
@@ -398,7 +398,7 @@ impl Metrics {
 
     /// The exposition text, with queue depth by state read from `store` now. If the store
     /// cannot be read, the gauges from it are left out and `invois_store_up` is 0.
-    pub async fn render(&self, store: &dyn Store) -> String {
+    pub async fn render(&self, store: &Store) -> String {
         let counts = StoreCounts::read(store).await;
         self.text(&counts)
     }
@@ -508,14 +508,14 @@ impl RateBudget for MeteredBudget {
 }
 
 /// `GET /metrics` (no authentication; `text/plain; version=0.0.4`).
-pub fn routes(metrics: Metrics, store: Arc<dyn Store>) -> Router {
+pub fn routes(metrics: Metrics, store: Arc<Store>) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
         .with_state((metrics, store))
 }
 
-async fn scrape(State((metrics, store)): State<(Metrics, Arc<dyn Store>)>) -> impl IntoResponse {
-    let body = metrics.render(&*store).await;
+async fn scrape(State((metrics, store)): State<(Metrics, Arc<Store>)>) -> impl IntoResponse {
+    let body = metrics.render(&store).await;
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
 }
 

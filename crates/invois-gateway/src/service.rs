@@ -18,7 +18,7 @@ use crate::{dashboard, metrics, webhooks};
 /// Everything a gateway process runs.
 #[derive(Debug, Clone)]
 pub struct Gateway {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     pipeline: Pipeline,
     api: ApiState,
     metrics: Metrics,
@@ -30,7 +30,7 @@ impl Gateway {
     /// client's calls to show in `/metrics`, build its client with
     /// `.observer(Arc::new(config.metrics.clone()))`.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         clients: ClientPool,
         signer: Option<Arc<Signer>>,
         config: PipelineConfig,
@@ -62,7 +62,7 @@ impl Gateway {
     }
 
     /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 

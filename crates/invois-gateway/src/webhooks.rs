@@ -290,12 +290,8 @@ pub fn announce(event: &DocumentEvent, doc: &DocumentRecord) -> Announcement {
 /// One relay pass: up to `limit` status events not yet relayed become pending deliveries
 /// ([`announce`]d), each giving up after `max_attempts`, exactly once per event even with
 /// several instances relaying. Returns how many were relayed.
-pub async fn relay_events(
-    store: &dyn Store,
-    limit: u32,
-    max_attempts: i64,
-) -> Result<u64, StoreError> {
-    store.relay_events(limit, max_attempts, &announce).await
+pub async fn relay_events(store: &Store, limit: u32, max_attempts: i64) -> Result<u64, StoreError> {
+    store.outbox().relay(limit, max_attempts, &announce).await
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -337,7 +333,7 @@ pub fn verify_signature(secret: &str, timestamp: &str, body: &[u8], header: &str
 /// Relays status events into deliveries and delivers them.
 #[derive(Clone)]
 pub struct Webhooks {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     clock: Clock,
     config: WebhookConfig,
     http: reqwest::Client,
@@ -364,7 +360,7 @@ impl Webhooks {
     /// Relays and delivers to `config.url`, waiting on `clock`. The worker name (for leases)
     /// is random; set one with [`Webhooks::with_worker`].
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         clock: Clock,
         config: WebhookConfig,
     ) -> Result<Webhooks, WebhookError> {
@@ -422,7 +418,7 @@ impl Webhooks {
     pub async fn relay_once(&self) -> Result<u64, WebhookError> {
         let mut total = 0;
         loop {
-            let n = relay_events(&*self.store, RELAY_BATCH, self.config.max_attempts).await?;
+            let n = relay_events(&self.store, RELAY_BATCH, self.config.max_attempts).await?;
             total += n;
             if n < u64::from(RELAY_BATCH) {
                 return Ok(total);
@@ -438,7 +434,8 @@ impl Webhooks {
         let lease = self.config.timeout * (batch + 1) + Duration::from_secs(30);
         let claimed = self
             .store
-            .claim_webhooks(&self.worker, batch, lease)
+            .outbox()
+            .claim(&self.worker, batch, lease)
             .await?;
         for delivery in &claimed {
             let attempt = self.attempt(delivery).await;
@@ -448,7 +445,8 @@ impl Webhooks {
             let result = match attempt {
                 Attempt::Delivered => self
                     .store
-                    .ack_webhook(delivery.id, &self.worker)
+                    .outbox()
+                    .ack(delivery.id, &self.worker)
                     .await
                     .map(|_| ()),
                 Attempt::Failed(error) => {
@@ -460,7 +458,8 @@ impl Webhooks {
                         "webhook delivery failed"
                     );
                     self.store
-                        .retry_webhook(delivery.id, &self.worker, &error)
+                        .outbox()
+                        .retry(delivery.id, &self.worker, &error)
                         .await
                         .map(|_| ())
                 }
@@ -553,7 +552,7 @@ const RELAY_BATCH: u32 = 200;
 // ---- the delivery log API ----
 
 /// One route: method, path template, handler.
-type Route = (&'static str, &'static str, MethodRouter<Arc<dyn Store>>);
+type Route = (&'static str, &'static str, MethodRouter<Arc<Store>>);
 
 /// Every route [`routes`] serves, as (method, path template, handler): the router is built
 /// from this list and the OpenAPI test reads it, so neither can miss a route.
@@ -575,7 +574,7 @@ pub fn route_list() -> Vec<(&'static str, &'static str)> {
 
 /// `GET /v1/webhooks/deliveries` (query `state`, `document`, `before`, `limit`; newest first)
 /// and `POST /v1/webhooks/deliveries/{id}/replay`. Put the API-key middleware on it.
-pub fn routes(store: Arc<dyn Store>) -> Router {
+pub fn routes(store: Arc<Store>) -> Router {
     route_table()
         .into_iter()
         .fold(Router::new(), |router, (_, path, handler)| {
@@ -773,12 +772,12 @@ fn parse_filter(query: &HashMap<String, String>) -> Result<WebhookFilter, ApiErr
     ),
 )]
 pub(crate) async fn list_deliveries(
-    State(store): State<Arc<dyn Store>>,
+    State(store): State<Arc<Store>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let filter = parse_filter(&query)?;
     let limit = if filter.limit == 0 { 100 } else { filter.limit };
-    let items = store.list_webhook_deliveries(&filter).await?;
+    let items = store.outbox().list(&filter).await?;
     // A full page may have more behind it: pass the last id as `before`.
     let next = if items.len() == limit as usize {
         items.last().map(|e| e.delivery.id.0)
@@ -808,13 +807,13 @@ pub(crate) async fn list_deliveries(
     ),
 )]
 pub(crate) async fn replay_delivery(
-    State(store): State<Arc<dyn Store>>,
+    State(store): State<Arc<Store>>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
     let Ok(id) = id.parse::<i64>() else {
         return Err(ApiError::bad_request("id", "`id` must be a delivery id"));
     };
-    let entry = store.replay_webhook(WebhookId(id)).await?;
+    let entry = store.outbox().replay(WebhookId(id)).await?;
     Ok((StatusCode::CREATED, Json(DeliveryView::of(&entry))))
 }
 
@@ -892,8 +891,8 @@ mod tests {
     async fn unusable_configuration_is_refused_naming_the_field() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store: Arc<dyn Store> = Arc::new(
-            crate::store::SqlStore::open(&url, Clock::real())
+        let store: Arc<Store> = Arc::new(
+            crate::store::Store::open(&url, Clock::real())
                 .await
                 .unwrap(),
         );
@@ -923,11 +922,11 @@ mod tests {
     async fn a_store_failure_is_503_in_the_one_envelope() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let sql = crate::store::SqlStore::open(&url, Clock::real())
+        let sql = crate::store::Store::open(&url, Clock::real())
             .await
             .unwrap();
         sql.close().await;
-        let store: Arc<dyn Store> = Arc::new(sql);
+        let store: Arc<Store> = Arc::new(sql);
         let e = list_deliveries(State(store.clone()), Query(HashMap::new()))
             .await
             .unwrap_err();

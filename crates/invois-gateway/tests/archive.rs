@@ -24,23 +24,23 @@ mod common;
 
 async fn run_sqlite<F, Fut>(case: F)
 where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
+    F: FnOnce(Arc<Store>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let dir = common::SqliteFile::new();
     let url = dir.url();
-    let store = SqlStore::open(&url, start_clock()).await.unwrap();
+    let store = Store::open(&url, start_clock()).await.unwrap();
     tokio::spawn(case(Arc::new(store))).await.unwrap();
 }
 
 async fn run_pg<F, Fut>(name: &str, case: F)
 where
-    F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
+    F: FnOnce(Arc<Store>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     common::with_pg_schema(name, |options| async move {
         let store = common::pg_store(options, start_clock()).await;
-        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        let shared: Arc<Store> = Arc::new(store.clone());
         common::run_then_close(store, shared, case).await;
     })
     .await;
@@ -98,12 +98,16 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Drives `ids` (received) through preparation, one batch, an accepted submission with
 /// `uuids`, and returns the submission.
 async fn submit_through_store(
-    s: &dyn Store,
+    s: &Store,
     ids: &[DocumentId],
     uuids: &[&str],
     submission_uid: &str,
 ) -> SubmissionRecord {
-    let claimed = s.claim_received("prep", 100, LEASE).await.unwrap();
+    let claimed = s
+        .documents()
+        .claim_received("prep", 100, LEASE)
+        .await
+        .unwrap();
     for d in claimed {
         if !ids.contains(&d.id) {
             continue;
@@ -114,15 +118,20 @@ async fn submit_through_store(
             document_hash: sha256_hex(&bytes),
             bytes,
         };
-        s.mark_prepared(d.id, "prep", prepared).await.unwrap();
+        s.documents()
+            .mark_prepared(d.id, "prep", prepared)
+            .await
+            .unwrap();
     }
     let batch = s
-        .claim_documents_for_batch("batcher", 100, 5_000_000, LEASE)
+        .documents()
+        .claim_for_batch("batcher", 100, 5_000_000, LEASE)
         .await
         .unwrap()
         .unwrap();
     let sub = s
-        .record_submission_intent(SubmissionIntent {
+        .submissions()
+        .record_intent(SubmissionIntent {
             worker: "batcher".to_owned(),
             client_id: batch.client_id.clone(),
             on_behalf_of: None,
@@ -132,20 +141,21 @@ async fn submit_through_store(
         })
         .await
         .unwrap();
-    s.record_submission_accepted(
-        sub.id,
-        &SubmissionAccepted {
-            submission_uid: submission_uid.to_owned(),
-            accepted: ids
-                .iter()
-                .zip(uuids)
-                .map(|(d, u)| (*d, (*u).to_owned()))
-                .collect(),
-            rejected: vec![],
-        },
-    )
-    .await
-    .unwrap()
+    s.submissions()
+        .record_accepted(
+            sub.id,
+            &SubmissionAccepted {
+                submission_uid: submission_uid.to_owned(),
+                accepted: ids
+                    .iter()
+                    .zip(uuids)
+                    .map(|(d, u)| (*d, (*u).to_owned()))
+                    .collect(),
+                rejected: vec![],
+            },
+        )
+        .await
+        .unwrap()
 }
 
 /// Every file under `root`, relative, sorted.
@@ -166,11 +176,12 @@ fn walk(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-async fn export_writes_bytes_results_and_a_manifest(store: Arc<dyn Store>) {
+async fn export_writes_bytes_results_and_a_manifest(store: Arc<Store>) {
     let s = &*store;
     let hostile = "../../../../escaped/INV 9";
     let valid = s
-        .insert_document(new_doc(
+        .documents()
+        .insert(new_doc(
             "INV-1",
             DocumentFormat::Json,
             br#"{"Invoice":[1]}"#,
@@ -179,7 +190,8 @@ async fn export_writes_bytes_results_and_a_manifest(store: Arc<dyn Store>) {
         .unwrap()
         .document;
     let xml = s
-        .insert_document(new_doc(
+        .documents()
+        .insert(new_doc(
             "INV-2",
             DocumentFormat::Xml,
             b"<Invoice>2</Invoice>",
@@ -192,29 +204,36 @@ async fn export_writes_bytes_results_and_a_manifest(store: Arc<dyn Store>) {
     assert_eq!(sub.state, SubmissionState::Accepted);
     // The hostile one fails local validation.
     let evil = s
-        .insert_document(new_doc(hostile, DocumentFormat::Json, br#"{"evil":true}"#))
+        .documents()
+        .insert(new_doc(hostile, DocumentFormat::Json, br#"{"evil":true}"#))
         .await
         .unwrap()
         .document;
-    let claimed = s.claim_received("prep", 10, LEASE).await.unwrap();
+    let claimed = s
+        .documents()
+        .claim_received("prep", 10, LEASE)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
-    s.mark_rejected_locally(
-        evil.id,
-        "prep",
-        json!([{"path": "$.Invoice", "rule": "missing"}]),
-    )
-    .await
-    .unwrap();
-    s.record_validation_results(&[ValidationUpdate {
-        uuid: "UUID-VALID".to_owned(),
-        outcome: ValidationOutcome::Valid {
-            long_id: "LONG-1".to_owned(),
-            validation_link: "https://preprod.myinvois.hasil.gov.my/UUID-VALID/share/LONG-1"
-                .to_owned(),
-        },
-    }])
-    .await
-    .unwrap();
+    s.documents()
+        .mark_rejected_locally(
+            evil.id,
+            "prep",
+            json!([{"path": "$.Invoice", "rule": "missing"}]),
+        )
+        .await
+        .unwrap();
+    s.submissions()
+        .record_validation_results(&[ValidationUpdate {
+            uuid: "UUID-VALID".to_owned(),
+            outcome: ValidationOutcome::Valid {
+                long_id: "LONG-1".to_owned(),
+                validation_link: "https://preprod.myinvois.hasil.gov.my/UUID-VALID/share/LONG-1"
+                    .to_owned(),
+            },
+        }])
+        .await
+        .unwrap();
 
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("nested").join("out");
@@ -251,7 +270,7 @@ async fn export_writes_bytes_results_and_a_manifest(store: Arc<dyn Store>) {
     assert_eq!(lines.len(), 3);
     for line in &lines {
         let id = DocumentId(line["id"].as_i64().unwrap());
-        let stored = s.get_document(id).await.unwrap();
+        let stored = s.documents().get(id).await.unwrap();
         let dir = root.join(line["dir"].as_str().unwrap());
         assert!(dir.starts_with(root.join("documents")));
         assert_eq!(line["state"], stored.state.as_str());
@@ -288,7 +307,8 @@ async fn export_writes_bytes_results_and_a_manifest(store: Arc<dyn Store>) {
             .map(|e| e["state"].as_str().unwrap())
             .collect();
         let expected: Vec<&str> = s
-            .document_events(id)
+            .documents()
+            .events(id)
             .await
             .unwrap()
             .iter()
@@ -324,7 +344,7 @@ async fn export_writes_bytes_results_and_a_manifest(store: Arc<dyn Store>) {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(subs.len(), 1);
-    let payload = s.submission_payload(sub.id).await.unwrap();
+    let payload = s.submissions().payload(sub.id).await.unwrap();
     assert_eq!(subs[0]["payloadSha256"], sha256_hex(&payload));
     assert_eq!(subs[0]["payloadBytes"], payload.len());
     assert_eq!(subs[0]["submissionUid"], "SUB-1");
@@ -386,7 +406,7 @@ fn invoices(sandbox: &TestSandbox, n: usize, tag: &str) -> Vec<DocumentSubmissio
         .collect()
 }
 
-async fn backfill_records_outside_documents_idempotently(store: Arc<dyn Store>) {
+async fn backfill_records_outside_documents_idempotently(store: Arc<Store>) {
     let s = &*store;
     let calls = Arc::new(Calls::default());
     let sandbox = TestSandbox::builder()
@@ -428,7 +448,8 @@ async fn backfill_records_outside_documents_idempotently(store: Arc<dyn Store>) 
 
     // The gateway knows the first one as its own (it recorded that uuid in `documents`).
     let own = s
-        .insert_document(new_doc("PORTAL-A-0", DocumentFormat::Json, b"{}"))
+        .documents()
+        .insert(new_doc("PORTAL-A-0", DocumentFormat::Json, b"{}"))
         .await
         .unwrap()
         .document;
@@ -450,7 +471,7 @@ async fn backfill_records_outside_documents_idempotently(store: Arc<dyn Store>) 
             own: 1,
         }
     );
-    let stored = s.list_external_documents(0, 0).await.unwrap();
+    let stored = s.archive().list(0, 0).await.unwrap();
     assert_eq!(stored.len(), 2);
     let mut stored_uuids: Vec<&str> = stored.iter().map(|e| e.document.uuid.as_str()).collect();
     stored_uuids.sort_unstable();
@@ -477,7 +498,7 @@ async fn backfill_records_outside_documents_idempotently(store: Arc<dyn Store>) 
             own: 1,
         }
     );
-    assert_eq!(s.list_external_documents(0, 0).await.unwrap().len(), 2);
+    assert_eq!(s.archive().list(0, 0).await.unwrap().len(), 2);
 
     // A status change outside the gateway (cancelled in the portal) is picked up.
     let valid = stored
@@ -491,7 +512,7 @@ async fn backfill_records_outside_documents_idempotently(store: Arc<dyn Store>) 
         .unwrap();
     let third = archive::backfill(&client, s, from, to).await.unwrap();
     assert_eq!((third.updated, third.unchanged, third.own), (1, 1, 1));
-    let after = s.list_external_documents(0, 0).await.unwrap();
+    let after = s.archive().list(0, 0).await.unwrap();
     let cancelled = after
         .iter()
         .find(|e| e.document.uuid == valid.document.uuid)

@@ -22,7 +22,7 @@ mod common;
 
 /// What a case gets: the store, its clock, and a way to break the store (for `/ready`).
 struct Harness {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     clock: Clock,
     raw: Raw,
 }
@@ -55,7 +55,7 @@ where
     let dir = common::SqliteFile::new();
     let url = dir.url();
     let clock = start_clock();
-    let store = SqlStore::open(&url, clock.clone()).await.unwrap();
+    let store = Store::open(&url, clock.clone()).await.unwrap();
     let raw = Raw::Sqlite(store.db().sqlite_pool().unwrap().clone());
     let harness = Harness {
         store: Arc::new(store),
@@ -167,7 +167,7 @@ impl App {
         tokio::spawn(async move {
             axum::serve(listener, http::router(state)).await.unwrap();
         });
-        let (_, secret) = h.store.create_api_key("erp").await.unwrap();
+        let (_, secret) = h.store.api_keys().create("erp").await.unwrap();
         App {
             base: format!("http://{addr}"),
             key: secret.expose().to_owned(),
@@ -273,18 +273,24 @@ fn error_code(body: &Value) -> &str {
 const LEASE: Duration = Duration::from_secs(60);
 
 /// Moves a received document to `rejected_locally` through the store's own transitions.
-async fn reject_locally(store: &dyn Store, id: i64) {
-    let claimed = store.claim_received("test", 100, LEASE).await.unwrap();
+async fn reject_locally(store: &Store, id: i64) {
+    let claimed = store
+        .documents()
+        .claim_received("test", 100, LEASE)
+        .await
+        .unwrap();
     assert!(claimed.iter().any(|d| d.id.0 == id));
     for d in claimed {
         if d.id.0 == id {
             store
+                .documents()
                 .mark_rejected_locally(d.id, "test", json!([{"field": "x", "rule": "test"}]))
                 .await
                 .unwrap();
         } else {
             // Put the others back by preparing them (they are not used further).
             store
+                .documents()
                 .mark_prepared(
                     d.id,
                     "test",
@@ -333,11 +339,16 @@ async fn valid_at_myinvois(app: &App, internal_id: &str, bytes: &[u8]) -> (Strin
 }
 
 /// Walks a stored document through the store's transitions to `valid` with this uuid.
-async fn make_valid(store: &dyn Store, id: i64, uuid: &str, long_id: &str, link: &str) {
-    let claimed = store.claim_received("w", 100, LEASE).await.unwrap();
+async fn make_valid(store: &Store, id: i64, uuid: &str, long_id: &str, link: &str) {
+    let claimed = store
+        .documents()
+        .claim_received("w", 100, LEASE)
+        .await
+        .unwrap();
     let doc = claimed.into_iter().find(|d| d.id.0 == id).unwrap();
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&doc.received));
     store
+        .documents()
         .mark_prepared(
             doc.id,
             "w",
@@ -349,14 +360,16 @@ async fn make_valid(store: &dyn Store, id: i64, uuid: &str, long_id: &str, link:
         .await
         .unwrap();
     let batch = store
-        .claim_documents_for_batch("w", 1, 5_000_000, LEASE)
+        .documents()
+        .claim_for_batch("w", 1, 5_000_000, LEASE)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(batch.documents.len(), 1);
     assert_eq!(batch.documents[0].id.0, id);
     let sub = store
-        .record_submission_intent(SubmissionIntent {
+        .submissions()
+        .record_intent(SubmissionIntent {
             worker: "w".to_owned(),
             client_id: batch.client_id.clone(),
             on_behalf_of: batch.on_behalf_of.clone(),
@@ -367,7 +380,8 @@ async fn make_valid(store: &dyn Store, id: i64, uuid: &str, long_id: &str, link:
         .await
         .unwrap();
     store
-        .record_submission_accepted(
+        .submissions()
+        .record_accepted(
             sub.id,
             &SubmissionAccepted {
                 submission_uid: format!("SUB-{uuid}"),
@@ -378,6 +392,7 @@ async fn make_valid(store: &dyn Store, id: i64, uuid: &str, long_id: &str, link:
         .await
         .unwrap();
     let changed = store
+        .submissions()
         .record_validation_results(&[ValidationUpdate {
             uuid: uuid.to_owned(),
             outcome: ValidationOutcome::Valid {
@@ -434,7 +449,8 @@ mod cases {
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         assert!(
             h.store
-                .find_document(&DocumentKey {
+                .documents()
+                .find(&DocumentKey {
                     issuer_tin: app.supplier_tin(),
                     type_code: "01".to_owned(),
                     internal_id: "NOAUTH-1".to_owned(),
@@ -460,8 +476,8 @@ mod cases {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         // A revoked key no longer passes; another key still does.
-        let (record, other) = h.store.create_api_key("second").await.unwrap();
-        h.store.revoke_api_key(record.id).await.unwrap();
+        let (record, other) = h.store.api_keys().create("second").await.unwrap();
+        h.store.api_keys().revoke(record.id).await.unwrap();
         let resp = app
             .http
             .get(&url)
@@ -487,7 +503,7 @@ mod cases {
         assert_eq!(first["version"], 1);
         assert_eq!(first["state"], "received");
         let id = first["id"].as_i64().unwrap();
-        let stored = h.store.get_document(DocumentId(id)).await.unwrap();
+        let stored = h.store.documents().get(DocumentId(id)).await.unwrap();
         assert_eq!(stored.format, DocumentFormat::Json);
         assert_eq!(
             stored.received,
@@ -516,7 +532,12 @@ mod cases {
             "{body}"
         );
         assert_eq!(
-            h.store.get_document(DocumentId(id)).await.unwrap().received,
+            h.store
+                .documents()
+                .get(DocumentId(id))
+                .await
+                .unwrap()
+                .received,
             stored.received,
             "the stored document is untouched"
         );
@@ -531,7 +552,8 @@ mod cases {
         assert_eq!(body["issuer_tin"], tin.as_str());
         let x = h
             .store
-            .get_document(DocumentId(body["id"].as_i64().unwrap()))
+            .documents()
+            .get(DocumentId(body["id"].as_i64().unwrap()))
             .await
             .unwrap();
         assert_eq!(x.format, DocumentFormat::Xml);
@@ -556,7 +578,8 @@ mod cases {
         assert_eq!(body["type_code"], "01");
         let stored_own = h
             .store
-            .get_document(DocumentId(body["id"].as_i64().unwrap()))
+            .documents()
+            .get(DocumentId(body["id"].as_i64().unwrap()))
             .await
             .unwrap();
         assert_eq!(stored_own.format, DocumentFormat::Json);
@@ -593,7 +616,8 @@ mod cases {
         assert_eq!(results[2]["index"], 2);
         let m3 = h
             .store
-            .get_document(DocumentId(results[2]["id"].as_i64().unwrap()))
+            .documents()
+            .get(DocumentId(results[2]["id"].as_i64().unwrap()))
             .await
             .unwrap();
         assert_eq!(m3.format, DocumentFormat::Xml);
@@ -631,7 +655,8 @@ mod cases {
         assert_eq!(error_code(&r[4]), "conflict");
         let page = h
             .store
-            .list_documents(&DocumentFilter::default())
+            .documents()
+            .list(&DocumentFilter::default())
             .await
             .unwrap();
         assert_eq!(page.items.len(), 7, "J-1, X-1, OWN-1, M-1..M-4");
@@ -750,7 +775,8 @@ mod cases {
         }
         // A second issuer, straight into the store.
         h.store
-            .insert_document(NewDocument {
+            .documents()
+            .insert(NewDocument {
                 issuer_tin: "C99999999999".to_owned(),
                 type_code: "02".to_owned(),
                 internal_id: "OTHER-1".to_owned(),
@@ -975,7 +1001,12 @@ mod cases {
         assert_eq!(status, StatusCode::CONFLICT, "{resp}");
         assert_eq!(error_code(&resp), "incorrect_state");
         assert_eq!(
-            h.store.get_document(DocumentId(id2)).await.unwrap().state,
+            h.store
+                .documents()
+                .get(DocumentId(id2))
+                .await
+                .unwrap()
+                .state,
             DocumentState::Valid,
             "a refused cancellation changes nothing"
         );
@@ -1236,7 +1267,8 @@ mod cases {
         // Only H-FAT was stored.
         let page = h
             .store
-            .list_documents(&DocumentFilter::default())
+            .documents()
+            .list(&DocumentFilter::default())
             .await
             .unwrap();
         let stored: Vec<&str> = page.items.iter().map(|d| d.internal_id.as_str()).collect();
@@ -1335,7 +1367,7 @@ mod cases {
             let id = body["id"].as_i64().unwrap();
             let uuid = format!("UUID-{i}");
             make_valid(h.store.as_ref(), id, &uuid, "L", "https://x").await;
-            let doc = h.store.get_document(DocumentId(id)).await.unwrap();
+            let doc = h.store.documents().get(DocumentId(id)).await.unwrap();
             subs.push(doc.submission_id.unwrap().0);
         }
         let (status, body) = app.get("/v1/submissions?limit=2").await;
@@ -1346,7 +1378,12 @@ mod cases {
         assert_eq!(page[0]["state"], "accepted");
         assert_eq!(page[0]["document_count"], 1);
         assert_eq!(page[0]["submission_uid"], "SUB-UUID-2");
-        let stored = h.store.get_submission(SubmissionId(subs[2])).await.unwrap();
+        let stored = h
+            .store
+            .submissions()
+            .get(SubmissionId(subs[2]))
+            .await
+            .unwrap();
         assert_eq!(page[0]["payload_sha256"], stored.payload_sha256.as_str());
         assert!(page[0].get("payload").is_none(), "{body}");
         let next = body["next"].as_i64().unwrap();
@@ -1372,7 +1409,8 @@ mod cases {
         let body = app.submit(&app.invoice("I-1")).await;
         let doc = h
             .store
-            .get_document(DocumentId(body["id"].as_i64().unwrap()))
+            .documents()
+            .get(DocumentId(body["id"].as_i64().unwrap()))
             .await
             .unwrap();
         assert_eq!(doc.client_id, app.sandbox.intermediary().client_id);
@@ -1400,17 +1438,22 @@ mod issue12_cases {
 
     /// Walks a just-received document (the only one in flight) through the store's own
     /// transitions to `to`.
-    async fn walk_to(store: &dyn Store, id: i64, to: DocumentState) {
+    async fn walk_to(store: &Store, id: i64, to: DocumentState) {
         use DocumentState as S;
         if to == S::Received {
             return;
         }
-        let claimed = store.claim_received("w", 100, LEASE).await.unwrap();
+        let claimed = store
+            .documents()
+            .claim_received("w", 100, LEASE)
+            .await
+            .unwrap();
         assert_eq!(claimed.len(), 1, "one document in flight at a time");
         let doc = claimed.into_iter().next().unwrap();
         assert_eq!(doc.id.0, id);
         if to == S::RejectedLocally {
             store
+                .documents()
                 .mark_rejected_locally(doc.id, "w", json!([{"rule": "test"}]))
                 .await
                 .unwrap();
@@ -1418,6 +1461,7 @@ mod issue12_cases {
         }
         let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&doc.received));
         store
+            .documents()
             .mark_prepared(
                 doc.id,
                 "w",
@@ -1432,7 +1476,8 @@ mod issue12_cases {
             return;
         }
         let batch = store
-            .claim_documents_for_batch("w", 1, 5_000_000, LEASE)
+            .documents()
+            .claim_for_batch("w", 1, 5_000_000, LEASE)
             .await
             .unwrap()
             .unwrap();
@@ -1441,7 +1486,8 @@ mod issue12_cases {
             return;
         }
         let sub = store
-            .record_submission_intent(SubmissionIntent {
+            .submissions()
+            .record_intent(SubmissionIntent {
                 worker: "w".to_owned(),
                 client_id: batch.client_id.clone(),
                 on_behalf_of: batch.on_behalf_of.clone(),
@@ -1453,14 +1499,16 @@ mod issue12_cases {
             .unwrap();
         if to == S::Failed {
             store
-                .record_submission_refused(sub.id, "wrong submitter")
+                .submissions()
+                .record_refused(sub.id, "wrong submitter")
                 .await
                 .unwrap();
             return;
         }
         let uuid = fake_uuid(id);
         store
-            .record_submission_accepted(
+            .submissions()
+            .record_accepted(
                 sub.id,
                 &SubmissionAccepted {
                     submission_uid: format!("SUB-{uuid}"),
@@ -1488,16 +1536,21 @@ mod issue12_cases {
             outcome,
         };
         store
+            .submissions()
             .record_validation_results(&[update(outcome)])
             .await
             .unwrap();
         if to == S::Cancelled {
             store
+                .submissions()
                 .record_validation_results(&[update(ValidationOutcome::Cancelled)])
                 .await
                 .unwrap();
         }
-        assert_eq!(store.get_document(DocumentId(id)).await.unwrap().state, to);
+        assert_eq!(
+            store.documents().get(DocumentId(id)).await.unwrap().state,
+            to
+        );
     }
 
     /// Asserts that the error message contains every piece.
@@ -1623,7 +1676,8 @@ mod issue12_cases {
                 // Out of the way of the next walks.
                 let v2 = h
                     .store
-                    .find_document(&DocumentKey {
+                    .documents()
+                    .find(&DocumentKey {
                         issuer_tin: tin.clone(),
                         type_code: "01".to_owned(),
                         internal_id: internal_id.clone(),
@@ -1742,7 +1796,8 @@ mod issue12_cases {
 
     async fn stored(h: &Harness, id: &Value) -> DocumentRecord {
         h.store
-            .get_document(DocumentId(id.as_i64().unwrap()))
+            .documents()
+            .get(DocumentId(id.as_i64().unwrap()))
             .await
             .unwrap()
     }

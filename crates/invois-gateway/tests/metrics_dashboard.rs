@@ -169,10 +169,10 @@ fn read_as_prometheus_does(text: &str) {
     assert_eq!(calls.value, Value::Counter(5.0));
 }
 
-async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+async fn sqlite_store() -> (Arc<Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("invois.db").display());
-    let store = SqlStore::open(&url, start_clock()).await.unwrap();
+    let store = Store::open(&url, start_clock()).await.unwrap();
     (Arc::new(store), dir)
 }
 
@@ -227,17 +227,23 @@ async fn metrics_count_client_calls_429s_budget_and_queue_depth() {
     let (store, _dir) = sqlite_store().await;
     for i in 0..3 {
         store
-            .insert_document(doc("C1", &format!("INV-{i}"), "x"))
+            .documents()
+            .insert(doc("C1", &format!("INV-{i}"), "x"))
             .await
             .unwrap();
     }
-    let claimed = store.claim_received("p", 1, LEASE).await.unwrap();
+    let claimed = store
+        .documents()
+        .claim_received("p", 1, LEASE)
+        .await
+        .unwrap();
     store
+        .documents()
         .mark_rejected_locally(claimed[0].id, "p", serde_json::json!([]))
         .await
         .unwrap();
 
-    let text = m.render(&*store).await;
+    let text = m.render(&store).await;
     let s = parse_exposition(&text);
     read_as_prometheus_does(&text);
     let search = [("endpoint", "search_documents"), ("status", "200")];
@@ -370,14 +376,16 @@ async fn metrics_count_client_calls_429s_budget_and_queue_depth() {
 #[tokio::test]
 async fn the_dashboard_shows_state_and_escapes_erp_text() {
     let (store, _dir) = sqlite_store().await;
-    drive(&*store, "C1").await;
+    drive(&store, "C1").await;
     let hostile = "<script>alert('x')</script>";
     let inserted = store
-        .insert_document(doc("C1\"><u>", hostile, "BODY-MARKER-7781"))
+        .documents()
+        .insert(doc("C1\"><u>", hostile, "BODY-MARKER-7781"))
         .await
         .unwrap();
     store
-        .enqueue_webhook(NewWebhook {
+        .outbox()
+        .enqueue(NewWebhook {
             document_id: Some(inserted.document.id),
             event: "document.<i>odd</i>".to_owned(),
             payload: serde_json::json!({}),

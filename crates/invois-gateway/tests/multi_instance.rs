@@ -29,7 +29,7 @@ async fn instance(
     sandbox: &TestSandbox,
     clock: &Clock,
     worker: &str,
-) -> (Pipeline, Arc<dyn Store>) {
+) -> (Pipeline, Arc<Store>) {
     let store = common::pg_store(schema.options(), clock.clone()).await;
     let budget = PgRateBudget::from_db(store.db())
         .expect("a PostgreSQL store")
@@ -46,7 +46,7 @@ async fn instance(
         .rate_budget(budget)
         .build()
         .unwrap();
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store: Arc<Store> = Arc::new(store);
     let pipeline = Pipeline::new(
         Arc::clone(&store),
         ClientPool::new(client, LoginMode::Taxpayer),
@@ -95,7 +95,8 @@ async fn two_instances_share_work_and_one_budget() {
         );
         samples::adapt_json(&mut doc, &id, issued, &who.tin, &sandbox.buyer().tin);
         store_a
-            .insert_document(NewDocument {
+            .documents()
+            .insert(NewDocument {
                 issuer_tin: who.tin.clone(),
                 type_code: "01".to_owned(),
                 internal_id: id,
@@ -117,7 +118,7 @@ async fn two_instances_share_work_and_one_budget() {
     let started = clock.now();
     let counts = tokio::time::timeout(Duration::from_secs(200), async {
         loop {
-            let counts = store_a.count_documents_by_state().await.unwrap();
+            let counts = store_a.documents().count_by_state().await.unwrap();
             if counts.keys().all(|s| s.is_final()) {
                 return counts;
             }
@@ -145,7 +146,8 @@ async fn two_instances_share_work_and_one_budget() {
     assert!(copies.values().all(|n| *n == 1), "{copies:?}");
     // Both instances did part of the work.
     let subs = store_a
-        .list_submissions(&SubmissionFilter {
+        .submissions()
+        .list(&SubmissionFilter {
             limit: 1000,
             ..SubmissionFilter::default()
         })

@@ -26,7 +26,7 @@ async fn sqlite_url_opens_creates_and_survives_reopen() {
     let url = format!("sqlite://{}", path.display());
     let first = store::open(&url, Clock::real()).await.unwrap();
     assert!(path.exists(), "create_if_missing");
-    let stored = first.insert_document(doc("R1")).await.unwrap().document;
+    let stored = first.documents().insert(doc("R1")).await.unwrap().document;
     assert!(format!("{first:?}").contains("SqliteStore"));
     drop(first);
 
@@ -37,7 +37,7 @@ async fn sqlite_url_opens_creates_and_survives_reopen() {
         type_code: "01".to_owned(),
         internal_id: "R1".to_owned(),
     };
-    let found = second.find_document(&key).await.unwrap().unwrap();
+    let found = second.documents().find(&key).await.unwrap().unwrap();
     assert_eq!(found, stored);
     assert_eq!(found.on_behalf_of.as_deref(), Some("C1"));
     assert_eq!(found.format, DocumentFormat::Xml);
@@ -102,12 +102,12 @@ async fn postgres_store_debug_does_not_show_the_password() {
 #[tokio::test]
 async fn sqlite_in_memory_reads_what_it_wrote() {
     let s = store::open("sqlite::memory:", Clock::real()).await.unwrap();
-    let stored = s.insert_document(doc("M1")).await.unwrap().document;
-    assert_eq!(s.get_document(stored.id).await.unwrap(), stored);
+    let stored = s.documents().insert(doc("M1")).await.unwrap().document;
+    assert_eq!(s.documents().get(stored.id).await.unwrap(), stored);
     // A second in-memory store is a different database.
     let other = store::open("sqlite::memory:", Clock::real()).await.unwrap();
     assert!(matches!(
-        other.get_document(stored.id).await,
+        other.documents().get(stored.id).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -148,11 +148,15 @@ async fn sqlite_migration_keeps_payloads_written_before_the_move() {
         .await
         .unwrap();
     let subs = store
-        .list_submissions(&store::SubmissionFilter::default())
+        .submissions()
+        .list(&store::SubmissionFilter::default())
         .await
         .unwrap();
     assert_eq!(subs.len(), 1);
     assert_eq!(subs[0].payload_bytes, payload.len() as i64);
     assert_eq!(subs[0].payload_sha256, "abc");
-    assert_eq!(store.submission_payload(subs[0].id).await.unwrap(), payload);
+    assert_eq!(
+        store.submissions().payload(subs[0].id).await.unwrap(),
+        payload
+    );
 }

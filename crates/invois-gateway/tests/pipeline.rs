@@ -120,14 +120,14 @@ fn sandbox_copies(sandbox: &TestSandbox) -> HashMap<String, usize> {
     })
 }
 
-async fn all_documents(store: &dyn Store) -> Vec<invois_gateway::store::DocumentRecord> {
+async fn all_documents(store: &Store) -> Vec<invois_gateway::store::DocumentRecord> {
     let mut out = Vec::new();
     let mut filter = DocumentFilter {
         limit: 1000,
         ..DocumentFilter::default()
     };
     loop {
-        let page = store.list_documents(&filter).await.unwrap();
+        let page = store.documents().list(&filter).await.unwrap();
         out.extend(page.items);
         match page.next {
             Some(next) => filter.after = Some(next),
@@ -136,7 +136,7 @@ async fn all_documents(store: &dyn Store) -> Vec<invois_gateway::store::Document
     }
 }
 
-async fn batches_valid_invalid_and_local_rejections(store: Arc<dyn Store>, clock: Clock) {
+async fn batches_valid_invalid_and_local_rejections(store: Arc<Store>, clock: Clock) {
     let sandbox = TestSandbox::builder()
         .clock(clock)
         .profile(RateProfile::Production)
@@ -151,7 +151,8 @@ async fn batches_valid_invalid_and_local_rejections(store: Arc<dyn Store>, clock
     for i in 0..205 {
         let id = format!("P-{i:04}");
         store
-            .insert_document(new_document(
+            .documents()
+            .insert(new_document(
                 &client_id,
                 &tin,
                 &id,
@@ -162,7 +163,8 @@ async fn batches_valid_invalid_and_local_rejections(store: Arc<dyn Store>, clock
     }
     // Issued four days ago: the local 72-hour check rejects it before it is sent.
     store
-        .insert_document(new_document(
+        .documents()
+        .insert(new_document(
             &client_id,
             &tin,
             "P-OLD",
@@ -172,7 +174,8 @@ async fn batches_valid_invalid_and_local_rejections(store: Arc<dyn Store>, clock
         .unwrap();
     // Locally fine, but the sandbox's extra step (below) finds it invalid.
     store
-        .insert_document(new_document(
+        .documents()
+        .insert(new_document(
             &client_id,
             &tin,
             "P-DUP",
@@ -182,7 +185,8 @@ async fn batches_valid_invalid_and_local_rejections(store: Arc<dyn Store>, clock
         .unwrap();
     // Not a document at all: rejected locally, never sent.
     store
-        .insert_document(new_document(
+        .documents()
+        .insert(new_document(
             &client_id,
             &tin,
             "P-BAD",
@@ -248,7 +252,8 @@ async fn batches_valid_invalid_and_local_rejections(store: Arc<dyn Store>, clock
 
     // 206 sendable documents: three submissions of at most 100, each accepted once.
     let subs = store
-        .list_submissions(&SubmissionFilter::default())
+        .submissions()
+        .list(&SubmissionFilter::default())
         .await
         .unwrap();
     assert_eq!(subs.len(), 3, "{subs:?}");
@@ -262,7 +267,8 @@ async fn batches_valid_invalid_and_local_rejections(store: Arc<dyn Store>, clock
     // Status events were written with each change: submitted then valid.
     let first = docs.iter().find(|d| d.internal_id == "P-0000").unwrap();
     let events: Vec<DocumentState> = store
-        .document_events(first.id)
+        .documents()
+        .events(first.id)
         .await
         .unwrap()
         .into_iter()
@@ -271,7 +277,7 @@ async fn batches_valid_invalid_and_local_rejections(store: Arc<dyn Store>, clock
     assert_eq!(events, vec![DocumentState::Submitted, DocumentState::Valid]);
 }
 
-async fn faults_never_duplicate_a_document(store: Arc<dyn Store>, clock: Clock) {
+async fn faults_never_duplicate_a_document(store: Arc<Store>, clock: Clock) {
     let sandbox = TestSandbox::builder()
         .clock(clock)
         .profile(RateProfile::Production)
@@ -301,7 +307,8 @@ async fn faults_never_duplicate_a_document(store: Arc<dyn Store>, clock: Clock) 
     for i in 0..100 {
         let id = format!("F-{i:04}");
         store
-            .insert_document(new_document(
+            .documents()
+            .insert(new_document(
                 &client_id,
                 &tin,
                 &id,
@@ -320,7 +327,7 @@ async fn faults_never_duplicate_a_document(store: Arc<dyn Store>, clock: Clock) 
     sandbox.sandbox().set_faults(Faults::default());
     let settled = tokio::time::timeout(Duration::from_secs(120), async {
         loop {
-            let counts = store.count_documents_by_state().await.unwrap();
+            let counts = store.documents().count_by_state().await.unwrap();
             if counts.keys().all(|s| s.is_final()) {
                 return counts;
             }
@@ -340,7 +347,8 @@ async fn faults_never_duplicate_a_document(store: Arc<dyn Store>, clock: Clock) 
     assert_eq!(copies.len(), 100, "{copies:?}");
     assert!(copies.values().all(|n| *n == 1), "{copies:?}");
     let subs = store
-        .list_submissions(&SubmissionFilter {
+        .submissions()
+        .list(&SubmissionFilter {
             limit: 1000,
             ..SubmissionFilter::default()
         })
@@ -368,7 +376,7 @@ async fn faults_never_duplicate_a_document(store: Arc<dyn Store>, clock: Clock) 
 /// batches until they fit: every document valid once, and no accepted submission over the
 /// limit.
 async fn split_until_it_fits(
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     clock: Clock,
     faults: Faults,
     documents: usize,
@@ -391,7 +399,8 @@ async fn split_until_it_fits(
         let bytes = invoice(&sandbox, &id, 0);
         sizes.insert(id.clone(), bytes.len());
         store
-            .insert_document(new_document(&client_id, &tin, &id, bytes))
+            .documents()
+            .insert(new_document(&client_id, &tin, &id, bytes))
             .await
             .unwrap();
     }
@@ -403,7 +412,7 @@ async fn split_until_it_fits(
     );
     settle(&pipeline).await;
 
-    let docs = all_documents(&*store).await;
+    let docs = all_documents(&store).await;
     assert_eq!(docs.len(), documents);
     assert!(
         docs.iter().all(|d| d.state == DocumentState::Valid),
@@ -417,7 +426,8 @@ async fn split_until_it_fits(
     assert!(copies.values().all(|n| *n == 1), "{copies:?}");
 
     let subs = store
-        .list_submissions(&SubmissionFilter {
+        .submissions()
+        .list(&SubmissionFilter {
             limit: 1000,
             ..SubmissionFilter::default()
         })
@@ -465,7 +475,7 @@ async fn split_until_it_fits(
     assert_eq!(accepted, by_uid.len());
 }
 
-async fn maximum_size_exceeded_by_count_splits_the_batch(store: Arc<dyn Store>, clock: Clock) {
+async fn maximum_size_exceeded_by_count_splits_the_batch(store: Arc<Store>, clock: Clock) {
     let faults = Faults {
         max_submission_documents: Some(30),
         ..Faults::default()
@@ -473,7 +483,7 @@ async fn maximum_size_exceeded_by_count_splits_the_batch(store: Arc<dyn Store>, 
     split_until_it_fits(store, clock, faults, 100, |docs, _| docs <= 30).await;
 }
 
-async fn maximum_size_exceeded_by_bytes_splits_the_batch(store: Arc<dyn Store>, clock: Clock) {
+async fn maximum_size_exceeded_by_bytes_splits_the_batch(store: Arc<Store>, clock: Clock) {
     // About ten documents' worth of request body (base64 grows each by a third).
     const LIMIT: usize = 100_000;
     let faults = Faults {

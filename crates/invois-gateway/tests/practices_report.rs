@@ -51,7 +51,7 @@ async fn full_cycle_produces_no_finding(documents: usize, scale: f64) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let api = http::router(ApiState::new(store.clone(), pool.clone(), clock.clone()));
     tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
-    let (_, key) = store.create_api_key("erp").await.unwrap();
+    let (_, key) = store.api_keys().create("erp").await.unwrap();
     let erp = reqwest::Client::new();
     let post = |path: String, body: Value| {
         erp.post(format!("{base}{path}"))
@@ -78,7 +78,8 @@ async fn full_cycle_produces_no_finding(documents: usize, scale: f64) {
     for i in 1..documents {
         let id = format!("R-{i:06}");
         store
-            .insert_document(NewDocument {
+            .documents()
+            .insert(NewDocument {
                 issuer_tin: who.tin.clone(),
                 type_code: "01".to_owned(),
                 internal_id: id.clone(),
@@ -107,7 +108,7 @@ async fn full_cycle_produces_no_finding(documents: usize, scale: f64) {
         tokio::spawn(async move { p.run(shutdown).await })
     };
     let counts = loop {
-        let counts = store.count_documents_by_state().await.unwrap();
+        let counts = store.documents().count_by_state().await.unwrap();
         if counts.keys().all(|s| s.is_final()) {
             break counts;
         }

@@ -19,7 +19,7 @@ mod common;
 
 /// What a case gets: the store under test, the clock it reads, and raw access to its tables.
 struct Harness {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     clock: Clock,
     raw: Raw,
     reopen: Reopen,
@@ -37,9 +37,9 @@ enum Raw {
 }
 
 impl Harness {
-    async fn another_instance(&self) -> Arc<dyn Store> {
+    async fn another_instance(&self) -> Arc<Store> {
         match &self.reopen {
-            Reopen::Sqlite(url) => Arc::new(SqlStore::open(url, self.clock.clone()).await.unwrap()),
+            Reopen::Sqlite(url) => Arc::new(Store::open(url, self.clock.clone()).await.unwrap()),
             Reopen::Pg(options) => {
                 Arc::new(common::pg_store((**options).clone(), self.clock.clone()).await)
             }
@@ -68,7 +68,7 @@ where
     let dir = common::SqliteFile::new();
     let url = dir.url();
     let clock = start_clock();
-    let store = SqlStore::open(&url, clock.clone()).await.unwrap();
+    let store = Store::open(&url, clock.clone()).await.unwrap();
     let raw = Raw::Sqlite(store.db().sqlite_pool().unwrap().clone());
     let reopen = Reopen::Sqlite(url);
     let harness = Harness {
@@ -162,10 +162,14 @@ fn key(issuer: &str, internal_id: &str) -> DocumentKey {
 const LEASE: Duration = Duration::from_secs(60);
 
 /// Claims every received document and marks it prepared with `size` prepared bytes.
-async fn prepare_all(store: &dyn Store, size: usize) -> Vec<DocumentRecord> {
+async fn prepare_all(store: &Store, size: usize) -> Vec<DocumentRecord> {
     let mut out = Vec::new();
     loop {
-        let claimed = store.claim_received("preparer", 50, LEASE).await.unwrap();
+        let claimed = store
+            .documents()
+            .claim_received("preparer", 50, LEASE)
+            .await
+            .unwrap();
         if claimed.is_empty() {
             return out;
         }
@@ -177,6 +181,7 @@ async fn prepare_all(store: &dyn Store, size: usize) -> Vec<DocumentRecord> {
             };
             out.push(
                 store
+                    .documents()
                     .mark_prepared(d.id, "preparer", prepared)
                     .await
                     .unwrap(),
@@ -186,16 +191,18 @@ async fn prepare_all(store: &dyn Store, size: usize) -> Vec<DocumentRecord> {
 }
 
 /// Inserts `n` documents for `issuer`, prepares them, and claims them as one batch.
-async fn one_batch(store: &dyn Store, issuer: &str, n: usize, worker: &str) -> Batch {
+async fn one_batch(store: &Store, issuer: &str, n: usize, worker: &str) -> Batch {
     for i in 0..n {
         store
-            .insert_document(doc(issuer, &format!("{issuer}-{i}"), &format!("body {i}")))
+            .documents()
+            .insert(doc(issuer, &format!("{issuer}-{i}"), &format!("body {i}")))
             .await
             .unwrap();
     }
     prepare_all(store, 10).await;
     let batch = store
-        .claim_documents_for_batch(worker, 100, 5_000_000, LEASE)
+        .documents()
+        .claim_for_batch(worker, 100, 5_000_000, LEASE)
         .await
         .unwrap()
         .unwrap();
@@ -203,9 +210,10 @@ async fn one_batch(store: &dyn Store, issuer: &str, n: usize, worker: &str) -> B
     batch
 }
 
-async fn intent_for(store: &dyn Store, batch: &Batch, worker: &str) -> SubmissionRecord {
+async fn intent_for(store: &Store, batch: &Batch, worker: &str) -> SubmissionRecord {
     store
-        .record_submission_intent(SubmissionIntent {
+        .submissions()
+        .record_intent(SubmissionIntent {
             worker: worker.to_owned(),
             client_id: batch.client_id.clone(),
             on_behalf_of: batch.on_behalf_of.clone(),
@@ -222,40 +230,61 @@ mod cases {
 
     pub(super) async fn insert_is_idempotent_and_conflicts_on_different_bytes(h: Harness) {
         let s = &*h.store;
-        let first = s.insert_document(doc("C1", "INV-1", "<a/>")).await.unwrap();
+        let first = s
+            .documents()
+            .insert(doc("C1", "INV-1", "<a/>"))
+            .await
+            .unwrap();
         assert!(first.created);
         assert_eq!(first.document.state, DocumentState::Received);
         assert_eq!(first.document.version, 1);
         assert_eq!(first.document.received, b"<a/>");
 
-        let again = s.insert_document(doc("C1", "INV-1", "<a/>")).await.unwrap();
+        let again = s
+            .documents()
+            .insert(doc("C1", "INV-1", "<a/>"))
+            .await
+            .unwrap();
         assert!(!again.created);
         assert_eq!(again.document.id, first.document.id);
 
         let err = s
-            .insert_document(doc("C1", "INV-1", "<b/>"))
+            .documents()
+            .insert(doc("C1", "INV-1", "<b/>"))
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
 
         // The key includes the issuer and the type.
         assert!(
-            s.insert_document(doc("C2", "INV-1", "<b/>"))
+            s.documents()
+                .insert(doc("C2", "INV-1", "<b/>"))
                 .await
                 .unwrap()
                 .created
         );
         let mut credit = doc("C1", "INV-1", "<b/>");
         credit.type_code = "02".to_owned();
-        assert!(s.insert_document(credit).await.unwrap().created);
+        assert!(s.documents().insert(credit).await.unwrap().created);
 
-        let got = s.get_document(first.document.id).await.unwrap();
+        let got = s.documents().get(first.document.id).await.unwrap();
         assert_eq!(got, first.document);
-        let found = s.find_document(&key("C1", "INV-1")).await.unwrap().unwrap();
+        let found = s
+            .documents()
+            .find(&key("C1", "INV-1"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.id, first.document.id);
-        assert!(s.find_document(&key("C1", "nope")).await.unwrap().is_none());
+        assert!(
+            s.documents()
+                .find(&key("C1", "nope"))
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert!(matches!(
-            s.get_document(DocumentId(999_999)).await,
+            s.documents().get(DocumentId(999_999)).await,
             Err(StoreError::NotFound(_))
         ));
     }
@@ -266,55 +295,63 @@ mod cases {
         let batch = one_batch(s, "C7", 1, "b").await;
         let sub = intent_for(s, &batch, "b").await;
         let d = batch.documents[0].id;
-        s.record_submission_accepted(
-            sub.id,
-            &SubmissionAccepted {
-                submission_uid: "SUB1".to_owned(),
-                accepted: vec![(d, "UUID-1".to_owned())],
-                rejected: vec![],
-            },
-        )
-        .await
-        .unwrap();
-        s.record_validation_results(&[ValidationUpdate {
-            uuid: "UUID-1".to_owned(),
-            outcome: ValidationOutcome::Valid {
-                long_id: "L".to_owned(),
-                validation_link: "https://x".to_owned(),
-            },
-        }])
-        .await
-        .unwrap();
+        s.submissions()
+            .record_accepted(
+                sub.id,
+                &SubmissionAccepted {
+                    submission_uid: "SUB1".to_owned(),
+                    accepted: vec![(d, "UUID-1".to_owned())],
+                    rejected: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        s.submissions()
+            .record_validation_results(&[ValidationUpdate {
+                uuid: "UUID-1".to_owned(),
+                outcome: ValidationOutcome::Valid {
+                    long_id: "L".to_owned(),
+                    validation_link: "https://x".to_owned(),
+                },
+            }])
+            .await
+            .unwrap();
         let err = s
+            .documents()
             .new_version(&key("C7", "C7-0"), DocumentFormat::Json, b"other".to_vec())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleTransition { .. }), "{err:?}");
 
         let v1 = s
-            .insert_document(doc("C1", "INV-9", "v1"))
+            .documents()
+            .insert(doc("C1", "INV-9", "v1"))
             .await
             .unwrap()
             .document;
         // Received: not correctable yet.
         let err = s
+            .documents()
             .new_version(&key("C1", "INV-9"), DocumentFormat::Json, b"v2".to_vec())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleTransition { .. }), "{err:?}");
         assert!(matches!(
-            s.new_version(&key("C1", "missing"), DocumentFormat::Json, b"x".to_vec())
+            s.documents()
+                .new_version(&key("C1", "missing"), DocumentFormat::Json, b"x".to_vec())
                 .await,
             Err(StoreError::NotFound(_))
         ));
 
-        let claimed = s.claim_received("w", 10, LEASE).await.unwrap();
+        let claimed = s.documents().claim_received("w", 10, LEASE).await.unwrap();
         assert_eq!(claimed.len(), 1);
-        s.mark_rejected_locally(v1.id, "w", json!([{"path": "$.Invoice", "rule": "x"}]))
+        s.documents()
+            .mark_rejected_locally(v1.id, "w", json!([{"path": "$.Invoice", "rule": "x"}]))
             .await
             .unwrap();
 
         let v2 = s
+            .documents()
             .new_version(&key("C1", "INV-9"), DocumentFormat::Json, b"v2".to_vec())
             .await
             .unwrap();
@@ -323,19 +360,22 @@ mod cases {
         assert_eq!(v2.client_id, v1.client_id);
         // Repeating the same correction returns it rather than making version 3.
         let again = s
+            .documents()
             .new_version(&key("C1", "INV-9"), DocumentFormat::Json, b"v2".to_vec())
             .await
             .unwrap();
         assert_eq!(again.id, v2.id);
         // A different correction while v2 is in flight is refused.
         let err = s
+            .documents()
             .new_version(&key("C1", "INV-9"), DocumentFormat::Json, b"v3".to_vec())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleTransition { .. }), "{err:?}");
         // The latest version is what find returns; v1 is kept.
         assert_eq!(
-            s.find_document(&key("C1", "INV-9"))
+            s.documents()
+                .find(&key("C1", "INV-9"))
                 .await
                 .unwrap()
                 .unwrap()
@@ -343,7 +383,7 @@ mod cases {
             v2.id
         );
         assert_eq!(
-            s.get_document(v1.id).await.unwrap().state,
+            s.documents().get(v1.id).await.unwrap().state,
             DocumentState::RejectedLocally
         );
     }
@@ -352,7 +392,8 @@ mod cases {
         let s = h.store.clone();
         const N: usize = 200;
         for i in 0..N {
-            s.insert_document(doc("C1", &format!("D{i}"), &format!("{i}")))
+            s.documents()
+                .insert(doc("C1", &format!("D{i}"), &format!("{i}")))
                 .await
                 .unwrap();
         }
@@ -365,22 +406,27 @@ mod cases {
                 let worker = format!("prep-{w}");
                 let mut mine = Vec::new();
                 loop {
-                    let got = s.claim_received(&worker, 7, LEASE).await.unwrap();
+                    let got = s
+                        .documents()
+                        .claim_received(&worker, 7, LEASE)
+                        .await
+                        .unwrap();
                     if got.is_empty() {
                         return mine;
                     }
                     for d in got {
                         assert_eq!(d.locked_by.as_deref(), Some(worker.as_str()));
-                        s.mark_prepared(
-                            d.id,
-                            &worker,
-                            Prepared {
-                                bytes: vec![b'p'; 3],
-                                document_hash: "h".to_owned(),
-                            },
-                        )
-                        .await
-                        .unwrap();
+                        s.documents()
+                            .mark_prepared(
+                                d.id,
+                                &worker,
+                                Prepared {
+                                    bytes: vec![b'p'; 3],
+                                    document_hash: "h".to_owned(),
+                                },
+                            )
+                            .await
+                            .unwrap();
                         mine.push(d.id);
                     }
                 }
@@ -405,7 +451,8 @@ mod cases {
                 let worker = format!("batch-{w}");
                 let mut mine = Vec::new();
                 while let Some(batch) = s
-                    .claim_documents_for_batch(&worker, 9, 1_000_000, LEASE)
+                    .documents()
+                    .claim_for_batch(&worker, 9, 1_000_000, LEASE)
                     .await
                     .unwrap()
                 {
@@ -436,7 +483,8 @@ mod cases {
         const N: usize = 120;
         for i in 0..N {
             let s = if i % 2 == 0 { &a } else { &b };
-            s.insert_document(doc("C1", &format!("M{i}"), &format!("{i}")))
+            s.documents()
+                .insert(doc("C1", &format!("M{i}"), &format!("{i}")))
                 .await
                 .unwrap();
         }
@@ -447,31 +495,38 @@ mod cases {
                 let worker = format!("instance-worker-{w}");
                 let mut mine = Vec::new();
                 loop {
-                    let got = s.claim_received(&worker, 5, LEASE).await.unwrap();
+                    let got = s
+                        .documents()
+                        .claim_received(&worker, 5, LEASE)
+                        .await
+                        .unwrap();
                     if got.is_empty() {
                         break;
                     }
                     for d in got {
-                        s.mark_prepared(
-                            d.id,
-                            &worker,
-                            Prepared {
-                                bytes: vec![b'p'; 3],
-                                document_hash: "h".to_owned(),
-                            },
-                        )
-                        .await
-                        .unwrap();
+                        s.documents()
+                            .mark_prepared(
+                                d.id,
+                                &worker,
+                                Prepared {
+                                    bytes: vec![b'p'; 3],
+                                    document_hash: "h".to_owned(),
+                                },
+                            )
+                            .await
+                            .unwrap();
                     }
                 }
                 while let Some(batch) = s
-                    .claim_documents_for_batch(&worker, 4, 1_000_000, LEASE)
+                    .documents()
+                    .claim_for_batch(&worker, 4, 1_000_000, LEASE)
                     .await
                     .unwrap()
                 {
                     let ids: Vec<_> = batch.documents.iter().map(|d| d.id).collect();
                     let sub = s
-                        .record_submission_intent(SubmissionIntent {
+                        .submissions()
+                        .record_intent(SubmissionIntent {
                             worker: worker.clone(),
                             client_id: batch.client_id.clone(),
                             on_behalf_of: None,
@@ -491,7 +546,7 @@ mod cases {
         for t in tasks {
             for (sub, ids) in t.await.unwrap() {
                 submissions += 1;
-                let held = b.documents_in_submission(sub).await.unwrap();
+                let held = b.submissions().documents_in(sub).await.unwrap();
                 assert_eq!(held.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
                 for id in ids {
                     assert!(seen.insert(id), "document {id} entered two submissions");
@@ -505,7 +560,8 @@ mod cases {
     pub(super) async fn batches_respect_limit_bytes_and_one_client_group(h: Harness) {
         let s = &*h.store;
         for i in 0..5 {
-            s.insert_document(doc("C1", &format!("A{i}"), &format!("{i}")))
+            s.documents()
+                .insert(doc("C1", &format!("A{i}"), &format!("{i}")))
                 .await
                 .unwrap();
         }
@@ -513,13 +569,14 @@ mod cases {
             let mut d = doc("C2", &format!("B{i}"), &format!("{i}"));
             d.client_id = "intermediary".to_owned();
             d.on_behalf_of = Some("C2".to_owned());
-            s.insert_document(d).await.unwrap();
+            s.documents().insert(d).await.unwrap();
         }
         prepare_all(s, 100).await;
 
         // 250 bytes allows two documents of 100.
         let b1 = s
-            .claim_documents_for_batch("w", 100, 250, LEASE)
+            .documents()
+            .claim_for_batch("w", 100, 250, LEASE)
             .await
             .unwrap()
             .unwrap();
@@ -528,20 +585,23 @@ mod cases {
         assert_eq!(b1.on_behalf_of, None);
         // A budget smaller than one document still takes one, so nothing stalls.
         let b2 = s
-            .claim_documents_for_batch("w", 100, 10, LEASE)
+            .documents()
+            .claim_for_batch("w", 100, 10, LEASE)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(b2.documents.len(), 1);
         // The count limit.
         let b3 = s
-            .claim_documents_for_batch("w", 1, 1_000_000, LEASE)
+            .documents()
+            .claim_for_batch("w", 1, 1_000_000, LEASE)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(b3.documents.len(), 1);
         let b4 = s
-            .claim_documents_for_batch("w", 100, 1_000_000, LEASE)
+            .documents()
+            .claim_for_batch("w", 100, 1_000_000, LEASE)
             .await
             .unwrap()
             .unwrap();
@@ -549,7 +609,8 @@ mod cases {
         assert_eq!(b4.client_id, "client-a");
         // Then the other group, never mixed with the first.
         let b5 = s
-            .claim_documents_for_batch("w", 100, 1_000_000, LEASE)
+            .documents()
+            .claim_for_batch("w", 100, 1_000_000, LEASE)
             .await
             .unwrap()
             .unwrap();
@@ -558,7 +619,8 @@ mod cases {
         assert_eq!(b5.documents.len(), 3);
         assert!(b5.documents.iter().all(|d| d.issuer_tin == "C2"));
         assert!(
-            s.claim_documents_for_batch("w", 100, 1_000_000, LEASE)
+            s.documents()
+                .claim_for_batch("w", 100, 1_000_000, LEASE)
                 .await
                 .unwrap()
                 .is_none()
@@ -575,7 +637,8 @@ mod cases {
     pub(super) async fn guarded_transitions_refuse_stale_moves(h: Harness) {
         let s = &*h.store;
         let d = s
-            .insert_document(doc("C1", "G1", "g"))
+            .documents()
+            .insert(doc("C1", "G1", "g"))
             .await
             .unwrap()
             .document;
@@ -586,42 +649,53 @@ mod cases {
 
         // Not claimed: nobody may prepare it.
         let err = s
+            .documents()
             .mark_prepared(d.id, "w1", prepared.clone())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
-        s.claim_received("w1", 10, LEASE).await.unwrap();
+        s.documents().claim_received("w1", 10, LEASE).await.unwrap();
         // Another worker may not finish w1's work.
         let err = s
+            .documents()
             .mark_prepared(d.id, "w2", prepared.clone())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
-        s.mark_prepared(d.id, "w1", prepared.clone()).await.unwrap();
+        s.documents()
+            .mark_prepared(d.id, "w1", prepared.clone())
+            .await
+            .unwrap();
         // Twice is stale, and so is rejecting it now.
         let err = s
+            .documents()
             .mark_prepared(d.id, "w1", prepared.clone())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleTransition { .. }), "{err:?}");
         let err = s
+            .documents()
             .mark_rejected_locally(d.id, "w1", json!([]))
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleTransition { .. }), "{err:?}");
         assert!(matches!(
-            s.mark_prepared(DocumentId(424_242), "w1", prepared).await,
+            s.documents()
+                .mark_prepared(DocumentId(424_242), "w1", prepared)
+                .await,
             Err(StoreError::NotFound(_))
         ));
 
         // A batch held by b1 cannot be put into b2's submission.
         let batch = s
-            .claim_documents_for_batch("b1", 100, 1_000_000, LEASE)
+            .documents()
+            .claim_for_batch("b1", 100, 1_000_000, LEASE)
             .await
             .unwrap()
             .unwrap();
         let err = s
-            .record_submission_intent(SubmissionIntent {
+            .submissions()
+            .record_intent(SubmissionIntent {
                 worker: "b2".to_owned(),
                 client_id: batch.client_id.clone(),
                 on_behalf_of: None,
@@ -633,9 +707,17 @@ mod cases {
             .unwrap_err();
         assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
         // The failed intent left nothing behind.
-        assert!(s.get_document(d.id).await.unwrap().submission_id.is_none());
         assert!(
-            s.submissions_needing_reconcile(10)
+            s.documents()
+                .get(d.id)
+                .await
+                .unwrap()
+                .submission_id
+                .is_none()
+        );
+        assert!(
+            s.submissions()
+                .needing_reconcile(10)
                 .await
                 .unwrap()
                 .is_empty()
@@ -644,7 +726,8 @@ mod cases {
         let sub = intent_for(s, &batch, "b1").await;
         // The same documents cannot enter a second submission.
         let err = s
-            .record_submission_intent(SubmissionIntent {
+            .submissions()
+            .record_intent(SubmissionIntent {
                 worker: "b1".to_owned(),
                 client_id: batch.client_id.clone(),
                 on_behalf_of: None,
@@ -661,12 +744,14 @@ mod cases {
             accepted: vec![(d.id, "UUID-G".to_owned())],
             rejected: vec![],
         };
-        s.record_submission_accepted(sub.id, &accepted)
+        s.submissions()
+            .record_accepted(sub.id, &accepted)
             .await
             .unwrap();
         // Accepting again with the same uid is a no-op; with another uid it is stale.
         assert_eq!(
-            s.record_submission_accepted(sub.id, &accepted)
+            s.submissions()
+                .record_accepted(sub.id, &accepted)
                 .await
                 .unwrap()
                 .state,
@@ -677,20 +762,20 @@ mod cases {
             ..accepted
         };
         assert!(matches!(
-            s.record_submission_accepted(sub.id, &other).await,
+            s.submissions().record_accepted(sub.id, &other).await,
             Err(StoreError::StaleTransition { .. })
         ));
         // A late "unknown" from a stale worker cannot move an accepted submission back.
         assert!(matches!(
-            s.record_submission_unknown(sub.id, "timeout").await,
+            s.submissions().record_unknown(sub.id, "timeout").await,
             Err(StoreError::StaleTransition { .. })
         ));
         assert!(matches!(
-            s.record_submission_split(sub.id).await,
+            s.submissions().record_split(sub.id).await,
             Err(StoreError::StaleTransition { .. })
         ));
         assert_eq!(
-            s.get_submission(sub.id).await.unwrap().state,
+            s.submissions().get(sub.id).await.unwrap().state,
             SubmissionState::Accepted
         );
 
@@ -700,7 +785,8 @@ mod cases {
             outcome: ValidationOutcome::Cancelled,
         };
         assert_eq!(
-            s.record_validation_results(std::slice::from_ref(&cancel))
+            s.submissions()
+                .record_validation_results(std::slice::from_ref(&cancel))
                 .await
                 .unwrap(),
             0
@@ -713,7 +799,8 @@ mod cases {
             },
         };
         assert_eq!(
-            s.record_validation_results(std::slice::from_ref(&valid))
+            s.submissions()
+                .record_validation_results(std::slice::from_ref(&valid))
                 .await
                 .unwrap(),
             1
@@ -725,18 +812,25 @@ mod cases {
             },
         };
         assert_eq!(
-            s.record_validation_results(&[invalid, valid])
+            s.submissions()
+                .record_validation_results(&[invalid, valid])
                 .await
                 .unwrap(),
             0
         );
         assert_eq!(
-            s.get_document(d.id).await.unwrap().state,
+            s.documents().get(d.id).await.unwrap().state,
             DocumentState::Valid
         );
-        assert_eq!(s.record_validation_results(&[cancel]).await.unwrap(), 1);
         assert_eq!(
-            s.get_document(d.id).await.unwrap().state,
+            s.submissions()
+                .record_validation_results(&[cancel])
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            s.documents().get(d.id).await.unwrap().state,
             DocumentState::Cancelled
         );
     }
@@ -747,7 +841,8 @@ mod cases {
         let ids: Vec<_> = batch.documents.iter().map(|d| d.id).collect();
         let payload = br#"{"documents":[1,2,3]}"#.to_vec();
         let sub = s
-            .record_submission_intent(SubmissionIntent {
+            .submissions()
+            .record_intent(SubmissionIntent {
                 worker: "b".to_owned(),
                 client_id: "client-a".to_owned(),
                 on_behalf_of: None,
@@ -758,9 +853,9 @@ mod cases {
             .await
             .unwrap();
         // Durable before the POST: state, exact payload and its SHA-256.
-        let stored = s.get_submission(sub.id).await.unwrap();
+        let stored = s.submissions().get(sub.id).await.unwrap();
         assert_eq!(stored.state, SubmissionState::Intent);
-        assert_eq!(s.submission_payload(sub.id).await.unwrap(), payload);
+        assert_eq!(s.submissions().payload(sub.id).await.unwrap(), payload);
         assert_eq!(stored.payload_bytes, payload.len() as i64);
         use sha2::Digest;
         assert_eq!(
@@ -769,20 +864,22 @@ mod cases {
         );
         assert_eq!(stored.document_count, 3);
         assert!(stored.submission_uid.is_none());
-        let in_sub = s.documents_in_submission(sub.id).await.unwrap();
+        let in_sub = s.submissions().documents_in(sub.id).await.unwrap();
         assert_eq!(in_sub.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
         assert!(in_sub.iter().all(|d| d.state == DocumentState::Batched));
         // Nothing to poll or reconcile while the POST is in flight.
-        assert!(s.submissions_to_poll(10).await.unwrap().is_empty());
+        assert!(s.submissions().to_poll(10).await.unwrap().is_empty());
         assert!(
-            s.submissions_needing_reconcile(10)
+            s.submissions()
+                .needing_reconcile(10)
                 .await
                 .unwrap()
                 .is_empty()
         );
 
         let accepted = s
-            .record_submission_accepted(
+            .submissions()
+            .record_accepted(
                 sub.id,
                 &SubmissionAccepted {
                     submission_uid: "SUB-OK".to_owned(),
@@ -794,18 +891,19 @@ mod cases {
             .unwrap();
         assert_eq!(accepted.state, SubmissionState::Accepted);
         assert_eq!(accepted.submission_uid.as_deref(), Some("SUB-OK"));
-        let d0 = s.get_document(ids[0]).await.unwrap();
+        let d0 = s.documents().get(ids[0]).await.unwrap();
         assert_eq!(d0.state, DocumentState::Submitted);
         assert_eq!(d0.uuid.as_deref(), Some("U0"));
         assert_eq!(d0.locked_by, None);
-        let d2 = s.get_document(ids[2]).await.unwrap();
+        let d2 = s.documents().get(ids[2]).await.unwrap();
         assert_eq!(d2.state, DocumentState::Invalid);
         assert_eq!(d2.errors, Some(json!({"code": "BadArgument"})));
 
-        let poll = s.submissions_to_poll(10).await.unwrap();
+        let poll = s.submissions().to_poll(10).await.unwrap();
         assert_eq!(poll.iter().map(|p| p.id).collect::<Vec<_>>(), [sub.id]);
 
         let n = s
+            .submissions()
             .record_validation_results(&[
                 ValidationUpdate {
                     uuid: "U0".to_owned(),
@@ -825,20 +923,20 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(n, 2);
-        let d0 = s.get_document(ids[0]).await.unwrap();
+        let d0 = s.documents().get(ids[0]).await.unwrap();
         assert_eq!(d0.state, DocumentState::Valid);
         assert_eq!(d0.long_id.as_deref(), Some("LID0"));
-        let d1 = s.get_document(ids[1]).await.unwrap();
+        let d1 = s.documents().get(ids[1]).await.unwrap();
         assert_eq!(d1.state, DocumentState::Invalid);
         assert!(d1.errors.is_some());
-        let counts = s.count_documents_by_state().await.unwrap();
+        let counts = s.documents().count_by_state().await.unwrap();
         assert_eq!(counts.get(&DocumentState::Valid), Some(&1));
         assert_eq!(counts.get(&DocumentState::Invalid), Some(&2));
         assert_eq!(counts.values().sum::<u64>(), 3);
         // All settled: nothing left to poll; every document is final.
-        assert!(s.submissions_to_poll(10).await.unwrap().is_empty());
+        assert!(s.submissions().to_poll(10).await.unwrap().is_empty());
         for id in ids {
-            assert!(s.get_document(id).await.unwrap().state.is_final());
+            assert!(s.documents().get(id).await.unwrap().state.is_final());
         }
     }
 
@@ -852,26 +950,28 @@ mod cases {
         let s3 = intent_for(s, &b3, "b").await;
 
         let u = s
-            .record_submission_unknown(s1.id, "timeout after 30 s")
+            .submissions()
+            .record_unknown(s1.id, "timeout after 30 s")
             .await
             .unwrap();
         assert_eq!(u.state, SubmissionState::OutcomeUnknown);
         assert_eq!(u.last_error.as_deref(), Some("timeout after 30 s"));
-        s.record_submission_duplicate(s2.id).await.unwrap();
+        s.submissions().record_duplicate(s2.id).await.unwrap();
         // Recording "unknown" twice is stale: only an intent can become unknown.
         assert!(matches!(
-            s.record_submission_unknown(s1.id, "again").await,
+            s.submissions().record_unknown(s1.id, "again").await,
             Err(StoreError::StaleTransition { .. })
         ));
 
-        let pending = s.submissions_needing_reconcile(10).await.unwrap();
+        let pending = s.submissions().needing_reconcile(10).await.unwrap();
         assert_eq!(
             pending.iter().map(|p| p.id).collect::<Vec<_>>(),
             [s1.id, s2.id]
         );
         // The documents stay held by their submission: nothing can re-batch them.
         assert!(
-            s.claim_documents_for_batch("x", 100, 1_000_000, LEASE)
+            s.documents()
+                .claim_for_batch("x", 100, 1_000_000, LEASE)
                 .await
                 .unwrap()
                 .is_none()
@@ -880,40 +980,43 @@ mod cases {
             s.release_expired_leases().await.unwrap(),
             LeaseRecovery::default()
         );
-        let held = s.documents_in_submission(s1.id).await.unwrap();
+        let held = s.submissions().documents_in(s1.id).await.unwrap();
         assert_eq!(held.len(), 2);
         assert!(held.iter().all(|d| d.state == DocumentState::Batched));
 
         // Reconciliation found s1 at MyInvois: accepted from unknown.
-        s.record_submission_accepted(
-            s1.id,
-            &SubmissionAccepted {
-                submission_uid: "FOUND".to_owned(),
-                accepted: held.iter().map(|d| (d.id, format!("U{}", d.id))).collect(),
-                rejected: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        s.submissions()
+            .record_accepted(
+                s1.id,
+                &SubmissionAccepted {
+                    submission_uid: "FOUND".to_owned(),
+                    accepted: held.iter().map(|d| (d.id, format!("U{}", d.id))).collect(),
+                    rejected: vec![],
+                },
+            )
+            .await
+            .unwrap();
         // s2 (duplicate) proved absent: its document may go out in a new submission.
-        let nr = s.record_submission_not_received(s2.id).await.unwrap();
+        let nr = s.submissions().record_not_received(s2.id).await.unwrap();
         assert_eq!(nr.state, SubmissionState::NotReceived);
-        let again = s.get_document(b2.documents[0].id).await.unwrap();
+        let again = s.documents().get(b2.documents[0].id).await.unwrap();
         assert_eq!(again.state, DocumentState::Prepared);
         assert_eq!(again.submission_id, None);
         // Only from unknown/duplicate: an intent cannot be declared absent.
         assert!(matches!(
-            s.record_submission_not_received(s3.id).await,
+            s.submissions().record_not_received(s3.id).await,
             Err(StoreError::StaleTransition { .. })
         ));
         assert!(
-            s.submissions_needing_reconcile(10)
+            s.submissions()
+                .needing_reconcile(10)
                 .await
                 .unwrap()
                 .is_empty()
         );
         let rebatch = s
-            .claim_documents_for_batch("x", 100, 1_000_000, LEASE)
+            .documents()
+            .claim_for_batch("x", 100, 1_000_000, LEASE)
             .await
             .unwrap()
             .unwrap();
@@ -924,41 +1027,43 @@ mod cases {
         let s = &*h.store;
         let b1 = one_batch(s, "C1", 4, "b").await;
         let s1 = intent_for(s, &b1, "b").await;
-        let split = s.record_submission_split(s1.id).await.unwrap();
+        let split = s.submissions().record_split(s1.id).await.unwrap();
         assert_eq!(split.state, SubmissionState::Split);
         for d in &b1.documents {
-            let d = s.get_document(d.id).await.unwrap();
+            let d = s.documents().get(d.id).await.unwrap();
             assert_eq!(d.state, DocumentState::Prepared);
             assert_eq!(d.submission_id, None);
         }
         // Smaller batches follow.
         let half = s
-            .claim_documents_for_batch("b", 2, 1_000_000, LEASE)
+            .documents()
+            .claim_for_batch("b", 2, 1_000_000, LEASE)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(half.documents.len(), 2);
         let s2 = intent_for(s, &half, "b").await;
         let refused = s
-            .record_submission_refused(s2.id, "403 IncorrectSubmitter")
+            .submissions()
+            .record_refused(s2.id, "403 IncorrectSubmitter")
             .await
             .unwrap();
         assert_eq!(refused.state, SubmissionState::Refused);
         for d in &half.documents {
-            let d = s.get_document(d.id).await.unwrap();
+            let d = s.documents().get(d.id).await.unwrap();
             assert_eq!(d.state, DocumentState::Failed);
             assert_eq!(d.last_error.as_deref(), Some("403 IncorrectSubmitter"));
             assert!(d.state.is_final());
         }
         // The payload of a refused or split submission is kept for the record.
         let expected = b"payload for 4 documents".to_vec();
-        assert_eq!(s.submission_payload(s1.id).await.unwrap(), expected);
+        assert_eq!(s.submissions().payload(s1.id).await.unwrap(), expected);
         assert_eq!(
-            s.get_submission(s1.id).await.unwrap().payload_bytes,
+            s.submissions().get(s1.id).await.unwrap().payload_bytes,
             expected.len() as i64
         );
         assert!(matches!(
-            s.submission_payload(SubmissionId(s1.id.0 + 1_000)).await,
+            s.submissions().payload(SubmissionId(s1.id.0 + 1_000)).await,
             Err(StoreError::NotFound(_))
         ));
     }
@@ -966,12 +1071,17 @@ mod cases {
     pub(super) async fn lease_expiry_recovers_orphans_without_resending(h: Harness) {
         let s = &*h.store;
         let short = Duration::from_secs(30);
-        s.insert_document(doc("C1", "L1", "1")).await.unwrap();
-        let claimed = s.claim_received("dead-preparer", 10, short).await.unwrap();
+        s.documents().insert(doc("C1", "L1", "1")).await.unwrap();
+        let claimed = s
+            .documents()
+            .claim_received("dead-preparer", 10, short)
+            .await
+            .unwrap();
         assert_eq!(claimed.len(), 1);
         // Held: nobody else gets it before the lease ends.
         assert!(
-            s.claim_received("other", 10, short)
+            s.documents()
+                .claim_received("other", 10, short)
                 .await
                 .unwrap()
                 .is_empty()
@@ -979,11 +1089,16 @@ mod cases {
         h.clock.advance(Duration::from_secs(31));
         let recovered = s.release_expired_leases().await.unwrap();
         assert_eq!(recovered.received_released, 1);
-        let again = s.claim_received("other", 10, short).await.unwrap();
+        let again = s
+            .documents()
+            .claim_received("other", 10, short)
+            .await
+            .unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].attempts, 2);
         // The vanished worker's late result is refused.
         let late = s
+            .documents()
             .mark_prepared(
                 claimed[0].id,
                 "dead-preparer",
@@ -995,25 +1110,28 @@ mod cases {
             .await
             .unwrap_err();
         assert!(matches!(late, StoreError::LeaseLost { .. }), "{late:?}");
-        s.mark_prepared(
-            claimed[0].id,
-            "other",
-            Prepared {
-                bytes: b"p".to_vec(),
-                document_hash: "h".to_owned(),
-            },
-        )
-        .await
-        .unwrap();
+        s.documents()
+            .mark_prepared(
+                claimed[0].id,
+                "other",
+                Prepared {
+                    bytes: b"p".to_vec(),
+                    document_hash: "h".to_owned(),
+                },
+            )
+            .await
+            .unwrap();
 
         // A batcher that vanished before recording an intent: documents return to prepared.
         let b = s
-            .claim_documents_for_batch("dead-batcher", 10, 1_000_000, short)
+            .documents()
+            .claim_for_batch("dead-batcher", 10, 1_000_000, short)
             .await
             .unwrap()
             .unwrap();
         assert!(
-            s.claim_documents_for_batch("x", 10, 1_000_000, short)
+            s.documents()
+                .claim_for_batch("x", 10, 1_000_000, short)
                 .await
                 .unwrap()
                 .is_none()
@@ -1024,11 +1142,12 @@ mod cases {
             1
         );
         assert_eq!(
-            s.get_document(b.documents[0].id).await.unwrap().state,
+            s.documents().get(b.documents[0].id).await.unwrap().state,
             DocumentState::Prepared
         );
         let late = s
-            .record_submission_intent(SubmissionIntent {
+            .submissions()
+            .record_intent(SubmissionIntent {
                 worker: "dead-batcher".to_owned(),
                 client_id: b.client_id.clone(),
                 on_behalf_of: None,
@@ -1046,12 +1165,14 @@ mod cases {
         // A submitter that vanished after the intent (it may have POSTed): the submission
         // becomes outcome_unknown, and its documents are NOT released for resending.
         let b = s
-            .claim_documents_for_batch("submitter", 10, 1_000_000, short)
+            .documents()
+            .claim_for_batch("submitter", 10, 1_000_000, short)
             .await
             .unwrap()
             .unwrap();
         let sub = s
-            .record_submission_intent(SubmissionIntent {
+            .submissions()
+            .record_intent(SubmissionIntent {
                 worker: "submitter".to_owned(),
                 client_id: b.client_id.clone(),
                 on_behalf_of: None,
@@ -1071,20 +1192,22 @@ mod cases {
         assert_eq!(recovered.submissions_unknown, 1);
         assert_eq!(recovered.batched_released, 0);
         assert_eq!(
-            s.get_submission(sub.id).await.unwrap().state,
+            s.submissions().get(sub.id).await.unwrap().state,
             SubmissionState::OutcomeUnknown
         );
-        let doc = s.get_document(b.documents[0].id).await.unwrap();
+        let doc = s.documents().get(b.documents[0].id).await.unwrap();
         assert_eq!(doc.state, DocumentState::Batched);
         assert_eq!(doc.submission_id, Some(sub.id));
         assert!(
-            s.claim_documents_for_batch("x", 10, 1_000_000, short)
+            s.documents()
+                .claim_for_batch("x", 10, 1_000_000, short)
                 .await
                 .unwrap()
                 .is_none()
         );
         assert_eq!(
-            s.submissions_needing_reconcile(10)
+            s.submissions()
+                .needing_reconcile(10)
                 .await
                 .unwrap()
                 .iter()
@@ -1099,7 +1222,7 @@ mod cases {
         );
         // The vanished submitter, back, must not POST it now.
         assert!(matches!(
-            s.hold_submission(sub.id, "submitter", short).await,
+            s.submissions().hold(sub.id, "submitter", short).await,
             Err(StoreError::StaleTransition { .. })
         ));
     }
@@ -1109,7 +1232,8 @@ mod cases {
         let short = Duration::from_secs(30);
         let batch = one_batch(s, "C1", 2, "b").await;
         let sub = s
-            .record_submission_intent(SubmissionIntent {
+            .submissions()
+            .record_intent(SubmissionIntent {
                 worker: "b".to_owned(),
                 client_id: batch.client_id.clone(),
                 on_behalf_of: None,
@@ -1121,12 +1245,12 @@ mod cases {
             .unwrap();
         // Another worker cannot hold it.
         assert!(matches!(
-            s.hold_submission(sub.id, "x", short).await,
+            s.submissions().hold(sub.id, "x", short).await,
             Err(StoreError::LeaseLost { .. })
         ));
         // The holder extends its lease: 20 s later, plus 30 s from then.
         h.clock.advance(Duration::from_secs(20));
-        let held = s.hold_submission(sub.id, "b", short).await.unwrap();
+        let held = s.submissions().hold(sub.id, "b", short).await.unwrap();
         assert!(held.lease_until.unwrap() > sub.lease_until.unwrap());
         h.clock.advance(Duration::from_secs(20));
         // 40 s after the intent, the extended lease still holds it.
@@ -1137,11 +1261,11 @@ mod cases {
                 .submissions_unknown,
             0
         );
-        s.hold_submission(sub.id, "b", short).await.unwrap();
+        s.submissions().hold(sub.id, "b", short).await.unwrap();
         // Let it lapse: even before recovery runs, the holder may not POST any more.
         h.clock.advance(Duration::from_secs(31));
         assert!(matches!(
-            s.hold_submission(sub.id, "b", short).await,
+            s.submissions().hold(sub.id, "b", short).await,
             Err(StoreError::LeaseLost { .. })
         ));
         assert_eq!(
@@ -1152,10 +1276,12 @@ mod cases {
             1
         );
         assert!(matches!(
-            s.hold_submission(SubmissionId(999_999), "b", short).await,
+            s.submissions()
+                .hold(SubmissionId(999_999), "b", short)
+                .await,
             Err(StoreError::NotFound(_))
         ));
-        let counts = s.count_documents_by_state().await.unwrap();
+        let counts = s.documents().count_by_state().await.unwrap();
         assert_eq!(counts.get(&DocumentState::Batched), Some(&2));
         assert_eq!(counts.len(), 1);
     }
@@ -1163,12 +1289,14 @@ mod cases {
     pub(super) async fn webhook_retry_backs_off_then_dies(h: Harness) {
         let s = &*h.store;
         let d = s
-            .insert_document(doc("C1", "W1", "w"))
+            .documents()
+            .insert(doc("C1", "W1", "w"))
             .await
             .unwrap()
             .document;
         let hook = s
-            .enqueue_webhook(NewWebhook {
+            .outbox()
+            .enqueue(NewWebhook {
                 document_id: Some(d.id),
                 event: "document.valid".to_owned(),
                 payload: json!({"id": d.id.0, "state": "valid"}),
@@ -1179,40 +1307,41 @@ mod cases {
         assert_eq!(hook.state, WebhookState::Pending);
         assert_eq!(hook.payload, json!({"id": d.id.0, "state": "valid"}));
 
-        let got = s.claim_webhooks("d1", 10, LEASE).await.unwrap();
+        let got = s.outbox().claim("d1", 10, LEASE).await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].attempts, 1);
-        assert!(s.claim_webhooks("d2", 10, LEASE).await.unwrap().is_empty());
+        assert!(s.outbox().claim("d2", 10, LEASE).await.unwrap().is_empty());
         // Only the holder may settle it.
         assert!(matches!(
-            s.retry_webhook(hook.id, "d2", "nope").await,
+            s.outbox().retry(hook.id, "d2", "nope").await,
             Err(StoreError::LeaseLost { .. })
         ));
-        let r1 = s.retry_webhook(hook.id, "d1", "HTTP 500").await.unwrap();
+        let r1 = s.outbox().retry(hook.id, "d1", "HTTP 500").await.unwrap();
         assert_eq!(r1.state, WebhookState::Pending);
         assert_eq!(r1.last_error.as_deref(), Some("HTTP 500"));
         let t1 = r1.next_attempt_at - r1.updated_at;
         assert_eq!(t1.num_seconds(), webhook_backoff(1).as_secs() as i64);
         // Not due yet.
-        assert!(s.claim_webhooks("d1", 10, LEASE).await.unwrap().is_empty());
+        assert!(s.outbox().claim("d1", 10, LEASE).await.unwrap().is_empty());
         h.clock.advance(webhook_backoff(1) + Duration::from_secs(1));
-        let got = s.claim_webhooks("d1", 10, LEASE).await.unwrap();
+        let got = s.outbox().claim("d1", 10, LEASE).await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].attempts, 2);
-        let r2 = s.retry_webhook(hook.id, "d1", "timeout").await.unwrap();
+        let r2 = s.outbox().retry(hook.id, "d1", "timeout").await.unwrap();
         let t2 = r2.next_attempt_at - r2.updated_at;
         assert_eq!(t2.num_seconds(), webhook_backoff(2).as_secs() as i64);
         assert!(t2 > t1, "backoff grows");
         h.clock.advance(webhook_backoff(2) + Duration::from_secs(1));
-        assert_eq!(s.claim_webhooks("d1", 10, LEASE).await.unwrap().len(), 1);
-        let r3 = s.retry_webhook(hook.id, "d1", "timeout").await.unwrap();
+        assert_eq!(s.outbox().claim("d1", 10, LEASE).await.unwrap().len(), 1);
+        let r3 = s.outbox().retry(hook.id, "d1", "timeout").await.unwrap();
         assert_eq!(r3.state, WebhookState::Dead);
         h.clock.advance(Duration::from_secs(3600 * 24));
-        assert!(s.claim_webhooks("d1", 10, LEASE).await.unwrap().is_empty());
+        assert!(s.outbox().claim("d1", 10, LEASE).await.unwrap().is_empty());
 
         // A second delivery: the deliverer vanishes, the lease expires, another delivers it.
         let h2 = s
-            .enqueue_webhook(NewWebhook {
+            .outbox()
+            .enqueue(NewWebhook {
                 document_id: None,
                 event: "ping".to_owned(),
                 payload: json!({}),
@@ -1221,7 +1350,8 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(
-            s.claim_webhooks("gone", 10, Duration::from_secs(5))
+            s.outbox()
+                .claim("gone", 10, Duration::from_secs(5))
                 .await
                 .unwrap()
                 .len(),
@@ -1232,23 +1362,23 @@ mod cases {
             s.release_expired_leases().await.unwrap().webhooks_released,
             1
         );
-        assert_eq!(s.claim_webhooks("d3", 10, LEASE).await.unwrap().len(), 1);
+        assert_eq!(s.outbox().claim("d3", 10, LEASE).await.unwrap().len(), 1);
         assert!(matches!(
-            s.ack_webhook(h2.id, "gone").await,
+            s.outbox().ack(h2.id, "gone").await,
             Err(StoreError::LeaseLost { .. })
         ));
-        let acked = s.ack_webhook(h2.id, "d3").await.unwrap();
+        let acked = s.outbox().ack(h2.id, "d3").await.unwrap();
         assert_eq!(acked.state, WebhookState::Delivered);
         assert_eq!(acked.attempts, 2);
         assert!(matches!(
-            s.ack_webhook(h2.id, "d3").await,
+            s.outbox().ack(h2.id, "d3").await,
             Err(StoreError::LeaseLost { .. })
         ));
     }
 
     pub(super) async fn api_keys_are_stored_hashed_only(h: Harness) {
         let s = &*h.store;
-        let (rec, secret) = s.create_api_key("erp-prod").await.unwrap();
+        let (rec, secret) = s.api_keys().create("erp-prod").await.unwrap();
         let plain = secret.expose().to_owned();
         assert!(plain.len() >= 40, "a long random key");
         assert!(!format!("{secret:?}").contains(&plain));
@@ -1269,22 +1399,28 @@ mod cases {
         assert_eq!(hash, &hex::encode(sha2::Sha256::digest(plain.as_bytes())));
 
         assert_eq!(
-            s.verify_api_key(&plain).await.unwrap().map(|r| r.id),
+            s.api_keys().verify(&plain).await.unwrap().map(|r| r.id),
             Some(rec.id)
         );
-        assert!(s.verify_api_key("ivk_wrong").await.unwrap().is_none());
+        assert!(s.api_keys().verify("ivk_wrong").await.unwrap().is_none());
         assert!(
-            s.verify_api_key(hash).await.unwrap().is_none(),
+            s.api_keys().verify(hash).await.unwrap().is_none(),
             "the hash is not a key"
         );
-        let (_, second) = s.create_api_key("erp-test").await.unwrap();
+        let (_, second) = s.api_keys().create("erp-test").await.unwrap();
         assert_ne!(second.expose(), plain);
 
-        let revoked = s.revoke_api_key(rec.id).await.unwrap();
+        let revoked = s.api_keys().revoke(rec.id).await.unwrap();
         assert!(revoked.revoked_at.is_some());
-        assert!(s.verify_api_key(&plain).await.unwrap().is_none());
-        assert!(s.verify_api_key(second.expose()).await.unwrap().is_some());
-        let listed = s.list_api_keys().await.unwrap();
+        assert!(s.api_keys().verify(&plain).await.unwrap().is_none());
+        assert!(
+            s.api_keys()
+                .verify(second.expose())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let listed = s.api_keys().list().await.unwrap();
         assert_eq!(
             listed.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
             ["erp-prod", "erp-test"]
@@ -1293,11 +1429,11 @@ mod cases {
         // Revoking twice keeps the first time.
         h.clock.advance(Duration::from_secs(60));
         assert_eq!(
-            s.revoke_api_key(rec.id).await.unwrap().revoked_at,
+            s.api_keys().revoke(rec.id).await.unwrap().revoked_at,
             revoked.revoked_at
         );
         assert!(matches!(
-            s.revoke_api_key(ApiKeyId(987_654)).await,
+            s.api_keys().revoke(ApiKeyId(987_654)).await,
             Err(StoreError::NotFound(_))
         ));
     }
@@ -1307,7 +1443,8 @@ mod cases {
         let start = h.clock.now();
         for i in 0..25 {
             let issuer = if i % 2 == 0 { "EVEN" } else { "ODD" };
-            s.insert_document(doc(issuer, &format!("P{i}"), &format!("{i}")))
+            s.documents()
+                .insert(doc(issuer, &format!("P{i}"), &format!("{i}")))
                 .await
                 .unwrap();
             h.clock.advance(Duration::from_secs(60));
@@ -1320,7 +1457,7 @@ mod cases {
         };
         let mut pages = 0;
         loop {
-            let page = s.list_documents(&filter).await.unwrap();
+            let page = s.documents().list(&filter).await.unwrap();
             pages += 1;
             assert!(page.items.len() <= 10);
             all.extend(page.items.iter().map(|d| d.internal_id.clone()));
@@ -1336,7 +1473,8 @@ mod cases {
         assert_eq!(all[24], "P24");
 
         let even = s
-            .list_documents(&DocumentFilter {
+            .documents()
+            .list(&DocumentFilter {
                 issuer_tin: Some("EVEN".to_owned()),
                 ..Default::default()
             })
@@ -1348,7 +1486,8 @@ mod cases {
 
         // Received in minutes [5, 10): P5..P9.
         let window = s
-            .list_documents(&DocumentFilter {
+            .documents()
+            .list(&DocumentFilter {
                 received_from: Some(start + chrono::Duration::minutes(5)),
                 received_before: Some(start + chrono::Duration::minutes(10)),
                 ..Default::default()
@@ -1362,9 +1501,10 @@ mod cases {
             .collect();
         assert_eq!(names, ["P5", "P6", "P7", "P8", "P9"]);
 
-        s.claim_received("w", 3, LEASE).await.unwrap();
+        s.documents().claim_received("w", 3, LEASE).await.unwrap();
         for d in s
-            .list_documents(&DocumentFilter {
+            .documents()
+            .list(&DocumentFilter {
                 limit: 3,
                 ..Default::default()
             })
@@ -1372,19 +1512,21 @@ mod cases {
             .unwrap()
             .items
         {
-            s.mark_prepared(
-                d.id,
-                "w",
-                Prepared {
-                    bytes: b"p".to_vec(),
-                    document_hash: "h".to_owned(),
-                },
-            )
-            .await
-            .unwrap();
+            s.documents()
+                .mark_prepared(
+                    d.id,
+                    "w",
+                    Prepared {
+                        bytes: b"p".to_vec(),
+                        document_hash: "h".to_owned(),
+                    },
+                )
+                .await
+                .unwrap();
         }
         let prepared = s
-            .list_documents(&DocumentFilter {
+            .documents()
+            .list(&DocumentFilter {
                 state: Some(DocumentState::Prepared),
                 ..Default::default()
             })
@@ -1392,7 +1534,8 @@ mod cases {
             .unwrap();
         assert_eq!(prepared.items.len(), 3);
         let odd_received = s
-            .list_documents(&DocumentFilter {
+            .documents()
+            .list(&DocumentFilter {
                 state: Some(DocumentState::Received),
                 issuer_tin: Some("ODD".to_owned()),
                 ..Default::default()

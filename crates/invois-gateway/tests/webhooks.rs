@@ -125,9 +125,10 @@ async fn serve(app: Router) -> String {
     format!("http://{addr}")
 }
 
-async fn all_deliveries(store: &dyn Store) -> Vec<WebhookLogEntry> {
+async fn all_deliveries(store: &Store) -> Vec<WebhookLogEntry> {
     store
-        .list_webhook_deliveries(&WebhookFilter {
+        .outbox()
+        .list(&WebhookFilter {
             limit: 1_000,
             ..WebhookFilter::default()
         })
@@ -149,7 +150,7 @@ mod cases {
 
     pub(super) async fn delivers_every_status_change_signed_and_in_order(h: Harness) {
         let erp = ErpServer::start().await;
-        let driven = drive(&*h.store, "C1").await;
+        let driven = drive(&h.store, "C1").await;
         let hooks = Webhooks::new(h.store.clone(), h.clock.clone(), config(&erp.url, 5)).unwrap();
 
         assert_eq!(hooks.run_once().await.unwrap(), 7);
@@ -176,13 +177,13 @@ mod cases {
         }
 
         // In event order, one request per event, each naming its delivery.
-        let events = h.store.events_after(0, 100).await.unwrap();
+        let events = h.store.documents().events_after(0, 100).await.unwrap();
         let sent: Vec<i64> = got
             .iter()
             .map(|r| r.json()["event_id"].as_i64().unwrap())
             .collect();
         assert_eq!(sent, events.iter().map(|e| e.id).collect::<Vec<_>>());
-        let deliveries = all_deliveries(&*h.store).await;
+        let deliveries = all_deliveries(&h.store).await;
         for r in &got {
             let d = deliveries
                 .iter()
@@ -273,7 +274,7 @@ mod cases {
         // Nothing twice: a second pass sends nothing; a new change sends exactly one.
         assert_eq!(hooks.run_once().await.unwrap(), 0);
         assert_eq!(erp.got().len(), 7);
-        let later = drive(&*h.store, "C2").await;
+        let later = drive(&h.store, "C2").await;
         assert_eq!(hooks.run_once().await.unwrap(), 7);
         let got = erp.got();
         assert_eq!(got.len(), 14);
@@ -287,7 +288,7 @@ mod cases {
                 .iter()
                 .any(|r| r.json()["document_id"] == later.rejected.0)
         );
-        let counts = h.store.count_webhooks_by_state().await.unwrap();
+        let counts = h.store.outbox().count_by_state().await.unwrap();
         assert_eq!(counts.get(&WebhookState::Delivered), Some(&14));
         assert_eq!(counts.len(), 1);
     }
@@ -296,9 +297,10 @@ mod cases {
         let erp = ErpServer::start().await;
         erp.answer(500);
         let s = &*h.store;
-        let d = s.insert_document(doc("C1", "INV-1", "x")).await.unwrap();
-        s.claim_received("p", 1, LEASE).await.unwrap();
-        s.mark_rejected_locally(d.document.id, "p", serde_json::json!(["bad"]))
+        let d = s.documents().insert(doc("C1", "INV-1", "x")).await.unwrap();
+        s.documents().claim_received("p", 1, LEASE).await.unwrap();
+        s.documents()
+            .mark_rejected_locally(d.document.id, "p", serde_json::json!(["bad"]))
             .await
             .unwrap();
         let metrics = invois_gateway::metrics::Metrics::new();
@@ -321,7 +323,7 @@ mod cases {
         assert_eq!(hooks.run_once().await.unwrap(), 0);
         h.clock.advance(Duration::from_secs(5));
         assert_eq!(hooks.run_once().await.unwrap(), 1);
-        let second = s.get_webhook_delivery(first.id).await.unwrap().delivery;
+        let second = s.outbox().get(first.id).await.unwrap().delivery;
         assert_eq!(second.attempts, 2);
         assert_eq!(second.state, WebhookState::Pending);
         // The delay doubled.
@@ -335,7 +337,7 @@ mod cases {
         assert_eq!(hooks.run_once().await.unwrap(), 0);
         h.clock.advance(Duration::from_secs(4));
         assert_eq!(hooks.run_once().await.unwrap(), 1);
-        let dead = s.get_webhook_delivery(first.id).await.unwrap().delivery;
+        let dead = s.outbox().get(first.id).await.unwrap().delivery;
         assert_eq!(dead.state, WebhookState::Dead);
         assert_eq!(dead.attempts, 3);
         h.clock.advance(Duration::from_secs(3600));
@@ -397,7 +399,7 @@ mod cases {
         assert_eq!(got[3].delivery, replay_id);
         // The same payload (same eventId) so the ERP can tell it is the same change.
         assert_eq!(got[3].body, got[0].body);
-        let replayed = s.get_webhook_delivery(WebhookId(replay_id)).await.unwrap();
+        let replayed = s.outbox().get(WebhookId(replay_id)).await.unwrap();
         assert_eq!(replayed.delivery.state, WebhookState::Delivered);
         assert_eq!(replayed.replay_of, Some(first.id));
         let text = metrics.render(s).await;
@@ -411,7 +413,7 @@ mod cases {
         );
         assert!(text.contains("invois_webhook_deliveries{state=\"dead\"} 1\n"));
         // The original keeps its own history.
-        let original = s.get_webhook_delivery(first.id).await.unwrap().delivery;
+        let original = s.outbox().get(first.id).await.unwrap().delivery;
         assert_eq!(original.state, WebhookState::Dead);
         assert_eq!(original.attempts, 3);
 
@@ -509,9 +511,10 @@ mod cases {
         let mut erp = ErpServer::start().await;
         erp.answer(0);
         let s = &*h.store;
-        let d = s.insert_document(doc("C1", "INV-1", "x")).await.unwrap();
-        s.claim_received("p", 1, LEASE).await.unwrap();
-        s.mark_rejected_locally(d.document.id, "p", serde_json::json!(["bad"]))
+        let d = s.documents().insert(doc("C1", "INV-1", "x")).await.unwrap();
+        s.documents().claim_received("p", 1, LEASE).await.unwrap();
+        s.documents()
+            .mark_rejected_locally(d.document.id, "p", serde_json::json!(["bad"]))
             .await
             .unwrap();
         let hooks = Webhooks::new(h.store.clone(), h.clock.clone(), config(&erp.url, 3)).unwrap();
@@ -537,29 +540,33 @@ mod cases {
         let n = 30;
         let mut uuids = Vec::new();
         for i in 0..n {
-            s.insert_document(doc("C1", &format!("INV-{i}"), &format!("b{i}")))
+            s.documents()
+                .insert(doc("C1", &format!("INV-{i}"), &format!("b{i}")))
                 .await
                 .unwrap();
         }
-        for d in s.claim_received("p", 100, LEASE).await.unwrap() {
-            s.mark_prepared(
-                d.id,
-                "p",
-                Prepared {
-                    bytes: b"x".to_vec(),
-                    document_hash: "h".to_owned(),
-                },
-            )
-            .await
-            .unwrap();
+        for d in s.documents().claim_received("p", 100, LEASE).await.unwrap() {
+            s.documents()
+                .mark_prepared(
+                    d.id,
+                    "p",
+                    Prepared {
+                        bytes: b"x".to_vec(),
+                        document_hash: "h".to_owned(),
+                    },
+                )
+                .await
+                .unwrap();
         }
         let batch = s
-            .claim_documents_for_batch("b", 100, 5_000_000, LEASE)
+            .documents()
+            .claim_for_batch("b", 100, 5_000_000, LEASE)
             .await
             .unwrap()
             .unwrap();
         let sub = s
-            .record_submission_intent(SubmissionIntent {
+            .submissions()
+            .record_intent(SubmissionIntent {
                 worker: "b".to_owned(),
                 client_id: batch.client_id.clone(),
                 on_behalf_of: None,
@@ -575,16 +582,17 @@ mod cases {
             .map(|d| (d.id, format!("U{}", d.id)))
             .collect();
         uuids.extend(accepted.iter().map(|(_, u)| u.clone()));
-        s.record_submission_accepted(
-            sub.id,
-            &SubmissionAccepted {
-                submission_uid: "SUB".to_owned(),
-                accepted,
-                rejected: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        s.submissions()
+            .record_accepted(
+                sub.id,
+                &SubmissionAccepted {
+                    submission_uid: "SUB".to_owned(),
+                    accepted,
+                    rejected: vec![],
+                },
+            )
+            .await
+            .unwrap();
 
         let a = h.another_instance().await;
         let b = h.another_instance().await;
@@ -593,6 +601,7 @@ mod cases {
             tokio::spawn(async move {
                 for uuid in uuids {
                     store
+                        .submissions()
                         .record_validation_results(&[ValidationUpdate {
                             uuid,
                             outcome: ValidationOutcome::Valid {
@@ -606,12 +615,12 @@ mod cases {
                 }
             })
         };
-        let relay = |store: Arc<dyn Store>, done: Arc<std::sync::atomic::AtomicBool>| {
+        let relay = |store: Arc<Store>, done: Arc<std::sync::atomic::AtomicBool>| {
             tokio::spawn(async move {
                 let mut total = 0;
                 loop {
                     let finished = done.load(Ordering::SeqCst);
-                    let n = webhooks::relay_events(&*store, 3, 5).await.unwrap();
+                    let n = webhooks::relay_events(&store, 3, 5).await.unwrap();
                     total += n;
                     if n == 0 {
                         if finished {
@@ -629,7 +638,7 @@ mod cases {
         done.store(true, Ordering::SeqCst);
         let total = ra.await.unwrap() + rb.await.unwrap();
 
-        let events = s.events_after(0, 1_000).await.unwrap();
+        let events = s.documents().events_after(0, 1_000).await.unwrap();
         assert_eq!(events.len(), 2 * n);
         assert_eq!(total, events.len() as u64);
         let deliveries = all_deliveries(s).await;
@@ -650,7 +659,7 @@ mod cases {
     pub(super) async fn two_deliverers_never_send_one_delivery_twice(h: Harness) {
         let erp = ErpServer::start().await;
         for issuer in ["C1", "C2", "C3"] {
-            drive(&*h.store, issuer).await;
+            drive(&h.store, issuer).await;
         }
         let other = h.another_instance().await;
         let mut one = config(&erp.url, 5);
@@ -681,7 +690,7 @@ mod cases {
         assert_eq!(got.len(), 21);
         let distinct: BTreeSet<i64> = got.iter().map(|r| r.delivery).collect();
         assert_eq!(distinct.len(), 21, "each delivery sent once");
-        let counts = h.store.count_webhooks_by_state().await.unwrap();
+        let counts = h.store.outbox().count_by_state().await.unwrap();
         assert_eq!(counts.get(&WebhookState::Delivered), Some(&21));
     }
 
@@ -691,7 +700,7 @@ mod cases {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let running = tokio::spawn(hooks.run(shutdown));
         // Changes made while it runs are picked up without anyone calling it.
-        drive(&*h.store, "C1").await;
+        drive(&h.store, "C1").await;
         for _ in 0..7 {
             erp.arrived.recv().await.unwrap();
         }
@@ -699,8 +708,8 @@ mod cases {
         running.await.unwrap();
         assert_eq!(erp.got().len(), 7);
         // Stopped: a later change is relayed by nobody.
-        drive(&*h.store, "C2").await;
-        let counts = h.store.count_webhooks_by_state().await.unwrap();
+        drive(&h.store, "C2").await;
+        let counts = h.store.outbox().count_by_state().await.unwrap();
         assert_eq!(counts.values().sum::<u64>(), 7);
     }
 }

@@ -294,7 +294,7 @@ pub(super) async fn get_by_id(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<axum::Json<DocumentDetail>, ApiError> {
     let id = id_from_path(path)?;
-    let doc = match state.store.get_document(id).await {
+    let doc = match state.store.documents().get(id).await {
         Ok(doc) => doc,
         Err(crate::store::StoreError::NotFound(_)) => {
             return Err(ApiError::not_found(format!("no document with id {id}")));
@@ -325,7 +325,7 @@ pub(super) async fn get_by_key(
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<axum::Json<DocumentDetail>, ApiError> {
     let key = key_from_path(path)?;
-    let Some(doc) = state.store.find_document(&key).await? else {
+    let Some(doc) = state.store.documents().find(&key).await? else {
         return Err(ApiError::not_found(format!(
             "no document {}/{}/{}",
             key.issuer_tin, key.type_code, key.internal_id
@@ -338,7 +338,7 @@ async fn with_events(
     state: &ApiState,
     doc: &DocumentRecord,
 ) -> Result<axum::Json<DocumentDetail>, ApiError> {
-    let events = state.store.document_events(doc.id).await?;
+    let events = state.store.documents().events(doc.id).await?;
     Ok(axum::Json(DocumentDetail {
         document: DocumentView::of(doc),
         events: events.iter().map(EventView::of).collect(),
@@ -435,7 +435,7 @@ pub(super) async fn list(
             .transpose()?
             .unwrap_or(0),
     };
-    let page = state.store.list_documents(&filter).await?;
+    let page = state.store.documents().list(&filter).await?;
     Ok(axum::Json(DocumentPage {
         documents: page.items.iter().map(DocumentView::of).collect(),
         next: page.next.map(|n| n.0),
@@ -475,7 +475,7 @@ pub(super) async fn cancel(
     }
     let body = read_body(body, state.max_body_bytes)?;
     let CancelRequest { reason } = cancel_reason(&body)?;
-    let doc = match state.store.get_document(id).await {
+    let doc = match state.store.documents().get(id).await {
         Ok(doc) => doc,
         Err(crate::store::StoreError::NotFound(_)) => {
             return Err(ApiError::not_found(format!("no document with id {id}")));
@@ -519,7 +519,12 @@ pub(super) async fn cancel(
         uuid: uuid.clone(),
         outcome: ValidationOutcome::Cancelled,
     };
-    if let Err(e) = state.store.record_validation_results(&[update]).await {
+    if let Err(e) = state
+        .store
+        .submissions()
+        .record_validation_results(&[update])
+        .await
+    {
         tracing::error!(document.id = id.0, error = %e, "cancelled at MyInvois but not recorded");
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -530,7 +535,7 @@ pub(super) async fn cancel(
             ),
         ));
     }
-    let doc = state.store.get_document(id).await?;
+    let doc = state.store.documents().get(id).await?;
     with_events(&state, &doc).await
 }
 
@@ -909,7 +914,7 @@ pub(super) async fn versions(
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<axum::Json<VersionList>, ApiError> {
     let key = key_from_path(path)?;
-    let versions = state.store.document_versions(&key).await?;
+    let versions = state.store.documents().versions(&key).await?;
     if versions.is_empty() {
         return Err(ApiError::not_found(format!(
             "no document {}/{}/{}",

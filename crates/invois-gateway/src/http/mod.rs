@@ -85,7 +85,7 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 #[derive(Debug, Clone)]
 pub struct ApiState {
     /// The gateway's store.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     /// Turns request bodies into stored documents.
     pub intake: Intake,
     /// The MyInvois logins (for cancellation).
@@ -99,7 +99,7 @@ pub struct ApiState {
 impl ApiState {
     /// State over `store` and `clients`, with an [`Intake`] into the same store and the
     /// default body cap.
-    pub fn new(store: Arc<dyn Store>, clients: ClientPool, clock: Clock) -> ApiState {
+    pub fn new(store: Arc<Store>, clients: ClientPool, clock: Clock) -> ApiState {
         let intake = Intake::new(store.clone(), &clients);
         ApiState {
             store,
@@ -152,7 +152,7 @@ pub fn router(state: ApiState) -> Router {
 ///
 /// Use on any router: `axum::middleware::from_fn_with_state(store, require_api_key)`.
 pub async fn require_api_key(
-    State(store): State<Arc<dyn Store>>,
+    State(store): State<Arc<Store>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -160,7 +160,7 @@ pub async fn require_api_key(
         Ok(key) => key,
         Err(e) => return e.into_response(),
     };
-    match store.verify_api_key(&presented).await {
+    match store.api_keys().verify(&presented).await {
         Ok(Some(record)) => {
             tracing::debug!(api_key.id = record.id.0, api_key.name = %record.name, "API key accepted");
             request.extensions_mut().insert::<ApiKeyRecord>(record);
@@ -278,7 +278,7 @@ pub(crate) async fn health() -> axum::Json<Health> {
     ),
 )]
 pub(crate) async fn ready(State(state): State<ApiState>) -> Result<axum::Json<Ready>, ApiError> {
-    match state.store.count_documents_by_state().await {
+    match state.store.documents().count_by_state().await {
         Ok(counts) => Ok(axum::Json(Ready {
             status: "ready",
             time: state.clock.now().to_rfc3339(),

@@ -79,7 +79,7 @@ pub(super) async fn list(
             .transpose()?
             .unwrap_or(DEFAULT_LIMIT),
     };
-    let items = state.store.list_submissions(&filter).await?;
+    let items = state.store.submissions().list(&filter).await?;
     // A full page may have more behind it; pass `next` as `before`.
     let next = if items.len() as u64 >= u64::from(filter.limit) {
         items.last().map(|s| s.id.0)

@@ -188,7 +188,7 @@ pub struct Pipeline {
 
 #[derive(Debug)]
 struct Inner {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     clients: ClientPool,
     signer: Option<Arc<Signer>>,
     config: PipelineConfig,
@@ -210,7 +210,7 @@ struct Inner {
 impl Pipeline {
     /// A pipeline over `store`, submitting with `clients`, signing with `signer` (if any).
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         clients: ClientPool,
         signer: Option<Arc<Signer>>,
         config: PipelineConfig,
@@ -233,7 +233,7 @@ impl Pipeline {
     }
 
     /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
     }
 
@@ -366,7 +366,7 @@ impl Pipeline {
             busy |= self.poll_once().await? > 0;
             let recovered = self.inner.store.release_expired_leases().await?;
             busy |= recovered != Default::default();
-            let counts = self.inner.store.count_documents_by_state().await?;
+            let counts = self.inner.store.documents().count_by_state().await?;
             if counts.keys().all(|s| s.is_final()) {
                 return Ok(());
             }

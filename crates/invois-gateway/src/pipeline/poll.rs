@@ -24,7 +24,12 @@ impl Pipeline {
         } else {
             lo
         };
-        let due = self.inner.store.claim_due_polls(16, next_in).await?;
+        let due = self
+            .inner
+            .store
+            .submissions()
+            .claim_due_polls(16, next_in)
+            .await?;
         let count = due.len();
         let polls = due.into_iter().map(|sub| async move {
             if let Err(e) = self.poll_submission(&sub).await {
@@ -33,7 +38,13 @@ impl Pipeline {
             }
             // The claim scheduled the next poll from when it was claimed; the call itself
             // (and any wait for budget) came later. Count the interval from now instead.
-            if let Err(e) = self.inner.store.poll_finished(sub.id, next_in).await {
+            if let Err(e) = self
+                .inner
+                .store
+                .submissions()
+                .poll_finished(sub.id, next_in)
+                .await
+            {
                 tracing::warn!(submission = %sub.id, error = %e, "could not reschedule a poll");
             }
         });
@@ -67,7 +78,8 @@ impl Pipeline {
         // to documents that are Invalid *and* not yet recorded.
         let waiting: HashSet<String> = inner
             .store
-            .documents_in_submission(sub.id)
+            .submissions()
+            .documents_in(sub.id)
             .await?
             .into_iter()
             .filter(|d| matches!(d.state, DocumentState::Submitted | DocumentState::Valid))
@@ -127,7 +139,11 @@ impl Pipeline {
             }
         }
         if !updates.is_empty() {
-            let changed = inner.store.record_validation_results(&updates).await?;
+            let changed = inner
+                .store
+                .submissions()
+                .record_validation_results(&updates)
+                .await?;
             tracing::debug!(submission = %sub.id, changed, "validation results recorded");
         }
         Ok(())

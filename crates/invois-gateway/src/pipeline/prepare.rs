@@ -245,7 +245,7 @@ fn set_reference_uuid(doc: &mut Document, index: usize, uuid: &str) {
 /// The uuid of the valid document `internal_id` of `issuer_tin` among `types`, or what the
 /// gateway holds under that id instead (for the error).
 async fn valid_original(
-    store: &dyn Store,
+    store: &Store,
     issuer_tin: &str,
     internal_id: &str,
     types: [&str; 4],
@@ -257,7 +257,7 @@ async fn valid_original(
             type_code: type_code.to_owned(),
             internal_id: internal_id.to_owned(),
         };
-        if let Some(d) = store.find_document(&key).await? {
+        if let Some(d) = store.documents().find(&key).await? {
             match (&d.state, &d.uuid) {
                 (DocumentState::Valid, Some(uuid)) => return Ok(Ok(uuid.clone())),
                 _ => seen.push(format!("type {type_code} document {} is {}", d.id, d.state)),
@@ -276,7 +276,7 @@ async fn valid_original(
 /// (not a note, every reference has its uuid, signed, or unreadable, which preparation then
 /// reports).
 async fn fill_original_uuids(
-    store: &dyn Store,
+    store: &Store,
     doc: &DocumentRecord,
 ) -> Result<Option<Result<Vec<u8>, ReferenceError>>, StoreError> {
     let Some(types) = original_types(&doc.type_code) else {
@@ -324,6 +324,7 @@ impl Pipeline {
         let inner = &self.inner;
         let docs = inner
             .store
+            .documents()
             .claim_received(
                 &inner.config.worker,
                 inner.config.prepare_batch,
@@ -401,6 +402,7 @@ impl Pipeline {
                         let document_hash = invois_client::sha256_hex(&bytes);
                         inner
                             .store
+                            .documents()
                             .mark_prepared(
                                 doc.id,
                                 &inner.config.worker,
@@ -417,6 +419,7 @@ impl Pipeline {
                         tracing::info!(document = %doc.id, internal_id = %doc.internal_id, "rejected locally");
                         inner
                             .store
+                            .documents()
                             .mark_rejected_locally(doc.id, &inner.config.worker, errors)
                             .await
                             .map(|_| ())

@@ -32,7 +32,7 @@ impl Pipeline {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reconcile_once(&self) -> Result<usize, PipelineError> {
         let inner = &self.inner;
-        let pending = inner.store.submissions_needing_reconcile(50).await?;
+        let pending = inner.store.submissions().needing_reconcile(50).await?;
         if pending.is_empty() {
             return Ok(0);
         }
@@ -69,14 +69,18 @@ impl Pipeline {
     /// Settles one submission if the evidence allows. Returns whether it was settled.
     async fn reconcile_submission(&self, sub: &SubmissionRecord) -> Result<bool, PipelineError> {
         let inner = &self.inner;
-        let docs = inner.store.documents_in_submission(sub.id).await?;
+        let docs = inner.store.submissions().documents_in(sub.id).await?;
         let waiting: Vec<_> = docs
             .iter()
             .filter(|d| d.state == DocumentState::Batched)
             .collect();
         if waiting.is_empty() {
             // Nothing of it is still waiting (settled elsewhere); close it.
-            inner.store.record_submission_not_received(sub.id).await?;
+            inner
+                .store
+                .submissions()
+                .record_not_received(sub.id)
+                .await?;
             return Ok(true);
         }
         let client = inner.clients.client(sub.on_behalf_of.as_deref())?;
@@ -163,7 +167,8 @@ impl Pipeline {
             };
             inner
                 .store
-                .record_submission_accepted(sub.id, &settled)
+                .submissions()
+                .record_accepted(sub.id, &settled)
                 .await?;
             tracing::info!(submission = %sub.id, %uid, found = settled.accepted.len(), "reconciled: MyInvois had received it");
             return Ok(true);
@@ -179,7 +184,11 @@ impl Pipeline {
             _ => false,
         };
         if settled {
-            inner.store.record_submission_not_received(sub.id).await?;
+            inner
+                .store
+                .submissions()
+                .record_not_received(sub.id)
+                .await?;
             tracing::info!(submission = %sub.id, "reconciled: MyInvois never received it; sending again");
         }
         Ok(settled)

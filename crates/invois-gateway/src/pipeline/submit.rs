@@ -61,7 +61,8 @@ impl Pipeline {
         }
         let Some(batch) = inner
             .store
-            .claim_documents_for_batch(
+            .documents()
+            .claim_for_batch(
                 &inner.config.worker,
                 u32::try_from(limit).unwrap_or(u32::MAX),
                 bytes as u64,
@@ -117,7 +118,8 @@ impl Pipeline {
         };
         let intent = inner
             .store
-            .record_submission_intent(SubmissionIntent {
+            .submissions()
+            .record_intent(SubmissionIntent {
                 worker: worker.to_owned(),
                 client_id: batch.client_id.clone(),
                 on_behalf_of: batch.on_behalf_of.clone(),
@@ -129,7 +131,8 @@ impl Pipeline {
         // Last check that this worker still owns the intent; after this the POST may leave.
         inner
             .store
-            .hold_submission(intent.id, worker, inner.config.submit_lease)
+            .submissions()
+            .hold(intent.id, worker, inner.config.submit_lease)
             .await?;
         let client = inner.clients.client(batch.on_behalf_of.as_deref())?;
         // The client may wait for rate budget (a 429 pauses the class for its Retry-After,
@@ -154,7 +157,7 @@ impl Pipeline {
                 tracing::warn!(submission = %intent.id, %reason, "submission abandoned; reconciling");
                 inner
                     .store
-                    .record_submission_unknown(intent.id, &reason)
+                    .submissions().record_unknown(intent.id, &reason)
                     .await?;
                 return Ok(SubmitOutcome::Unknown(intent.id));
             }
@@ -201,7 +204,8 @@ impl Pipeline {
                     }
                 }
                 store
-                    .record_submission_accepted(intent.id, &accepted)
+                    .submissions()
+                    .record_accepted(intent.id, &accepted)
                     .await?;
                 self.grow_batches();
                 tracing::info!(
@@ -216,13 +220,14 @@ impl Pipeline {
             Err(SubmitError::OutcomeUnknown { reason, .. }) => {
                 tracing::warn!(submission = %intent.id, %reason, "submission outcome unknown; reconciling");
                 store
-                    .record_submission_unknown(intent.id, &reason.to_string())
+                    .submissions()
+                    .record_unknown(intent.id, &reason.to_string())
                     .await?;
                 Ok(SubmitOutcome::Unknown(intent.id))
             }
             Err(SubmitError::Duplicate { .. }) => {
                 tracing::warn!(submission = %intent.id, "422 DuplicateSubmission; reconciling");
-                store.record_submission_duplicate(intent.id).await?;
+                store.submissions().record_duplicate(intent.id).await?;
                 Ok(SubmitOutcome::Duplicate(intent.id))
             }
             Err(SubmitError::Rejected { failure, .. }) => {
@@ -231,12 +236,13 @@ impl Pipeline {
                     // Throttled: MyInvois did not process it, so the documents may go again
                     // (after the pause the client now observes for the whole class).
                     store
-                        .record_submission_unknown(intent.id, "429 Too Many Requests")
+                        .submissions()
+                        .record_unknown(intent.id, "429 Too Many Requests")
                         .await?;
-                    store.record_submission_not_received(intent.id).await?;
+                    store.submissions().record_not_received(intent.id).await?;
                     Ok(SubmitOutcome::NotSent(intent.id))
                 } else if code == "MaximumSizeExceeded" || failure.status == 413 {
-                    store.record_submission_split(intent.id).await?;
+                    store.submissions().record_split(intent.id).await?;
                     self.shrink_batches(batch.documents.len());
                     tracing::warn!(submission = %intent.id, documents = batch.documents.len(), "MaximumSizeExceeded; splitting the batch");
                     Ok(SubmitOutcome::Split(intent.id))
@@ -251,7 +257,10 @@ impl Pipeline {
                             .unwrap_or_default()
                     );
                     tracing::warn!(submission = %intent.id, %message, "submission refused");
-                    store.record_submission_refused(intent.id, &message).await?;
+                    store
+                        .submissions()
+                        .record_refused(intent.id, &message)
+                        .await?;
                     Ok(SubmitOutcome::Refused(intent.id))
                 }
             }
@@ -259,17 +268,19 @@ impl Pipeline {
                 // Nothing left this process (login or budget failed): the documents may go
                 // again once the cause is fixed.
                 store
-                    .record_submission_unknown(intent.id, &format!("not sent: {e}"))
+                    .submissions()
+                    .record_unknown(intent.id, &format!("not sent: {e}"))
                     .await?;
-                store.record_submission_not_received(intent.id).await?;
+                store.submissions().record_not_received(intent.id).await?;
                 Err(PipelineError::Api(e))
             }
             Err(SubmitError::Limit(e)) => {
                 // Cannot happen for a payload `PreparedSubmission` accepted; handled anyway.
                 store
-                    .record_submission_unknown(intent.id, &format!("not sent: {e}"))
+                    .submissions()
+                    .record_unknown(intent.id, &format!("not sent: {e}"))
                     .await?;
-                store.record_submission_not_received(intent.id).await?;
+                store.submissions().record_not_received(intent.id).await?;
                 self.shrink_batches(batch.documents.len());
                 Ok(SubmitOutcome::NotSent(intent.id))
             }
@@ -277,7 +288,8 @@ impl Pipeline {
                 // A kind this version does not know: the request may have left, so treat it
                 // like any unknown outcome.
                 store
-                    .record_submission_unknown(intent.id, &other.to_string())
+                    .submissions()
+                    .record_unknown(intent.id, &other.to_string())
                     .await?;
                 Ok(SubmitOutcome::Unknown(intent.id))
             }
@@ -290,7 +302,7 @@ impl Pipeline {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn batch_is_worth_sending(&self, limit: usize) -> Result<bool, PipelineError> {
         use crate::store::DocumentState;
-        let counts = self.inner.store.count_documents_by_state().await?;
+        let counts = self.inner.store.documents().count_by_state().await?;
         let prepared = counts.get(&DocumentState::Prepared).copied().unwrap_or(0);
         let received = counts.get(&DocumentState::Received).copied().unwrap_or(0);
         let mut since = self.inner.linger_since.lock().await;

@@ -64,7 +64,7 @@ pub struct ExternalDocumentRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What [`super::Store::upsert_external_document`] did.
+/// What [`super::Archive::upsert`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExternalUpsert {
     /// A new row.

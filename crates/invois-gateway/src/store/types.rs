@@ -186,7 +186,7 @@ pub struct NewDocument {
     pub type_code: String,
     /// The ERP's internal id (the document's `ID`, MyInvois' `invoiceCodeNumber`).
     pub internal_id: String,
-    /// 1 for the first version; corrections go through [`super::Store::new_version`].
+    /// 1 for the first version; corrections go through [`super::Documents::new_version`].
     pub version: i64,
     /// XML or JSON.
     pub format: DocumentFormat,
@@ -317,7 +317,7 @@ impl DocumentRecord {
     }
 }
 
-/// The outcome of [`super::Store::insert_document`].
+/// The outcome of [`super::Documents::insert`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inserted {
     /// The stored record (new, or the one stored earlier with identical bytes).
@@ -374,7 +374,7 @@ pub struct SubmissionRecord {
     /// `onbehalfof`, if any.
     pub on_behalf_of: Option<String>,
     /// Size of the exact payload, in bytes. The payload itself (up to 5 MB) is read only on
-    /// request ([`Store::submission_payload`](super::Store::submission_payload)): polling,
+    /// request ([`Submissions::payload`](super::Submissions::payload)): polling,
     /// listing and every state change return this record, and none of them needs it.
     pub payload_bytes: i64,
     /// Hex SHA-256 of the payload.

@@ -8,27 +8,27 @@ use std::future::Future;
 use std::sync::Arc;
 
 use invois_clock::Clock;
-use invois_gateway::store::{Db, SqlStore, Store};
+use invois_gateway::store::{Db, Store};
 // Each test binary uses its own part of the harness.
 #[allow(unused_imports)]
 pub use invois_testkit::db::{PgConnectOptions, PgSchema, SqliteFile, pg_schema, with_pg_schema};
 
 /// A SQLite store in a fresh temporary directory (kept alive by the returned guard).
-pub async fn sqlite_store(clock: Clock) -> (Arc<dyn Store>, SqliteFile) {
+pub async fn sqlite_store(clock: Clock) -> (Arc<Store>, SqliteFile) {
     let file = SqliteFile::new();
-    let store = SqlStore::open(&file.url(), clock).await.unwrap();
+    let store = Store::open(&file.url(), clock).await.unwrap();
     (Arc::new(store), file)
 }
 
 /// A store on a PostgreSQL schema (`options` from [`with_pg_schema`] or
 /// [`PgSchema::options`]); another call on the same options is another gateway instance.
-pub async fn pg_store(options: PgConnectOptions, clock: Clock) -> SqlStore {
-    SqlStore::new(Db::open_postgres(options).await.unwrap(), clock)
+pub async fn pg_store(options: PgConnectOptions, clock: Clock) -> Store {
+    Store::new(Db::open_postgres(options).await.unwrap(), clock)
 }
 
 /// Runs `case` on a store's harness in its own task, closes the store (so dropping the
 /// schema never waits on its connections), then re-raises the case's panic.
-pub async fn run_then_close<H, F, Fut>(store: SqlStore, harness: H, case: F)
+pub async fn run_then_close<H, F, Fut>(store: Store, harness: H, case: F)
 where
     H: Send + 'static,
     F: FnOnce(H) -> Fut,

@@ -17,7 +17,7 @@ use serde_json::json;
 mod common;
 
 pub struct Harness {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub clock: Clock,
     reopen: Reopen,
 }
@@ -29,9 +29,9 @@ enum Reopen {
 
 impl Harness {
     /// A second, independent store on the same database (another gateway instance).
-    pub async fn another_instance(&self) -> Arc<dyn Store> {
+    pub async fn another_instance(&self) -> Arc<Store> {
         match &self.reopen {
-            Reopen::Sqlite(url) => Arc::new(SqlStore::open(url, self.clock.clone()).await.unwrap()),
+            Reopen::Sqlite(url) => Arc::new(Store::open(url, self.clock.clone()).await.unwrap()),
             Reopen::Pg(options) => {
                 Arc::new(common::pg_store((**options).clone(), self.clock.clone()).await)
             }
@@ -51,7 +51,7 @@ where
     let dir = common::SqliteFile::new();
     let url = dir.url();
     let clock = start_clock();
-    let store = SqlStore::open(&url, clock.clone()).await.unwrap();
+    let store = Store::open(&url, clock.clone()).await.unwrap();
     let harness = Harness {
         store: Arc::new(store),
         clock,
@@ -131,11 +131,12 @@ pub struct Driven {
 
 /// Takes documents through every kind of status change: rejected locally; submitted then
 /// valid then cancelled; submitted then invalid; invalid at submission. Seven events.
-pub async fn drive(store: &dyn Store, issuer: &str) -> Driven {
+pub async fn drive(store: &Store, issuer: &str) -> Driven {
     let mut ids = Vec::new();
     for i in 0..4 {
         let d = store
-            .insert_document(doc(
+            .documents()
+            .insert(doc(
                 issuer,
                 &format!("{issuer}-INV-{i}"),
                 &format!("body {i}"),
@@ -144,9 +145,14 @@ pub async fn drive(store: &dyn Store, issuer: &str) -> Driven {
             .unwrap();
         ids.push(d.document.id);
     }
-    let claimed = store.claim_received("preparer", 10, LEASE).await.unwrap();
+    let claimed = store
+        .documents()
+        .claim_received("preparer", 10, LEASE)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 4);
     store
+        .documents()
         .mark_rejected_locally(
             ids[3],
             "preparer",
@@ -156,6 +162,7 @@ pub async fn drive(store: &dyn Store, issuer: &str) -> Driven {
         .unwrap();
     for id in &ids[..3] {
         store
+            .documents()
             .mark_prepared(
                 *id,
                 "preparer",
@@ -168,13 +175,15 @@ pub async fn drive(store: &dyn Store, issuer: &str) -> Driven {
             .unwrap();
     }
     let batch = store
-        .claim_documents_for_batch("batcher", 100, 5_000_000, LEASE)
+        .documents()
+        .claim_for_batch("batcher", 100, 5_000_000, LEASE)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(batch.documents.len(), 3);
     let sub = store
-        .record_submission_intent(SubmissionIntent {
+        .submissions()
+        .record_intent(SubmissionIntent {
             worker: "batcher".to_owned(),
             client_id: batch.client_id.clone(),
             on_behalf_of: None,
@@ -185,7 +194,8 @@ pub async fn drive(store: &dyn Store, issuer: &str) -> Driven {
         .await
         .unwrap();
     store
-        .record_submission_accepted(
+        .submissions()
+        .record_accepted(
             sub.id,
             &SubmissionAccepted {
                 submission_uid: format!("SUB-{issuer}"),
@@ -199,6 +209,7 @@ pub async fn drive(store: &dyn Store, issuer: &str) -> Driven {
         .await
         .unwrap();
     let changed = store
+        .submissions()
         .record_validation_results(&[
             ValidationUpdate {
                 uuid: format!("U-{issuer}-0"),
@@ -218,6 +229,7 @@ pub async fn drive(store: &dyn Store, issuer: &str) -> Driven {
         .unwrap();
     assert_eq!(changed, 2);
     let changed = store
+        .submissions()
         .record_validation_results(&[ValidationUpdate {
             uuid: format!("U-{issuer}-0"),
             outcome: ValidationOutcome::Cancelled,
