@@ -292,6 +292,73 @@ fn readme_quick_start_runs_as_written() {
     drop(group);
 }
 
+/// The sandbox walk-through in docs/sandbox.md (the block marked `<!-- sandbox-example -->`),
+/// run in bash with its two fixed ports swapped for free ones (the only change), in a
+/// scratch directory: the submission it makes is found again by the `$SUBMISSION_UID` it
+/// reads out of the answer, and the admin calls succeed.
+#[test]
+fn sandbox_doc_example_runs() {
+    let doc = read(&repo_root().join("docs/sandbox.md"));
+    let block = parse_markdown(&doc)
+        .blocks
+        .into_iter()
+        .find(|(before, _, _)| before == "<!-- sandbox-example -->")
+        .map(|(_, _, body)| body)
+        .expect("docs/sandbox.md has a block marked `<!-- sandbox-example -->`");
+    let (api, admin) = (free_port(), free_port());
+    let script = block
+        .replace("127.0.0.1:8642", &format!("127.0.0.1:{api}"))
+        .replace("127.0.0.1:8643", &format!("127.0.0.1:{admin}"));
+    let tmp = tempfile::tempdir().unwrap();
+    bin_dir(tmp.path());
+    let database = format!("sqlite://{}", tmp.path().join("unused.db").display());
+    let (stdout, stderr) = (tmp.path().join("stdout"), tmp.path().join("stderr"));
+    let mut cmd = user_command("bash", tmp.path(), &database);
+    cmd.current_dir(tmp.path())
+        .arg("-c")
+        .arg(format!("set -eu\n{script}"))
+        // `invois sandbox` listens on 8642 unless told; the block relies on that default.
+        .env("INVOIS_SANDBOX_LISTEN", format!("127.0.0.1:{api}"))
+        .stdin(Stdio::null())
+        // Files, not pipes: the sandbox left running in the background holds its output
+        // open, so a pipe would never reach end of file.
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .process_group(0);
+    let mut group = Group(cmd.spawn().expect("bash runs"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = group.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < SCRIPT_LIMIT,
+            "the example did not finish: {}",
+            read(&stdout)
+        );
+        pause(Duration::from_millis(200));
+    };
+    // Dropping the group stops the sandbox the block started in the background.
+    drop(group);
+    let (stdout, stderr) = (read(&stdout), read(&stderr));
+    let text = format!("{stdout}\n--- stderr\n{stderr}");
+    assert!(status.success(), "{text}");
+    let uid = stdout
+        .split("\"submissionUid\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no submissionUid in the answer: {text}"));
+    // The Get Submission call, made with $SUBMISSION_UID, answered for that submission.
+    assert!(
+        stdout
+            .matches(&format!("\"submissionUid\":\"{uid}\""))
+            .count()
+            >= 2,
+        "{text}"
+    );
+    assert!(stdout.contains("\"overallStatus\""), "{text}");
+}
+
 #[test]
 fn examples_readme_submit_commands_succeed() {
     let root = repo_root();
