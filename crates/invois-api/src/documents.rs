@@ -12,8 +12,6 @@ use crate::taxpayer::IdType;
 
 /// Longest cancellation reason (README §4.2).
 pub const MAX_CANCEL_REASON_CHARS: usize = 300;
-/// Cancel and reject windows, in hours after validation.
-pub const STATE_CHANGE_WINDOW_HOURS: i64 = 72;
 /// Widest date range for Search Documents, in days.
 pub const MAX_SEARCH_RANGE_DAYS: i64 = 31;
 /// How far back Get Recent Documents reaches, in days.

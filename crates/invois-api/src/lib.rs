@@ -5,15 +5,18 @@ pub mod decimal;
 pub mod documents;
 pub mod endpoint;
 pub mod error;
+pub mod format;
 pub mod identity;
 pub mod ids;
 pub mod platform;
 pub mod status;
 pub mod submission;
 pub mod taxpayer;
+pub mod windows;
 
 pub use endpoint::{Endpoint, RateClass, RateProfile};
 pub use error::{ApiError, ApiErrorBody, ErrorEnvelope, StepError};
+pub use format::Format;
 pub use status::{DocumentStatus, OverallStatus};
 
 /// The path prefix of every e-invoice and platform API.

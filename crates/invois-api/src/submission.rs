@@ -13,21 +13,12 @@ pub const MAX_DOCUMENTS_PER_SUBMISSION: usize = 100;
 pub const MAX_SUBMISSION_BYTES: usize = 5 * 1024 * 1024;
 /// Bytes per document: 300 KB.
 pub const MAX_DOCUMENT_BYTES: usize = 300 * 1024;
-/// The window in which an identical submission is a duplicate: 10 minutes.
-pub const DUPLICATE_SUBMISSION_WINDOW_SECS: u64 = 600;
 /// Get Submission's largest page.
 pub const MAX_SUBMISSION_PAGE_SIZE: u32 = 100;
 
-/// The format of a submitted document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum DocumentFormat {
-    /// UBL JSON.
-    #[serde(rename = "JSON")]
-    Json,
-    /// UBL XML.
-    #[serde(rename = "XML")]
-    Xml,
-}
+/// The format of a submitted document: [`crate::Format`] under the name this module's types
+/// have always used.
+pub use crate::format::Format as DocumentFormat;
 
 /// `POST /api/v1.0/documentsubmissions` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,10 +58,7 @@ impl Client {
             None => document.id().ok_or(PrepareError::MissingId)?.to_owned(),
         };
         // `parse` succeeded, so the format was detected; JSON is the only other answer.
-        let (format, sign_format) = match invois_model::Format::detect(bytes) {
-            Some(invois_model::Format::Xml) => (DocumentFormat::Xml, invois_sign::Format::Xml),
-            _ => (DocumentFormat::Json, invois_sign::Format::Json),
-        };
+        let format = DocumentFormat::detect(bytes).unwrap_or(DocumentFormat::Json);
         let version = document.version().unwrap_or_default();
         if !version_needs_signature(version) || document.has_signature() {
             return Ok(document_submission(format, bytes, code_number));
@@ -71,7 +68,7 @@ impl Client {
                 version: version.to_owned(),
             });
         };
-        let signed = invois_sign::sign(bytes, sign_format, signer, self.inner.clock.now())?;
+        let signed = invois_sign::sign(bytes, format, signer, self.inner.clock.now())?;
         Ok(document_submission(format, &signed, code_number))
     }
 }

@@ -125,10 +125,7 @@ pub fn document_dir(doc: &DocumentRecord) -> String {
 }
 
 fn extension(format: DocumentFormat) -> &'static str {
-    match format {
-        DocumentFormat::Xml => "xml",
-        DocumentFormat::Json => "json",
-    }
+    format.as_lowercase()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -325,7 +322,7 @@ async fn export_document(
         "typeCode": doc.type_code,
         "internalId": doc.internal_id,
         "version": doc.version,
-        "format": doc.format.as_str(),
+        "format": doc.format.as_lowercase(),
         "clientId": doc.client_id,
         "onBehalfOf": doc.on_behalf_of,
         "state": doc.state.as_str(),

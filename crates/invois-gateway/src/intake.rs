@@ -502,11 +502,8 @@ impl Intake {
         let Some(undated) = parsed.undated.take() else {
             return Ok(parsed);
         };
-        let stored_instant = latest.and_then(|d| {
-            Document::parse_as(&d.received, model_format(d.format))
-                .ok()?
-                .issued_at()
-        });
+        let stored_instant =
+            latest.and_then(|d| Document::parse_as(&d.received, d.format).ok()?.issued_at());
         if let (Some(latest), Some(at)) = (latest, stored_instant) {
             let bytes = undated.render(at)?;
             if bytes == latest.received {
@@ -597,8 +594,8 @@ pub fn parse_document(bytes: &[u8], declared: Option<Format>) -> Result<Parsed, 
             path: "$".to_owned(),
             message: format!(
                 "the document was declared as {} but its content is {} (it starts with `{}`)",
-                format_name(declared),
-                format_name(detected),
+                declared.name(),
+                detected.name(),
                 if detected == Format::Json { '{' } else { '<' }
             ),
         });
@@ -701,20 +698,6 @@ fn key_of(doc: &Document, paths: &KeyPaths) -> Result<DocumentKey, IntakeError> 
         type_code: field(doc.invoice_type_code(), "type code", paths.type_code)?,
         internal_id: field(doc.id(), "internal id", paths.internal_id)?,
     })
-}
-
-fn model_format(f: DocumentFormat) -> Format {
-    match f {
-        DocumentFormat::Json => Format::Json,
-        DocumentFormat::Xml => Format::Xml,
-    }
-}
-
-fn format_name(f: Format) -> &'static str {
-    match f {
-        Format::Json => "JSON",
-        Format::Xml => "XML",
-    }
 }
 
 /// serde_json's message without its trailing " at line L column C" (reported separately).

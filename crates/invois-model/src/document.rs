@@ -13,37 +13,8 @@ use crate::error::ParseError;
 use crate::tree::Element;
 use crate::{json, layout, xml};
 
-/// The two wire formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// MyInvois UBL JSON (§6.2).
-    Json,
-    /// UBL 2.1 XML.
-    Xml,
-}
-
-impl Format {
-    /// Detects the format from the first non-blank byte: `{` JSON, `<` XML.
-    pub fn detect(bytes: &[u8]) -> Option<Format> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        match bytes.iter().find(|b| !b.is_ascii_whitespace())? {
-            b'{' => Some(Format::Json),
-            b'<' => Some(Format::Xml),
-            _ => None,
-        }
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "json" => Ok(Format::Json),
-            "xml" => Ok(Format::Xml),
-            other => Err(format!("unknown format `{other}` (expected json or xml)")),
-        }
-    }
-}
+/// The two wire formats; the one enum lives in `invois-api`, the crate every user shares.
+pub use invois_api::Format;
 
 /// One e-invoice document (any of the 8 types, any version).
 #[derive(Debug, Clone, PartialEq, Eq)]

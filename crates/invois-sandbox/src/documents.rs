@@ -7,10 +7,11 @@ use invois_api::DocumentStatus;
 use invois_api::documents::{
     DocumentDetailsResponse, DocumentPage, InvoiceDirection, ListMetadata, MAX_CANCEL_REASON_CHARS,
     MAX_RESULT_SET, MAX_SEARCH_PAGE_SIZE, MAX_SEARCH_RANGE_DAYS, RECENT_DOCUMENTS_DAYS,
-    RawDocumentResponse, RecentDocumentsQuery, STATE_CHANGE_WINDOW_HOURS, SearchDocumentsQuery,
-    SearchedDocument, StateChange, StateChangeRequest, StateChangeResponse, ValidationResults,
+    RawDocumentResponse, RecentDocumentsQuery, SearchDocumentsQuery, SearchedDocument, StateChange,
+    StateChangeRequest, StateChangeResponse, ValidationResults,
 };
 use invois_api::platform::notification_type;
+use invois_api::windows::{CANCELLATION_WINDOW, REJECTION_WINDOW};
 
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
@@ -149,9 +150,14 @@ pub(crate) async fn change_state(
         )));
     }
     let validated = doc.validated.unwrap_or(doc.received);
-    if now - validated > chrono::Duration::hours(STATE_CHANGE_WINDOW_HOURS) {
+    let window = match body.status {
+        StateChange::Cancelled => CANCELLATION_WINDOW,
+        StateChange::Rejected => REJECTION_WINDOW,
+    };
+    if now - validated > window {
         return Err(AppError::OperationPeriodOver(format!(
-            "The {STATE_CHANGE_WINDOW_HOURS}-hour period after validation ({}) is over",
+            "The {}-hour period after validation ({}) is over",
+            window.num_hours(),
             invois_api::datetime::format(&validated)
         )));
     }

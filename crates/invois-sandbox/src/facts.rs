@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use invois_api::submission::DocumentFormat;
-use invois_model::{Document, Format, ParseError};
+use invois_model::{Document, ParseError};
 use rust_decimal::Decimal;
 
 /// A party's identity as the document states it.
@@ -154,21 +154,10 @@ impl StructureError {
     }
 }
 
-/// `invois-model`'s format for a submission's `format`.
-pub fn model_format(format: DocumentFormat) -> Format {
-    match format {
-        DocumentFormat::Json => Format::Json,
-        DocumentFormat::Xml => Format::Xml,
-    }
-}
-
 /// Reads a document in the format the submitter declared.
 pub fn parse(format: DocumentFormat, bytes: &[u8]) -> Result<Document, StructureError> {
-    Document::parse_as(bytes, model_format(format)).map_err(|source| StructureError::Malformed {
-        format: match format {
-            DocumentFormat::Json => "JSON",
-            DocumentFormat::Xml => "XML",
-        },
+    Document::parse_as(bytes, format).map_err(|source| StructureError::Malformed {
+        format: format.name(),
         source,
     })
 }

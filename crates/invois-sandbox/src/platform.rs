@@ -3,12 +3,12 @@
 
 use axum::extract::State;
 use chrono::{DateTime, TimeZone, Utc};
-use invois_api::documents::STATE_CHANGE_WINDOW_HOURS;
 use invois_api::platform::{
     DeliveryAttempt, DocumentType, DocumentTypeVersion, DocumentTypesResponse, Notification,
     NotificationsMetadata, NotificationsQuery, NotificationsResponse, WorkflowParameter,
     notification_type,
 };
+use invois_api::windows::{CANCELLATION_WINDOW, REJECTION_WINDOW};
 use rust_decimal::Decimal;
 
 use crate::Sandbox;
@@ -106,16 +106,16 @@ fn type_entry(entry: &(u32, u32, &str), with_workflow: bool) -> DocumentType {
             .collect(),
         workflow_parameters: with_workflow.then(|| {
             [
-                "submissionDuration",
-                "cancellationDuration",
-                "rejectionDuration",
+                ("submissionDuration", invois_model::codes::ISSUE_WINDOW),
+                ("cancellationDuration", CANCELLATION_WINDOW),
+                ("rejectionDuration", REJECTION_WINDOW),
             ]
             .iter()
             .enumerate()
-            .map(|(i, p)| WorkflowParameter {
+            .map(|(i, (p, window))| WorkflowParameter {
                 id: id * 100 + i as u32 + 1,
                 parameter: (*p).to_owned(),
-                value: STATE_CHANGE_WINDOW_HOURS as u32,
+                value: window.num_hours() as u32,
                 active_from: date(2024, 1, 1),
                 active_to: None,
             })

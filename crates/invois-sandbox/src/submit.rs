@@ -7,10 +7,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use invois_api::submission::{
-    AcceptedDocument, DUPLICATE_SUBMISSION_WINDOW_SECS, GetSubmissionResponse, MAX_DOCUMENT_BYTES,
-    MAX_DOCUMENTS_PER_SUBMISSION, MAX_SUBMISSION_BYTES, MAX_SUBMISSION_PAGE_SIZE, RejectedDocument,
-    SubmitDocumentsRequest, SubmitDocumentsResponse,
+    AcceptedDocument, GetSubmissionResponse, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_SUBMISSION,
+    MAX_SUBMISSION_BYTES, MAX_SUBMISSION_PAGE_SIZE, RejectedDocument, SubmitDocumentsRequest,
+    SubmitDocumentsResponse,
 };
+use invois_api::windows::DUPLICATE_SUBMISSION_WINDOW;
 use invois_api::{ApiError, DocumentStatus, OverallStatus};
 use sha2::{Digest, Sha256};
 
@@ -210,7 +211,7 @@ fn refuse_duplicate(
     let store = sandbox.inner.store.lock();
     let key = (caller.tin.clone(), payload_sha256.to_owned());
     if let Some(at) = store.recent_payloads.get(&key) {
-        let window = chrono::Duration::seconds(DUPLICATE_SUBMISSION_WINDOW_SECS as i64);
+        let window = DUPLICATE_SUBMISSION_WINDOW;
         if now < *at + window {
             let left = (*at + window - now).num_milliseconds().max(0) as u64;
             return Err(AppError::DuplicateSubmission {
@@ -345,7 +346,7 @@ fn store_submission(
         .recent_payloads
         .insert((caller.tin.clone(), payload_sha256.to_owned()), now);
     // Forget payloads whose window has closed, so the map does not grow forever.
-    let window = chrono::Duration::seconds(DUPLICATE_SUBMISSION_WINDOW_SECS as i64);
+    let window = DUPLICATE_SUBMISSION_WINDOW;
     store.recent_payloads.retain(|_, at| now < *at + window);
     (uid, accepted_out)
 }

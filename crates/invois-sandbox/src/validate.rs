@@ -21,8 +21,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use invois_api::documents::{STATE_CHANGE_WINDOW_HOURS, ValidationStep};
+use invois_api::documents::ValidationStep;
 use invois_api::platform::notification_type;
+use invois_api::windows::DUPLICATE_DOCUMENT_WINDOW;
 use invois_api::{DocumentStatus, StepError};
 use invois_model::{Category, Document, Finding, Report, Severity, ValidationContext};
 
@@ -225,10 +226,7 @@ impl Validator for SignatureValidator {
 
     fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError> {
         let doc = input.document;
-        let format = match doc.format {
-            invois_api::submission::DocumentFormat::Json => invois_sign::Format::Json,
-            invois_api::submission::DocumentFormat::Xml => invois_sign::Format::Xml,
-        };
+        let format = doc.format;
         // By default the certificate must name the document issuer.
         let issuer_opts =
             invois_sign::VerifyOptions::default().with_trust(input.config.trust.clone());
@@ -280,9 +278,6 @@ impl Validator for SignatureValidator {
 #[derive(Debug, Default)]
 pub struct DuplicateDocumentValidator;
 
-/// The duplicate-document window.
-pub const DUPLICATE_DOCUMENT_WINDOW_HOURS: i64 = 2;
-
 impl Validator for DuplicateDocumentValidator {
     fn name(&self) -> &str {
         "Step03-Duplicated Submission Validator"
@@ -300,7 +295,7 @@ impl Validator for DuplicateDocumentValidator {
             )
         };
         let mine = key(doc);
-        let window = chrono::Duration::hours(DUPLICATE_DOCUMENT_WINDOW_HOURS);
+        let window = DUPLICATE_DOCUMENT_WINDOW;
         let earlier = input
             .store
             .documents_with_internal_id(doc.issuer_tin(), &doc.facts.internal_id)
@@ -378,12 +373,14 @@ impl Validator for TaxpayerValidator {
                     ),
                 );
             }
-            if doc.received - issued > chrono::Duration::hours(STATE_CHANGE_WINDOW_HOURS) {
+            // The issue window, not the cancellation one: they are equal today, not the same fact.
+            if doc.received - issued > invois_model::codes::ISSUE_WINDOW {
                 return fail(
                     "TP004",
                     "IssueDate",
                     format!(
-                        "The issue date and time {issued} is more than 72 hours before submission"
+                        "The issue date and time {issued} is more than {} hours before submission",
+                        invois_model::codes::ISSUE_WINDOW.num_hours()
                     ),
                 );
             }

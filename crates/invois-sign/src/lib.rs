@@ -13,7 +13,6 @@ mod xml;
 mod xmldom;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 pub use cert::{Certificate, CertificateInfo, DOCUMENT_SIGNING_EKU, ProfileExpectation};
 pub use ds::{DS_CODES, DsFinding, SIGNATURE_STEP_NAME, official_text, validation_step_error};
@@ -28,35 +27,8 @@ pub use trust::TrustStore;
 pub use verify::{Check, CheckKind, CheckStatus, Verification, VerifyOptions};
 pub use xml::sign_xml;
 
-/// Document format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// MyInvois UBL JSON.
-    Json,
-    /// UBL 2.1 XML.
-    Xml,
-}
-
-impl Format {
-    /// Guess the format from the first non-blank byte (`{` JSON, `<` XML).
-    pub fn detect(bytes: &[u8]) -> Option<Self> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'{') => Some(Self::Json),
-            Some(b'<') => Some(Self::Xml),
-            _ => None,
-        }
-    }
-
-    /// `JSON` or `XML`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Json => "JSON",
-            Self::Xml => "XML",
-        }
-    }
-}
+/// Document format: the one enum, from `invois-api`.
+pub use invois_api::Format;
 
 /// Sign a document in either format.
 pub fn sign(

@@ -137,7 +137,8 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Verification {
-    /// Format of the document.
+    /// Format of the document (`json` or `xml` in the report).
+    #[serde(with = "invois_api::format::lowercase")]
     pub format: Format,
     /// `InvoiceTypeCode/@listVersionID`.
     pub version: Option<String>,

@@ -402,11 +402,7 @@ pub fn bytes(kind: Kind, version: Version, format: Format, signed: bool) -> Vec<
     if !signed {
         return unsigned;
     }
-    let sign_format = match format {
-        Format::Json => invois_sign::Format::Json,
-        Format::Xml => invois_sign::Format::Xml,
-    };
-    match invois_sign::sign(&unsigned, sign_format, &signer(), signed_at()) {
+    match invois_sign::sign(&unsigned, format, &signer(), signed_at()) {
         Ok(b) => b,
         Err(e) => panic!("signing fixture {}: {e}", kind.slug()),
     }

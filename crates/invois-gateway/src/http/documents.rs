@@ -186,8 +186,8 @@ fn read_entry(index: usize, entry: Value) -> Result<BatchEntry, ApiError> {
     }
     let format = match entry.get("format") {
         None | Some(Value::Null) => None,
-        Some(Value::String(f)) if f.eq_ignore_ascii_case("json") => Some(EntryFormat::Json),
-        Some(Value::String(f)) if f.eq_ignore_ascii_case("xml") => Some(EntryFormat::Xml),
+        // Any case, as before: `Format`'s `FromStr`.
+        Some(Value::String(f)) if f.parse::<Format>().is_ok() => f.parse::<Format>().ok(),
         Some(other) => {
             return Err(ApiError::bad_request(
                 &at("format"),
@@ -218,10 +218,7 @@ impl BatchEntry {
     /// The entry's document bytes and the format it declares.
     fn into_bytes(self, index: usize) -> Result<(Vec<u8>, Option<Format>), ApiError> {
         let at = format!("documents[{index}].document");
-        let declared = self.format.map(|f| match f {
-            EntryFormat::Json => Format::Json,
-            EntryFormat::Xml => Format::Xml,
-        });
+        let declared = self.format;
         let bytes = match self.document {
             EntryDocument::Text(text) => text.into_bytes(),
             EntryDocument::Object(_) if declared == Some(Format::Xml) => {
@@ -1003,7 +1000,7 @@ impl DocumentView {
             type_code: d.type_code.clone(),
             internal_id: d.internal_id.clone(),
             version: d.version,
-            format: d.format.as_str(),
+            format: d.format.as_lowercase(),
             state: d.state.as_str(),
             is_final: d.state.is_final(),
             uuid: d.uuid.clone(),
@@ -1084,21 +1081,31 @@ pub(super) struct BatchRequest {
 }
 
 /// One entry of a [`BatchRequest`].
-#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct BatchEntry {
     /// Checked against the content when given; detected when not.
-    pub(super) format: Option<EntryFormat>,
+    #[schema(schema_with = entry_format_schema)]
+    pub(super) format: Option<Format>,
     /// The document as text (JSON or XML), or a JSON document inline.
     pub(super) document: EntryDocument,
 }
 
-/// The format a [`BatchEntry`] declares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub(super) enum EntryFormat {
-    Json,
-    Xml,
+/// A [`BatchEntry`]'s `format`: the one [`Format`] enum in this API's lowercase spelling,
+/// described by hand because `ToSchema` cannot be derived for another crate's type.
+fn entry_format_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "Checked against the content when given; detected when not.",
+        ))
+        .enum_values(Some([
+            Some(Format::Json.as_lowercase()),
+            Some(Format::Xml.as_lowercase()),
+            None,
+        ]))
+        .into()
 }
 
 /// A [`BatchEntry`]'s document: text, or a JSON object.

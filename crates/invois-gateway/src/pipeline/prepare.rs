@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use invois_model::tree::{Element, Value as Leaf};
-use invois_model::{Category, Document, Finding, Format, ValidationContext};
+use invois_model::{Category, Document, Finding, ValidationContext};
 use invois_sign::Signer;
 use serde_json::{Value, json};
 
@@ -84,11 +84,7 @@ pub fn prepare_document(
     if received.len() > max_document_bytes {
         return too_large(received.len(), "received");
     }
-    let model_format = match format {
-        DocumentFormat::Json => Format::Json,
-        DocumentFormat::Xml => Format::Xml,
-    };
-    let document = match Document::parse_as(received, model_format) {
+    let document = match Document::parse_as(received, format) {
         Ok(d) => d,
         Err(e) => return rejected(format!("the document could not be read: {e}"), Vec::new()),
     };
@@ -125,11 +121,7 @@ pub fn prepare_document(
                 Vec::new(),
             );
         };
-        let sign_format = match model_format {
-            Format::Json => invois_sign::Format::Json,
-            Format::Xml => invois_sign::Format::Xml,
-        };
-        match invois_sign::sign(&minified, sign_format, signer, ctx.now) {
+        match invois_sign::sign(&minified, format, signer, ctx.now) {
             Ok(signed) => signed,
             Err(e) => return rejected(format!("signing failed: {e}"), Vec::new()),
         }
@@ -282,11 +274,7 @@ async fn fill_original_uuids(
     let Some(types) = original_types(&doc.type_code) else {
         return Ok(None);
     };
-    let format = match doc.format {
-        DocumentFormat::Json => Format::Json,
-        DocumentFormat::Xml => Format::Xml,
-    };
-    let Ok(mut parsed) = Document::parse_as(&doc.received, format) else {
+    let Ok(mut parsed) = Document::parse_as(&doc.received, doc.format) else {
         return Ok(None);
     };
     let missing = references_without_uuid(&parsed);
@@ -313,7 +301,7 @@ async fn fill_original_uuids(
             }
         }
     }
-    Ok(Some(Ok(parsed.to_string_as(format).into_bytes())))
+    Ok(Some(Ok(parsed.to_string_as(doc.format).into_bytes())))
 }
 
 impl Pipeline {

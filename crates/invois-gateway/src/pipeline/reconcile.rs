@@ -13,15 +13,13 @@ use std::collections::{HashMap, VecDeque};
 
 use futures::TryStreamExt as _;
 use invois_api::documents::InvoiceDirection;
+use invois_api::windows::DUPLICATE_SUBMISSION_WINDOW;
 use serde_json::json;
 
 use super::{Pipeline, PipelineError};
 use crate::store::{
     DocumentId, DocumentState, SubmissionAccepted, SubmissionRecord, SubmissionState,
 };
-
-/// MyInvois flags an identical payload as a duplicate for this long (README §4).
-const DUPLICATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// How soon an unsettled submission is looked at again.
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -180,7 +178,7 @@ impl Pipeline {
             // MyInvois said it has this payload, yet none of its documents is listed (all
             // were rejected at submission). Once the duplicate window has passed, sending it
             // again gets a real answer.
-            SubmissionState::Duplicate => since >= DUPLICATE_WINDOW,
+            SubmissionState::Duplicate => now - sub.updated_at >= DUPLICATE_SUBMISSION_WINDOW,
             _ => false,
         };
         if settled {

@@ -3,15 +3,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
-use invois_api::submission::DocumentFormat as WireFormat;
 use invois_client::{PreparedSubmission, SubmitError, document_submission};
 use serde_json::json;
 use tracing::Instrument as _;
 
 use super::{Pipeline, PipelineConfig, PipelineError};
 use crate::store::{
-    Batch, DocumentFormat, DocumentId, StoreError, SubmissionAccepted, SubmissionId,
-    SubmissionIntent,
+    Batch, DocumentId, StoreError, SubmissionAccepted, SubmissionId, SubmissionIntent,
 };
 
 /// Per-document overhead of the request body around the base64 text: the member names, the
@@ -100,11 +98,11 @@ impl Pipeline {
                 ))
                 .into());
             };
-            let format = match d.format {
-                DocumentFormat::Json => WireFormat::Json,
-                DocumentFormat::Xml => WireFormat::Xml,
-            };
-            wire.push(document_submission(format, prepared, d.internal_id.clone()));
+            wire.push(document_submission(
+                d.format,
+                prepared,
+                d.internal_id.clone(),
+            ));
         }
         let prepared = match PreparedSubmission::new(wire) {
             Ok(p) => p,

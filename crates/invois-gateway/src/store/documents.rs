@@ -59,7 +59,11 @@ impl TryFrom<DocRow> for DocumentRecord {
             type_code: row.type_code,
             internal_id: row.internal_id,
             version: row.version,
-            format: parse_state("document format", &row.format, DocumentFormat::parse)?,
+            format: parse_state(
+                "document format",
+                &row.format,
+                DocumentFormat::from_lowercase,
+            )?,
             client_id: row.client_id,
             on_behalf_of: obo_from_db(row.on_behalf_of),
             received: row.received,
@@ -152,7 +156,7 @@ impl<'a> Documents<'a> {
                     .bind(&new.type_code)
                     .bind(&new.internal_id)
                     .bind(new.version)
-                    .bind(new.format.as_str())
+                    .bind(new.format.as_lowercase())
                     .bind(&new.client_id)
                     .bind(&obo)
                     .bind(&new.received)
@@ -230,7 +234,7 @@ impl<'a> Documents<'a> {
                     .bind(&key.type_code)
                     .bind(&key.internal_id)
                     .bind(latest.version + 1)
-                    .bind(format.as_str())
+                    .bind(format.as_lowercase())
                     .bind(&latest.client_id)
                     .bind(&obo)
                     .bind(&received)

@@ -167,15 +167,8 @@ string_enum!(
     }
 );
 
-string_enum!(
-    /// How the ERP sent the document.
-    DocumentFormat {
-        /// UBL XML.
-        Xml = "xml",
-        /// UBL JSON.
-        Json = "json",
-    }
-);
+/// How the ERP sent the document: the one format enum, stored as `json` or `xml`.
+pub use invois_api::Format as DocumentFormat;
 
 /// A document as the ERP hands it over.
 #[derive(Debug, Clone, PartialEq)]

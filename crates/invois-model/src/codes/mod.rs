@@ -116,6 +116,11 @@ impl fmt::Display for DocumentType {
 /// Document versions (`@listVersionID`).
 pub const VERSIONS: [&str; 4] = ["1.0", "1.1", "1.2", "1.3"];
 
+/// A document's issue date and time may be at most this old when it is validated (CF011) or
+/// submitted (the Taxpayer validator's TP004); MyInvois' other windows are in
+/// `invois_api::windows`.
+pub const ISSUE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(72);
+
 /// Whether a version requires a signature (1.1 and 1.3).
 pub fn version_is_signed(version: &str) -> bool {
     matches!(version, "1.1" | "1.3")

@@ -1,8 +1,6 @@
 //! Core fields (§6.3): mandatory fields, lengths, forms of phone, e-mail, TIN, SST, TTX, state
 //! 17, issue time window; and code-table membership.
 
-use chrono::Duration;
-
 use super::{Category, Findings, Node, Severity, ValidationContext};
 use crate::codes::{self, DocumentType, Table};
 use crate::document::{Document, parse_issue};
@@ -154,14 +152,15 @@ fn issue_date_time(root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings)
                 ),
                 d.text(),
             );
-        } else if ctx.now - at > Duration::hours(72) {
+        } else if ctx.now - at > crate::codes::ISSUE_WINDOW {
             out.push(
                 "CF011",
                 CF,
                 Severity::Error,
                 d,
                 format!(
-                    "the issue date and time ({at}) must be within the last 72 hours (now {})",
+                    "the issue date and time ({at}) must be within the last {} hours (now {})",
+                    crate::codes::ISSUE_WINDOW.num_hours(),
                     ctx.now
                 ),
                 d.text(),
