@@ -13,7 +13,7 @@
 //!
 //! A delivery is sent at least once (a crash after the ERP's 2xx but before the
 //! acknowledgement is stored sends it again), so receivers deduplicate by the payload's
-//! `eventId` (a replay repeats it too) or by `X-Invois-Delivery`.
+//! `event_id` (a replay repeats it too) or by `X-Invois-Delivery`.
 //!
 //! Every wait (between passes, the request timeout) is on the injected [`Clock`].
 
