@@ -18,8 +18,6 @@ use invois_testkit::{TestSandbox, samples};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-mod common;
-
 /// What a case gets: the store, its clock, and a way to break the store (for `/ready`).
 struct Harness {
     store: Arc<Store>,
@@ -52,7 +50,7 @@ where
     F: FnOnce(Harness) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = common::SqliteFile::new();
+    let dir = crate::common::SqliteFile::new();
     let url = dir.url();
     let clock = start_clock();
     let store = Store::open(&url, clock.clone()).await.unwrap();
@@ -71,15 +69,15 @@ where
     F: FnOnce(Harness) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    common::with_pg_schema(name, |options| async move {
+    crate::common::with_pg_schema(name, |options| async move {
         let clock = start_clock();
-        let store = common::pg_store(options, clock.clone()).await;
+        let store = crate::common::pg_store(options, clock.clone()).await;
         let harness = Harness {
             store: Arc::new(store.clone()),
             clock,
             raw: Raw::Pg(store.db().pg_pool().unwrap().clone()),
         };
-        common::run_then_close(store, harness, case).await;
+        crate::common::run_then_close(store, harness, case).await;
     })
     .await;
 }

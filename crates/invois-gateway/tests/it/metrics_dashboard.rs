@@ -2,13 +2,10 @@
 //! exposition parses and carries every series. Dashboard: served over HTTP, every ERP-given
 //! text escaped, no document bodies.
 
-#[macro_use]
-mod hooks_common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use hooks_common::*;
+use crate::hooks_common::*;
 use invois_api::RateClass;
 use invois_client::{Client, InProcessBudget, RateLimits};
 use invois_gateway::store::*;

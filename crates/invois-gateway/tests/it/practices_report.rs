@@ -15,8 +15,6 @@ use invois_sandbox::report::render;
 use invois_testkit::{TestSandbox, samples};
 use serde_json::{Value, json};
 
-mod common;
-
 /// Runs the gateway (pipeline + ERP API) over `documents` documents (one of them sent through
 /// the API and then cancelled through it) on a clock `scale` times real time, and checks the
 /// sandbox's report of its calls.
@@ -31,7 +29,7 @@ async fn full_cycle_produces_no_finding(documents: usize, scale: f64) {
         .start()
         .await
         .unwrap();
-    let (store, _dir) = common::sqlite_store(clock.clone()).await;
+    let (store, _dir) = crate::common::sqlite_store(clock.clone()).await;
     let who = sandbox.supplier();
     let buyer = sandbox.buyer();
     let client = Client::builder()

@@ -15,8 +15,6 @@ use invois_clock::Clock;
 use invois_gateway::store::*;
 use serde_json::json;
 
-mod common;
-
 /// What a case gets: the store under test, the clock it reads, and raw access to its tables.
 struct Harness {
     store: Arc<Store>,
@@ -41,7 +39,7 @@ impl Harness {
         match &self.reopen {
             Reopen::Sqlite(url) => Arc::new(Store::open(url, self.clock.clone()).await.unwrap()),
             Reopen::Pg(options) => {
-                Arc::new(common::pg_store((**options).clone(), self.clock.clone()).await)
+                Arc::new(crate::common::pg_store((**options).clone(), self.clock.clone()).await)
             }
         }
     }
@@ -65,7 +63,7 @@ where
     F: FnOnce(Harness) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = common::SqliteFile::new();
+    let dir = crate::common::SqliteFile::new();
     let url = dir.url();
     let clock = start_clock();
     let store = Store::open(&url, clock.clone()).await.unwrap();
@@ -86,16 +84,16 @@ where
     F: FnOnce(Harness) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    common::with_pg_schema(name, |options| async move {
+    crate::common::with_pg_schema(name, |options| async move {
         let clock = start_clock();
-        let store = common::pg_store(options.clone(), clock.clone()).await;
+        let store = crate::common::pg_store(options.clone(), clock.clone()).await;
         let harness = Harness {
             store: Arc::new(store.clone()),
             clock,
             raw: Raw::Pg(store.db().pg_pool().unwrap().clone()),
             reopen: Reopen::Pg(Box::new(options)),
         };
-        common::run_then_close(store, harness, case).await;
+        crate::common::run_then_close(store, harness, case).await;
     })
     .await;
 }

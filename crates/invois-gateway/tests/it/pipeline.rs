@@ -18,8 +18,6 @@ use invois_gateway::store::{
 use invois_sandbox::Faults;
 use invois_testkit::{TestSandbox, samples};
 
-mod common;
-
 /// A validation step that finds one internal id invalid, as MyInvois would for a reason the
 /// gateway cannot check locally.
 struct RefuseInternalId(&'static str);
@@ -500,7 +498,7 @@ macro_rules! on_both_stores {
                 #[tokio::test]
                 async fn $case() {
                     let clock = invois_clock::Clock::scaled(60.0);
-                    let (store, _dir) = super::common::sqlite_store(clock.clone()).await;
+                    let (store, _dir) = crate::common::sqlite_store(clock.clone()).await;
                     super::$case(store, clock).await;
                 }
             )*
@@ -509,12 +507,12 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let Some(schema) = super::common::pg_schema(stringify!($case)).await else {
+                    let Some(schema) = crate::common::pg_schema(stringify!($case)).await else {
                         return;
                     };
                     let clock = invois_clock::Clock::scaled(60.0);
                     let store = std::sync::Arc::new(
-                        super::common::pg_store(schema.options(), clock.clone()).await,
+                        crate::common::pg_store(schema.options(), clock.clone()).await,
                     );
                     super::$case(store, clock).await;
                     schema.drop_schema().await;

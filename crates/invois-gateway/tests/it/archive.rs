@@ -20,14 +20,12 @@ use invois_testkit::{CallObserver, CallRecord, TestSandbox, samples};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-mod common;
-
 async fn run_sqlite<F, Fut>(case: F)
 where
     F: FnOnce(Arc<Store>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = common::SqliteFile::new();
+    let dir = crate::common::SqliteFile::new();
     let url = dir.url();
     let store = Store::open(&url, start_clock()).await.unwrap();
     tokio::spawn(case(Arc::new(store))).await.unwrap();
@@ -38,10 +36,10 @@ where
     F: FnOnce(Arc<Store>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    common::with_pg_schema(name, |options| async move {
-        let store = common::pg_store(options, start_clock()).await;
+    crate::common::with_pg_schema(name, |options| async move {
+        let store = crate::common::pg_store(options, start_clock()).await;
         let shared: Arc<Store> = Arc::new(store.clone());
-        common::run_then_close(store, shared, case).await;
+        crate::common::run_then_close(store, shared, case).await;
     })
     .await;
 }

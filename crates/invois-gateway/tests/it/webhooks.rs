@@ -3,20 +3,17 @@
 //! attempt, listed and replayed through the API. Each case runs on SQLite and, when
 //! `TEST_DATABASE_URL` is set, on PostgreSQL.
 
-#[macro_use]
-mod hooks_common;
-
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::hooks_common::*;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use hooks_common::*;
 use invois_gateway::store::*;
 use invois_gateway::webhooks::{self, WebhookConfig, WebhookSecret, Webhooks};
 use serde_json::Value;

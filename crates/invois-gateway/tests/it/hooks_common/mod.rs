@@ -13,8 +13,7 @@ use invois_clock::Clock;
 use invois_gateway::store::*;
 use serde_json::json;
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 pub struct Harness {
     pub store: Arc<Store>,

@@ -14,15 +14,13 @@ use invois_gateway::budget::PgRateBudget;
 use invois_testkit::{CallObserver, CallRecord, Fixtures, TestSandbox};
 use sqlx::postgres::PgConnectOptions;
 
-mod common;
-
 /// Runs `case` with connect options pointing at a fresh schema, then drops the schema.
 async fn with_schema<F, Fut>(name: &str, case: F)
 where
     F: FnOnce(PgConnectOptions) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    common::with_pg_schema(name, case).await;
+    crate::common::with_pg_schema(name, case).await;
 }
 
 fn t(s: i64) -> DateTime<Utc> {

@@ -17,20 +17,18 @@ use invois_gateway::store::{
 };
 use invois_testkit::{TestSandbox, samples};
 
-mod common;
-
 const SUBMIT_RPM: u32 = 20;
 const POLL_RPM: u32 = 60;
 
 /// One instance: its own store connection pool, its own budget connection pool, its own
 /// client (same client id), its own worker id.
 async fn instance(
-    schema: &common::PgSchema,
+    schema: &crate::common::PgSchema,
     sandbox: &TestSandbox,
     clock: &Clock,
     worker: &str,
 ) -> (Pipeline, Arc<Store>) {
-    let store = common::pg_store(schema.options(), clock.clone()).await;
+    let store = crate::common::pg_store(schema.options(), clock.clone()).await;
     let budget = PgRateBudget::from_db(store.db())
         .expect("a PostgreSQL store")
         .shared();
@@ -66,7 +64,8 @@ async fn instance(
 
 #[tokio::test]
 async fn two_instances_share_work_and_one_budget() {
-    let Some(schema) = common::pg_schema("two_instances_share_work_and_one_budget").await else {
+    let Some(schema) = crate::common::pg_schema("two_instances_share_work_and_one_budget").await
+    else {
         return;
     };
     // A modest scale: at 60x one real millisecond of scheduling delay is 60 ms of sandbox
