@@ -335,10 +335,7 @@ fn a_file_far_over_the_limit_is_refused_without_being_read_whole() {
     let out = invois(&["validate", path], &dir);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stdout(&out).contains("unusable") && stdout(&out).contains("300 KB"));
-    for args in [
-        vec!["convert", path, "--to", "xml"],
-        vec!["verify", path],
-    ] {
+    for args in [vec!["convert", path, "--to", "xml"], vec!["verify", path]] {
         let out = invois(&args, &dir);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(

@@ -1,0 +1,13 @@
+//! The `invois` binary's tests: every command run as a user runs it (the built binary, real processes), the README's quick start as written, and the gateway killed mid-flow.
+//!
+//! One test binary for the crate (each file a module) so that a test run links once, not
+//! once per file.
+
+mod broken_pipe;
+mod documents_cli;
+mod gateway_crash;
+mod log_colours;
+mod readme_quickstart;
+mod sandbox_report_cli;
+mod sign_cli;
+mod submit_cli;
