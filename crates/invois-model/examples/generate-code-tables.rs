@@ -2,7 +2,7 @@
 //! official JSON files. From the workspace root:
 //!
 //! ```text
-//! cargo run -p invois-model --example generate-code-tables -- ../shared/myinvois/codes
+//! cargo run -p invois-model --example generate-code-tables -- "$INVOIS_LHDN_SAMPLES/../codes"
 //! ```
 //!
 //! An optional second argument writes elsewhere (the default is the committed folder). An

@@ -4,7 +4,7 @@
 //! Regenerate them from LHDN's JSON files (from the workspace root):
 //!
 //! ```text
-//! cargo run -p invois-model --example generate-code-tables -- ../shared/myinvois/codes
+//! cargo run -p invois-model --example generate-code-tables -- "$INVOIS_LHDN_SAMPLES/../codes"
 //! ```
 
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ use crate::CodesError;
 
 /// The command written at the top of every generated file.
 pub const REGENERATE_COMMAND: &str =
-    "cargo run -p invois-model --example generate-code-tables -- ../shared/myinvois/codes";
+    "cargo run -p invois-model --example generate-code-tables -- \"$INVOIS_LHDN_SAMPLES/../codes\"";
 
 /// The name of a table's generated file (`msic.tsv`).
 pub fn data_file_name(table: Table) -> String {

@@ -3,7 +3,7 @@
 //! `code<TAB>description` file per table). Regenerate them from the workspace root with:
 //!
 //! ```text
-//! cargo run -p invois-model --example generate-code-tables -- ../shared/myinvois/codes
+//! cargo run -p invois-model --example generate-code-tables -- "$INVOIS_LHDN_SAMPLES/../codes"
 //! ```
 //!
 //! A code directory (`invois codes sync|import`) holding a newer official file replaces that
