@@ -323,10 +323,7 @@ pub(super) async fn get_by_key(
 ) -> Result<axum::Json<DocumentDetail>, ApiError> {
     let key = key_from_path(path)?;
     let Some(doc) = state.store.documents().find(&key).await? else {
-        return Err(ApiError::not_found(format!(
-            "no document {}/{}/{}",
-            key.issuer_tin, key.type_code, key.internal_id
-        )));
+        return Err(no_document(&key));
     };
     with_events(&state, &doc).await
 }
@@ -724,6 +721,14 @@ fn id_from_path(path: Result<Path<String>, PathRejection>) -> Result<DocumentId,
     positive("id", &text).map(DocumentId)
 }
 
+/// The 404 for a key nothing is stored under.
+fn no_document(key: &DocumentKey) -> ApiError {
+    ApiError::not_found(format!(
+        "no document {}/{}/{}",
+        key.issuer_tin, key.type_code, key.internal_id
+    ))
+}
+
 fn key_from_path(
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<DocumentKey, ApiError> {
@@ -913,10 +918,7 @@ pub(super) async fn versions(
     let key = key_from_path(path)?;
     let versions = state.store.documents().versions(&key).await?;
     if versions.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no document {}/{}/{}",
-            key.issuer_tin, key.type_code, key.internal_id
-        )));
+        return Err(no_document(&key));
     }
     Ok(axum::Json(VersionList {
         versions: versions.iter().map(VersionView::of).collect(),

@@ -242,7 +242,8 @@ pub fn fixture_xml(kind: invois_testkit::Kind) -> String {
     invois_testkit::fixture_xml(invois_testkit::Version::V1_0, kind)
 }
 
-/// Sets ID, issue date/time, supplier and buyer TINs of a JSON sample.
+/// Sets ID, issue date/time, supplier and buyer TINs of a JSON document (the testkit's
+/// adapter, returning the document for the tests' builder style).
 pub fn adapt(
     mut doc: Value,
     internal_id: &str,
@@ -250,34 +251,7 @@ pub fn adapt(
     supplier: &str,
     buyer: &str,
 ) -> Value {
-    let inv = &mut doc["Invoice"][0];
-    inv["ID"] = json!([{ "_": internal_id }]);
-    inv["IssueDate"] = json!([{ "_": issued.format("%Y-%m-%d").to_string() }]);
-    inv["IssueTime"] = json!([{ "_": issued.format("%H:%M:%SZ").to_string() }]);
-    for (role, tin) in [
-        ("AccountingSupplierParty", supplier),
-        ("AccountingCustomerParty", buyer),
-    ] {
-        if let Some(ids) = inv[role][0]["Party"][0]["PartyIdentification"].as_array_mut() {
-            for id in ids {
-                if id["ID"][0]["schemeID"] == "TIN" {
-                    id["ID"][0]["_"] = json!(tin);
-                }
-            }
-        }
-    }
-    // The samples' shipping recipient carries the placeholder `Recipient's TIN`, which fails
-    // the core-field TIN form: deliver to the buyer.
-    if let Some(ids) = inv
-        .pointer_mut("/Delivery/0/DeliveryParty/0/PartyIdentification")
-        .and_then(Value::as_array_mut)
-    {
-        for id in ids {
-            if id["ID"][0]["schemeID"] == "TIN" {
-                id["ID"][0]["_"] = json!(buyer);
-            }
-        }
-    }
+    invois_testkit::samples::adapt_json(&mut doc, internal_id, issued, supplier, buyer);
     doc
 }
 
