@@ -66,6 +66,44 @@ async fn document_types_versions_and_workflow_parameters() {
     }
 }
 
+/// The request the `myinvois` Python package sends for `document_types.list()`: it pages every
+/// list call (`pageNo=1&pageSize=20` by default, through httpx), and MyInvois answers with the
+/// whole list, ignoring both. The other platform APIs ignore them too; anything else unknown
+/// is still refused.
+#[tokio::test]
+async fn platform_apis_ignore_paging_parameters_as_myinvois_does() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let resp = h
+        .http
+        .get(h.url("/api/v1.0/documenttypes?pageNo=1&pageSize=20"))
+        .header("Accept", "*/*")
+        .header("Accept-Encoding", "gzip, deflate")
+        .header("Connection", "keep-alive")
+        .header("User-Agent", "python-httpx/0.28.1")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("send");
+    let (status, _, body) = split(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"].as_array().unwrap().len(), 8);
+    for path in [
+        "/api/v1.0/documenttypes?pageSize=1",
+        "/api/v1.0/documenttypes?PageNo=2&pagesize=100",
+        "/api/v1.0/documenttypes/45?pageNo=1&pageSize=20",
+        "/api/v1.0/documenttypes/45/versions/452?pageNo=1&pageSize=20",
+    ] {
+        let (status, _, body) = h.get(&token, path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, _, body) = h
+        .get(&token, "/api/v1.0/documenttypes?pageNo=1&sort=name")
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(assert_envelope(&body, "BadArgument")["target"], "sort");
+}
+
 #[tokio::test]
 async fn notifications_follow_events_and_page() {
     let h = start().await;
