@@ -9,6 +9,7 @@ pub mod format;
 pub mod identity;
 pub mod ids;
 pub mod platform;
+pub mod property_path;
 pub mod status;
 pub mod submission;
 pub mod taxpayer;

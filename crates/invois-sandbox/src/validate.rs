@@ -72,8 +72,8 @@ pub trait Validator: Send + Sync + 'static {
     }
 }
 
-/// One inner error per finding: its code, its rule (with the offending value) and its JSON
-/// path in `propertyPath`.
+/// One inner error per finding: its code, its rule (with the offending value) and where it
+/// is in `propertyPath`, in MyInvois's dotted form for JSON and XML documents alike.
 fn finding_error(f: &Finding) -> StepError {
     let message = match &f.value {
         Some(v) => format!("{} (value: {v:?})", f.rule),
@@ -88,7 +88,7 @@ fn finding_error(f: &Finding) -> StepError {
         .map(|n| n.rsplit(':').next().unwrap_or(n).to_owned());
     StepError {
         property_name: name,
-        property_path: Some(f.json_path.clone()),
+        property_path: Some(invois_api::property_path::from_xpath(&f.xpath)),
         error_code: Some(f.code.to_owned()),
         error: Some(message.clone()),
         error_ms: Some(message),

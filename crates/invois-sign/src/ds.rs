@@ -147,7 +147,9 @@ pub struct DsFinding {
     /// Name of the offending property (`DigestValue`, `X509IssuerName`, ...), as MyInvois
     /// reports it in `propertyName`.
     pub property_name: Option<String>,
-    /// Where the property is: a dotted JSON path or an XPath, as in MyInvois `propertyPath`.
+    /// Where the property is, in MyInvois's `propertyPath` form (README §3.4), the same for
+    /// JSON and XML documents:
+    /// `Invoice.UBLExtensions.UBLExtensions.ExtensionContent…Reference@Type="…#SignedProperties".DigestValue`.
     pub property_path: Option<String>,
     /// What exactly is wrong in this document, with the values involved.
     pub message: String,
@@ -171,9 +173,10 @@ impl DsFinding {
         }
     }
 
-    pub(crate) fn at(mut self, name: &str, path: impl Into<String>) -> Self {
+    /// Names the property, located by `xpath` (an XPath into the XML form).
+    pub(crate) fn at(mut self, name: &str, xpath: impl AsRef<str>) -> Self {
         self.property_name = Some(name.to_owned());
-        self.property_path = Some(path.into());
+        self.property_path = Some(invois_api::property_path::from_xpath(xpath.as_ref()));
         self
     }
 
@@ -235,7 +238,7 @@ mod tests {
 
     #[test]
     fn validation_step_shape() {
-        let f = DsFinding::new("DS320", "m", "f").at("DigestValue", "Invoice.X");
+        let f = DsFinding::new("DS320", "m", "f").at("DigestValue", "/Invoice/ds:X");
         let v = validation_step_error(&[f]).unwrap();
         assert_eq!(v["innerError"][0]["errorCode"], "DS320");
         assert_eq!(v["innerError"][0]["propertyName"], "DigestValue");

@@ -274,63 +274,40 @@ impl VerifyOptions {
     }
 }
 
-/// Where each signature property lives, per format, for `propertyPath`.
+/// Where each signature property lives, for `propertyPath`: an XPath into the XML form,
+/// which names the same element of a JSON document. [`DsFinding::at`] turns it into
+/// MyInvois's dotted form (README §3.4), the same for both formats.
 pub(crate) struct Paths {
     base: &'static str,
-    sep: &'static str,
-    format: Format,
 }
 
 impl Paths {
-    fn new(format: Format) -> Self {
-        match format {
-            // "UBLExtensions.UBLExtensions" is how MyInvois itself spells the path in real
-            // DS320 responses (§3.4); mirrored so tools matching on it keep working.
-            Format::Json => Self {
-                base: "Invoice.UBLExtensions.UBLExtensions.ExtensionContent.UBLDocumentSignatures.SignatureInformation.Signature",
-                sep: ".",
-                format,
-            },
-            Format::Xml => Self {
-                base: "/Invoice/ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/sig:UBLDocumentSignatures/sac:SignatureInformation/ds:Signature",
-                sep: "/",
-                format,
-            },
+    fn new() -> Self {
+        Self {
+            base: "/Invoice/ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/sig:UBLDocumentSignatures/sac:SignatureInformation/ds:Signature",
         }
     }
 
     fn p(&self, rel: &[&str]) -> String {
-        let parts: Vec<String> = rel
-            .iter()
-            .map(|r| match self.format {
-                Format::Json => r.to_string(),
-                Format::Xml => xml_name(r),
-            })
-            .collect();
-        format!("{}{}{}", self.base, self.sep, parts.join(self.sep))
+        let parts: Vec<String> = rel.iter().map(|r| xml_name(r)).collect();
+        format!("{}/{}", self.base, parts.join("/"))
     }
 
     fn doc_reference(&self, leaf: &str) -> String {
-        match self.format {
-            Format::Json => format!("{}.SignedInfo.Reference@URI=\"\".{leaf}", self.base),
-            Format::Xml => format!(
-                "{}/ds:SignedInfo/ds:Reference[@URI=\"\"]/ds:{leaf}",
-                self.base
-            ),
-        }
+        format!(
+            "{}/ds:SignedInfo/ds:Reference[@URI=\"\"]/ds:{leaf}",
+            self.base
+        )
     }
 
+    /// The reference to the signed properties, selected by its `Type` as MyInvois's DS320 path
+    /// does, for XML documents too (whose samples give it another `Type`, §12.6): the path is
+    /// the validator's, not the document's.
     fn props_reference(&self, leaf: &str) -> String {
-        match self.format {
-            Format::Json => format!(
-                "{}.SignedInfo.Reference@Type=\"http://uri.etsi.org/01903/v1.3.2#SignedProperties\".{leaf}",
-                self.base
-            ),
-            Format::Xml => format!(
-                "{}/ds:SignedInfo/ds:Reference[@URI=\"#id-xades-signed-props\"]/ds:{leaf}",
-                self.base
-            ),
-        }
+        format!(
+            "{}/ds:SignedInfo/ds:Reference[@Type=\"{PROPS_REFERENCE_TYPE}\"]/ds:{leaf}",
+            self.base
+        )
     }
 
     fn props(&self, rel: &[&str]) -> String {
@@ -345,23 +322,19 @@ impl Paths {
     }
 
     fn ubl_signature(&self) -> String {
-        match self.format {
-            Format::Json => "Invoice.Signature.SignatureMethod".to_owned(),
-            Format::Xml => "/Invoice/cac:Signature/cbc:SignatureMethod".to_owned(),
-        }
+        "/Invoice/cac:Signature/cbc:SignatureMethod".to_owned()
     }
 
     fn party(&self, role: &str, scheme: &str) -> String {
-        match self.format {
-            Format::Json => {
-                format!("Invoice.{role}.Party.PartyIdentification.ID@schemeID=\"{scheme}\"")
-            }
-            Format::Xml => format!(
-                "/Invoice/cac:{role}/cac:Party/cac:PartyIdentification/cbc:ID[@schemeID=\"{scheme}\"]"
-            ),
-        }
+        format!(
+            "/Invoice/cac:{role}/cac:Party/cac:PartyIdentification/cbc:ID[@schemeID=\"{scheme}\"]"
+        )
     }
 }
+
+/// The `Type` of the signed-properties reference in MyInvois's own path (§3.4) and in the
+/// JSON samples.
+const PROPS_REFERENCE_TYPE: &str = "http://uri.etsi.org/01903/v1.3.2#SignedProperties";
 
 /// XML prefix for a local name in the signature block.
 fn xml_name(local: &str) -> String {
@@ -511,12 +484,12 @@ struct Signed<'a> {
 pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verification {
     let mut r = Run::default();
     let Some(sig) = ex.sig.as_ref() else {
-        check_unsigned_structure(&mut r, format, ex);
+        check_unsigned_structure(&mut r, ex);
         return r.finish(format, ex, None);
     };
     let doc = Signed {
         format,
-        paths: Paths::new(format),
+        paths: Paths::new(),
         ex,
         sig,
     };
@@ -543,7 +516,7 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
 
 /// Structure of a document without a signature block: expected of a version 1.0/1.2 document
 /// that carries no signature at all, DS301 for anything else.
-fn check_unsigned_structure(r: &mut Run, format: Format, ex: &Extracted) {
+fn check_unsigned_structure(r: &mut Run, ex: &Extracted) {
     let signed_version = matches!(ex.version.as_deref(), Some("1.1" | "1.3"));
     if !signed_version && ex.signature_count == 0 && !ex.ubl_signature_present {
         r.not_checked(
@@ -560,10 +533,7 @@ fn check_unsigned_structure(r: &mut Run, format: Format, ex: &Extracted) {
         "the document has no UBLExtensions/UBLExtension/ExtensionContent/UBLDocumentSignatures/SignatureInformation/Signature block",
         "sign the document (invois sign FILE --cert CERT.p12); version 1.1 and 1.3 documents must carry the XAdES signature in UBLExtensions",
     )
-    .at("UBLExtensions", match format {
-        Format::Json => "Invoice.UBLExtensions".to_owned(),
-        Format::Xml => "/Invoice/ext:UBLExtensions".to_owned(),
-    });
+    .at("UBLExtensions", "/Invoice/ext:UBLExtensions");
     r.check(CheckKind::Structure, vec![f], "");
 }
 

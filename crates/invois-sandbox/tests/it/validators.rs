@@ -241,10 +241,10 @@ async fn core_field_findings_carry_code_and_path() {
     assert_eq!(core["error"]["errorCode"], "Error02", "{core}");
     let inner = &core["error"]["innerError"][0];
     assert_eq!(inner["errorCode"], "CF001", "{core}");
-    let path = inner["propertyPath"].as_str().expect("path");
-    assert!(
-        path.starts_with("$.Invoice[0].AccountingCustomerParty[0]") && path.contains("Contact"),
-        "{path}"
+    // MyInvois's dotted form (README §3.4), not a JSON path or an XPath.
+    assert_eq!(
+        inner["propertyPath"], "Invoice.AccountingCustomerParty.Party.Contact.Telephone",
+        "{core}"
     );
     assert!(
         inner["error"]
@@ -312,10 +312,7 @@ async fn codes_are_checked_against_loaded_tables() {
     assert_eq!(codes_step["error"]["errorCode"], "Error06");
     let inner = &codes_step["error"]["innerError"][0];
     assert_eq!(inner["errorCode"], "C001", "{codes_step}");
-    assert_eq!(
-        inner["propertyPath"],
-        "$.Invoice[0].DocumentCurrencyCode[0]"
-    );
+    assert_eq!(inner["propertyPath"], "Invoice.DocumentCurrencyCode");
 }
 
 #[tokio::test]
@@ -465,4 +462,51 @@ async fn a_repeated_json_key_is_rejected_by_the_structure_step() {
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["rejectedDocuments"], json!([]), "{body}");
+}
+
+/// A third-party client's XML submission (as LHDN's Postman collection sends it: an XML
+/// document in the JSON envelope, `"format":"XML"`) whose buyer has no telephone and whose
+/// signing time was edited after signing. Each step error names its place in MyInvois's dotted
+/// `propertyPath` form (README §3.4), the one JSON documents get too, never an XPath.
+#[tokio::test]
+async fn step_errors_on_xml_documents_use_myinvois_dotted_paths() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let signer = signer_for(SUPPLIER_TIN, SUPPLIER_BRN);
+    let unsigned = invoice_xml_v11(now);
+    let telephone = "<cbc:Telephone>+60387654321</cbc:Telephone>";
+    assert!(unsigned.contains(telephone), "{unsigned}");
+    let unsigned = unsigned.replacen(telephone, "", 1);
+    let signed = invois_sign::sign_xml(unsigned.as_bytes(), &signer, now).expect("sign");
+    let signed = String::from_utf8(signed).expect("UTF-8");
+    let signing_time = |t: DateTime<Utc>| {
+        format!(
+            "<xades:SigningTime>{}</xades:SigningTime>",
+            t.format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    };
+    assert!(signed.contains(&signing_time(now)), "{signed}");
+    let edited = signed.replacen(
+        &signing_time(now),
+        &signing_time(now - chrono::Duration::hours(1)),
+        1,
+    );
+
+    let (status, steps) = validate(&h, &token, "XML", edited.as_bytes()).await;
+    assert_eq!(status, "Invalid");
+    let sig = step(&steps, SIGNATURE_STEP);
+    assert_eq!(inner_codes(sig), ["DS320"], "{sig}");
+    assert_eq!(
+        sig["error"]["innerError"][0]["propertyPath"],
+        "Invoice.UBLExtensions.UBLExtensions.ExtensionContent.UBLDocumentSignatures.SignatureInformation.Signature.SignedInfo.Reference@Type=\"http://uri.etsi.org/01903/v1.3.2#SignedProperties\".DigestValue",
+        "{sig}"
+    );
+    let core = step(&steps, "Step02-Core Fields Validator");
+    let inner = &core["error"]["innerError"][0];
+    assert_eq!(inner["errorCode"], "CF001", "{core}");
+    assert_eq!(
+        inner["propertyPath"], "Invoice.AccountingCustomerParty.Party.Contact.Telephone",
+        "{core}"
+    );
 }

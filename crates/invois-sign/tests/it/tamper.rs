@@ -342,17 +342,17 @@ fn explain_says_what_and_how() {
     assert_eq!(step["name"], "Step08-Document Signature Validator");
     assert_eq!(step["status"], "Invalid");
     assert_eq!(step["error"]["errorCode"], "Error21");
-    // The JSON path of a DS320 is the one MyInvois returns (§3.4 real example).
+    // The path of a DS320 is the one MyInvois returns (§3.4 real example), for the JSON and
+    // the XML document alike.
     let j = tamper_json(|v| {
         sig(v)["Object"][0]["QualifyingProperties"][0]["SignedProperties"][0]["SignedSignatureProperties"]
             [0]["SigningTime"][0]["_"] = Value::from(earlier())
     });
-    assert_eq!(
-        j.findings[0].property_path.as_deref(),
-        Some(
-            "Invoice.UBLExtensions.UBLExtensions.ExtensionContent.UBLDocumentSignatures.SignatureInformation.Signature.SignedInfo.Reference@Type=\"http://uri.etsi.org/01903/v1.3.2#SignedProperties\".DigestValue"
-        )
-    );
+    let observed = "Invoice.UBLExtensions.UBLExtensions.ExtensionContent.UBLDocumentSignatures.SignatureInformation.Signature.SignedInfo.Reference@Type=\"http://uri.etsi.org/01903/v1.3.2#SignedProperties\".DigestValue";
+    assert_eq!(j.findings[0].property_path.as_deref(), Some(observed));
+    assert_eq!(v.findings[0].code, "DS320");
+    assert_eq!(v.findings[0].property_path.as_deref(), Some(observed));
+    assert_eq!(step["error"]["innerError"][0]["propertyPath"], observed);
     let ok = verify(&signed_json(), None, None).validation_step();
     assert_eq!(ok["status"], "Valid");
     assert!(ok.get("error").is_none());
