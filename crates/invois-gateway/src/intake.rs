@@ -625,7 +625,7 @@ pub fn parse_document(bytes: &[u8], declared: Option<Format>) -> Result<Parsed, 
                     message: "a document must be a JSON object".to_owned(),
                 });
             };
-            if is_ubl_json(top) {
+            if invois_model::simple::is_ubl_json(top) {
                 let doc = Document::from_json_bytes(bytes).map_err(from_parse_error)?;
                 let key = key_of(&doc, &JSON_PATHS)?;
                 Ok(Parsed {
@@ -665,12 +665,6 @@ pub fn parse_document(bytes: &[u8], declared: Option<Format>) -> Result<Parsed, 
             }
         }
     }
-}
-
-/// UBL JSON carries the `_D` namespace header; one that lost its header still has its root
-/// `Invoice` array, and must not be mistaken for invois's own JSON.
-fn is_ubl_json(top: &serde_json::Map<String, serde_json::Value>) -> bool {
-    top.contains_key("_D") || top.get("Invoice").is_some_and(serde_json::Value::is_array)
 }
 
 /// invois's own document JSON, converted to a UBL document (totals and taxes computed).

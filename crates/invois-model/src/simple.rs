@@ -390,12 +390,27 @@ pub fn type_name(t: DocumentType) -> &'static str {
         .map_or("invoice", |(n, _)| n)
 }
 
-/// Whether `bytes` look like invois's own JSON rather than MyInvois UBL JSON or XML: a JSON
-/// object (after an optional BOM and whitespace) with no `"_D"` key anywhere. Cheap: one scan,
-/// no parsing; a malformed simple document is still routed here, so its error is this
-/// format's (with line and column), not the UBL parser's.
+/// Whether a JSON object is MyInvois UBL JSON rather than invois's own JSON: it carries the
+/// UBL namespace key `_D`, or, having lost that header, its root `Invoice` array. This is the
+/// one rule; the gateway's intake, its many-document reader and the CLI all ask here.
+pub fn is_ubl_json(top: &serde_json::Map<String, serde_json::Value>) -> bool {
+    top.contains_key("_D") || top.get("Invoice").is_some_and(serde_json::Value::is_array)
+}
+
+/// Whether `bytes` are invois's own JSON rather than MyInvois UBL JSON or XML: a JSON object
+/// that is not UBL by [`is_ubl_json`]. Bytes that are not JSON at all are routed by a scan
+/// (an object with no `"_D"` key anywhere), so that a malformed simple document gets this
+/// format's error (with line and column), not the UBL parser's.
 pub fn looks_like_simple(bytes: &[u8]) -> bool {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(top)) => !is_ubl_json(&top),
+        Ok(_) => false,
+        Err(_) => malformed_looks_like_simple(bytes),
+    }
+}
+
+fn malformed_looks_like_simple(bytes: &[u8]) -> bool {
     let start = match bytes.iter().position(|b| !b.is_ascii_whitespace()) {
         Some(i) if bytes[i] == b'{' => i,
         _ => return false,
