@@ -13,12 +13,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
+use invois_gateway::document_errors::{DocumentError, ErrorStage};
 use invois_gateway::intake::{Intake, IntakeError, Parsed};
 use invois_gateway::pipeline::{Pipeline, Shutdown};
-use invois_gateway::store::{
-    DocumentFilter, DocumentFormat, DocumentId, DocumentRecord, DocumentState, Store,
-};
-use serde_json::{Value, json};
+use invois_gateway::store::{DocumentFilter, DocumentId, DocumentRecord, DocumentState, Store};
 
 use crate::gateway::Setup;
 
@@ -42,38 +40,10 @@ pub(crate) struct Args {
     setup: Setup,
 }
 
-/// One error, as shown: the field it is about (JSON path, XPath, or a position), what is
-/// wrong, and the rule's code when there is one.
-#[derive(Debug, Clone, PartialEq)]
-struct ErrorLine {
-    field: Option<String>,
-    message: String,
-    code: Option<String>,
-}
-
-impl ErrorLine {
-    fn to_json(&self) -> Value {
-        json!({ "field": self.field, "message": self.message, "code": self.code })
-    }
-}
-
-impl std::fmt::Display for ErrorLine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
-        }
-        f.write_str(&self.message)?;
-        if let Some(code) = &self.code {
-            write!(f, " [{code}]")?;
-        }
-        Ok(())
-    }
-}
-
 /// What became of one file.
 enum Entry {
     /// Not stored: unreadable, not a document, or a conflict with what is stored.
-    NotStored(Vec<ErrorLine>),
+    NotStored(Vec<DocumentError>),
     /// Stored as this document (`created`: by this run).
     Stored { id: DocumentId, created: bool },
 }
@@ -163,19 +133,19 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         sandbox.shutdown().await;
     }
 
-    let results: Vec<Value> = entries
+    let results: Vec<FileResult> = entries
         .iter()
-        .map(|(file, entry)| result_json(file, entry, &ours, &orphaned))
+        .map(|(file, entry)| file_result(file, entry, &ours, &orphaned))
         .collect();
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&results)?)?;
     } else {
         for r in &results {
-            outln!("{}", line(r))?;
+            outln!("{r}")?;
         }
     }
-    let pending = results.iter().any(|r| r["final"] == false);
-    let all_valid = results.iter().all(|r| r["state"] == "valid");
+    let pending = results.iter().any(|r| !r.is_final);
+    let all_valid = results.iter().all(|r| r.state == "valid");
     Ok(ExitCode::from(if pending {
         2
     } else if all_valid {
@@ -234,11 +204,10 @@ async fn store_file(
     let bytes = match crate::input::read_document(file) {
         Ok(b) => b,
         Err(e) => {
-            return Ok(Entry::NotStored(vec![ErrorLine {
-                field: None,
-                message: format!("cannot read the file: {e}"),
-                code: None,
-            }]));
+            return Ok(Entry::NotStored(vec![not_stored(
+                None,
+                format!("cannot read the file: {e}"),
+            )]));
         }
     };
     let parsed = match intake.parse(&bytes, None) {
@@ -283,14 +252,13 @@ async fn conflict(
         });
     }
     if !correct {
-        return Ok(Entry::NotStored(vec![ErrorLine {
-            field: None,
-            message: format!(
+        return Ok(Entry::NotStored(vec![not_stored(
+            None,
+            format!(
                 "{message}; to send this content as a corrected new version of an invalid or \
                  locally rejected document, pass --correct"
             ),
-            code: None,
-        }]));
+        )]));
     }
     match intake.correct(&parsed.key, bytes, None).await {
         Ok(inserted) => Ok(Entry::Stored {
@@ -302,7 +270,15 @@ async fn conflict(
     }
 }
 
-fn intake_error(e: &IntakeError) -> ErrorLine {
+/// Why a file was not stored (the gateway's intake refused it, or it could not be read).
+fn not_stored(field: Option<String>, message: String) -> DocumentError {
+    DocumentError {
+        field,
+        ..DocumentError::new(ErrorStage::Intake, "not_stored", message)
+    }
+}
+
+fn intake_error(e: &IntakeError) -> DocumentError {
     let field = e.field();
     let message = match e {
         // These messages start with their path; it is shown as the field already.
@@ -318,11 +294,7 @@ fn intake_error(e: &IntakeError) -> ErrorLine {
         }
         other => other.to_string(),
     };
-    ErrorLine {
-        field,
-        message,
-        code: None,
-    }
+    not_stored(field, message)
 }
 
 fn progress_bar(len: usize) -> indicatif::ProgressBar {
@@ -351,203 +323,130 @@ fn show_progress(bar: &indicatif::ProgressBar, docs: &BTreeMap<DocumentId, Docum
     ));
 }
 
-/// One file's result as JSON (also the source of its line).
-fn result_json(
+/// What became of one file: its `--json` object, and its line.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+struct FileResult {
+    file: String,
+    /// Absent when the file was not stored.
+    #[serde(flatten)]
+    document: Option<StoredResult>,
+    state: String,
+    #[serde(rename = "final")]
+    is_final: bool,
+    /// Every error, whichever stage found it.
+    errors: Vec<DocumentError>,
+}
+
+/// The stored document a file became.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+struct StoredResult {
+    document_id: i64,
+    issuer_tin: String,
+    type_code: String,
+    internal_id: String,
+    version: i64,
+    stored_now: bool,
+    uuid: Option<String>,
+    long_id: Option<String>,
+    validation_link: Option<String>,
+}
+
+fn file_result(
     file: &std::path::Path,
     entry: &Entry,
     docs: &BTreeMap<DocumentId, DocumentRecord>,
     orphaned: &[DocumentId],
-) -> Value {
+) -> FileResult {
     let file = file.display().to_string();
     let (id, created) = match entry {
         Entry::NotStored(errors) => {
-            return json!({
-                "file": file,
-                "state": "not_stored",
-                "final": true,
-                "errors": errors.iter().map(ErrorLine::to_json).collect::<Vec<_>>(),
-            });
+            return FileResult {
+                file,
+                document: None,
+                state: "not_stored".to_owned(),
+                is_final: true,
+                errors: errors.clone(),
+            };
         }
         Entry::Stored { id, created } => (*id, *created),
     };
     let Some(d) = docs.get(&id) else {
         // Unreachable: every stored entry was read back.
-        return json!({ "file": file, "documentId": id.0, "state": "unknown", "final": false });
+        return FileResult {
+            file,
+            document: None,
+            state: "unknown".to_owned(),
+            is_final: false,
+            errors: Vec::new(),
+        };
     };
-    let mut errors = document_errors(d);
+    let mut errors = DocumentError::of(d);
     let orphan = orphaned.contains(&id);
     if orphan {
-        errors.push(ErrorLine {
-            field: None,
-            message: "accepted by the built-in sandbox of an earlier run, which is gone, so its \
-                      validation can never be learnt; submit it with real credentials or \
-                      another --database"
-                .to_owned(),
-            code: None,
-        });
+        errors.push(DocumentError::new(
+            ErrorStage::Validation,
+            "orphaned",
+            "accepted by the built-in sandbox of an earlier run, which is gone, so its \
+             validation can never be learnt; submit it with real credentials or another \
+             --database",
+        ));
     }
-    json!({
-        "file": file,
-        "documentId": d.id.0,
-        "issuerTin": d.issuer_tin,
-        "typeCode": d.type_code,
-        "internalId": d.internal_id,
-        "version": d.version,
-        "storedNow": created,
-        "state": d.state.as_str(),
-        "final": d.state.is_final() || orphan,
-        "uuid": d.uuid,
-        "longId": d.long_id,
-        "validationLink": d.validation_link,
-        "errors": errors.iter().map(ErrorLine::to_json).collect::<Vec<_>>(),
-    })
+    FileResult {
+        file,
+        document: Some(StoredResult {
+            document_id: d.id.0,
+            issuer_tin: d.issuer_tin.clone(),
+            type_code: d.type_code.clone(),
+            internal_id: d.internal_id.clone(),
+            version: d.version,
+            stored_now: created,
+            uuid: d.uuid.clone(),
+            long_id: d.long_id.clone(),
+            validation_link: d.validation_link.clone(),
+        }),
+        state: d.state.as_str().to_owned(),
+        is_final: d.state.is_final() || orphan,
+        errors,
+    }
 }
 
 /// `FILE: STATE INTERNAL-ID (document N) uuid UUID LINK` or `... — FIELD: ERROR [CODE]; ...`.
-fn line(r: &Value) -> String {
-    let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-    let mut out = format!("{}: {}", s("file"), s("state"));
-    if let Some(id) = r["documentId"].as_i64() {
-        out.push_str(&format!(" {} (document {id}", s("internalId")));
-        if r["version"].as_i64().is_some_and(|v| v > 1) {
-            out.push_str(&format!(", version {}", r["version"]));
-        }
-        out.push(')');
-    }
-    if let Some(uuid) = r["uuid"].as_str() {
-        out.push_str(&format!(" uuid {uuid}"));
-    }
-    if let Some(link) = r["validationLink"].as_str() {
-        out.push_str(&format!(" {link}"));
-    }
-    let errors: Vec<String> = r["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| {
-                    let line = ErrorLine {
-                        field: e["field"].as_str().map(str::to_owned),
-                        message: e["message"].as_str().unwrap_or_default().to_owned(),
-                        code: e["code"].as_str().map(str::to_owned),
-                    };
-                    line.to_string()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if !errors.is_empty() {
-        out.push_str(" — ");
-        out.push_str(&errors[..errors.len().min(ERRORS_SHOWN)].join("; "));
-        if errors.len() > ERRORS_SHOWN {
-            out.push_str(&format!(
-                "; and {} more (--json lists them all)",
-                errors.len() - ERRORS_SHOWN
-            ));
-        }
-    }
-    if r["final"] == false {
-        out.push_str(" — not final yet: run the same command again to continue");
-    }
-    out
-}
-
-/// The errors stored with a document, flattened to fields and messages: local validation
-/// findings, a rejection at submission, MyInvois' validation steps, or a refusal.
-fn document_errors(d: &DocumentRecord) -> Vec<ErrorLine> {
-    let mut out = Vec::new();
-    if let Some(errors) = &d.errors {
-        let path_key = match d.format {
-            DocumentFormat::Xml => "xpath",
-            DocumentFormat::Json => "jsonPath",
-        };
-        for f in errors["findings"].as_array().into_iter().flatten() {
-            out.push(ErrorLine {
-                field: f[path_key]
-                    .as_str()
-                    .or(f["jsonPath"].as_str())
-                    .map(str::to_owned),
-                message: f["rule"].as_str().unwrap_or_default().to_owned(),
-                code: f["code"].as_str().map(str::to_owned),
-            });
-        }
-        for step in errors["validationSteps"].as_array().into_iter().flatten() {
-            let name = step["name"].as_str().unwrap_or("validation step");
-            step_errors(name, &step["error"], &mut out);
-        }
-        if errors["submission"].is_object() {
-            api_errors(&errors["submission"], &mut out);
-        }
-        if out.is_empty()
-            && let Some(message) = errors["error"].as_str()
-        {
-            out.push(ErrorLine {
-                field: None,
-                message: message.to_owned(),
-                code: None,
-            });
-        }
-    }
-    if out.is_empty()
-        && matches!(d.state, DocumentState::Failed)
-        && let Some(e) = &d.last_error
-    {
-        out.push(ErrorLine {
-            field: None,
-            message: e.clone(),
-            code: None,
-        });
-    }
-    out
-}
-
-/// A validation step's error and its inner errors (the innermost carry the field paths).
-fn step_errors(step: &str, e: &Value, out: &mut Vec<ErrorLine>) {
-    if !e.is_object() {
-        return;
-    }
-    let inner = e["innerError"].as_array().filter(|a| !a.is_empty());
-    match inner {
-        Some(inner) => {
-            for i in inner {
-                step_errors(step, i, out);
+impl std::fmt::Display for FileResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file, self.state)?;
+        if let Some(d) = &self.document {
+            write!(f, " {} (document {}", d.internal_id, d.document_id)?;
+            if d.version > 1 {
+                write!(f, ", version {}", d.version)?;
+            }
+            f.write_str(")")?;
+            if let Some(uuid) = &d.uuid {
+                write!(f, " uuid {uuid}")?;
+            }
+            if let Some(link) = &d.validation_link {
+                write!(f, " {link}")?;
             }
         }
-        None => out.push(ErrorLine {
-            field: e["propertyPath"]
-                .as_str()
-                .or(e["propertyName"].as_str())
-                .map(str::to_owned),
-            message: format!(
-                "{} ({step})",
-                e["error"]
-                    .as_str()
-                    .unwrap_or("invalid")
-                    .trim_end_matches('.')
-            ),
-            code: e["errorCode"].as_str().map(str::to_owned),
-        }),
-    }
-}
-
-/// A submission rejection and its details.
-fn api_errors(e: &Value, out: &mut Vec<ErrorLine>) {
-    match e["details"].as_array().filter(|a| !a.is_empty()) {
-        Some(details) => {
-            for d in details {
-                api_errors(d, out);
+        if !self.errors.is_empty() {
+            let shown: Vec<String> = self
+                .errors
+                .iter()
+                .take(ERRORS_SHOWN)
+                .map(ToString::to_string)
+                .collect();
+            write!(f, " — {}", shown.join("; "))?;
+            if self.errors.len() > ERRORS_SHOWN {
+                write!(
+                    f,
+                    "; and {} more (--json lists them all)",
+                    self.errors.len() - ERRORS_SHOWN
+                )?;
             }
         }
-        None => out.push(ErrorLine {
-            field: e["propertyPath"]
-                .as_str()
-                .or(e["target"].as_str())
-                .map(str::to_owned),
-            message: e["message"]
-                .as_str()
-                .unwrap_or("rejected at submission")
-                .to_owned(),
-            code: e["code"].as_str().map(str::to_owned),
-        }),
+        if !self.is_final {
+            f.write_str(" — not final yet: run the same command again to continue")?;
+        }
+        Ok(())
     }
 }
 
@@ -556,55 +455,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nested_step_errors_keep_their_paths() {
-        let e = json!({
-            "errorCode": "Error21", "error": "Signature invalid",
-            "innerError": [
-                {"errorCode": "DS320", "error": "Digest mismatch.", "propertyPath": "$.UBLExtensions"},
-                {"errorCode": "DS311", "error": "TIN differs", "propertyName": "TIN"},
-            ]
-        });
-        let mut out = Vec::new();
-        step_errors("Step08", &e, &mut out);
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[0].field.as_deref(), Some("$.UBLExtensions"));
-        assert_eq!(
-            out[0].to_string(),
-            "$.UBLExtensions: Digest mismatch (Step08) [DS320]"
-        );
-        assert_eq!(out[1].field.as_deref(), Some("TIN"));
-    }
-
-    #[test]
-    fn submission_rejections_are_flattened() {
-        let e = json!({"code": "ValidationError", "message": "bad", "details": [
-            {"code": "CF321", "message": "Issue date too old", "propertyPath": "Invoice.IssueDate"}
-        ]});
-        let mut out = Vec::new();
-        api_errors(&e, &mut out);
-        assert_eq!(
-            out,
-            vec![ErrorLine {
-                field: Some("Invoice.IssueDate".to_owned()),
-                message: "Issue date too old".to_owned(),
-                code: Some("CF321".to_owned()),
-            }]
-        );
-    }
-
-    #[test]
     fn a_line_shows_at_most_three_errors() {
-        let errors: Vec<Value> = (0..5)
-            .map(|i| json!({"field": format!("f{i}"), "message": "m", "code": null}))
+        let errors = (0..5)
+            .map(|i| DocumentError {
+                field: Some(format!("f{i}")),
+                ..DocumentError::new(ErrorStage::LocalValidation, "C001", "m")
+            })
             .collect();
-        let r = json!({"file": "a.json", "state": "rejected_locally", "documentId": 1,
-            "internalId": "X", "version": 1, "final": true, "errors": errors});
-        let l = line(&r);
+        let r = FileResult {
+            file: "a.json".to_owned(),
+            document: Some(StoredResult {
+                document_id: 1,
+                issuer_tin: "C1".to_owned(),
+                type_code: "01".to_owned(),
+                internal_id: "X".to_owned(),
+                version: 1,
+                stored_now: true,
+                uuid: None,
+                long_id: None,
+                validation_link: None,
+            }),
+            state: "rejected_locally".to_owned(),
+            is_final: true,
+            errors,
+        };
+        let l = r.to_string();
         assert!(
             l.starts_with(
-                "a.json: rejected_locally X (document 1) — f0: m; f1: m; f2: m; and 2 more"
+                "a.json: rejected_locally X (document 1) — f0: m [C001]; f1: m [C001]; \
+                 f2: m [C001]; and 2 more"
             ),
             "{l}"
         );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["document_id"], 1);
+        assert_eq!(json["final"], true);
+        assert_eq!(json["errors"][0]["field"], "f0");
     }
 }

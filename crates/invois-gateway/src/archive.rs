@@ -329,7 +329,7 @@ async fn export_document(
         "uuid": doc.uuid,
         "longId": doc.long_id,
         "validationLink": doc.validation_link,
-        "errors": doc.errors,
+        "errors": crate::document_errors::DocumentError::of(doc),
         "lastError": doc.last_error,
         "documentHash": doc.document_hash,
         "submission": submission.map(submission_json),

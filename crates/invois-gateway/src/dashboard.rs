@@ -234,12 +234,13 @@ fn submissions_table(submissions: &[SubmissionRecord]) -> Markup {
 }
 
 fn errors_summary(doc: &DocumentRecord) -> Option<String> {
-    let errors = doc
-        .errors
-        .as_ref()
-        .map(|e| clip(&e.to_string(), 200))
-        .or_else(|| doc.last_error.as_deref().map(|e| clip(e, 200)));
-    errors.filter(|e| !e.is_empty())
+    let errors = crate::document_errors::DocumentError::of(doc);
+    let text = errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    (!text.is_empty()).then(|| clip(&text, 200))
 }
 
 fn documents_table(documents: &[DocumentRecord]) -> Markup {

@@ -36,6 +36,7 @@ use sha2::Sha256;
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
+use crate::document_errors::DocumentError;
 use crate::http::{ApiError, ErrorBody};
 
 use crate::store::{
@@ -173,10 +174,9 @@ pub struct WebhookPayload {
     pub long_id: Option<String>,
     /// Only with `valid` and `cancelled`.
     pub validation_link: Option<String>,
-    /// Only with `rejected_locally` (local findings), `invalid` (MyInvois' errors) and
-    /// `failed` (`{"message": ...}`).
-    #[schema(value_type = Option<Object>)]
-    pub errors: Option<Value>,
+    /// Only with `rejected_locally`, `invalid` and `failed`: why, one entry per error, in
+    /// the same shape as the document's `errors` in the API.
+    pub errors: Option<Vec<DocumentError>>,
     /// When the change happened (RFC 3339, microseconds, UTC).
     #[schema(format = DateTime)]
     pub occurred_at: String,
@@ -235,17 +235,7 @@ pub fn event_payload(event: &DocumentEvent, doc: &DocumentRecord) -> WebhookPayl
         event.state,
         DocumentState::RejectedLocally | DocumentState::Invalid | DocumentState::Failed
     );
-    let errors = match (failed, &doc.errors, event.state) {
-        (false, _, _) => None,
-        (true, Some(errors), _) => Some(errors.clone()),
-        (true, None, DocumentState::Failed) => doc.last_error.as_ref().map(|e| {
-            Value::Object(serde_json::Map::from_iter([(
-                "message".to_owned(),
-                Value::from(e.as_str()),
-            )]))
-        }),
-        (true, None, _) => None,
-    };
+    let errors = failed.then(|| DocumentError::of(doc));
     let long_id = doc.long_id.clone().filter(|_| validated);
     let validation_link = doc.validation_link.clone().filter(|_| validated);
     let occurred_at = event

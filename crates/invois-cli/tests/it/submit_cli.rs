@@ -160,8 +160,8 @@ async fn submits_each_file_once_and_reports_final_states() {
     let results: Vec<Value> = serde_json::from_slice(&second.stdout).unwrap();
     assert_eq!(results.len(), 5);
     for (r, line) in results.iter().zip(&lines) {
-        if r["documentId"].is_i64() {
-            assert_eq!(r["storedNow"], json!(false), "{r}");
+        if r["document_id"].is_i64() {
+            assert_eq!(r["stored_now"], json!(false), "{r}");
         }
         assert!(
             line.starts_with(&format!(
@@ -176,7 +176,7 @@ async fn submits_each_file_once_and_reports_final_states() {
         }
     }
     assert_eq!(
-        results[2]["validationLink"]
+        results[2]["validation_link"]
             .as_str()
             .map(|l| lines[2].contains(l)),
         Some(true)

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use super::error::ErrorBody;
 use super::{ApiError, ApiState, MAX_DOCUMENTS_PER_REQUEST};
+use crate::document_errors::DocumentError;
 use crate::intake::MAX_KEY_FIELD_CHARS;
 use crate::store::{
     DocumentEvent, DocumentFilter, DocumentId, DocumentKey, DocumentRecord, DocumentState,
@@ -80,7 +81,7 @@ fn batch_entries(body: &[u8]) -> Result<Option<Vec<Value>>, ApiError> {
     let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(body) else {
         return Ok(None);
     };
-    if top.contains_key("_D") || top.contains_key("Invoice") || !top.contains_key("documents") {
+    if invois_model::simple::is_ubl_json(&top) || !top.contains_key("documents") {
         return Ok(None);
     }
     if let Some(other) = top.keys().find(|k| *k != "documents") {
@@ -977,10 +978,8 @@ pub(super) struct DocumentView {
     uuid: Option<String>,
     long_id: Option<String>,
     validation_link: Option<String>,
-    /// Local findings, the submission rejection, or MyInvois' validation errors, as stored
-    /// (their shape depends on where they came from).
-    #[schema(value_type = Option<Object>)]
-    errors: Option<Value>,
+    /// Why it failed, one entry per error, whichever stage found it (empty otherwise).
+    errors: Vec<DocumentError>,
     last_error: Option<String>,
     submission_id: Option<i64>,
     client_id: String,
@@ -1008,7 +1007,7 @@ impl DocumentView {
             uuid: d.uuid.clone(),
             long_id: d.long_id.clone(),
             validation_link: d.validation_link.clone(),
-            errors: d.errors.clone(),
+            errors: DocumentError::of(d),
             last_error: d.last_error.clone(),
             submission_id: d.submission_id.map(|s| s.0),
             client_id: d.client_id.clone(),

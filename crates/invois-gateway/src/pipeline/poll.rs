@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use invois_api::status::DocumentStatus;
 use invois_api::submission::DocumentSummary;
 use rand::Rng as _;
-use serde_json::json;
 
 use super::{Pipeline, PipelineError};
+use crate::document_errors::{DocumentError, ErrorStage, codes};
 use crate::store::{DocumentState, SubmissionRecord, ValidationOutcome, ValidationUpdate};
 
 /// Get Submission pages hold at most this many documents.
@@ -117,19 +117,26 @@ impl Pipeline {
                                 .into_iter()
                                 .filter(|step| step.status == DocumentStatus::Invalid)
                                 .collect();
-                            json!({
-                                "error": "MyInvois found the document invalid",
-                                "validationSteps": steps,
-                            })
+                            let mut errors = DocumentError::from_steps(&steps);
+                            if errors.is_empty() {
+                                errors.push(DocumentError::new(
+                                    ErrorStage::Validation,
+                                    codes::UNKNOWN,
+                                    "MyInvois found the document invalid and named no step",
+                                ));
+                            }
+                            errors
                         }
-                        Err(e) => {
-                            // Record the status now; the reason is worth less than the
-                            // budget another attempt would spend.
-                            json!({
-                                "error": "MyInvois found the document invalid",
-                                "detailsError": e.to_string(),
-                            })
-                        }
+                        // Record the status now; the reason is worth less than the budget
+                        // another attempt would spend.
+                        Err(e) => vec![DocumentError::new(
+                            ErrorStage::Validation,
+                            codes::DETAILS_UNAVAILABLE,
+                            format!(
+                                "MyInvois found the document invalid; its details could not be \
+                                 fetched: {e}"
+                            ),
+                        )],
                     };
                     updates.push(ValidationUpdate {
                         uuid: s.uuid.clone(),

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use invois_model::tree::{Element, Value as Leaf};
 use invois_model::{Category, Document, Finding, ValidationContext};
 use invois_sign::Signer;
-use serde_json::{Value, json};
 
 use super::{Pipeline, PipelineError};
+use crate::document_errors::{DocumentError, ErrorStage, codes};
 use crate::store::{
     DocumentFormat, DocumentId, DocumentKey, DocumentRecord, DocumentState, Prepared, Store,
     StoreError,
@@ -29,24 +29,12 @@ use crate::store::{
 pub enum PrepareOutcome {
     /// Ready to send: these exact bytes (minified, signed where the version needs it).
     Ready(Vec<u8>),
-    /// Not sendable; the JSON explains why (`error`, and `findings` naming each field).
-    Rejected(Value),
+    /// Not sendable, and why: every blocking finding with its field, or the one reason.
+    Rejected(Vec<DocumentError>),
 }
 
-fn finding_json(f: &Finding) -> Value {
-    json!({
-        "code": f.code,
-        "category": f.category.to_string(),
-        "severity": f.severity.to_string(),
-        "jsonPath": f.json_path,
-        "xpath": f.xpath,
-        "rule": f.rule,
-        "value": f.value,
-    })
-}
-
-fn rejected(error: impl Into<String>, findings: Vec<Value>) -> PrepareOutcome {
-    PrepareOutcome::Rejected(json!({ "error": error.into(), "findings": findings }))
+fn rejected(stage: ErrorStage, code: &str, message: impl Into<String>) -> PrepareOutcome {
+    PrepareOutcome::Rejected(vec![DocumentError::new(stage, code, message)])
 }
 
 /// The rules preparation applies besides validation.
@@ -73,12 +61,13 @@ pub fn prepare_document(
     let max_document_bytes = rules.max_document_bytes;
     let too_large = |size: usize, what: &str| {
         rejected(
+            ErrorStage::Intake,
+            codes::TOO_LARGE,
             format!(
                 "the {what} document is {size} bytes; MyInvois accepts at most \
                  {max_document_bytes} bytes (300 KB) per document, so it was not sent: split it \
                  into several documents"
             ),
-            Vec::new(),
         )
     };
     if received.len() > max_document_bytes {
@@ -86,7 +75,13 @@ pub fn prepare_document(
     }
     let document = match Document::parse_as(received, format) {
         Ok(d) => d,
-        Err(e) => return rejected(format!("the document could not be read: {e}"), Vec::new()),
+        Err(e) => {
+            return rejected(
+                ErrorStage::Intake,
+                codes::UNREADABLE,
+                format!("the document could not be read: {e}"),
+            );
+        }
     };
     let report = invois_model::validate(&document, ctx);
     let version = document.version().unwrap_or_default().to_owned();
@@ -101,29 +96,34 @@ pub fn prepare_document(
         .filter(|f| !(will_sign && f.code == "CF013"))
         .collect();
     if !blocking.is_empty() {
-        let findings: Vec<Value> = blocking.into_iter().map(finding_json).collect();
-        return rejected(
-            format!(
-                "local validation found {} error(s); nothing was sent",
-                findings.len()
-            ),
-            findings,
+        return PrepareOutcome::Rejected(
+            blocking
+                .into_iter()
+                .map(|f| DocumentError::from_finding(f, format))
+                .collect(),
         );
     }
     let minified = document.prepare().bytes;
     let bytes = if invois_client::version_needs_signature(&version) && !document.has_signature() {
         let Some(signer) = signer else {
             return rejected(
+                ErrorStage::Signing,
+                codes::UNSIGNED,
                 format!(
                     "version {version} documents must be signed, this one is not, and the \
                      gateway has no certificate: configure one (--cert) or sign before sending"
                 ),
-                Vec::new(),
             );
         };
         match invois_sign::sign(&minified, format, signer, ctx.now) {
             Ok(signed) => signed,
-            Err(e) => return rejected(format!("signing failed: {e}"), Vec::new()),
+            Err(e) => {
+                return rejected(
+                    ErrorStage::Signing,
+                    codes::SIGNING_FAILED,
+                    format!("signing failed: {e}"),
+                );
+            }
         }
     } else {
         minified
@@ -154,26 +154,25 @@ enum ReferenceError {
 }
 
 impl ReferenceError {
-    /// The rejection stored for the note, in the shape of validation's findings.
-    fn rejection(&self) -> PrepareOutcome {
-        let ReferenceError::OriginalNotValid { index, id, .. } = self;
-        rejected(
-            self.to_string(),
-            vec![json!({
-                "code": "R002",
-                "category": Category::References.to_string(),
-                "severity": invois_model::Severity::Error.to_string(),
-                "jsonPath": format!(
-                    "$.Invoice[0].BillingReference[{index}].InvoiceDocumentReference[0].UUID[0]._"
-                ),
-                "xpath": format!(
-                    "/Invoice/cac:BillingReference[{}]/cac:InvoiceDocumentReference/cbc:UUID",
-                    index + 1
-                ),
-                "rule": self.to_string(),
-                "value": id,
-            })],
-        )
+    /// The rejection stored for the note: a references finding on the empty UUID.
+    fn rejection(&self, format: DocumentFormat) -> PrepareOutcome {
+        let ReferenceError::OriginalNotValid { index, .. } = self;
+        let field = match format {
+            DocumentFormat::Json => format!(
+                "$.Invoice[0].BillingReference[{index}].InvoiceDocumentReference[0].UUID[0]._"
+            ),
+            DocumentFormat::Xml => format!(
+                "/Invoice/cac:BillingReference[{}]/cac:InvoiceDocumentReference/cbc:UUID",
+                index + 1
+            ),
+        };
+        PrepareOutcome::Rejected(vec![DocumentError {
+            stage: ErrorStage::LocalValidation,
+            code: "R002".to_owned(),
+            lhdn_code: None,
+            field: Some(field),
+            message: self.to_string(),
+        }])
     }
 }
 
@@ -358,7 +357,7 @@ impl Pipeline {
                     .into_iter()
                     .map(|d| {
                         let outcome = match filled.get(&d.id) {
-                            Some(Err(e)) => e.rejection(),
+                            Some(Err(e)) => e.rejection(d.format),
                             Some(Ok(bytes)) => {
                                 prepare_document(bytes, d.format, signer.as_deref(), &ctx, rules)
                             }
@@ -408,7 +407,7 @@ impl Pipeline {
                         inner
                             .store
                             .documents()
-                            .mark_rejected_locally(doc.id, &inner.config.worker, errors)
+                            .mark_rejected_locally(doc.id, &inner.config.worker, &errors)
                             .await
                             .map(|_| ())
                     }
@@ -468,17 +467,12 @@ mod tests {
                 let doc = Document::parse(&signed).expect("the signed document reads back");
                 assert!(doc.has_signature());
             }
-            PrepareOutcome::Rejected(why) => panic!("rejected: {why}"),
+            PrepareOutcome::Rejected(why) => panic!("rejected: {why:?}"),
         }
         // Without a certificate the missing signature stops it, named by field.
         match prepare_document(&bytes, DocumentFormat::Json, None, &ctx, RULES) {
             PrepareOutcome::Rejected(why) => {
-                assert!(
-                    why["findings"]
-                        .as_array()
-                        .is_some_and(|f| f.iter().any(|f| f["code"] == "CF013")),
-                    "{why}"
-                );
+                assert!(why.iter().any(|f| f.code == "CF013"), "{why:?}");
             }
             PrepareOutcome::Ready(_) => panic!("an unsigned v1.1 document was made ready"),
         }

@@ -14,9 +14,9 @@ use std::collections::{HashMap, VecDeque};
 use futures::TryStreamExt as _;
 use invois_api::documents::InvoiceDirection;
 use invois_api::windows::DUPLICATE_SUBMISSION_WINDOW;
-use serde_json::json;
 
 use super::{Pipeline, PipelineError};
+use crate::document_errors::{DocumentError, ErrorStage, codes};
 use crate::store::{
     DocumentId, DocumentState, SubmissionAccepted, SubmissionRecord, SubmissionState,
 };
@@ -149,12 +149,15 @@ impl Pipeline {
                 .map(|d| {
                     (
                         d.id,
-                        json!({
-                            "error": "MyInvois received this submission but did not accept this \
-                                      document; the reason was lost with the response. Send a \
-                                      new version to try again.",
-                            "submissionUid": uid,
-                        }),
+                        vec![DocumentError::new(
+                            ErrorStage::Submission,
+                            codes::NOT_LISTED,
+                            format!(
+                                "MyInvois received submission {uid} but did not accept this \
+                                 document; the reason was lost with the response. Send a new \
+                                 version to try again."
+                            ),
+                        )],
                     )
                 })
                 .collect();

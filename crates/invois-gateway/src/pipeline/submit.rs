@@ -4,10 +4,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
 use invois_client::{PreparedSubmission, SubmitError, document_submission};
-use serde_json::json;
 use tracing::Instrument as _;
 
 use super::{Pipeline, PipelineConfig, PipelineError};
+use crate::document_errors::{DocumentError, ErrorStage, codes};
 use crate::store::{
     Batch, DocumentId, StoreError, SubmissionAccepted, SubmissionId, SubmissionIntent,
 };
@@ -184,12 +184,9 @@ impl Pipeline {
                 }
                 for r in &submitted.rejected_documents {
                     if let Some(id) = take(&r.invoice_code_number) {
-                        let error = serde_json::to_value(&r.error)
-                            .unwrap_or_else(|_| json!({ "message": r.error.message }));
-                        accepted.rejected.push((
-                            id,
-                            json!({ "error": "rejected by MyInvois at submission", "submission": error }),
-                        ));
+                        accepted
+                            .rejected
+                            .push((id, DocumentError::from_rejection(&r.error)));
                     }
                 }
                 // A document MyInvois listed in neither list: say so rather than guess.
@@ -197,7 +194,11 @@ impl Pipeline {
                     for id in queue {
                         accepted.rejected.push((
                             id,
-                            json!({ "error": "MyInvois accepted the submission but did not list this document" }),
+                            vec![DocumentError::new(
+                                ErrorStage::Submission,
+                                codes::NOT_LISTED,
+                                "MyInvois accepted the submission but did not list this document",
+                            )],
                         ));
                     }
                 }
@@ -255,9 +256,10 @@ impl Pipeline {
                             .unwrap_or_default()
                     );
                     tracing::warn!(submission = %intent.id, %message, "submission refused");
+                    let refusal = DocumentError::refused(failure.code(), message);
                     store
                         .submissions()
-                        .record_refused(intent.id, &message)
+                        .record_refused(intent.id, &refusal)
                         .await?;
                     Ok(SubmitOutcome::Refused(intent.id))
                 }

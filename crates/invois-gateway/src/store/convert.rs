@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use invois_clock::Clock;
 
-use super::StoreError;
+use super::{DocumentFormat, StoreError};
+use crate::document_errors::DocumentError;
 
 /// Rows (or ids) per multi-row statement: a few binds each keeps a statement well inside
 /// SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
@@ -62,4 +63,27 @@ pub(crate) fn parse_state<T>(
 /// Reads JSON stored as text.
 pub(crate) fn json_from_db(what: &str, text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|e| corrupt(what, &e.to_string()))
+}
+
+/// A document's errors as stored: NULL when there are none, else the JSON list.
+pub(crate) fn errors_to_db(errors: &[DocumentError]) -> Option<String> {
+    if errors.is_empty() {
+        return None;
+    }
+    // A list of plain strings and enums always serialises.
+    serde_json::to_string(errors).ok()
+}
+
+/// Reads a document's stored errors, including the shapes earlier versions wrote.
+pub(crate) fn errors_from_db(
+    text: Option<String>,
+    format: DocumentFormat,
+) -> Result<Vec<DocumentError>, StoreError> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(t) => Ok(DocumentError::read_stored(
+            json_from_db("document errors", &t)?,
+            format,
+        )),
+    }
 }

@@ -71,6 +71,14 @@ impl From<String> for Arg<'_> {
         Arg::OwnedText(v)
     }
 }
+impl From<Option<String>> for Arg<'_> {
+    fn from(v: Option<String>) -> Self {
+        match v {
+            Some(v) => Arg::OwnedText(v),
+            None => Arg::Text(None),
+        }
+    }
+}
 impl<'a> From<&'a [u8]> for Arg<'a> {
     fn from(v: &'a [u8]) -> Self {
         Arg::Bytes(v)

@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 use invois_clock::Clock;
 
 use super::convert::{
-    ROWS_PER_STATEMENT, clamp_limit, json_from_db, later, now, obo_from_db, obo_to_db, parse_state,
-    truncate,
+    ROWS_PER_STATEMENT, clamp_limit, errors_from_db, errors_to_db, later, now, obo_from_db,
+    obo_to_db, parse_state, truncate,
 };
 use super::dialect::{Conn, Sql};
 use super::types::*;
 use super::{Db, StoreError, sha256_hex};
+use crate::document_errors::DocumentError;
 
 /// The columns of `documents`, as [`DocRow`] reads them.
 pub(crate) const DOC_COLS: &str = "id, issuer_tin, type_code, internal_id, version, format, \
@@ -53,17 +54,18 @@ impl TryFrom<DocRow> for DocumentRecord {
     type Error = StoreError;
 
     fn try_from(row: DocRow) -> Result<DocumentRecord, StoreError> {
+        let format = parse_state(
+            "document format",
+            &row.format,
+            DocumentFormat::from_lowercase,
+        )?;
         Ok(DocumentRecord {
             id: DocumentId(row.id),
             issuer_tin: row.issuer_tin,
             type_code: row.type_code,
             internal_id: row.internal_id,
             version: row.version,
-            format: parse_state(
-                "document format",
-                &row.format,
-                DocumentFormat::from_lowercase,
-            )?,
+            format,
             client_id: row.client_id,
             on_behalf_of: obo_from_db(row.on_behalf_of),
             received: row.received,
@@ -75,10 +77,7 @@ impl TryFrom<DocRow> for DocumentRecord {
             uuid: row.uuid,
             long_id: row.long_id,
             validation_link: row.validation_link,
-            errors: row
-                .errors
-                .map(|e| json_from_db("document errors", &e))
-                .transpose()?,
+            errors: errors_from_db(row.errors, format)?,
             last_error: row.last_error,
             attempts: row.attempts,
             locked_by: row.locked_by,
@@ -408,7 +407,7 @@ impl<'a> Documents<'a> {
         &self,
         id: DocumentId,
         worker: &str,
-        errors: serde_json::Value,
+        errors: &[DocumentError],
     ) -> Result<DocumentRecord, StoreError> {
         let now = now(self.clock);
         let mut tx = self.db.begin().await?;
@@ -417,7 +416,7 @@ impl<'a> Documents<'a> {
              lease_until = NULL, updated_at = $2 \
              WHERE id = $3 AND state = 'received' AND locked_by = $4 RETURNING {DOC_COLS}"
         ))
-        .bind(errors.to_string())
+        .bind(errors_to_db(errors))
         .bind(now)
         .bind(id.0)
         .bind(worker);

@@ -8,12 +8,13 @@ use chrono::{DateTime, Utc};
 use invois_clock::Clock;
 
 use super::convert::{
-    ROWS_PER_STATEMENT, clamp_limit, later, now, obo_from_db, obo_to_db, parse_state,
+    ROWS_PER_STATEMENT, clamp_limit, errors_to_db, later, now, obo_from_db, obo_to_db, parse_state,
 };
 use super::dialect::{Conn, Sql, Tx};
 use super::documents::{DOC_COLS, DocRow, Documents, emit_events, records};
 use super::types::*;
 use super::{Db, StoreError, sha256_hex};
+use crate::document_errors::DocumentError;
 
 /// The columns of `submissions`, as [`SubRow`] reads them.
 const SUB_COLS: &str = "id, client_id, on_behalf_of, payload_bytes, payload_sha256, \
@@ -308,8 +309,9 @@ impl<'a> Submissions<'a> {
     pub async fn record_refused(
         &self,
         id: SubmissionId,
-        error: &str,
+        refusal: &DocumentError,
     ) -> Result<SubmissionRecord, StoreError> {
+        let error = refusal.message.as_str();
         let now = now(self.clock);
         let mut tx = self.db.begin().await?;
         let from = [
@@ -331,11 +333,12 @@ impl<'a> Submissions<'a> {
             return Err(self.explain(id, "be refused").await);
         };
         let sql = Sql::new(
-            "UPDATE documents SET state = 'failed', last_error = $1, locked_by = NULL, \
-             lease_until = NULL, updated_at = $2 \
-             WHERE submission_id = $3 AND state = 'batched' RETURNING id",
+            "UPDATE documents SET state = 'failed', last_error = $1, errors = $2, \
+             locked_by = NULL, lease_until = NULL, updated_at = $3 \
+             WHERE submission_id = $4 AND state = 'batched' RETURNING id",
         )
         .bind(error)
+        .bind(errors_to_db(std::slice::from_ref(refusal)))
         .bind(now)
         .bind(id.0);
         let failed: Vec<(i64,)> = tx.conn().fetch_all(sql).await?;
@@ -639,7 +642,7 @@ async fn settle_accepted(
             sql.push(" WHEN ")
                 .push_bind(doc.0)
                 .push(" THEN ")
-                .push_bind(errors.to_string());
+                .push_bind(errors_to_db(errors));
         }
         let ids: Vec<i64> = chunk.iter().map(|(d, _)| d.0).collect();
         settle_batched(&mut tx.conn(), sql, &ids, id, now).await?;
@@ -706,7 +709,7 @@ async fn apply_validation(
                 validation_link.as_str(),
             )),
             ValidationOutcome::Invalid { errors } => {
-                invalid.push((update.uuid.as_str(), errors.to_string()))
+                invalid.push((update.uuid.as_str(), errors_to_db(errors)))
             }
             ValidationOutcome::Cancelled => cancelled.push(update.uuid.as_str()),
         }
@@ -741,7 +744,7 @@ async fn apply_validation(
             sql.push(" WHEN ")
                 .push_bind(*uuid)
                 .push(" THEN ")
-                .push_bind(errors.as_str());
+                .push_bind(errors.clone());
         }
         sql.push(" END, updated_at = ")
             .push_bind(now)

@@ -5,6 +5,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::document_errors::DocumentError;
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -239,8 +241,8 @@ pub struct DocumentRecord {
     pub long_id: Option<String>,
     /// The validation link, once valid.
     pub validation_link: Option<String>,
-    /// Local validation errors, submission rejection, or validation errors (JSON).
-    pub errors: Option<Value>,
+    /// Why it failed, from whichever stage found it (empty while nothing went wrong).
+    pub errors: Vec<DocumentError>,
     /// The last operational error (not a validation result).
     pub last_error: Option<String>,
     /// How many times a worker claimed it for preparation.
@@ -425,8 +427,8 @@ pub struct SubmissionAccepted {
     pub submission_uid: String,
     /// Accepted documents and the UUIDs MyInvois gave them.
     pub accepted: Vec<(DocumentId, String)>,
-    /// Rejected documents and the error MyInvois gave (they become `invalid`).
-    pub rejected: Vec<(DocumentId, Value)>,
+    /// Rejected documents and the errors MyInvois gave (they become `invalid`).
+    pub rejected: Vec<(DocumentId, Vec<DocumentError>)>,
 }
 
 /// A validation outcome from Get Submission (or Get Document Details).
@@ -442,7 +444,7 @@ pub enum ValidationOutcome {
     /// Invalid, with the validation errors.
     Invalid {
         /// The errors (from Get Document Details).
-        errors: Value,
+        errors: Vec<DocumentError>,
     },
     /// Cancelled after it was valid.
     Cancelled,

@@ -15,9 +15,10 @@ use invois_client::api::{DocumentStatus, Endpoint};
 use invois_client::{Client, DocumentSubmissionExt, RateLimits};
 use invois_clock::Clock;
 use invois_gateway::archive::{self, BackfillSummary, ExportFilter};
+use invois_gateway::document_errors::ErrorStage;
 use invois_gateway::store::*;
 use invois_testkit::{CallObserver, CallRecord, TestSandbox, samples};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::Digest as _;
 
 async fn run_sqlite<F, Fut>(case: F)
@@ -217,7 +218,7 @@ async fn export_writes_bytes_results_and_a_manifest(store: Arc<Store>) {
         .mark_rejected_locally(
             evil.id,
             "prep",
-            json!([{"path": "$.Invoice", "rule": "missing"}]),
+            &crate::common::errors(ErrorStage::LocalValidation, "CF001"),
         )
         .await
         .unwrap();
@@ -327,7 +328,8 @@ async fn export_writes_bytes_results_and_a_manifest(store: Arc<Store>) {
             assert_eq!(events, vec!["submitted", "valid"]);
         }
         if id == evil.id {
-            assert_eq!(result["errors"][0]["rule"], "missing");
+            assert_eq!(result["errors"][0]["code"], "CF001");
+            assert_eq!(result["errors"][0]["stage"], "local_validation");
             assert_eq!(result["internalId"], hostile);
             assert!(result["submission"].is_null());
             let name = line["dir"].as_str().unwrap();

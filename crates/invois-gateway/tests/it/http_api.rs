@@ -12,6 +12,7 @@ use invois_client::api::submission::{DocumentFormat as WireFormat, DocumentSubmi
 use invois_client::{Client, DocumentSubmissionExt};
 use invois_clock::Clock;
 use invois_gateway::clients::{ClientPool, LoginMode};
+use invois_gateway::document_errors::{DocumentError, ErrorStage};
 use invois_gateway::http::{self, ApiState};
 use invois_gateway::store::*;
 use invois_testkit::{TestSandbox, samples};
@@ -282,7 +283,11 @@ async fn reject_locally(store: &Store, id: i64) {
         if d.id.0 == id {
             store
                 .documents()
-                .mark_rejected_locally(d.id, "test", json!([{"field": "x", "rule": "test"}]))
+                .mark_rejected_locally(
+                    d.id,
+                    "test",
+                    &crate::common::errors(ErrorStage::LocalValidation, "CF001"),
+                )
                 .await
                 .unwrap();
         } else {
@@ -717,7 +722,8 @@ mod cases {
         assert_eq!(body["version"], 2);
         let (_, body) = app.get(&format!("/v1/documents/{id}")).await;
         assert_eq!(body["state"], "rejected_locally");
-        assert_eq!(body["errors"][0]["rule"], "test");
+        assert_eq!(body["errors"][0]["code"], "CF001");
+        assert_eq!(body["errors"][0]["stage"], "local_validation");
 
         // A correction must carry the key it is filed under.
         let other = app.invoice("V-OTHER");
@@ -1276,6 +1282,22 @@ mod cases {
         assert_eq!(status, StatusCode::OK);
     }
 
+    /// Every `$ref` in an OpenAPI document.
+    fn collect_refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v.as_str()) {
+                        ("$ref", Some(r)) => out.push(r.to_owned()),
+                        _ => collect_refs(v, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+            _ => {}
+        }
+    }
+
     pub(super) async fn health_ready_and_openapi_cover_every_route(h: Harness) {
         let app = App::start(&h).await;
         let (status, body) = app.send(app.http.get(app.url("/health"))).await;
@@ -1313,6 +1335,17 @@ mod cases {
         described.sort();
         routes.sort();
         assert_eq!(described, routes, "OpenAPI paths vs the router's routes");
+        // Every schema a route refers to is in the document (the typed error list included).
+        let mut refs = Vec::new();
+        collect_refs(&spec, &mut refs);
+        assert!(refs.iter().any(|r| r.ends_with("/DocumentError")), "{refs:?}");
+        for r in &refs {
+            let name = r.trim_start_matches("#/components/schemas/");
+            assert!(
+                spec["components"]["schemas"][name].is_object(),
+                "{r} is referred to but not defined"
+            );
+        }
         // Every listed route is really served (not the fallback), and every /v1 route is
         // described as needing the key.
         for (method, path) in http::routes() {
@@ -1452,7 +1485,11 @@ mod issue12_cases {
         if to == S::RejectedLocally {
             store
                 .documents()
-                .mark_rejected_locally(doc.id, "w", json!([{"rule": "test"}]))
+                .mark_rejected_locally(
+                    doc.id,
+                    "w",
+                    &crate::common::errors(ErrorStage::LocalValidation, "CF001"),
+                )
                 .await
                 .unwrap();
             return;
@@ -1498,7 +1535,10 @@ mod issue12_cases {
         if to == S::Failed {
             store
                 .submissions()
-                .record_refused(sub.id, "wrong submitter")
+                .record_refused(
+                    sub.id,
+                    &DocumentError::refused(Some("IncorrectSubmitter"), "wrong submitter"),
+                )
                 .await
                 .unwrap();
             return;
@@ -1521,7 +1561,7 @@ mod issue12_cases {
         }
         let outcome = if to == S::Invalid {
             ValidationOutcome::Invalid {
-                errors: json!([{"code": "test"}]),
+                errors: crate::common::errors(ErrorStage::Validation, "CF321"),
             }
         } else {
             ValidationOutcome::Valid {
@@ -1895,17 +1935,18 @@ mod issue12_cases {
         settle(&h, &app).await;
         let doc = stored(&h, &e["id"]).await;
         assert_eq!(doc.state, DocumentState::RejectedLocally);
-        let errors = doc.errors.clone().unwrap();
-        let error = errors["error"].as_str().unwrap();
+        let errors = &doc.errors;
+        let error = &errors[0].message;
         assert!(
             error.contains("BillingReference/InvoiceDocumentReference/UUID")
                 && error.contains("INV-LATE")
                 && error.contains("not valid at the gateway yet"),
-            "{errors}"
+            "{errors:?}"
         );
+        assert_eq!(errors[0].code, "R002");
         assert_eq!(
-            errors["findings"][0]["jsonPath"],
-            "$.Invoice[0].BillingReference[0].InvoiceDocumentReference[0].UUID[0]._"
+            errors[0].field.as_deref(),
+            Some("$.Invoice[0].BillingReference[0].InvoiceDocumentReference[0].UUID[0]._")
         );
 
         // The invoice, then a credit note naming it by ID only: both valid, the uuid filled.
@@ -2000,14 +2041,14 @@ mod issue12_cases {
             let (status, body) = app.get(&format!("/v1/documents/{id}")).await;
             assert_eq!(status, StatusCode::OK, "{body}");
             assert_eq!(body["state"], "rejected_locally", "{body}");
-            let findings = body["errors"]["findings"].as_array().unwrap();
+            let findings = body["errors"].as_array().unwrap();
             let s008 = findings
                 .iter()
                 .find(|f| f["code"] == "S008")
                 .unwrap_or_else(|| panic!("no S008 in {body}"));
-            assert_eq!(s008["jsonPath"], "$.Invoice[0].ID", "{s008}");
-            assert_eq!(s008["xpath"], "/Invoice/cbc:ID[2]", "{s008}");
-            let rule = s008["rule"].as_str().unwrap();
+            assert_eq!(s008["field"], "$.Invoice[0].ID", "{s008}");
+            assert_eq!(s008["stage"], "local_validation", "{s008}");
+            let rule = s008["message"].as_str().unwrap();
             assert!(
                 rule.contains(r#"member "ID" appears twice in $.Invoice[0]"#)
                     && rule.contains("/Invoice/cbc:ID[1]"),

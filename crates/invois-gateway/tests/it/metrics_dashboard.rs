@@ -236,7 +236,7 @@ async fn metrics_count_client_calls_429s_budget_and_queue_depth() {
         .unwrap();
     store
         .documents()
-        .mark_rejected_locally(claimed[0].id, "p", serde_json::json!([]))
+        .mark_rejected_locally(claimed[0].id, "p", &[])
         .await
         .unwrap();
 

@@ -10,6 +10,7 @@ use invois_api::RateProfile;
 use invois_client::{Client, RateLimits};
 use invois_clock::Clock;
 use invois_gateway::clients::{ClientPool, LoginMode};
+use invois_gateway::document_errors::ErrorStage;
 use invois_gateway::pipeline::{Pipeline, PipelineConfig, Shutdown};
 use invois_gateway::store::{
     DocumentFilter, DocumentFormat, DocumentState, NewDocument, Store, SubmissionFilter,
@@ -234,19 +235,28 @@ async fn batches_valid_invalid_and_local_rejections(store: Arc<Store>, clock: Cl
     }
     let dup = docs.iter().find(|d| d.internal_id == "P-DUP").unwrap();
     assert_eq!(dup.state, DocumentState::Invalid);
-    let errors = dup.errors.as_ref().unwrap().to_string();
-    assert!(errors.contains("validationSteps"), "{errors}");
+    // MyInvois' duplicate finding, from its validation steps, as one typed error.
+    assert!(
+        dup.errors
+            .iter()
+            .any(|e| e.stage == ErrorStage::Validation && e.lhdn_code.is_some()),
+        "{:?}",
+        dup.errors
+    );
     let old = docs.iter().find(|d| d.internal_id == "P-OLD").unwrap();
     assert_eq!(old.state, DocumentState::RejectedLocally);
-    let errors = old.errors.as_ref().unwrap().to_string();
-    assert!(errors.contains("IssueDate"), "{errors}");
-    let bad = docs.iter().find(|d| d.internal_id == "P-BAD").unwrap();
     assert!(
-        bad.errors.as_ref().unwrap()["error"]
-            .as_str()
-            .unwrap()
-            .contains("could not be read")
+        old.errors
+            .iter()
+            .any(|e| e.stage == ErrorStage::LocalValidation
+                && e.field.as_deref().is_some_and(|f| f.contains("IssueDate"))),
+        "{:?}",
+        old.errors
     );
+    let bad = docs.iter().find(|d| d.internal_id == "P-BAD").unwrap();
+    assert_eq!(bad.errors.len(), 1, "{:?}", bad.errors);
+    assert_eq!(bad.errors[0].stage, ErrorStage::Intake);
+    assert!(bad.errors[0].message.contains("could not be read"));
 
     // 206 sendable documents: three submissions of at most 100, each accepted once.
     let subs = store

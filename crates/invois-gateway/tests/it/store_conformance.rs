@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use invois_clock::Clock;
+use invois_gateway::document_errors::{DocumentError, ErrorStage};
 use invois_gateway::store::*;
 use serde_json::json;
 
@@ -344,7 +345,11 @@ mod cases {
         let claimed = s.documents().claim_received("w", 10, LEASE).await.unwrap();
         assert_eq!(claimed.len(), 1);
         s.documents()
-            .mark_rejected_locally(v1.id, "w", json!([{"path": "$.Invoice", "rule": "x"}]))
+            .mark_rejected_locally(
+                v1.id,
+                "w",
+                &crate::common::errors(ErrorStage::LocalValidation, "CF001"),
+            )
             .await
             .unwrap();
 
@@ -673,7 +678,7 @@ mod cases {
         assert!(matches!(err, StoreError::StaleTransition { .. }), "{err:?}");
         let err = s
             .documents()
-            .mark_rejected_locally(d.id, "w1", json!([]))
+            .mark_rejected_locally(d.id, "w1", &[])
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleTransition { .. }), "{err:?}");
@@ -806,7 +811,7 @@ mod cases {
         let invalid = ValidationUpdate {
             uuid: "UUID-G".to_owned(),
             outcome: ValidationOutcome::Invalid {
-                errors: json!({"e": 1}),
+                errors: crate::common::errors(ErrorStage::Validation, "CF321"),
             },
         };
         assert_eq!(
@@ -882,7 +887,10 @@ mod cases {
                 &SubmissionAccepted {
                     submission_uid: "SUB-OK".to_owned(),
                     accepted: vec![(ids[0], "U0".to_owned()), (ids[1], "U1".to_owned())],
-                    rejected: vec![(ids[2], json!({"code": "BadArgument"}))],
+                    rejected: vec![(
+                        ids[2],
+                        crate::common::errors(ErrorStage::Submission, "BadArgument"),
+                    )],
                 },
             )
             .await
@@ -895,7 +903,10 @@ mod cases {
         assert_eq!(d0.locked_by, None);
         let d2 = s.documents().get(ids[2]).await.unwrap();
         assert_eq!(d2.state, DocumentState::Invalid);
-        assert_eq!(d2.errors, Some(json!({"code": "BadArgument"})));
+        assert_eq!(
+            d2.errors,
+            crate::common::errors(ErrorStage::Submission, "BadArgument")
+        );
 
         let poll = s.submissions().to_poll(10).await.unwrap();
         assert_eq!(poll.iter().map(|p| p.id).collect::<Vec<_>>(), [sub.id]);
@@ -914,7 +925,7 @@ mod cases {
                 ValidationUpdate {
                     uuid: "U1".to_owned(),
                     outcome: ValidationOutcome::Invalid {
-                        errors: json!([{"propertyPath": "Invoice.ID", "error": "x"}]),
+                        errors: crate::common::errors(ErrorStage::Validation, "CF321"),
                     },
                 },
             ])
@@ -926,7 +937,10 @@ mod cases {
         assert_eq!(d0.long_id.as_deref(), Some("LID0"));
         let d1 = s.documents().get(ids[1]).await.unwrap();
         assert_eq!(d1.state, DocumentState::Invalid);
-        assert!(d1.errors.is_some());
+        assert_eq!(
+            d1.errors,
+            crate::common::errors(ErrorStage::Validation, "CF321")
+        );
         let counts = s.documents().count_by_state().await.unwrap();
         assert_eq!(counts.get(&DocumentState::Valid), Some(&1));
         assert_eq!(counts.get(&DocumentState::Invalid), Some(&2));
@@ -1043,7 +1057,10 @@ mod cases {
         let s2 = intent_for(s, &half, "b").await;
         let refused = s
             .submissions()
-            .record_refused(s2.id, "403 IncorrectSubmitter")
+            .record_refused(
+                s2.id,
+                &DocumentError::refused(Some("IncorrectSubmitter"), "403 IncorrectSubmitter"),
+            )
             .await
             .unwrap();
         assert_eq!(refused.state, SubmissionState::Refused);
@@ -1051,6 +1068,10 @@ mod cases {
             let d = s.documents().get(d.id).await.unwrap();
             assert_eq!(d.state, DocumentState::Failed);
             assert_eq!(d.last_error.as_deref(), Some("403 IncorrectSubmitter"));
+            // The refusal is also the document's typed error, with LHDN's code.
+            assert_eq!(d.errors.len(), 1);
+            assert_eq!(d.errors[0].lhdn_code.as_deref(), Some("IncorrectSubmitter"));
+            assert_eq!(d.errors[0].stage, ErrorStage::Submission);
             assert!(d.state.is_final());
         }
         // The payload of a refused or split submission is kept for the record.

@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use invois_gateway::document_errors::ErrorStage;
 use invois_gateway::store::*;
 use invois_gateway::webhooks::{self, WebhookConfig, WebhookSecret, Webhooks};
 use serde_json::Value;
@@ -257,11 +258,13 @@ mod cases {
         assert!(submitted["validation_link"].is_null());
         assert!(submitted["longId"].is_null());
         let invalid = body(driven.invalid_later, "document.invalid");
-        assert_eq!(invalid["errors"]["error"]["code"], "CF321");
+        assert_eq!(invalid["errors"][0]["code"], "CF321");
+        assert_eq!(invalid["errors"][0]["stage"], "validation");
         let at_once = body(driven.invalid_at_once, "document.invalid");
-        assert_eq!(at_once["errors"]["code"], "BadArgument");
+        assert_eq!(at_once["errors"][0]["code"], "BadArgument");
+        assert_eq!(at_once["errors"][0]["stage"], "submission");
         let rejected = body(driven.rejected, "document.rejected_locally");
-        assert_eq!(rejected["errors"][0]["rule"], "format");
+        assert_eq!(rejected["errors"][0]["code"], "CF005");
         assert!(rejected["uuid"].is_null());
         // Never the document's bytes.
         for r in &got {
@@ -297,7 +300,11 @@ mod cases {
         let d = s.documents().insert(doc("C1", "INV-1", "x")).await.unwrap();
         s.documents().claim_received("p", 1, LEASE).await.unwrap();
         s.documents()
-            .mark_rejected_locally(d.document.id, "p", serde_json::json!(["bad"]))
+            .mark_rejected_locally(
+                d.document.id,
+                "p",
+                &crate::common::errors(ErrorStage::LocalValidation, "CF001"),
+            )
             .await
             .unwrap();
         let metrics = invois_gateway::metrics::Metrics::new();
@@ -511,7 +518,11 @@ mod cases {
         let d = s.documents().insert(doc("C1", "INV-1", "x")).await.unwrap();
         s.documents().claim_received("p", 1, LEASE).await.unwrap();
         s.documents()
-            .mark_rejected_locally(d.document.id, "p", serde_json::json!(["bad"]))
+            .mark_rejected_locally(
+                d.document.id,
+                "p",
+                &crate::common::errors(ErrorStage::LocalValidation, "CF001"),
+            )
             .await
             .unwrap();
         let hooks = Webhooks::new(h.store.clone(), h.clock.clone(), config(&erp.url, 3)).unwrap();

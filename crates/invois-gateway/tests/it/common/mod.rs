@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use invois_clock::Clock;
+use invois_gateway::document_errors::{DocumentError, ErrorStage};
 use invois_gateway::store::{Db, Store};
 // Each test binary uses its own part of the harness.
 #[allow(unused_imports)]
@@ -39,4 +40,13 @@ where
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
+}
+
+/// A one-error list for tests that only need a document to carry some error.
+pub fn errors(stage: ErrorStage, code: &str) -> Vec<DocumentError> {
+    vec![DocumentError::new(
+        stage,
+        code,
+        format!("test error {code}"),
+    )]
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use invois_clock::Clock;
+use invois_gateway::document_errors::ErrorStage;
 use invois_gateway::store::*;
-use serde_json::json;
 
 use crate::common;
 
@@ -155,7 +155,7 @@ pub async fn drive(store: &Store, issuer: &str) -> Driven {
         .mark_rejected_locally(
             ids[3],
             "preparer",
-            json!([{"field": "TIN", "rule": "format"}]),
+            &crate::common::errors(ErrorStage::LocalValidation, "CF005"),
         )
         .await
         .unwrap();
@@ -202,7 +202,10 @@ pub async fn drive(store: &Store, issuer: &str) -> Driven {
                     (ids[0], format!("U-{issuer}-0")),
                     (ids[1], format!("U-{issuer}-1")),
                 ],
-                rejected: vec![(ids[2], json!({"code": "BadArgument"}))],
+                rejected: vec![(
+                    ids[2],
+                    crate::common::errors(ErrorStage::Submission, "BadArgument"),
+                )],
             },
         )
         .await
@@ -220,7 +223,7 @@ pub async fn drive(store: &Store, issuer: &str) -> Driven {
             ValidationUpdate {
                 uuid: format!("U-{issuer}-1"),
                 outcome: ValidationOutcome::Invalid {
-                    errors: json!({"error": {"code": "CF321"}}),
+                    errors: crate::common::errors(ErrorStage::Validation, "CF321"),
                 },
             },
         ])
