@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
-use invois_client::{PreparedSubmission, SubmitError, document_submission};
+use invois_client::{PreparedSubmission, SubmitError, Submitted, document_submission};
 use tracing::Instrument as _;
 
 use super::{Pipeline, PipelineConfig, PipelineError};
@@ -85,35 +85,12 @@ impl Pipeline {
         outcome.map(Some)
     }
 
+    /// Records the intent for `batch`, POSTs it once, and records what came back.
     #[tracing::instrument(level = "debug", skip_all)]
     async fn submit_batch(&self, batch: Batch) -> Result<SubmitOutcome, PipelineError> {
         let inner = &self.inner;
         let worker = inner.config.worker.as_str();
-        let mut wire = Vec::with_capacity(batch.documents.len());
-        for d in &batch.documents {
-            let Some(prepared) = &d.prepared else {
-                return Err(StoreError::Corrupt(format!(
-                    "document {} was batched without prepared bytes",
-                    d.id
-                ))
-                .into());
-            };
-            wire.push(document_submission(
-                d.format,
-                prepared,
-                d.internal_id.clone(),
-            ));
-        }
-        let prepared = match PreparedSubmission::new(wire) {
-            Ok(p) => p,
-            Err(e) => {
-                // The byte budget leaves room for the envelope, so this means a limit moved.
-                // Shrink and let the claim's lease return the documents.
-                self.shrink_batches(batch.documents.len());
-                tracing::error!(error = %e, "a batch broke a submission limit; batching smaller");
-                return Err(StoreError::Conflict(e.to_string()).into());
-            }
-        };
+        let prepared = self.wire_payload(&batch)?;
         let intent = inner
             .store
             .submissions()
@@ -160,138 +137,174 @@ impl Pipeline {
                 return Ok(SubmitOutcome::Unknown(intent.id));
             }
         };
-        let store = &inner.store;
         match result {
-            Ok(submitted) => {
-                // Map codeNumbers back to documents; a repeated number maps in order.
-                let mut by_code: HashMap<&str, VecDeque<DocumentId>> = HashMap::new();
-                for d in &batch.documents {
-                    by_code
-                        .entry(d.internal_id.as_str())
-                        .or_default()
-                        .push_back(d.id);
-                }
-                let mut take = |code: &str| by_code.get_mut(code).and_then(VecDeque::pop_front);
-                let mut accepted = SubmissionAccepted {
-                    submission_uid: submitted.submission_uid.clone().unwrap_or_default(),
-                    accepted: Vec::new(),
-                    rejected: Vec::new(),
-                };
-                for a in &submitted.accepted_documents {
-                    if let Some(id) = take(&a.invoice_code_number) {
-                        accepted.accepted.push((id, a.uuid.clone()));
-                    }
-                }
-                for r in &submitted.rejected_documents {
-                    if let Some(id) = take(&r.invoice_code_number) {
-                        accepted
-                            .rejected
-                            .push((id, DocumentError::from_rejection(&r.error)));
-                    }
-                }
-                // A document MyInvois listed in neither list: say so rather than guess.
-                for queue in by_code.into_values() {
-                    for id in queue {
-                        accepted.rejected.push((
-                            id,
-                            vec![DocumentError::new(
-                                ErrorStage::Submission,
-                                codes::NOT_LISTED,
-                                "MyInvois accepted the submission but did not list this document",
-                            )],
-                        ));
-                    }
-                }
-                store
-                    .submissions()
-                    .record_accepted(intent.id, &accepted)
+            Ok(submitted) => self.record_accepted(intent.id, &batch, &submitted).await,
+            Err(e) => self.record_failure(intent.id, &batch, e).await,
+        }
+    }
+
+    /// The request body for `batch`, from each document's prepared bytes.
+    fn wire_payload(&self, batch: &Batch) -> Result<PreparedSubmission, PipelineError> {
+        let mut wire = Vec::with_capacity(batch.documents.len());
+        for d in &batch.documents {
+            let Some(prepared) = &d.prepared else {
+                return Err(StoreError::Corrupt(format!(
+                    "document {} was batched without prepared bytes",
+                    d.id
+                ))
+                .into());
+            };
+            wire.push(document_submission(
+                d.format,
+                prepared,
+                d.internal_id.clone(),
+            ));
+        }
+        PreparedSubmission::new(wire).map_err(|e| {
+            // The byte budget leaves room for the envelope, so this means a limit moved.
+            // Shrink and let the claim's lease return the documents.
+            self.shrink_batches(batch.documents.len());
+            tracing::error!(error = %e, "a batch broke a submission limit; batching smaller");
+            StoreError::Conflict(e.to_string()).into()
+        })
+    }
+
+    /// 202: maps MyInvois' accepted and rejected lists back to the batch's documents.
+    async fn record_accepted(
+        &self,
+        intent: SubmissionId,
+        batch: &Batch,
+        submitted: &Submitted,
+    ) -> Result<SubmitOutcome, PipelineError> {
+        // Map codeNumbers back to documents; a repeated number maps in order.
+        let mut by_code: HashMap<&str, VecDeque<DocumentId>> = HashMap::new();
+        for d in &batch.documents {
+            by_code
+                .entry(d.internal_id.as_str())
+                .or_default()
+                .push_back(d.id);
+        }
+        let mut take = |code: &str| by_code.get_mut(code).and_then(VecDeque::pop_front);
+        let mut accepted = SubmissionAccepted {
+            submission_uid: submitted.submission_uid.clone().unwrap_or_default(),
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+        };
+        for a in &submitted.accepted_documents {
+            if let Some(id) = take(&a.invoice_code_number) {
+                accepted.accepted.push((id, a.uuid.clone()));
+            }
+        }
+        for r in &submitted.rejected_documents {
+            if let Some(id) = take(&r.invoice_code_number) {
+                accepted
+                    .rejected
+                    .push((id, DocumentError::from_rejection(&r.error)));
+            }
+        }
+        // A document MyInvois listed in neither list: say so rather than guess.
+        for id in by_code.into_values().flatten() {
+            accepted.rejected.push((
+                id,
+                vec![DocumentError::new(
+                    ErrorStage::Submission,
+                    codes::NOT_LISTED,
+                    "MyInvois accepted the submission but did not list this document",
+                )],
+            ));
+        }
+        self.inner
+            .store
+            .submissions()
+            .record_accepted(intent, &accepted)
+            .await?;
+        self.grow_batches();
+        tracing::info!(
+            submission = %intent,
+            uid = %accepted.submission_uid,
+            accepted = accepted.accepted.len(),
+            rejected = accepted.rejected.len(),
+            "submission accepted"
+        );
+        Ok(SubmitOutcome::Accepted(intent))
+    }
+
+    /// Anything but a 202: reconcile what may have arrived, resend what provably did not,
+    /// split what was too large, and fail what MyInvois refused for good.
+    async fn record_failure(
+        &self,
+        intent: SubmissionId,
+        batch: &Batch,
+        error: SubmitError,
+    ) -> Result<SubmitOutcome, PipelineError> {
+        let submissions = self.inner.store.submissions();
+        match error {
+            SubmitError::OutcomeUnknown { reason, .. } => {
+                tracing::warn!(submission = %intent, %reason, "submission outcome unknown; reconciling");
+                submissions
+                    .record_unknown(intent, &reason.to_string())
                     .await?;
-                self.grow_batches();
-                tracing::info!(
-                    submission = %intent.id,
-                    uid = %accepted.submission_uid,
-                    accepted = accepted.accepted.len(),
-                    rejected = accepted.rejected.len(),
-                    "submission accepted"
+                Ok(SubmitOutcome::Unknown(intent))
+            }
+            SubmitError::Duplicate { .. } => {
+                tracing::warn!(submission = %intent, "422 DuplicateSubmission; reconciling");
+                submissions.record_duplicate(intent).await?;
+                Ok(SubmitOutcome::Duplicate(intent))
+            }
+            // Throttled: MyInvois did not process it, so the documents may go again (after
+            // the pause the client now observes for the whole class).
+            SubmitError::Rejected { failure, .. } if failure.status == 429 => {
+                submissions
+                    .record_not_sent(intent, "429 Too Many Requests")
+                    .await?;
+                Ok(SubmitOutcome::NotSent(intent))
+            }
+            SubmitError::Rejected { failure, .. }
+                if failure.status == 413 || failure.code() == Some("MaximumSizeExceeded") =>
+            {
+                submissions.record_split(intent).await?;
+                self.shrink_batches(batch.documents.len());
+                tracing::warn!(submission = %intent, documents = batch.documents.len(), "MaximumSizeExceeded; splitting the batch");
+                Ok(SubmitOutcome::Split(intent))
+            }
+            SubmitError::Rejected { failure, .. } => {
+                let message = format!(
+                    "MyInvois refused the submission: HTTP {} {}{}",
+                    failure.status,
+                    failure.code().unwrap_or_default(),
+                    failure
+                        .message()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
                 );
-                Ok(SubmitOutcome::Accepted(intent.id))
+                tracing::warn!(submission = %intent, %message, "submission refused");
+                let refusal = DocumentError::refused(failure.code(), message);
+                submissions.record_refused(intent, &refusal).await?;
+                Ok(SubmitOutcome::Refused(intent))
             }
-            Err(SubmitError::OutcomeUnknown { reason, .. }) => {
-                tracing::warn!(submission = %intent.id, %reason, "submission outcome unknown; reconciling");
-                store
-                    .submissions()
-                    .record_unknown(intent.id, &reason.to_string())
+            // Nothing left this process (login or budget failed): the documents may go again
+            // once the cause is fixed.
+            SubmitError::NotSent(e) => {
+                submissions
+                    .record_not_sent(intent, &format!("not sent: {e}"))
                     .await?;
-                Ok(SubmitOutcome::Unknown(intent.id))
-            }
-            Err(SubmitError::Duplicate { .. }) => {
-                tracing::warn!(submission = %intent.id, "422 DuplicateSubmission; reconciling");
-                store.submissions().record_duplicate(intent.id).await?;
-                Ok(SubmitOutcome::Duplicate(intent.id))
-            }
-            Err(SubmitError::Rejected { failure, .. }) => {
-                let code = failure.code().unwrap_or_default().to_owned();
-                if failure.status == 429 {
-                    // Throttled: MyInvois did not process it, so the documents may go again
-                    // (after the pause the client now observes for the whole class).
-                    store
-                        .submissions()
-                        .record_unknown(intent.id, "429 Too Many Requests")
-                        .await?;
-                    store.submissions().record_not_received(intent.id).await?;
-                    Ok(SubmitOutcome::NotSent(intent.id))
-                } else if code == "MaximumSizeExceeded" || failure.status == 413 {
-                    store.submissions().record_split(intent.id).await?;
-                    self.shrink_batches(batch.documents.len());
-                    tracing::warn!(submission = %intent.id, documents = batch.documents.len(), "MaximumSizeExceeded; splitting the batch");
-                    Ok(SubmitOutcome::Split(intent.id))
-                } else {
-                    let message = format!(
-                        "MyInvois refused the submission: HTTP {} {}{}",
-                        failure.status,
-                        code,
-                        failure
-                            .message()
-                            .map(|m| format!(": {m}"))
-                            .unwrap_or_default()
-                    );
-                    tracing::warn!(submission = %intent.id, %message, "submission refused");
-                    let refusal = DocumentError::refused(failure.code(), message);
-                    store
-                        .submissions()
-                        .record_refused(intent.id, &refusal)
-                        .await?;
-                    Ok(SubmitOutcome::Refused(intent.id))
-                }
-            }
-            Err(SubmitError::NotSent(e)) => {
-                // Nothing left this process (login or budget failed): the documents may go
-                // again once the cause is fixed.
-                store
-                    .submissions()
-                    .record_unknown(intent.id, &format!("not sent: {e}"))
-                    .await?;
-                store.submissions().record_not_received(intent.id).await?;
                 Err(PipelineError::Api(e))
             }
-            Err(SubmitError::Limit(e)) => {
-                // Cannot happen for a payload `PreparedSubmission` accepted; handled anyway.
-                store
-                    .submissions()
-                    .record_unknown(intent.id, &format!("not sent: {e}"))
+            // Cannot happen for a payload `PreparedSubmission` accepted; handled anyway.
+            SubmitError::Limit(e) => {
+                submissions
+                    .record_not_sent(intent, &format!("not sent: {e}"))
                     .await?;
-                store.submissions().record_not_received(intent.id).await?;
                 self.shrink_batches(batch.documents.len());
-                Ok(SubmitOutcome::NotSent(intent.id))
+                Ok(SubmitOutcome::NotSent(intent))
             }
-            Err(other) => {
-                // A kind this version does not know: the request may have left, so treat it
-                // like any unknown outcome.
-                store
-                    .submissions()
-                    .record_unknown(intent.id, &other.to_string())
+            // A kind this version does not know: the request may have left, so treat it like
+            // any unknown outcome.
+            other => {
+                submissions
+                    .record_unknown(intent, &other.to_string())
                     .await?;
-                Ok(SubmitOutcome::Unknown(intent.id))
+                Ok(SubmitOutcome::Unknown(intent))
             }
         }
     }

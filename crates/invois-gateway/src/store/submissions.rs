@@ -358,7 +358,27 @@ impl<'a> Submissions<'a> {
             id,
             &[SubmissionState::Intent],
             SubmissionState::Split,
+            None,
             "be split",
+        )
+        .await
+    }
+
+    /// intent → not_received, when the request provably never reached MyInvois (the client
+    /// refused before sending, or MyInvois answered 429 without processing it); its documents
+    /// return to `prepared`. `reason` is kept as the submission's last error.
+    #[tracing::instrument(skip_all)]
+    pub async fn record_not_sent(
+        &self,
+        id: SubmissionId,
+        reason: &str,
+    ) -> Result<SubmissionRecord, StoreError> {
+        self.releasing_documents(
+            id,
+            &[SubmissionState::Intent],
+            SubmissionState::NotReceived,
+            Some(reason),
+            "be marked not sent",
         )
         .await
     }
@@ -374,6 +394,7 @@ impl<'a> Submissions<'a> {
             id,
             &[SubmissionState::OutcomeUnknown, SubmissionState::Duplicate],
             SubmissionState::NotReceived,
+            None,
             "be marked not received",
         )
         .await
@@ -555,11 +576,12 @@ impl<'a> Submissions<'a> {
         id: SubmissionId,
         from: &[SubmissionState],
         to: SubmissionState,
+        reason: Option<&str>,
         action: &'static str,
     ) -> Result<SubmissionRecord, StoreError> {
         let now = now(self.clock);
         let mut tx = self.db.begin().await?;
-        let Some(sub) = move_submission(&mut tx.conn(), id, from, to, None, now).await? else {
+        let Some(sub) = move_submission(&mut tx.conn(), id, from, to, reason, now).await? else {
             drop(tx);
             return Err(self.explain(id, action).await);
         };

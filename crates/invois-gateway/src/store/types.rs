@@ -135,7 +135,9 @@ string_enum!(
     ///
     /// `intent` is written before the POST. After that the payload is never POSTed again:
     /// an unknown outcome or a duplicate is reconciled, and only documents the reconciliation
-    /// proves absent (`not_received`) or a split return to `prepared` for a new submission.
+    /// proves absent (`not_received`), a request that provably never reached MyInvois
+    /// (`intent -> not_received`: refused by the client before sending, or a 429) or a split
+    /// return to `prepared` for a new submission.
     SubmissionState {
         /// Recorded before the POST; the outcome is not known yet.
         Intent = "intent",
@@ -149,8 +151,8 @@ string_enum!(
         Refused = "refused",
         /// MaximumSizeExceeded: nothing was accepted; the documents went back to `prepared`.
         Split = "split",
-        /// Reconciliation proved MyInvois never received it; the documents went back to
-        /// `prepared`.
+        /// MyInvois never received it (proved by reconciliation, or known at once: not sent,
+        /// or a 429); the documents went back to `prepared`.
         NotReceived = "not_received",
     }
 );

@@ -1338,7 +1338,10 @@ mod cases {
         // Every schema a route refers to is in the document (the typed error list included).
         let mut refs = Vec::new();
         collect_refs(&spec, &mut refs);
-        assert!(refs.iter().any(|r| r.ends_with("/DocumentError")), "{refs:?}");
+        assert!(
+            refs.iter().any(|r| r.ends_with("/DocumentError")),
+            "{refs:?}"
+        );
         for r in &refs {
             let name = r.trim_start_matches("#/components/schemas/");
             assert!(

@@ -1033,6 +1033,23 @@ mod cases {
             .unwrap()
             .unwrap();
         assert_eq!(rebatch.documents[0].id, b2.documents[0].id);
+        // An intent whose request provably never left (a 429, a refused login) goes
+        // straight to not_received, keeping why, and its document is sendable again.
+        let nr = s
+            .submissions()
+            .record_not_sent(s3.id, "429 Too Many Requests")
+            .await
+            .unwrap();
+        assert_eq!(nr.state, SubmissionState::NotReceived);
+        assert_eq!(nr.last_error.as_deref(), Some("429 Too Many Requests"));
+        let back = s.documents().get(b3.documents[0].id).await.unwrap();
+        assert_eq!(back.state, DocumentState::Prepared);
+        assert_eq!(back.submission_id, None);
+        // Only from an intent: a submission that may have arrived is reconciled instead.
+        assert!(matches!(
+            s.submissions().record_not_sent(s3.id, "again").await,
+            Err(StoreError::StaleTransition { .. })
+        ));
     }
 
     pub(super) async fn split_and_refusal_settle_the_documents(h: Harness) {
