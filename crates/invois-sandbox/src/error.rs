@@ -57,6 +57,13 @@ pub enum AppError {
     /// `405` for a known path with the wrong method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// `414 RequestUriTooLong`: the request line is over the limit (refused before routing).
+    #[error("{0}")]
+    RequestUriTooLong(String),
+    /// `431 RequestHeaderFieldsTooLarge`: too many header bytes or fields (refused before
+    /// routing).
+    #[error("{0}")]
+    RequestHeaderFieldsTooLarge(String),
     /// `422 DuplicateSubmission` with `Retry-After`.
     #[error("identical submission received within the last 10 minutes")]
     DuplicateSubmission {
@@ -104,6 +111,8 @@ impl AppError {
             AppError::Forbidden(_) | AppError::IncorrectSubmitter(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::RequestUriTooLong(_) => StatusCode::URI_TOO_LONG,
+            AppError::RequestHeaderFieldsTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             AppError::DuplicateSubmission { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -126,6 +135,9 @@ impl AppError {
             AppError::IncorrectSubmitter(_) => "IncorrectSubmitter",
             AppError::NotFound(_) => "NotFound",
             AppError::MethodNotAllowed => "NotImplemented",
+            // MyInvois runs on .NET, whose other codes here are `HttpStatusCode` names.
+            AppError::RequestUriTooLong(_) => "RequestUriTooLong",
+            AppError::RequestHeaderFieldsTooLarge(_) => "RequestHeaderFieldsTooLarge",
             AppError::DuplicateSubmission { .. } => "DuplicateSubmission",
             AppError::TooManyRequests { .. } => "TooManyRequests",
             AppError::Internal => "InternalServerError",
@@ -146,6 +158,19 @@ impl AppError {
             _ => {}
         }
         e
+    }
+}
+
+impl From<invois_serve::Rejection> for AppError {
+    fn from(rejection: invois_serve::Rejection) -> AppError {
+        let message = rejection.to_string();
+        match rejection.status() {
+            StatusCode::URI_TOO_LONG => AppError::RequestUriTooLong(message),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                AppError::RequestHeaderFieldsTooLarge(message)
+            }
+            _ => AppError::BadRequest(message),
+        }
     }
 }
 

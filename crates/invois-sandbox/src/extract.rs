@@ -1,7 +1,7 @@
 //! Extractors whose rejections are [`AppError`]s, so malformed input gets the MyInvois envelope
 //! and never axum's plain-text rejection.
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody as _};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use bytes::{Bytes, BytesMut};
@@ -116,41 +116,39 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 pub enum BodyRead {
     /// The whole body.
     Complete(Bytes),
-    /// Over the limit; the rest was drained (up to a hard cap) so that the client reads the
-    /// error response instead of a reset connection.
+    /// Over the limit: refused after reading at most the limit and one more frame, or none
+    /// of it when `Content-Length` says so. The rest is never read into memory; the
+    /// connection's lingering close (`invois-serve`) lets the client read the answer.
     TooLarge {
-        /// Bytes seen (at least limit + 1).
-        seen: usize,
+        /// Bytes announced or seen (at least limit + 1).
+        seen: u64,
     },
     /// The connection failed mid-body.
     Failed,
 }
 
-/// Bodies beyond this are not even drained.
-const DRAIN_CAP: usize = 64 * 1024 * 1024;
-
 /// Reads `body` up to `limit` bytes.
 pub async fn read_body(mut body: Body, limit: usize) -> BodyRead {
+    let limit = limit as u64;
+    // A Content-Length over the limit is refused before a byte of the body is read.
+    let announced = body.size_hint().lower();
+    if announced > limit {
+        return BodyRead::TooLarge { seen: announced };
+    }
     let mut buf = BytesMut::new();
-    let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
             return BodyRead::Failed;
         };
         if let Ok(data) = frame.into_data() {
-            seen = seen.saturating_add(data.len());
-            if seen <= limit {
-                buf.extend_from_slice(&data);
-            } else if seen > DRAIN_CAP {
+            let seen = buf.len() as u64 + data.len() as u64;
+            if seen > limit {
                 return BodyRead::TooLarge { seen };
             }
+            buf.extend_from_slice(&data);
         }
     }
-    if seen > limit {
-        BodyRead::TooLarge { seen }
-    } else {
-        BodyRead::Complete(buf.freeze())
-    }
+    BodyRead::Complete(buf.freeze())
 }
 
 /// Path parameters; a malformed one is a `400 BadArgument`.

@@ -217,8 +217,6 @@ struct Inner {
     store: Mutex<Store>,
     counters: Mutex<HashMap<String, ClientCounters>>,
     faults: Mutex<Faults>,
-    correlation_prefix: String,
-    correlation_seq: AtomicU64,
     generation: AtomicU64,
     recorder: Option<report::Recorder>,
 }
@@ -245,8 +243,6 @@ impl Sandbox {
                 store: Mutex::new(Store::default()),
                 counters: Mutex::new(HashMap::new()),
                 faults: Mutex::new(Faults::default()),
-                correlation_prefix: store::random_id(13),
-                correlation_seq: AtomicU64::new(0),
                 generation: AtomicU64::new(0),
             }),
         }
@@ -330,8 +326,9 @@ impl Sandbox {
     }
 
     fn next_correlation_id(&self) -> String {
-        let n = self.inner.correlation_seq.fetch_add(1, Ordering::Relaxed) + 1;
-        format!("{}:{n:08X}", self.inner.correlation_prefix)
+        // One sequence per process, shared with the answers to requests refused before
+        // routing (see `serve`), which have no sandbox to ask.
+        invois_serve::correlation_id()
     }
 
     fn rate_check(&self, client_id: &str, class: RateClass) -> RateDecision {
@@ -439,17 +436,20 @@ pub fn admin_router(sandbox: Sandbox) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+///
+/// Request heads are checked before hyper reads them (`invois-serve`, with ASP.NET Kestrel's
+/// limits, as MyInvois runs on it): a request line over 8 KB gets `414 RequestUriTooLong`,
+/// header fields over 32 KB or more than 100 of them `431 RequestHeaderFieldsTooLarge`, and
+/// bytes HTTP does not allow `400 BadRequest`, each in the MyInvois envelope with a
+/// `correlationId`, where hyper alone would answer with an empty body.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    invois_serve::Server::new(router, middleware::refused)
+        .serve(listener, shutdown)
+        .await
 }
 
 /// Demo credentials (or fixture client ids) printed at start.

@@ -301,6 +301,16 @@ pub(crate) async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
 }
 
+/// A request refused before routing (a head over the limits, or not HTTP): the envelope and a
+/// correlationId, as for every other answer. Nothing of the request is in it.
+pub(crate) fn refused(rejection: invois_serve::Rejection) -> Response {
+    let mut resp = AppError::from(rejection).into_response();
+    if let Ok(v) = HeaderValue::from_str(&invois_serve::correlation_id()) {
+        resp.headers_mut().insert(CORRELATION_ID_HEADER, v);
+    }
+    resp
+}
+
 /// A last resort: a panic becomes a `500` envelope instead of a dropped connection.
 pub(crate) fn panic_response(_err: Box<dyn Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");

@@ -151,3 +151,105 @@ async fn correlation_ids_look_like_myinvois_ones_and_differ() {
         "{a}"
     );
 }
+
+/// What hyper alone refuses before any handler runs: a 1 MB header, 500 headers, a control
+/// character in `Authorization`, a 100 KB path. Each gets the MyInvois envelope with a
+/// correlationId, and never the token it carried; the sandbox then serves the next
+/// connection as usual.
+#[tokio::test]
+async fn requests_refused_before_routing_get_the_envelope_too() {
+    use invois_serve::test_util::RawConnection;
+
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let get = |extra: &[u8]| {
+        let mut r = b"GET /api/v1.0/documenttypes HTTP/1.1\r\nHost: sandbox\r\n".to_vec();
+        r.extend(extra);
+        r.extend(b"\r\n");
+        r
+    };
+    let mut big = b"X-Big: ".to_vec();
+    big.extend(vec![b'a'; 1024 * 1024]);
+    big.extend(b"\r\n");
+    let many: Vec<u8> = (0..500)
+        .flat_map(|i| format!("X-Header-{i}: {i}\r\n").into_bytes())
+        .collect();
+    let mut control = format!("Authorization: Bearer {}", &token[..20]).into_bytes();
+    control.push(0x01);
+    control.extend(format!("{}\r\n", &token[20..]).as_bytes());
+    let long_path = format!(
+        "GET /api/v1.0/documents/{}/details HTTP/1.1\r\nHost: sandbox\r\n\r\n",
+        "A".repeat(100_000)
+    );
+    let cases = [
+        (
+            "a 1 MB header",
+            get(&big),
+            431,
+            "RequestHeaderFieldsTooLarge",
+        ),
+        (
+            "500 headers",
+            get(&many),
+            431,
+            "RequestHeaderFieldsTooLarge",
+        ),
+        (
+            "a control character in Authorization",
+            get(&control),
+            400,
+            "BadRequest",
+        ),
+        (
+            "a 100 KB path",
+            long_path.into_bytes(),
+            414,
+            "RequestUriTooLong",
+        ),
+    ];
+    for (what, request, status, code) in cases {
+        let mut connection = RawConnection::open(h.running.addr, request).await.unwrap();
+        let response = connection.response().await.unwrap();
+        assert_eq!(response.status, status, "{what}: {response:?}");
+        let text = String::from_utf8_lossy(&response.body).into_owned();
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &response.headers {
+            headers.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        assert_api_envelope(status, &headers, &text, what);
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_envelope(&body, code);
+        assert!(
+            !response
+                .header("correlationId")
+                .unwrap_or_default()
+                .is_empty(),
+            "{what}"
+        );
+        assert!(
+            !text.contains(&token[20..40]),
+            "{what}: the token is echoed"
+        );
+        assert!(
+            connection.closes().await,
+            "{what}: the connection stays open"
+        );
+
+        let (status, _, _) = h.get(&token, "/api/v1.0/documenttypes").await;
+        assert_eq!(status, 200, "after {what}");
+    }
+
+    // On a kept-alive connection, the second request is checked as the first was.
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let mut connection = RawConnection::open(h.running.addr, get(auth.as_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(connection.response().await.unwrap().status, 200);
+    connection.send(get(&control));
+    let response = connection.response().await.unwrap();
+    assert_eq!(response.status, 400, "{response:?}");
+    assert!(response.header("correlationId").is_some());
+}

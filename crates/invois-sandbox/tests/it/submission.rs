@@ -122,6 +122,61 @@ async fn five_megabytes_pass_and_one_byte_more_does_not() {
     assert_envelope(&body, "MaximumSizeExceeded");
 }
 
+/// A submission far over 5 MB is refused without being read: at once when its
+/// Content-Length says so, and at the limit (plus one frame) when it is chunked. Neither
+/// request here is ever sent whole, so an answer proves the sandbox did not wait for it.
+#[tokio::test]
+async fn an_oversized_submission_is_refused_after_reading_at_most_the_limit() {
+    use invois_serve::test_util::RawConnection;
+
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let limit = invois_api::submission::MAX_SUBMISSION_BYTES;
+    // A bound that fails the test, not a wait: the answer comes at once or never.
+    async fn answer(c: &mut RawConnection) -> invois_serve::test_util::RawResponse {
+        tokio::time::timeout(std::time::Duration::from_secs(30), c.response())
+            .await
+            .expect("no answer: the sandbox waits for the rest of the body")
+            .unwrap()
+    }
+    let head = |framing: &str| {
+        format!(
+            "POST /api/v1.0/documentsubmissions HTTP/1.1\r\nHost: sandbox\r\n\
+             Authorization: Bearer {token}\r\nContent-Type: application/json\r\n{framing}\r\n\r\n"
+        )
+        .into_bytes()
+    };
+
+    // 37 MB announced, nothing of it sent.
+    let mut connection = RawConnection::open(
+        h.running.addr,
+        head(&format!("Content-Length: {}", 37 * 1024 * 1024)),
+    )
+    .await
+    .unwrap();
+    let response = answer(&mut connection).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(
+        assert_envelope(&body, "MaximumSizeExceeded")["target"],
+        "submission"
+    );
+
+    // Chunked: the limit and 256 KB more sent, then nothing (no last chunk).
+    let mut request = head("Transfer-Encoding: chunked");
+    let piece = vec![b' '; 64 * 1024];
+    for _ in 0..(limit + 256 * 1024) / piece.len() {
+        request.extend(format!("{:x}\r\n", piece.len()).as_bytes());
+        request.extend(&piece);
+        request.extend(b"\r\n");
+    }
+    let mut connection = RawConnection::open(h.running.addr, request).await.unwrap();
+    let response = answer(&mut connection).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_envelope(&body, "MaximumSizeExceeded");
+}
+
 #[tokio::test]
 async fn three_hundred_kilobytes_per_document_pass_and_one_byte_more_does_not() {
     let h = start().await;
