@@ -93,7 +93,7 @@ pub enum CheckKind {
     SignatureValue,
     /// CertDigest = SHA-256 of the embedded certificate.
     CertificateDigest,
-    /// PropsDigest = SHA-256 of the canonical signed properties.
+    /// PropsDigest = SHA-256 of the signed properties, in one of the forms signers write.
     SignedPropertiesDigest,
     /// SigningTime present, well-formed, inside the certificate validity.
     SigningTime,
@@ -801,13 +801,11 @@ fn check_certificate_digest(r: &mut Run, doc: &Signed<'_>, c: &Certificate) {
     }
 }
 
-/// PropsDigest present (DS319) and equal to the SHA-256 of one of the candidate canonical
-/// forms of the signed properties (DS320). For XML a mismatch also adds a note, because the
-/// official samples' own form is not reproducible (§9.3).
+/// PropsDigest present (DS319) and equal to the SHA-256 of one of the forms of the signed
+/// properties that signers are known to use and MyInvois accepts (DS320); the XML forms are
+/// listed in `xml`'s module doc.
 fn check_signed_properties_digest(r: &mut Run, doc: &Signed<'_>) {
-    let Signed {
-        format, paths, sig, ..
-    } = doc;
+    let Signed { paths, sig, .. } = doc;
     let path = paths.props_reference("DigestValue");
     match nonempty(&sig.props_digest) {
         None => r.check(
@@ -834,20 +832,21 @@ fn check_signed_properties_digest(r: &mut Run, doc: &Signed<'_>) {
                     format!("PropsDigest {v} ({label})"),
                 ),
                 None => {
-                    let computed = sig
-                        .props_forms
-                        .first()
-                        .map(|(_, b)| b64(&Sha256::digest(b)))
-                        .unwrap_or_default();
-                    let mut message = format!(
-                        "PropsDigest in the document is {v} but the signed properties hash to {computed}: the signing time, certificate digest, issuer name or serial number changed after signing"
+                    let ((first, computed), others) = sig.props_forms.split_first().map_or(
+                        (("", String::new()), &[][..]),
+                        |((label, bytes), others)| ((*label, b64(&Sha256::digest(bytes))), others),
                     );
-                    if *format == Format::Xml {
-                        message.push_str(
-                            ". Note: for XML, invois computes PropsDigest like the klsheng PHP SDK (exclusive C14N of SignedProperties) and also tries inclusive C14N of SignedProperties and QualifyingProperties; the official LHDN XML samples use a form none of these reproduce, so for them only DocDigest, Sig and CertDigest are verifiable",
-                        );
-                        r.notes.push("XML PropsDigest of the official LHDN samples is not reproducible (§9.3); their DocDigest, Sig and CertDigest are what can be verified".to_owned());
+                    let mut message = format!(
+                        "PropsDigest in the document is {v} but the signed properties hash to {computed} ({first})"
+                    );
+                    if !others.is_empty() {
+                        let labels: Vec<&str> = others.iter().map(|(l, _)| *l).collect();
+                        message.push_str(&format!(
+                            ", and to none of the other forms signers are known to use ({})",
+                            labels.join("; ")
+                        ));
                     }
+                    message.push_str(": the signing time, certificate digest, issuer name or serial number changed after signing");
                     r.check(
                         CheckKind::SignedPropertiesDigest,
                         vec![DsFinding::new(

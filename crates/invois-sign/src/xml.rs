@@ -2,10 +2,22 @@
 //!
 //! DocDigest and Sig are over the inclusive C14N of the document with `ext:UBLExtensions` and
 //! `cac:Signature` removed and every whitespace-only text node dropped: that is the form the
-//! official XML samples reproduce (§9.3 [VER]). The PropsDigest of the official XML samples is
-//! not reproducible; invois writes it as the exclusive C14N of `xades:SignedProperties` (the
-//! klsheng PHP SDK's form, accepted by MyInvois) and, when verifying, also accepts inclusive
-//! C14N of `SignedProperties` or `QualifyingProperties`.
+//! official XML samples reproduce (§9.3 [VER]).
+//!
+//! PropsDigest is over the minified `xades:SignedProperties`, but signers disagree on how the
+//! block is written, and MyInvois accepts several ways (§9.3). Verification accepts each one
+//! known ([`props_forms`]):
+//!
+//! - exclusive C14N, which invois writes: namespace declarations (`xmlns:xades` on
+//!   `SignedProperties`, `xmlns:ds` on each `ds:` element) before the attributes;
+//! - the klsheng PHP SDK's string as it writes it: the same declarations after the attributes
+//!   (`Id` before `xmlns:xades`, `Algorithm` before `xmlns:ds`), which is not C14N;
+//! - the form LHDN's own XML samples were signed in, found by trying the variants on them: the
+//!   klsheng layout with empty elements written `<ds:DigestMethod Algorithm="…" xmlns:ds="…" />`
+//!   (what .NET's `XmlElement.OuterXml` writes). It reproduces the PropsDigest of every
+//!   official 1.1 and 1.3 XML sample but `1.1-Invoice-ForeignCurrency-Sample.xml`, whose
+//!   `SigningTime` was edited after signing;
+//! - inclusive C14N of `SignedProperties`, and either C14N of `QualifyingProperties`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -186,9 +198,9 @@ fn sig_fields(chain: &[&Element]) -> SigFields {
     }
 }
 
-/// Every canonical form of the signed properties a PropsDigest is accepted over, labelled,
-/// the form invois writes first (see the module doc). `chain` ends at the `ds:Signature`
-/// holding `object`, so each form sees the namespaces in scope where it sits.
+/// Every form of the signed properties a PropsDigest is accepted over (see the module doc),
+/// labelled, the form invois writes first. `chain` ends at the `ds:Signature` holding
+/// `object`, so each form sees the namespaces in scope where it sits.
 fn props_forms(
     chain: &[&Element],
     object: &Element,
@@ -200,10 +212,23 @@ fn props_forms(
     let at_qp = xmldom::scope_of(&anc);
     anc.push(qp);
     let at_sp = xmldom::scope_of(&anc);
+    let as_written = |empty_self_closing| xmldom::Layout {
+        declarations_last: true,
+        attributes_as_written: true,
+        empty_self_closing,
+    };
     vec![
         (
             "exclusive C14N of SignedProperties",
             xmldom::exc_c14n_subtree(sp, &at_sp).into_bytes(),
+        ),
+        (
+            "SignedProperties as the klsheng SDK writes it: exclusive C14N's declarations after the attributes",
+            xmldom::visibly_used_subtree(sp, &at_sp, as_written(false)).into_bytes(),
+        ),
+        (
+            "SignedProperties as LHDN's samples were signed: declarations after the attributes, empty elements as <x />",
+            xmldom::visibly_used_subtree(sp, &at_sp, as_written(true)).into_bytes(),
         ),
         (
             "inclusive C14N of SignedProperties",

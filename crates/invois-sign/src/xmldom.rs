@@ -423,34 +423,72 @@ fn escape_attr(s: &str, out: &mut String) {
 /// Rendered namespace context: prefix (None = default) -> URI as output by an ancestor.
 type Rendered = BTreeMap<Option<String>, String>;
 
-fn write_ns_and_attrs(el: &Element, decls: &[(Option<String>, String)], out: &mut String) {
-    // Namespace nodes first, default namespace first then by prefix (C14N §2.2).
+/// How a start tag and an empty element are written. C14N fixes all three choices; the
+/// non-canonical PropsDigest forms signers use (see `xml::props_forms`) differ from exclusive
+/// C14N in them only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Namespace declarations after the attributes, as a serialiser that adds them when it
+    /// writes the tag does; C14N puts them first.
+    pub(crate) declarations_last: bool,
+    /// Attributes in document order; C14N sorts them.
+    pub(crate) attributes_as_written: bool,
+    /// An element without children written `<a x="1" />`; C14N writes `<a x="1"></a>`.
+    pub(crate) empty_self_closing: bool,
+}
+
+impl Layout {
+    /// Canonical XML's own.
+    pub(crate) const C14N: Layout = Layout {
+        declarations_last: false,
+        attributes_as_written: false,
+        empty_self_closing: false,
+    };
+}
+
+fn write_ns_and_attrs(
+    el: &Element,
+    decls: &[(Option<String>, String)],
+    layout: Layout,
+    out: &mut String,
+) {
+    // Namespace nodes: default namespace first, then by prefix (C14N §2.2).
     let mut decls = decls.to_vec();
     decls.sort_by(|a, b| a.0.cmp(&b.0));
-    for (p, uri) in decls {
-        match p {
-            None => out.push_str(" xmlns=\""),
-            Some(p) => {
-                out.push_str(" xmlns:");
-                out.push_str(&p);
-                out.push_str("=\"");
+    let write_decls = |out: &mut String| {
+        for (p, uri) in &decls {
+            match p {
+                None => out.push_str(" xmlns=\""),
+                Some(p) => {
+                    out.push_str(" xmlns:");
+                    out.push_str(p);
+                    out.push_str("=\"");
+                }
             }
+            escape_attr(uri, out);
+            out.push('"');
         }
-        escape_attr(&uri, out);
-        out.push('"');
+    };
+    if !layout.declarations_last {
+        write_decls(out);
     }
     // Attributes by (namespace URI, local name); unqualified ones have the empty URI, so first.
     let mut attrs: Vec<&Attr> = el.attrs.iter().collect();
-    attrs.sort_by(|a, b| {
-        (a.ns.as_deref().unwrap_or(""), a.local.as_str())
-            .cmp(&(b.ns.as_deref().unwrap_or(""), b.local.as_str()))
-    });
+    if !layout.attributes_as_written {
+        attrs.sort_by(|a, b| {
+            (a.ns.as_deref().unwrap_or(""), a.local.as_str())
+                .cmp(&(b.ns.as_deref().unwrap_or(""), b.local.as_str()))
+        });
+    }
     for a in attrs {
         out.push(' ');
         out.push_str(&a.qname());
         out.push_str("=\"");
         escape_attr(&a.value, out);
         out.push('"');
+    }
+    if layout.declarations_last {
+        write_decls(out);
     }
 }
 
@@ -482,7 +520,7 @@ fn c14n_inclusive(el: &Element, in_scope: &Rendered, rendered: &Rendered, out: &
     let q = el.qname();
     out.push('<');
     out.push_str(&q);
-    write_ns_and_attrs(el, &decls, out);
+    write_ns_and_attrs(el, &decls, Layout::C14N, out);
     out.push('>');
     for n in &el.children {
         match n {
@@ -517,7 +555,19 @@ pub(crate) fn c14n_subtree(el: &Element, in_scope: &Rendered) -> String {
 /// Exclusive C14N (no InclusiveNamespaces prefix list) of a subtree: each element declares
 /// only the prefixes it visibly uses that no output ancestor declared with the same URI.
 pub(crate) fn exc_c14n_subtree(el: &Element, in_scope: &Rendered) -> String {
-    fn walk(el: &Element, in_scope: &Rendered, rendered: &Rendered, out: &mut String) {
+    visibly_used_subtree(el, in_scope, Layout::C14N)
+}
+
+/// A subtree with exclusive C14N's namespace declarations (each element declares the prefixes
+/// it visibly uses that no output ancestor declared), written with `layout`.
+pub(crate) fn visibly_used_subtree(el: &Element, in_scope: &Rendered, layout: Layout) -> String {
+    fn walk(
+        el: &Element,
+        in_scope: &Rendered,
+        rendered: &Rendered,
+        layout: Layout,
+        out: &mut String,
+    ) {
         let mut scope = in_scope.clone();
         for d in &el.ns_decls {
             scope.insert(d.prefix.clone(), d.uri.clone());
@@ -545,11 +595,15 @@ pub(crate) fn exc_c14n_subtree(el: &Element, in_scope: &Rendered) -> String {
         let q = el.qname();
         out.push('<');
         out.push_str(&q);
-        write_ns_and_attrs(el, &decls, out);
+        write_ns_and_attrs(el, &decls, layout, out);
+        if layout.empty_self_closing && el.children.is_empty() {
+            out.push_str(" />");
+            return;
+        }
         out.push('>');
         for n in &el.children {
             match n {
-                Node::Element(c) => walk(c, &scope, &now_rendered, out),
+                Node::Element(c) => walk(c, &scope, &now_rendered, layout, out),
                 Node::Text(t) => escape_text(t, out),
                 Node::Pi(p) => {
                     out.push_str("<?");
@@ -563,7 +617,7 @@ pub(crate) fn exc_c14n_subtree(el: &Element, in_scope: &Rendered) -> String {
         out.push('>');
     }
     let mut out = String::new();
-    walk(el, in_scope, &Rendered::new(), &mut out);
+    walk(el, in_scope, &Rendered::new(), layout, &mut out);
     out
 }
 
@@ -663,6 +717,38 @@ mod tests {
         assert_eq!(
             c14n_subtree(s, &scope),
             r#"<x:s xmlns:d="urn:d" xmlns:x="urn:x" Id="1"><d:v>1</d:v><d:w></d:w></x:s>"#
+        );
+    }
+
+    #[test]
+    fn layouts_move_declarations_keep_attribute_order_and_close_empty_elements() {
+        let doc =
+            parse(br#"<r xmlns:x="urn:x" xmlns:d="urn:d"><x:s b="2" a="1"><d:w z="1"/></x:s></r>"#)
+                .unwrap();
+        let s = doc.root.child("s").unwrap();
+        let scope = scope_of(&[&doc.root]);
+        let written = |declarations_last, attributes_as_written, empty_self_closing| {
+            visibly_used_subtree(
+                s,
+                &scope,
+                Layout {
+                    declarations_last,
+                    attributes_as_written,
+                    empty_self_closing,
+                },
+            )
+        };
+        assert_eq!(
+            written(false, false, false),
+            r#"<x:s xmlns:x="urn:x" a="1" b="2"><d:w xmlns:d="urn:d" z="1"></d:w></x:s>"#
+        );
+        assert_eq!(
+            written(true, true, false),
+            r#"<x:s b="2" a="1" xmlns:x="urn:x"><d:w z="1" xmlns:d="urn:d"></d:w></x:s>"#
+        );
+        assert_eq!(
+            written(true, true, true),
+            r#"<x:s b="2" a="1" xmlns:x="urn:x"><d:w z="1" xmlns:d="urn:d" /></x:s>"#
         );
     }
 

@@ -1,7 +1,8 @@
 //! Test helpers shared by every crate's tests: start a MyInvois sandbox on `127.0.0.1:0`
 //! ([`TestSandbox`]), the project's own test documents ([`fixtures`], read through
 //! [`corpus`], which also reaches LHDN's official samples when `INVOIS_LHDN_SAMPLES` is set),
-//! adapting documents to a sandbox ([`samples`]), and a database per store backend for suites
+//! adapting documents to a sandbox ([`samples`]), XML signatures whose PropsDigest a
+//! third-party signer computed ([`props_forms`]), and a database per store backend for suites
 //! that run every case on SQLite and PostgreSQL ([`db`]).
 //!
 //! ```no_run
@@ -33,6 +34,7 @@ pub use invois_sandbox::{
 pub mod corpus;
 pub mod db;
 pub mod fixtures;
+pub mod props_forms;
 pub mod samples;
 
 pub use corpus::{Corpus, fixture_json, fixture_xml, unsigned_fixture};

@@ -510,3 +510,37 @@ async fn step_errors_on_xml_documents_use_myinvois_dotted_paths() {
         "{core}"
     );
 }
+
+/// An XML document signed by a third-party signer that hashes the signed properties as it
+/// writes them, not in exclusive C14N: the klsheng SDK's string (`Id` before `xmlns:xades`),
+/// and the form LHDN's own samples were signed in. MyInvois accepts both (README §9.3), so
+/// Step08 passes; the same document with a digest over any other writing is DS320.
+#[tokio::test]
+async fn the_third_party_props_digest_forms_pass_step08() {
+    use invois_testkit::props_forms::{PropsForm, with_props_digest};
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let now = h.clock().now();
+    let signer = signer_for(SUPPLIER_TIN, SUPPLIER_BRN);
+    for (n, form) in [
+        PropsForm::Klsheng,
+        PropsForm::LhdnSamples,
+        PropsForm::Indented,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let unsigned = invoice_xml_v11(now).replacen("XML-1", &format!("XML-FORM-{n}"), 1);
+        let signed = invois_sign::sign_xml(unsigned.as_bytes(), &signer, now).expect("sign");
+        let doc = with_props_digest(&String::from_utf8(signed).expect("UTF-8"), form);
+        let (status, steps) = validate(&h, &token, "XML", doc.as_bytes()).await;
+        let sig = step(&steps, SIGNATURE_STEP);
+        if form == PropsForm::Indented {
+            assert_eq!(status, "Invalid");
+            assert_eq!(inner_codes(sig), ["DS320"], "{sig}");
+        } else {
+            assert_eq!(status, "Valid", "{form:?}: {steps:?}");
+            assert_eq!(sig["status"], "Valid", "{form:?}: {sig}");
+        }
+    }
+}

@@ -8,5 +8,6 @@ mod common;
 mod certificates;
 mod official_json;
 mod official_xml;
+mod props_forms;
 mod round_trip;
 mod tamper;

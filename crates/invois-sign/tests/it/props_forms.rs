@@ -1,0 +1,80 @@
+//! Item 4 of issue 17: an XML PropsDigest is accepted in every form MyInvois is reported to
+//! accept (README §9.3), each written by hand in `invois_testkit::props_forms` on the
+//! project's signed fixtures: the klsheng SDK's string (declarations after the attributes,
+//! which is not exclusive C14N) and the form LHDN's own samples were signed in. A digest over
+//! any other writing of the block is DS320, naming the forms tried. LHDN's samples themselves
+//! are checked in `official_xml`.
+
+use invois_sign::{CheckKind, CheckStatus, Format, verify};
+use invois_testkit::props_forms::{PropsForm, with_props_digest};
+use invois_testkit::{Corpus, Version};
+
+/// Every signed XML fixture (1.1 and 1.3), as text.
+fn signed_xml_fixtures() -> Vec<(String, String)> {
+    let fixtures = Corpus::fixtures();
+    [Version::V1_1, Version::V1_3]
+        .into_iter()
+        .flat_map(|version| {
+            crate::common::list(
+                &crate::common::version_dir(&fixtures, version),
+                Format::Xml,
+                "fixtures",
+            )
+        })
+        .map(|(name, bytes)| (name, String::from_utf8(bytes).expect("UTF-8")))
+        .collect()
+}
+
+fn props_detail(v: &invois_sign::Verification) -> &str {
+    &v.checks
+        .iter()
+        .find(|c| c.kind == CheckKind::SignedPropertiesDigest)
+        .expect("the props check ran")
+        .detail
+}
+
+#[test]
+fn the_klsheng_and_lhdn_forms_verify_on_every_fixture() {
+    let fixtures = signed_xml_fixtures();
+    assert_eq!(fixtures.len(), 19);
+    for (name, signed) in fixtures {
+        for (form, label) in [
+            (PropsForm::Klsheng, "as the klsheng SDK writes it"),
+            (PropsForm::LhdnSamples, "as LHDN's samples were signed"),
+        ] {
+            let doc = with_props_digest(&signed, form);
+            assert_ne!(doc, signed, "{name}: {form:?} is not invois's own form");
+            let v = verify(doc.as_bytes(), None, None);
+            assert_eq!(
+                v.status(CheckKind::SignedPropertiesDigest),
+                Some(CheckStatus::Passed),
+                "{name}: {form:?}: {:#?}",
+                v.findings
+            );
+            assert!(
+                props_detail(&v).contains(label),
+                "{name}: {}",
+                props_detail(&v)
+            );
+            assert_eq!(v.codes(), Vec::<&str>::new(), "{name}: {form:?}");
+        }
+    }
+}
+
+#[test]
+fn a_digest_over_any_other_form_is_ds320_naming_the_forms_tried() {
+    for (name, signed) in signed_xml_fixtures() {
+        let doc = with_props_digest(&signed, PropsForm::Indented);
+        let v = verify(doc.as_bytes(), None, None);
+        assert_eq!(v.codes(), vec!["DS320"], "{name}: {:#?}", v.findings);
+        let message = &v.findings[0].message;
+        for form in [
+            "exclusive C14N of SignedProperties",
+            "as the klsheng SDK writes it",
+            "as LHDN's samples were signed",
+            "inclusive C14N of QualifyingProperties",
+        ] {
+            assert!(message.contains(form), "{name}: {message}");
+        }
+    }
+}
