@@ -164,3 +164,32 @@ fn issue_sign_verify_inspect() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&other);
 }
+
+/// `invois verify` accepts an XML signature whose PropsDigest a third-party signer computed
+/// over the signed properties as it writes them (the klsheng SDK's string, the form LHDN's
+/// samples were signed in), and says which form matched under `--explain`; a digest over any
+/// other writing is DS320 with exit code 1.
+#[test]
+fn verify_accepts_the_third_party_props_digest_forms() {
+    use invois_testkit::props_forms::{PropsForm, with_props_digest};
+    let dir = tmpdir("props-forms");
+    let signed = invois_testkit::Corpus::fixtures()
+        .xml(invois_testkit::Version::V1_1, invois_testkit::Kind::Invoice);
+    for (form, label) in [
+        (PropsForm::Klsheng, "as the klsheng SDK writes it"),
+        (PropsForm::LhdnSamples, "as LHDN's samples were signed"),
+    ] {
+        let p = dir.join(format!("{form:?}.xml"));
+        std::fs::write(&p, with_props_digest(&signed, form)).unwrap();
+        let out = invois(&["verify", "--no-identity", "--explain", &s(&p)], &[]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{form:?}: {text}");
+        assert!(text.contains(label), "{form:?}: {text}");
+    }
+    let p = dir.join("indented.xml");
+    std::fs::write(&p, with_props_digest(&signed, PropsForm::Indented)).unwrap();
+    let out = invois(&["verify", "--no-identity", &s(&p)], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("INVALID (DS320)"), "{text}");
+}
