@@ -42,6 +42,87 @@ pub struct DocumentSubmission {
     pub code_number: String,
 }
 
+/// One document as it goes on the wire: its exact bytes, with their lowercase hex SHA-256
+/// (`documentHash`, README §6.4) and base64 (`document`) each made once from those bytes. The
+/// model's preparation, the client's submission and the gateway's pipeline hand this along
+/// instead of encoding and hashing again. The base64 is made when first asked for, because a
+/// gateway stores the bytes and hash at preparation and sends them later.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WireDocument {
+    format: DocumentFormat,
+    bytes: Vec<u8>,
+    sha256_hex: String,
+    base64: std::sync::OnceLock<String>,
+}
+
+impl WireDocument {
+    /// Hashes `bytes` (already minified and signed as they will be sent).
+    pub fn new(format: DocumentFormat, bytes: Vec<u8>) -> WireDocument {
+        use sha2::Digest as _;
+        let sha256_hex = hex::encode(sha2::Sha256::digest(&bytes));
+        WireDocument::with_sha256(format, bytes, sha256_hex)
+    }
+
+    /// Bytes whose hash was made earlier by [`WireDocument::new`] and stored beside them (a
+    /// gateway prepares, stores, and sends later). The caller vouches for the hash.
+    pub fn with_sha256(format: DocumentFormat, bytes: Vec<u8>, sha256_hex: String) -> WireDocument {
+        WireDocument {
+            format,
+            bytes,
+            sha256_hex,
+            base64: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// JSON or XML.
+    pub fn format(&self) -> DocumentFormat {
+        self.format
+    }
+
+    /// The exact bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The exact bytes, taken.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// `document`: base64 of the bytes.
+    pub fn base64(&self) -> &str {
+        use base64::Engine as _;
+        self.base64
+            .get_or_init(|| base64::engine::general_purpose::STANDARD.encode(&self.bytes))
+    }
+
+    /// `documentHash`: lowercase hex SHA-256 of the bytes.
+    pub fn sha256_hex(&self) -> &str {
+        &self.sha256_hex
+    }
+
+    /// The request entry for this document under `code_number`.
+    pub fn submission(&self, code_number: impl Into<String>) -> DocumentSubmission {
+        DocumentSubmission {
+            format: self.format,
+            document: self.base64().to_owned(),
+            document_hash: self.sha256_hex.clone(),
+            code_number: code_number.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for WireDocument {
+    /// The size and hash, not the bytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireDocument")
+            .field("format", &self.format)
+            .field("bytes", &self.bytes.len())
+            .field("sha256_hex", &self.sha256_hex)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `202 Accepted` body of Submit Documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -180,6 +261,22 @@ pub struct DocumentSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wire_document_encodes_and_hashes_its_exact_bytes() {
+        let wire = WireDocument::new(DocumentFormat::Json, b"{\"a\":1}".to_vec());
+        assert_eq!(wire.base64(), "eyJhIjoxfQ==");
+        // sha256 of {"a":1}
+        assert_eq!(
+            wire.sha256_hex(),
+            "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"
+        );
+        let entry = wire.submission("INV-1");
+        assert_eq!(entry.document, wire.base64());
+        assert_eq!(entry.document_hash, wire.sha256_hex());
+        assert_eq!(entry.code_number, "INV-1");
+        assert!(!format!("{wire:?}").contains("eyJ"));
+    }
 
     #[test]
     fn submit_response_accepts_both_uid_spellings() {

@@ -7,7 +7,7 @@
 //! exactly what is sent. A document that is already signed is sent unchanged: re-signing it
 //! would silently replace the ERP's own signature.
 
-use invois_api::submission::{DocumentFormat, DocumentSubmission};
+use invois_api::submission::{DocumentFormat, DocumentSubmission, WireDocument};
 
 use crate::client::Client;
 use crate::submissions::document_submission;
@@ -69,7 +69,7 @@ impl Client {
             });
         };
         let signed = invois_sign::sign(bytes, format, signer, self.inner.clock.now())?;
-        Ok(document_submission(format, &signed, code_number))
+        Ok(WireDocument::new(format, signed).submission(code_number))
     }
 }
 

@@ -12,6 +12,7 @@ use invois_api::submission::{
     AcceptedDocument, DocumentFormat, DocumentSubmission, GetSubmissionQuery,
     GetSubmissionResponse, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_SUBMISSION, MAX_SUBMISSION_BYTES,
     MAX_SUBMISSION_PAGE_SIZE, RejectedDocument, SubmitDocumentsRequest, SubmitDocumentsResponse,
+    WireDocument,
 };
 use sha2::{Digest, Sha256};
 
@@ -32,12 +33,7 @@ pub fn document_submission(
     bytes: &[u8],
     code_number: impl Into<String>,
 ) -> DocumentSubmission {
-    DocumentSubmission {
-        format,
-        document: base64::engine::general_purpose::STANDARD.encode(bytes),
-        document_hash: sha256_hex(bytes),
-        code_number: code_number.into(),
-    }
+    WireDocument::new(format, bytes.to_vec()).submission(code_number)
 }
 
 /// `DocumentSubmission::from_bytes(format, bytes, code_number)`.
@@ -60,6 +56,33 @@ impl DocumentSubmissionExt for DocumentSubmission {
     }
 }
 
+fn check_count(count: usize) -> Result<(), LimitError> {
+    if count == 0 {
+        return Err(LimitError::NoDocuments);
+    }
+    if count > MAX_DOCUMENTS_PER_SUBMISSION {
+        return Err(LimitError::TooManyDocuments {
+            count,
+            max: MAX_DOCUMENTS_PER_SUBMISSION,
+        });
+    }
+    Ok(())
+}
+
+fn check_document(index: usize, code_number: &str, bytes: usize) -> Result<(), LimitError> {
+    if code_number.trim().is_empty() {
+        return Err(LimitError::EmptyCodeNumber { index });
+    }
+    if bytes > MAX_DOCUMENT_BYTES {
+        return Err(LimitError::DocumentTooLarge {
+            code_number: code_number.to_owned(),
+            bytes,
+            max: MAX_DOCUMENT_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// A submission checked against the limits and serialised: the exact bytes that will be sent
 /// and their hash. A gateway persists the hash before sending, so that an unknown outcome can
 /// be reconciled.
@@ -72,33 +95,17 @@ pub struct PreparedSubmission {
 
 impl PreparedSubmission {
     /// Checks the limits (1..=100 documents, 300 KB each, 5 MB in all, base64 documents,
-    /// 64-digit hex hashes) and serialises.
+    /// 64-digit hex hashes) and serialises. The base64 is the caller's, so it is decoded to
+    /// check it and measure the document.
     pub fn new(documents: Vec<DocumentSubmission>) -> Result<PreparedSubmission, LimitError> {
-        if documents.is_empty() {
-            return Err(LimitError::NoDocuments);
-        }
-        if documents.len() > MAX_DOCUMENTS_PER_SUBMISSION {
-            return Err(LimitError::TooManyDocuments {
-                count: documents.len(),
-                max: MAX_DOCUMENTS_PER_SUBMISSION,
-            });
-        }
+        check_count(documents.len())?;
         for (index, d) in documents.iter().enumerate() {
-            if d.code_number.trim().is_empty() {
-                return Err(LimitError::EmptyCodeNumber { index });
-            }
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(d.document.as_bytes())
                 .map_err(|_| LimitError::NotBase64 {
                     code_number: d.code_number.clone(),
                 })?;
-            if decoded.len() > MAX_DOCUMENT_BYTES {
-                return Err(LimitError::DocumentTooLarge {
-                    code_number: d.code_number.clone(),
-                    bytes: decoded.len(),
-                    max: MAX_DOCUMENT_BYTES,
-                });
-            }
+            check_document(index, &d.code_number, decoded.len())?;
             if d.document_hash.len() != 64
                 || !d.document_hash.bytes().all(|b| b.is_ascii_hexdigit())
             {
@@ -107,6 +114,25 @@ impl PreparedSubmission {
                 });
             }
         }
+        PreparedSubmission::serialise(documents)
+    }
+
+    /// Checks the same limits for documents whose base64 and hash were made from their
+    /// bytes by [`WireDocument`], so nothing is decoded or hashed again: `(document,
+    /// codeNumber)` pairs.
+    pub fn from_wire<'a>(
+        documents: impl IntoIterator<Item = (&'a WireDocument, String)>,
+    ) -> Result<PreparedSubmission, LimitError> {
+        let mut entries = Vec::new();
+        for (index, (wire, code_number)) in documents.into_iter().enumerate() {
+            check_document(index, &code_number, wire.bytes().len())?;
+            entries.push(wire.submission(code_number));
+        }
+        check_count(entries.len())?;
+        PreparedSubmission::serialise(entries)
+    }
+
+    fn serialise(documents: Vec<DocumentSubmission>) -> Result<PreparedSubmission, LimitError> {
         let document_count = documents.len();
         let body = serde_json::to_vec(&SubmitDocumentsRequest { documents })
             .unwrap_or_else(|_| unreachable!("a request of strings always serialises"));

@@ -3,10 +3,8 @@
 
 use std::str::FromStr;
 
-use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
 
 use crate::codes::DocumentType;
 use crate::error::ParseError;
@@ -15,6 +13,7 @@ use crate::{json, layout, xml};
 
 /// The two wire formats; the one enum lives in `invois-api`, the crate every user shares.
 pub use invois_api::Format;
+pub use invois_api::submission::WireDocument;
 
 /// One e-invoice document (any of the 8 types, any version).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,41 +56,13 @@ pub struct Totals {
     pub tax: Option<Decimal>,
 }
 
-/// The submission payload of one document (§6.4).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prepared {
-    /// The exact bytes that are sent (minified unless made with [`Prepared::exact`]).
-    pub bytes: Vec<u8>,
-    /// `document`: base64 of `bytes`.
-    pub base64: String,
-    /// `documentHash`: lowercase hex SHA-256 of `bytes`.
-    pub sha256_hex: String,
-    /// The format of `bytes`.
-    pub format: Format,
-}
-
-impl Prepared {
-    /// The payload of exactly these bytes, unchanged (for a document signed elsewhere, whose
-    /// bytes must not change).
-    pub fn exact(bytes: Vec<u8>, format: Format) -> Self {
-        let base64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
-        let sha256_hex = hex::encode(Sha256::digest(&bytes));
-        Prepared {
-            bytes,
-            base64,
-            sha256_hex,
-            format,
-        }
-    }
-}
-
 /// Parses `bytes` (JSON or XML, detected), minifies them in their own format, and computes the
 /// base64 `document` and the hex `documentHash` from the minified bytes.
 ///
 /// Minifying JSON never changes its content; minifying XML removes the whitespace between
 /// elements, which breaks an XML signature made over the indented form: sign the minified
-/// document (or use [`Prepared::exact`]).
-pub fn prepare_for_submission(bytes: &[u8]) -> Result<Prepared, ParseError> {
+/// document (or make a [`WireDocument`] of the exact bytes).
+pub fn prepare_for_submission(bytes: &[u8]) -> Result<WireDocument, ParseError> {
     Ok(Document::parse(bytes)?.prepare())
 }
 
@@ -221,8 +192,8 @@ impl Document {
     }
 
     /// The submission payload in the document's own format, minified.
-    pub fn prepare(&self) -> Prepared {
-        Prepared::exact(self.to_string_as(self.source).into_bytes(), self.source)
+    pub fn prepare(&self) -> WireDocument {
+        WireDocument::new(self.source, self.to_string_as(self.source).into_bytes())
     }
 
     /// `cbc:InvoiceTypeCode` (`01`...`14`).

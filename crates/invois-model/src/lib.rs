@@ -14,7 +14,9 @@ pub mod validate;
 mod xml;
 
 pub use codes::{CodeTables, DocumentType, Table};
-pub use document::{BillingReference, Document, Format, Prepared, Totals, prepare_for_submission};
+pub use document::{
+    BillingReference, Document, Format, Totals, WireDocument, prepare_for_submission,
+};
 pub use error::{CodesError, ParseError};
 pub use validate::{Category, Finding, Report, Severity, ValidationContext, validate};
 pub use xml::canonicalize;

@@ -14,21 +14,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use invois_model::tree::{Element, Value as Leaf};
-use invois_model::{Category, Document, Finding, ValidationContext};
+use invois_model::{Category, Document, Finding, ValidationContext, WireDocument};
 use invois_sign::Signer;
 
 use super::{Pipeline, PipelineError};
 use crate::document_errors::{DocumentError, ErrorStage, codes};
 use crate::store::{
-    DocumentFormat, DocumentId, DocumentKey, DocumentRecord, DocumentState, Prepared, Store,
-    StoreError,
+    DocumentFormat, DocumentId, DocumentKey, DocumentRecord, DocumentState, Store, StoreError,
 };
 
 /// What preparation made of one document.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PrepareOutcome {
-    /// Ready to send: these exact bytes (minified, signed where the version needs it).
-    Ready(Vec<u8>),
+    /// Ready to send: these exact bytes (minified, signed where the version needs it), hashed.
+    Ready(WireDocument),
     /// Not sendable, and why: every blocking finding with its field, or the one reason.
     Rejected(Vec<DocumentError>),
 }
@@ -103,7 +102,8 @@ pub fn prepare_document(
                 .collect(),
         );
     }
-    let minified = document.prepare().bytes;
+    // Only the bytes: the hash is made once, of what is finally sent.
+    let minified = document.to_string_as(format).into_bytes();
     let bytes = if invois_client::version_needs_signature(&version) && !document.has_signature() {
         let Some(signer) = signer else {
             return rejected(
@@ -131,7 +131,7 @@ pub fn prepare_document(
     if bytes.len() > max_document_bytes {
         return too_large(bytes.len(), "signed");
     }
-    PrepareOutcome::Ready(bytes)
+    PrepareOutcome::Ready(WireDocument::new(format, bytes))
 }
 
 /// A note's reference to an original by `ID` alone, which the gateway could not complete.
@@ -384,20 +384,12 @@ impl Pipeline {
             };
             for (doc, outcome) in results {
                 let result = match outcome {
-                    PrepareOutcome::Ready(bytes) => {
+                    PrepareOutcome::Ready(wire) => {
                         inner.config.metrics.documents_prepared(1);
-                        let document_hash = invois_client::sha256_hex(&bytes);
                         inner
                             .store
                             .documents()
-                            .mark_prepared(
-                                doc.id,
-                                &inner.config.worker,
-                                Prepared {
-                                    bytes,
-                                    document_hash,
-                                },
-                            )
+                            .mark_prepared(doc.id, &inner.config.worker, &wire)
                             .await
                             .map(|_| ())
                     }
@@ -464,7 +456,7 @@ mod tests {
             .expect("a test signer");
         match prepare_document(&bytes, DocumentFormat::Json, Some(&signer), &ctx, RULES) {
             PrepareOutcome::Ready(signed) => {
-                let doc = Document::parse(&signed).expect("the signed document reads back");
+                let doc = Document::parse(signed.bytes()).expect("the signed document reads back");
                 assert!(doc.has_signature());
             }
             PrepareOutcome::Rejected(why) => panic!("rejected: {why:?}"),

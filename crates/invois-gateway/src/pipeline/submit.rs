@@ -3,7 +3,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
-use invois_client::{PreparedSubmission, SubmitError, Submitted, document_submission};
+use invois_client::{PreparedSubmission, SubmitError, Submitted};
+use invois_model::WireDocument;
 use tracing::Instrument as _;
 
 use super::{Pipeline, PipelineConfig, PipelineError};
@@ -143,24 +144,22 @@ impl Pipeline {
         }
     }
 
-    /// The request body for `batch`, from each document's prepared bytes.
+    /// The request body for `batch`, from each document's prepared bytes and the hash made
+    /// when they were prepared.
     fn wire_payload(&self, batch: &Batch) -> Result<PreparedSubmission, PipelineError> {
         let mut wire = Vec::with_capacity(batch.documents.len());
         for d in &batch.documents {
-            let Some(prepared) = &d.prepared else {
+            let (Some(bytes), Some(hash)) = (&d.prepared, &d.document_hash) else {
                 return Err(StoreError::Corrupt(format!(
-                    "document {} was batched without prepared bytes",
+                    "document {} was batched without prepared bytes and their hash",
                     d.id
                 ))
                 .into());
             };
-            wire.push(document_submission(
-                d.format,
-                prepared,
-                d.internal_id.clone(),
-            ));
+            let document = WireDocument::with_sha256(d.format, bytes.clone(), hash.clone());
+            wire.push((document, d.internal_id.clone()));
         }
-        PreparedSubmission::new(wire).map_err(|e| {
+        PreparedSubmission::from_wire(wire.iter().map(|(w, code)| (w, code.clone()))).map_err(|e| {
             // The byte budget leaves room for the envelope, so this means a limit moved.
             // Shrink and let the claim's lease return the documents.
             self.shrink_batches(batch.documents.len());

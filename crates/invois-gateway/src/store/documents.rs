@@ -14,6 +14,7 @@ use super::dialect::{Conn, Sql};
 use super::types::*;
 use super::{Db, StoreError, sha256_hex};
 use crate::document_errors::DocumentError;
+use invois_api::submission::WireDocument;
 
 /// The columns of `documents`, as [`DocRow`] reads them.
 pub(crate) const DOC_COLS: &str = "id, issuer_tin, type_code, internal_id, version, format, \
@@ -377,19 +378,19 @@ impl<'a> Documents<'a> {
         &self,
         id: DocumentId,
         worker: &str,
-        prepared: Prepared,
+        prepared: &WireDocument,
     ) -> Result<DocumentRecord, StoreError> {
         let now = now(self.clock);
-        let size = i64::try_from(prepared.bytes.len()).unwrap_or(i64::MAX);
+        let size = i64::try_from(prepared.bytes().len()).unwrap_or(i64::MAX);
         let sql = Sql::new(format!(
             "UPDATE documents SET state = 'prepared', prepared = $1, prepared_size = $2, \
              document_hash = $3, errors = NULL, last_error = NULL, locked_by = NULL, \
              lease_until = NULL, updated_at = $4 \
              WHERE id = $5 AND state = 'received' AND locked_by = $6 RETURNING {DOC_COLS}"
         ))
-        .bind(&prepared.bytes)
+        .bind(prepared.bytes())
         .bind(size)
-        .bind(&prepared.document_hash)
+        .bind(prepared.sha256_hex())
         .bind(now)
         .bind(id.0)
         .bind(worker);

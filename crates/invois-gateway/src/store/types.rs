@@ -323,15 +323,6 @@ pub struct Inserted {
     pub created: bool,
 }
 
-/// What preparation produced.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prepared {
-    /// Signed, minified bytes, exactly as they will be base64-encoded into the payload.
-    pub bytes: Vec<u8>,
-    /// Hex SHA-256 of `bytes`.
-    pub document_hash: String,
-}
-
 /// Documents claimed together for one submission: all share a client id and `onbehalfof`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use invois_api::submission::WireDocument;
 use invois_client::api::submission::{DocumentFormat as WireFormat, DocumentSubmission};
 use invois_client::api::{DocumentStatus, Endpoint};
 use invois_client::{Client, DocumentSubmissionExt, RateLimits};
@@ -113,12 +114,9 @@ async fn submit_through_store(
         }
         let mut bytes = b"PREPARED:".to_vec();
         bytes.extend_from_slice(&d.received);
-        let prepared = Prepared {
-            document_hash: sha256_hex(&bytes),
-            bytes,
-        };
+        let prepared = WireDocument::new(DocumentFormat::Json, bytes);
         s.documents()
-            .mark_prepared(d.id, "prep", prepared)
+            .mark_prepared(d.id, "prep", &prepared)
             .await
             .unwrap();
     }

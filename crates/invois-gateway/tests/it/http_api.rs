@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use invois_api::submission::WireDocument;
 use invois_client::api::DocumentStatus;
 use invois_client::api::submission::{DocumentFormat as WireFormat, DocumentSubmission};
 use invois_client::{Client, DocumentSubmissionExt};
@@ -297,12 +298,7 @@ async fn reject_locally(store: &Store, id: i64) {
                 .mark_prepared(
                     d.id,
                     "test",
-                    Prepared {
-                        bytes: d.received.clone(),
-                        document_hash: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-                            &d.received,
-                        )),
-                    },
+                    &WireDocument::new(d.format, d.received.clone()),
                 )
                 .await
                 .unwrap();
@@ -349,16 +345,12 @@ async fn make_valid(store: &Store, id: i64, uuid: &str, long_id: &str, link: &st
         .await
         .unwrap();
     let doc = claimed.into_iter().find(|d| d.id.0 == id).unwrap();
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&doc.received));
     store
         .documents()
         .mark_prepared(
             doc.id,
             "w",
-            Prepared {
-                bytes: doc.received.clone(),
-                document_hash: hash,
-            },
+            &WireDocument::new(doc.format, doc.received.clone()),
         )
         .await
         .unwrap();
@@ -1497,16 +1489,12 @@ mod issue12_cases {
                 .unwrap();
             return;
         }
-        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&doc.received));
         store
             .documents()
             .mark_prepared(
                 doc.id,
                 "w",
-                Prepared {
-                    bytes: doc.received.clone(),
-                    document_hash: hash,
-                },
+                &WireDocument::new(doc.format, doc.received.clone()),
             )
             .await
             .unwrap();

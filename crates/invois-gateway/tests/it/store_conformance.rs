@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use invois_api::submission::WireDocument;
 use invois_clock::Clock;
 use invois_gateway::document_errors::{DocumentError, ErrorStage};
 use invois_gateway::store::*;
@@ -174,14 +175,11 @@ async fn prepare_all(store: &Store, size: usize) -> Vec<DocumentRecord> {
         }
         for d in claimed {
             let bytes = vec![b'x'; size];
-            let prepared = Prepared {
-                document_hash: format!("hash-{}", d.id),
-                bytes,
-            };
+            let prepared = WireDocument::new(DocumentFormat::Json, bytes);
             out.push(
                 store
                     .documents()
-                    .mark_prepared(d.id, "preparer", prepared)
+                    .mark_prepared(d.id, "preparer", &prepared)
                     .await
                     .unwrap(),
             );
@@ -423,10 +421,7 @@ mod cases {
                             .mark_prepared(
                                 d.id,
                                 &worker,
-                                Prepared {
-                                    bytes: vec![b'p'; 3],
-                                    document_hash: "h".to_owned(),
-                                },
+                                &WireDocument::new(DocumentFormat::Json, vec![b'p'; 3]),
                             )
                             .await
                             .unwrap();
@@ -511,10 +506,7 @@ mod cases {
                             .mark_prepared(
                                 d.id,
                                 &worker,
-                                Prepared {
-                                    bytes: vec![b'p'; 3],
-                                    document_hash: "h".to_owned(),
-                                },
+                                &WireDocument::new(DocumentFormat::Json, vec![b'p'; 3]),
                             )
                             .await
                             .unwrap();
@@ -645,15 +637,12 @@ mod cases {
             .await
             .unwrap()
             .document;
-        let prepared = Prepared {
-            bytes: b"p".to_vec(),
-            document_hash: "h".to_owned(),
-        };
+        let prepared = WireDocument::new(DocumentFormat::Json, b"p".to_vec());
 
         // Not claimed: nobody may prepare it.
         let err = s
             .documents()
-            .mark_prepared(d.id, "w1", prepared.clone())
+            .mark_prepared(d.id, "w1", &prepared)
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
@@ -661,18 +650,18 @@ mod cases {
         // Another worker may not finish w1's work.
         let err = s
             .documents()
-            .mark_prepared(d.id, "w2", prepared.clone())
+            .mark_prepared(d.id, "w2", &prepared)
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
         s.documents()
-            .mark_prepared(d.id, "w1", prepared.clone())
+            .mark_prepared(d.id, "w1", &prepared)
             .await
             .unwrap();
         // Twice is stale, and so is rejecting it now.
         let err = s
             .documents()
-            .mark_prepared(d.id, "w1", prepared.clone())
+            .mark_prepared(d.id, "w1", &prepared)
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleTransition { .. }), "{err:?}");
@@ -684,7 +673,7 @@ mod cases {
         assert!(matches!(err, StoreError::StaleTransition { .. }), "{err:?}");
         assert!(matches!(
             s.documents()
-                .mark_prepared(DocumentId(424_242), "w1", prepared)
+                .mark_prepared(DocumentId(424_242), "w1", &prepared)
                 .await,
             Err(StoreError::NotFound(_))
         ));
@@ -1138,10 +1127,7 @@ mod cases {
             .mark_prepared(
                 claimed[0].id,
                 "dead-preparer",
-                Prepared {
-                    bytes: b"p".to_vec(),
-                    document_hash: "h".to_owned(),
-                },
+                &WireDocument::new(DocumentFormat::Json, b"p".to_vec()),
             )
             .await
             .unwrap_err();
@@ -1150,10 +1136,7 @@ mod cases {
             .mark_prepared(
                 claimed[0].id,
                 "other",
-                Prepared {
-                    bytes: b"p".to_vec(),
-                    document_hash: "h".to_owned(),
-                },
+                &WireDocument::new(DocumentFormat::Json, b"p".to_vec()),
             )
             .await
             .unwrap();
@@ -1552,10 +1535,7 @@ mod cases {
                 .mark_prepared(
                     d.id,
                     "w",
-                    Prepared {
-                        bytes: b"p".to_vec(),
-                        document_hash: "h".to_owned(),
-                    },
+                    &WireDocument::new(DocumentFormat::Json, b"p".to_vec()),
                 )
                 .await
                 .unwrap();

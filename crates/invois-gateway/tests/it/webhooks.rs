@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use invois_api::submission::WireDocument;
 use invois_gateway::document_errors::ErrorStage;
 use invois_gateway::store::*;
 use invois_gateway::webhooks::{self, WebhookConfig, WebhookSecret, Webhooks};
@@ -558,10 +559,7 @@ mod cases {
                 .mark_prepared(
                     d.id,
                     "p",
-                    Prepared {
-                        bytes: b"x".to_vec(),
-                        document_hash: "h".to_owned(),
-                    },
+                    &WireDocument::new(DocumentFormat::Json, b"x".to_vec()),
                 )
                 .await
                 .unwrap();

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use invois_api::submission::WireDocument;
 use invois_clock::Clock;
 use invois_gateway::document_errors::ErrorStage;
 use invois_gateway::store::*;
@@ -165,10 +166,7 @@ pub async fn drive(store: &Store, issuer: &str) -> Driven {
             .mark_prepared(
                 *id,
                 "preparer",
-                Prepared {
-                    bytes: b"prepared".to_vec(),
-                    document_hash: format!("hash-{id}"),
-                },
+                &WireDocument::new(DocumentFormat::Json, b"prepared".to_vec()),
             )
             .await
             .unwrap();
