@@ -1,7 +1,6 @@
 //! The gateway service: the pipeline's loops, the webhook relay and deliverer, and the HTTP
 //! surface (ERP API, webhook log, metrics, dashboard) in one process, stopped together.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::middleware::from_fn_with_state;
@@ -91,6 +90,11 @@ impl Gateway {
                 Arc::clone(&self.store),
             ))
             .merge(dashboard::routes(Arc::clone(&self.store)))
+            // Outermost, so that a panic's answer gets a correlation id too.
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                http::panicked,
+            ))
+            .layer(axum::middleware::from_fn(http::correlate))
     }
 
     /// Serves the HTTP surface on `listener` and runs the pipeline (and webhooks) until
@@ -110,13 +114,10 @@ impl Gateway {
             .clone()
             .map(|h| tokio::spawn(h.run(shutdown.receiver())));
         let mut stop = shutdown.clone();
-        let served = axum::serve(
-            listener,
-            self.router()
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.wait().await })
-        .await;
+        // invois-serve answers request heads hyper would refuse bare in the envelope too.
+        let served = invois_serve::Server::new(self.router(), http::refused)
+            .serve(listener, async move { stop.wait().await })
+            .await;
         let _ = loops.await;
         if let Some(h) = hooks {
             let _ = h.await;

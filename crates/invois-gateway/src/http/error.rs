@@ -80,12 +80,14 @@ impl ApiError {
                 code: self.code,
                 message: self.message.clone(),
                 field: self.field.clone(),
+                correlation_id: None,
             },
         }
     }
 }
 
-/// The one error envelope: `{"error": {"code", "message", "field"?}}`, on every route.
+/// The one error envelope: `{"error": {"code", "message", "field"?, "correlation_id"}}`, on
+/// every route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(as = Error)]
 pub struct ErrorBody {
@@ -96,11 +98,12 @@ pub struct ErrorBody {
 /// The inside of the [`ErrorBody`] envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code: unauthorized, bad_request, bad_query, malformed_document,
+    /// Stable code: unauthorized, bad_request, bad_query, malformed_request, uri_too_long,
+    /// headers_too_large, malformed_document,
     /// invalid_document, key_mismatch, conflict, not_correctable, not_found, not_cancellable,
     /// cancel_period_over, incorrect_state, active_referencing_documents,
     /// unsupported_media_type, payload_too_large, unreadable_body, malformed_json,
-    /// route_not_found, method_not_allowed, myinvois_error, myinvois_unavailable,
+    /// route_not_found, method_not_allowed, internal, myinvois_error, myinvois_unavailable,
     /// myinvois_login, rate_limited, store_unavailable, not_ready, cancelled_not_recorded.
     #[schema(value_type = String)]
     pub code: &'static str,
@@ -110,6 +113,11 @@ pub struct ErrorDetail {
     /// `documents[i]` in a many-document request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The id of this response, also in its `correlationId` header: quote it when asking
+    /// about a failed call. Set on every error the gateway answers with; absent only from
+    /// the errors of single entries inside a many-document answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 impl From<IntakeError> for ApiError {
@@ -132,6 +140,19 @@ impl From<IntakeError> for ApiError {
     }
 }
 
+impl From<invois_serve::Rejection> for ApiError {
+    /// A request refused before routing (its head over the limits, or not HTTP).
+    fn from(rejection: invois_serve::Rejection) -> ApiError {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::URI_TOO_LONG => "uri_too_long",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+            _ => "malformed_request",
+        };
+        ApiError::new(status, code, rejection.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         ApiError::store(&e)
@@ -146,6 +167,9 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // The correlation middleware ([`super::correlate`]) writes the envelope again with
+        // the request's id; handlers need not know it.
+        response.extensions_mut().insert(self);
         response
     }
 }

@@ -14,10 +14,12 @@
 //! | `GET /health`, `GET /ready` | liveness; readiness (the store answers) |
 //! | `GET /openapi.json` | this API, described |
 //!
-//! Every error is `{"error":{"code","message","field"?}}` ([`ApiError`]), on these routes and
-//! on the webhook log's ([`crate::webhooks::routes`]). Bad input of any kind (malformed JSON,
-//! a wrong content type, a huge body, a bad id or query parameter) gets a 4xx in that
-//! envelope, never a panic.
+//! Every error is `{"error":{"code","message","field"?,"correlation_id"}}` ([`ApiError`]), on
+//! these routes and on the webhook log's ([`crate::webhooks::routes`]). Bad input of any kind
+//! (malformed JSON, a wrong content type, a huge body, a bad id or query parameter, and a
+//! request head hyper would refuse before any route: see [`refused`]) gets a 4xx in that
+//! envelope, never a panic. Every response carries a `correlationId` header ([`correlate`]),
+//! and every error envelope the same id.
 //!
 //! Every request and response body is a Rust type deriving `utoipa::ToSchema`, and
 //! `/openapi.json` is generated from them and the handlers' `#[utoipa::path]` annotations
@@ -26,6 +28,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -173,6 +176,56 @@ pub async fn require_api_key(
         .into_response(),
         Err(e) => ApiError::store(&e).into_response(),
     }
+}
+
+/// Middleware for the whole HTTP surface: gives each request a correlation id, puts it in
+/// the response's `correlationId` header and, when the response is an [`ApiError`], in its
+/// envelope.
+pub async fn correlate(request: Request, next: Next) -> Response {
+    let id = invois_serve::correlation_id();
+    with_correlation(next.run(request).await, &id)
+}
+
+/// The answer to a request refused before routing ([`invois_serve::Rejection`]: a request
+/// line over 8 KB, header fields over 32 KB or more than 100, bytes HTTP does not allow):
+/// `414 uri_too_long`, `431 headers_too_large` or `400 malformed_request`, in the envelope
+/// with a correlation id. Nothing of the request is in it.
+pub fn refused(rejection: invois_serve::Rejection) -> Response {
+    let id = invois_serve::correlation_id();
+    with_correlation(ApiError::from(rejection).into_response(), &id)
+}
+
+/// A last resort (with `tower_http`'s `CatchPanicLayer`): a handler's panic becomes a `500
+/// internal` envelope instead of a dropped connection. The panic itself is logged by the
+/// panic hook; its message is not answered.
+pub fn panicked(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the gateway failed on this request; see its log",
+    )
+    .into_response()
+}
+
+fn with_correlation(mut response: Response, id: &str) -> Response {
+    // An ApiError's response carries the error (see its IntoResponse): write its envelope
+    // again, with the id. The response's other parts (status, headers) stay as they are.
+    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+        let mut body = error.body();
+        body.error.correlation_id = Some(id.to_owned());
+        if let Ok(bytes) = serde_json::to_vec(&body) {
+            let (mut parts, _) = response.into_parts();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            response = Response::from_parts(parts, Body::from(bytes));
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response
+            .headers_mut()
+            .insert(invois_api::CORRELATION_ID_HEADER, value);
+    }
+    response
 }
 
 /// The longest Authorization value looked up (keys are 68 characters).

@@ -17,5 +17,6 @@ mod open;
 mod pg_budget;
 mod pipeline;
 mod practices_report;
+mod refusals;
 mod store_conformance;
 mod webhooks;
