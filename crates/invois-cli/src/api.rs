@@ -149,35 +149,7 @@ enum ApiCommand {
         raw: bool,
     },
     /// Search Documents over any range (split into 31-day windows, every page).
-    Search {
-        /// From (YYYY-MM-DD or RFC 3339).
-        #[arg(long)]
-        from: String,
-        /// To (YYYY-MM-DD, meaning the end of that day, or RFC 3339).
-        #[arg(long)]
-        to: String,
-        /// Which dates: `submission` or `issue`.
-        #[arg(long, default_value = "submission")]
-        by: String,
-        /// `sent` or `received`.
-        #[arg(long)]
-        direction: Option<String>,
-        /// Valid, Invalid, Cancelled or Submitted.
-        #[arg(long)]
-        status: Option<String>,
-        /// Document type code, e.g. 01.
-        #[arg(long = "type")]
-        document_type: Option<String>,
-        /// Free-text search.
-        #[arg(long)]
-        query: Option<String>,
-        /// Only this page (range at most 31 days).
-        #[arg(long)]
-        page: Option<u32>,
-        /// Stop after this many documents.
-        #[arg(long)]
-        limit: Option<usize>,
-    },
+    Search(SearchArgs),
     /// Get Recent Documents (throttled; for troubleshooting, prefer `search`).
     Recent {
         /// Page.
@@ -219,6 +191,38 @@ enum ApiCommand {
         /// The GUID decoded from the taxpayer's QR code.
         text: String,
     },
+}
+
+// `invois api search` (no doc comment: the variant's is its help).
+#[derive(Debug, clap::Args)]
+struct SearchArgs {
+    /// From (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    from: String,
+    /// To (YYYY-MM-DD, meaning the end of that day, or RFC 3339).
+    #[arg(long)]
+    to: String,
+    /// Which dates: `submission` or `issue`.
+    #[arg(long, default_value = "submission")]
+    by: String,
+    /// `sent` or `received`.
+    #[arg(long)]
+    direction: Option<String>,
+    /// Valid, Invalid, Cancelled or Submitted.
+    #[arg(long)]
+    status: Option<String>,
+    /// Document type code, e.g. 01.
+    #[arg(long = "type")]
+    document_type: Option<String>,
+    /// Free-text search.
+    #[arg(long)]
+    query: Option<String>,
+    /// Only this page (range at most 31 days).
+    #[arg(long)]
+    page: Option<u32>,
+    /// Stop after this many documents.
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -419,18 +423,11 @@ fn outcome_code(o: &SubmissionOutcome) -> ExitCode {
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = build_client(&args.config)?;
     match args.command {
-        ApiCommand::Login => {
-            let lifetime = client.login().await?;
-            print(&json!({
-                "clientId": client.client_id(),
-                "onBehalfOf": client.represented_taxpayer(),
-                "tokenValidForSeconds": lifetime.as_secs(),
-            }))?;
-        }
-        ApiCommand::DocumentTypes => print(&client.platform().document_types().await?)?,
+        ApiCommand::Login => login(&client).await,
+        ApiCommand::DocumentTypes => answer(&client.platform().document_types().await?),
         ApiCommand::DocumentType { id, version } => match version {
-            Some(v) => print(&client.platform().document_type_version(id, v).await?)?,
-            None => print(&client.platform().document_type(id).await?)?,
+            Some(v) => answer(&client.platform().document_type_version(id, v).await?),
+            None => answer(&client.platform().document_type(id).await?),
         },
         ApiCommand::Notifications {
             from,
@@ -438,253 +435,324 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             type_id,
             page,
             page_size,
-        } => {
-            let mut b = client.platform().notifications();
-            if let (Some(f), Some(t)) = (from, to) {
-                b = b.dates(parse_date(&f, false)?, parse_date(&t, true)?);
-            }
-            if let Some(t) = type_id {
-                b = b.type_id(t);
-            }
-            if let Some(p) = page {
-                b = b.page_no(p);
-            }
-            if let Some(s) = page_size {
-                b = b.page_size(s);
-            }
-            let page = b.send().await?;
-            print(&json!({ "result": page.items, "hasNext": page.has_next }))?;
-        }
+        } => notifications(&client, from.zip(to), type_id, page, page_size).await,
         ApiCommand::Submit {
             files,
             code_numbers,
             wait,
-        } => {
-            if !code_numbers.is_empty() && code_numbers.len() != files.len() {
-                bail!(
-                    "{} --code-number values for {} files: give one per file or none",
-                    code_numbers.len(),
-                    files.len()
-                );
-            }
-            let mut docs: Vec<DocumentSubmission> = Vec::with_capacity(files.len());
-            for (i, path) in files.iter().enumerate() {
-                let bytes =
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                let format = detect_format(path, &bytes)?;
-                let code = match code_numbers.get(i) {
-                    Some(c) => c.clone(),
-                    None => code_number(format, &bytes).with_context(|| {
-                        format!(
-                            "{}: no invoice ID found; pass --code-number",
-                            path.display()
-                        )
-                    })?,
-                };
-                // Parses the document, and signs a 1.1/1.3 one when --cert is given.
-                let doc = client
-                    .document_submission(&bytes, Some(&code))
-                    .with_context(|| format!("{}", path.display()))?;
-                docs.push(doc);
-            }
-            let submitted = match client.submissions().submit(docs).send().await {
-                Ok(s) => s,
-                Err(e @ SubmitError::OutcomeUnknown { .. }) => {
-                    // Say it plainly: resending now could submit the documents twice.
-                    eprintln!(
-                        "the submission may have reached MyInvois; do not resend before checking \
-                         (invois api search --query <code number>)"
-                    );
-                    return Err(e.into());
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let summary = json!({
-                "submissionUid": submitted.submission_uid,
-                "acceptedDocuments": submitted.accepted_documents,
-                "rejectedDocuments": submitted.rejected_documents,
-                "payloadHash": submitted.payload_hash,
-                "correlationId": submitted.correlation_id,
-            });
-            match (wait, &submitted.submission_uid) {
-                (true, Some(uid)) => {
-                    let outcome = client
-                        .submissions()
-                        .poll(uid.clone())
-                        .expected_documents(submitted.accepted_documents.len())
-                        .send()
-                        .await?;
-                    print(&json!({ "submission": summary, "outcome": outcome_json(&outcome) }))?;
-                    if !submitted.rejected_documents.is_empty() {
-                        return Ok(ExitCode::from(1));
-                    }
-                    return Ok(outcome_code(&outcome));
-                }
-                _ => {
-                    print(&summary)?;
-                    if !submitted.rejected_documents.is_empty() {
-                        return Ok(ExitCode::from(1));
-                    }
-                }
-            }
-        }
+        } => submit(&client, &files, &code_numbers, wait).await,
         ApiCommand::Submission {
             uid,
             wait,
             page,
             page_size,
-        } => {
-            if wait {
-                let outcome = client
-                    .submissions()
-                    .poll(uid)
-                    .no_first_wait()
-                    .send()
-                    .await?;
-                print(&outcome_json(&outcome))?;
-                return Ok(outcome_code(&outcome));
-            }
-            let mut b = client.submissions().get(uid);
-            if let Some(p) = page {
-                b = b.page_no(p);
-            }
-            if let Some(s) = page_size {
-                b = b.page_size(s);
-            }
-            print(&b.send().await?)?;
-        }
-        ApiCommand::Document { uuid, details, raw } => {
-            if details {
-                print(&client.documents().details(&uuid).await?)?;
-            } else if raw {
-                print(&client.documents().raw(&uuid).await?)?;
-            } else {
-                let mut doc = client.documents().raw(&uuid).await?;
-                // Metadata only: the document itself can be large; --raw prints it.
-                doc.document = String::new();
-                print(&doc.summary)?;
-            }
-        }
-        ApiCommand::Search {
-            from,
-            to,
-            by,
-            direction,
-            status,
-            document_type,
-            query,
-            page,
-            limit,
-        } => {
-            let (from, to) = (parse_date(&from, false)?, parse_date(&to, true)?);
-            let mut b = client.documents().search();
-            b = match by.to_ascii_lowercase().as_str() {
-                "submission" => b.submission_dates(from, to),
-                "issue" => b.issue_dates(from, to),
-                other => bail!("--by must be `submission` or `issue`, not `{other}`"),
-            };
-            if let Some(d) = direction {
-                b = b.direction(parse_direction(&d)?);
-            }
-            if let Some(s) = status {
-                b = b.status(parse_status(&s)?);
-            }
-            if let Some(t) = document_type {
-                b = b.document_type(t);
-            }
-            if let Some(q) = query {
-                b = b.search_query(q);
-            }
-            if let Some(p) = page {
-                let page = b.page_no(p).send().await?;
-                print(&json!({
-                    "result": page.items,
-                    "pageNo": page.page_no,
-                    "totalPages": page.total_pages,
-                    "totalCount": page.total_count,
-                }))?;
-            } else {
-                let mut stream = std::pin::pin!(b.into_stream());
-                let mut out = Vec::new();
-                while let Some(doc) = stream.next().await {
-                    out.push(doc?);
-                    if limit.is_some_and(|l| out.len() >= l) {
-                        break;
-                    }
-                }
-                print(&out)?;
-            }
-        }
+        } => submission(&client, uid, wait, page, page_size).await,
+        ApiCommand::Document { uuid, details, raw } => document(&client, &uuid, details, raw).await,
+        ApiCommand::Search(search) => search_documents(&client, search).await,
         ApiCommand::Recent {
             page,
             page_size,
             direction,
             status,
-        } => {
-            let mut b = client.documents().recent();
-            if let Some(p) = page {
-                b = b.page_no(p);
-            }
-            if let Some(s) = page_size {
-                b = b.page_size(s);
-            }
-            if let Some(d) = direction {
-                b = b.direction(parse_direction(&d)?);
-            }
-            if let Some(s) = status {
-                b = b.status(parse_status(&s)?);
-            }
-            let page = b.send().await?;
-            print(&json!({
-                "result": page.items,
-                "pageNo": page.page_no,
-                "totalPages": page.total_pages,
-                "totalCount": page.total_count,
-            }))?;
-        }
+        } => recent(&client, page, page_size, direction, status).await,
         ApiCommand::Cancel { uuid, reason } => {
-            print(&client.documents().cancel(&uuid, &reason).await?)?;
+            answer(&client.documents().cancel(&uuid, &reason).await?)
         }
         ApiCommand::Reject { uuid, reason } => {
-            print(&client.documents().reject(&uuid, &reason).await?)?;
+            answer(&client.documents().reject(&uuid, &reason).await?)
         }
-        ApiCommand::Tin { command } => match command {
-            TinCommand::Search {
-                name,
-                id_type,
-                id_value,
-                file_type,
-            } => {
-                let mut b = client.taxpayers().search_tin();
-                if let Some(n) = name {
-                    b = b.name(n);
-                }
-                if let (Some(t), Some(v)) = (id_type, id_value) {
-                    b = b.id(parse_id_type(&t)?, v);
-                }
-                if let Some(f) = file_type {
-                    b = b.file_type(f);
-                }
-                print(&b.send().await?)?;
-            }
-            TinCommand::Validate {
-                tin,
-                id_type,
-                id_value,
-            } => {
-                let valid = client
-                    .taxpayers()
-                    .validate_tin(&tin, parse_id_type(&id_type)?, &id_value)
-                    .await?;
-                print(&json!({ "tin": tin, "valid": valid }))?;
-                if !valid {
-                    return Ok(ExitCode::from(1));
-                }
-            }
-        },
-        ApiCommand::Qr { text } => print(&client.taxpayers().qr_code_info(&text).await?)?,
+        ApiCommand::Tin { command } => tin(&client, command).await,
+        ApiCommand::Qr { text } => answer(&client.taxpayers().qr_code_info(&text).await?),
     }
+}
+
+/// Prints an answer; the command succeeded.
+fn answer(value: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
+    print(value)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `login`: the token's lifetime, never the token.
+async fn login(client: &Client) -> anyhow::Result<ExitCode> {
+    let lifetime = client.login().await?;
+    answer(&json!({
+        "clientId": client.client_id(),
+        "onBehalfOf": client.represented_taxpayer(),
+        "tokenValidForSeconds": lifetime.as_secs(),
+    }))
+}
+
+/// `notifications`: one page of Get Notifications.
+async fn notifications(
+    client: &Client,
+    dates: Option<(String, String)>,
+    type_id: Option<u32>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    let mut b = client.platform().notifications();
+    if let Some((f, t)) = dates {
+        b = b.dates(parse_date(&f, false)?, parse_date(&t, true)?);
+    }
+    if let Some(t) = type_id {
+        b = b.type_id(t);
+    }
+    if let Some(p) = page {
+        b = b.page_no(p);
+    }
+    if let Some(s) = page_size {
+        b = b.page_size(s);
+    }
+    let page = b.send().await?;
+    answer(&json!({ "result": page.items, "hasNext": page.has_next }))
+}
+
+/// `submit`: one submission of the files, and with `wait` its outcome. Exit 1 when MyInvois
+/// rejected a document at once or found one not valid.
+async fn submit(
+    client: &Client,
+    files: &[PathBuf],
+    code_numbers: &[String],
+    wait: bool,
+) -> anyhow::Result<ExitCode> {
+    let docs = read_submissions(client, files, code_numbers)?;
+    let submitted = match client.submissions().submit(docs).send().await {
+        Ok(s) => s,
+        Err(e @ SubmitError::OutcomeUnknown { .. }) => {
+            // Say it plainly: resending now could submit the documents twice.
+            eprintln!(
+                "the submission may have reached MyInvois; do not resend before checking \
+                 (invois api search --query <code number>)"
+            );
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let summary = json!({
+        "submissionUid": submitted.submission_uid,
+        "acceptedDocuments": submitted.accepted_documents,
+        "rejectedDocuments": submitted.rejected_documents,
+        "payloadHash": submitted.payload_hash,
+        "correlationId": submitted.correlation_id,
+    });
+    let some_rejected = !submitted.rejected_documents.is_empty();
+    let code = match (wait, &submitted.submission_uid) {
+        (true, Some(uid)) => {
+            let outcome = client
+                .submissions()
+                .poll(uid.clone())
+                .expected_documents(submitted.accepted_documents.len())
+                .send()
+                .await?;
+            print(&json!({ "submission": summary, "outcome": outcome_json(&outcome) }))?;
+            outcome_code(&outcome)
+        }
+        _ => {
+            print(&summary)?;
+            ExitCode::SUCCESS
+        }
+    };
+    Ok(if some_rejected {
+        ExitCode::from(1)
+    } else {
+        code
+    })
+}
+
+/// Reads each file into a document submission: its format, its code number (given, or read
+/// from the document), parsed by the client, and signed when a certificate is configured.
+fn read_submissions(
+    client: &Client,
+    files: &[PathBuf],
+    code_numbers: &[String],
+) -> anyhow::Result<Vec<DocumentSubmission>> {
+    if !code_numbers.is_empty() && code_numbers.len() != files.len() {
+        bail!(
+            "{} --code-number values for {} files: give one per file or none",
+            code_numbers.len(),
+            files.len()
+        );
+    }
+    let mut docs: Vec<DocumentSubmission> = Vec::with_capacity(files.len());
+    for (i, path) in files.iter().enumerate() {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let format = detect_format(path, &bytes)?;
+        let code = match code_numbers.get(i) {
+            Some(c) => c.clone(),
+            None => code_number(format, &bytes).with_context(|| {
+                format!(
+                    "{}: no invoice ID found; pass --code-number",
+                    path.display()
+                )
+            })?,
+        };
+        // Parses the document, and signs a 1.1/1.3 one when --cert is given.
+        let doc = client
+            .document_submission(&bytes, Some(&code))
+            .with_context(|| format!("{}", path.display()))?;
+        docs.push(doc);
+    }
+    Ok(docs)
+}
+
+/// `submission`: one page of Get Submission, or with `wait` the poller's outcome (exit 1
+/// when a document is not valid).
+async fn submission(
+    client: &Client,
+    uid: String,
+    wait: bool,
+    page: Option<u32>,
+    page_size: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    if wait {
+        let outcome = client
+            .submissions()
+            .poll(uid)
+            .no_first_wait()
+            .send()
+            .await?;
+        print(&outcome_json(&outcome))?;
+        return Ok(outcome_code(&outcome));
+    }
+    let mut b = client.submissions().get(uid);
+    if let Some(p) = page {
+        b = b.page_no(p);
+    }
+    if let Some(s) = page_size {
+        b = b.page_size(s);
+    }
+    answer(&b.send().await?)
+}
+
+/// `document`: metadata, the raw document, or its validation details.
+async fn document(
+    client: &Client,
+    uuid: &str,
+    details: bool,
+    raw: bool,
+) -> anyhow::Result<ExitCode> {
+    if details {
+        answer(&client.documents().details(uuid).await?)
+    } else if raw {
+        answer(&client.documents().raw(uuid).await?)
+    } else {
+        let mut doc = client.documents().raw(uuid).await?;
+        // Metadata only: the document itself can be large; --raw prints it.
+        doc.document = String::new();
+        answer(&doc.summary)
+    }
+}
+
+/// `search`: one page when `--page` is given, otherwise every window and page (up to
+/// `--limit` documents).
+async fn search_documents(client: &Client, args: SearchArgs) -> anyhow::Result<ExitCode> {
+    let (from, to) = (parse_date(&args.from, false)?, parse_date(&args.to, true)?);
+    let mut b = client.documents().search();
+    b = match args.by.to_ascii_lowercase().as_str() {
+        "submission" => b.submission_dates(from, to),
+        "issue" => b.issue_dates(from, to),
+        other => bail!("--by must be `submission` or `issue`, not `{other}`"),
+    };
+    if let Some(d) = args.direction {
+        b = b.direction(parse_direction(&d)?);
+    }
+    if let Some(s) = args.status {
+        b = b.status(parse_status(&s)?);
+    }
+    if let Some(t) = args.document_type {
+        b = b.document_type(t);
+    }
+    if let Some(q) = args.query {
+        b = b.search_query(q);
+    }
+    if let Some(p) = args.page {
+        let page = b.page_no(p).send().await?;
+        return answer(&json!({
+            "result": page.items,
+            "pageNo": page.page_no,
+            "totalPages": page.total_pages,
+            "totalCount": page.total_count,
+        }));
+    }
+    let mut stream = std::pin::pin!(b.into_stream());
+    let mut out = Vec::new();
+    while let Some(doc) = stream.next().await {
+        out.push(doc?);
+        if args.limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+    }
+    answer(&out)
+}
+
+/// `recent`: one page of Get Recent Documents.
+async fn recent(
+    client: &Client,
+    page: Option<u32>,
+    page_size: Option<u32>,
+    direction: Option<String>,
+    status: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let mut b = client.documents().recent();
+    if let Some(p) = page {
+        b = b.page_no(p);
+    }
+    if let Some(s) = page_size {
+        b = b.page_size(s);
+    }
+    if let Some(d) = direction {
+        b = b.direction(parse_direction(&d)?);
+    }
+    if let Some(s) = status {
+        b = b.status(parse_status(&s)?);
+    }
+    let page = b.send().await?;
+    answer(&json!({
+        "result": page.items,
+        "pageNo": page.page_no,
+        "totalPages": page.total_pages,
+        "totalCount": page.total_count,
+    }))
+}
+
+/// `tin search` and `tin validate` (exit 1 when the TIN is not valid).
+async fn tin(client: &Client, command: TinCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TinCommand::Search {
+            name,
+            id_type,
+            id_value,
+            file_type,
+        } => {
+            let mut b = client.taxpayers().search_tin();
+            if let Some(n) = name {
+                b = b.name(n);
+            }
+            if let (Some(t), Some(v)) = (id_type, id_value) {
+                b = b.id(parse_id_type(&t)?, v);
+            }
+            if let Some(f) = file_type {
+                b = b.file_type(f);
+            }
+            answer(&b.send().await?)
+        }
+        TinCommand::Validate {
+            tin,
+            id_type,
+            id_value,
+        } => {
+            let valid = client
+                .taxpayers()
+                .validate_tin(&tin, parse_id_type(&id_type)?, &id_value)
+                .await?;
+            print(&json!({ "tin": tin, "valid": valid }))?;
+            Ok(if valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
 }
 
 #[cfg(test)]
