@@ -236,9 +236,10 @@ async fn builtin_sandbox(
         .clients
         .first()
         .context("the demo taxpayer has no ERP client")?;
+    // No portal base: the client's portal is then its API base, the built-in sandbox, which
+    // serves the validation page itself. A preprod link would name a document LHDN never saw.
     let client = Client::builder()
         .api_base(running.base_url.clone())
-        .portal_base("https://preprod.myinvois.hasil.gov.my")
         .rate_profile(running.sandbox.config().profile)
         .clock(clock)
         .observer(Arc::new(metrics.clone()))
@@ -257,7 +258,7 @@ async fn builtin_sandbox(
     eprintln!(
         "no MyInvois credentials (INVOIS_CLIENT_ID / INVOIS_CLIENT_SECRET): submitting to the \
          built-in sandbox at {} as the demo taxpayer {} ({}), signing with a test certificate. \
-         Nothing reaches LHDN.",
+         Nothing reaches LHDN; validation links open the sandbox's own page, while it runs.",
         running.base_url, supplier.tin, supplier.name
     );
     Ok((client, running, Arc::new(signer)))

@@ -25,6 +25,7 @@ pub mod fixtures;
 pub mod identity;
 mod middleware;
 mod platform;
+mod portal;
 pub mod ratelimit;
 pub mod report;
 pub mod store;
@@ -69,8 +70,6 @@ pub struct SandboxConfig {
     pub check_arithmetic: bool,
     /// Receives a record of every API call.
     pub observer: Arc<dyn CallObserver>,
-    /// Portal base for validation links.
-    pub portal_base: String,
     /// Calls kept per client id for the integration report (older ones are folded into
     /// counters); `None` turns the report's recorder off.
     pub report_window: Option<usize>,
@@ -114,7 +113,6 @@ impl Default for SandboxConfig {
             }),
             check_arithmetic: false,
             observer: Arc::new(NoopObserver),
-            portal_base: invois_api::ids::PREPROD_PORTAL.to_owned(),
             report_window: Some(report::DEFAULT_WINDOW),
         }
     }
@@ -372,7 +370,8 @@ impl Sandbox {
     }
 }
 
-/// The MyInvois API (identity and system APIs on one listener).
+/// The MyInvois API (identity and system APIs on one listener), and the portal's validation
+/// page that links to its documents open.
 pub fn router(sandbox: Sandbox) -> Router {
     let api = Router::new()
         .route(Endpoint::LoginTaxpayer.path(), post(identity::token))
@@ -416,6 +415,8 @@ pub fn router(sandbox: Sandbox) -> Router {
             sandbox.clone(),
             middleware::api_call,
         ))
+        // The portal page a validation link opens: public, so outside the API's token check.
+        .route(portal::ROUTE, get(portal::share))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed);
     // Later layers wrap earlier ones: `outer` sees everything, including a caught panic, so

@@ -269,6 +269,23 @@ fn readme_quick_start_runs_as_written() {
         assert!(doc["uuid"].is_string(), "{id}: {doc:#}");
     }
 
+    // Each validation link opens something real on this machine: the built-in sandbox's
+    // portal page for that document, not LHDN's preprod portal, which never saw it.
+    for (id, doc) in &documents {
+        let link = doc["validation_link"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: {doc:#}"));
+        assert!(link.starts_with("http://127.0.0.1:"), "{id}: {link}");
+        let page = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "10", link])
+            .output()
+            .expect("curl runs");
+        assert!(page.status.success(), "{id}: {link}: {page:?}");
+        let page = String::from_utf8_lossy(&page.stdout);
+        assert!(page.contains(doc["uuid"].as_str().unwrap()), "{id}: {page}");
+        assert!(page.contains(id.as_str()), "{id}: {page}");
+    }
+
     // What was submitted for the credit note names the invoice by the UUID MyInvois gave it.
     let archive = tmp.path().join("archive");
     let export = user_command("invois", tmp.path(), &database)

@@ -132,10 +132,15 @@ async fn submits_each_file_once_and_reports_final_states() {
             line.starts_with(&format!("{name}: valid {id} (document ")),
             "{line}\n{stderr}"
         );
+        // The link is the built-in sandbox's portal page, not LHDN's preprod portal, which
+        // never saw the document.
         assert!(
-            line.contains(" uuid ") && line.contains("https://preprod.myinvois.hasil.gov.my/"),
+            line.contains(" uuid ")
+                && line.contains(" http://127.0.0.1:")
+                && line.contains("/share/"),
             "{line}"
         );
+        assert!(!line.contains("hasil.gov.my"), "{line}");
     }
     assert!(
         lines[3].starts_with("late.json: rejected_locally SUB-LATE-1")

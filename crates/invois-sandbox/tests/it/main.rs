@@ -10,6 +10,7 @@ mod documents;
 mod hostile;
 mod identity;
 mod platform;
+mod portal;
 mod postman;
 mod rate_limits;
 mod report;
