@@ -28,7 +28,9 @@ pub use invois_clock::Clock;
 pub use observer::{CallEvent, CallOutcome, ClientObserver, NoopObserver};
 pub use page::Page;
 pub use platform::{NotificationsBuilder, Platform};
-pub use poller::{DocumentResult, PollBuilder, PollConfig, SubmissionOutcome};
+pub use poller::{
+    DocumentResult, PollBuilder, PollConfig, PollProgress, PollRound, SubmissionOutcome,
+};
 pub use rate::{Admission, BudgetError, BudgetKey, InProcessBudget, Quota, RateBudget, RateLimits};
 pub use retry::RetryPolicy;
 pub use secret::{AccessToken, ClientSecret};

@@ -101,10 +101,38 @@ pub struct SubmissionOutcome {
     pub submission_uid: String,
     /// Its overall status.
     pub overall_status: OverallStatus,
-    /// One result per document, in the order Get Submission listed them.
+    /// One result per document, in the order they became final (within one round, the
+    /// order Get Submission listed them).
     pub documents: Vec<DocumentResult>,
     /// Get Submission calls made (each page counts).
     pub polls: u32,
+}
+
+/// How far one submission's polling has got. [`PollBuilder::send`] keeps it for itself; a
+/// caller that paces rounds itself (a gateway, driven by its store) keeps it between
+/// [`PollBuilder::round`]s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollProgress {
+    /// Get Submission calls made (each page counts).
+    pub polls: u32,
+    /// 404s tolerated so far (the submission is not visible yet).
+    pub not_found: u32,
+    /// Extra rounds spent waiting for a `Valid` document's `longId`.
+    pub long_id_polls: u32,
+}
+
+/// What one round (Get Submission, every page) learnt about the documents still awaited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PollRound {
+    /// The submission's overall status; `None` when it was not visible yet (a tolerated 404).
+    pub overall_status: Option<OverallStatus>,
+    /// Awaited documents that are final now, with Get Document Details for the invalid
+    /// ones, in the order Get Submission listed them.
+    pub settled: Vec<DocumentResult>,
+    /// Whether anything is still to come: an awaited document still `Submitted`, a `Valid`
+    /// one still waiting for its `longId`, or the submission itself in progress.
+    pub pending: bool,
 }
 
 /// Builder of a poll (`client.submissions().poll(uid)`).
@@ -148,58 +176,91 @@ impl PollBuilder {
         self
     }
 
-    /// Polls until every document is final, then fetches details of the invalid ones.
+    /// Polls until every document is final, then returns each one's result (with Get
+    /// Document Details for the invalid ones): rounds paced by [`PollConfig`].
     pub async fn send(self) -> Result<SubmissionOutcome, Error> {
-        let PollBuilder {
-            client,
-            submission_uid,
-            expected_documents,
-            config,
-        } = self;
-        let clock = client.clock().clone();
+        let clock = self.client.clock().clone();
         let start = clock.now();
         clock
-            .sleep(config.first_wait(expected_documents.unwrap_or(1)))
+            .sleep(self.config.first_wait(self.expected_documents.unwrap_or(1)))
             .await;
-        let mut polls = 0u32;
-        let mut not_found = 0u32;
-        let mut long_id_polls = 0u32;
+        let mut progress = PollProgress::default();
+        let mut documents: Vec<DocumentResult> = Vec::new();
         loop {
-            match read_all_pages(&client, &submission_uid, &mut polls).await {
-                Ok((overall, docs)) => {
-                    let pending = overall == OverallStatus::InProgress
-                        || docs.iter().any(|d| d.status == DocumentStatus::Submitted);
-                    let missing_long_id = docs
-                        .iter()
-                        .any(|d| d.status == DocumentStatus::Valid && d.long_id.is_none());
-                    if !pending && (!missing_long_id || long_id_polls >= config.long_id_polls) {
-                        let documents = finish(&client, docs).await;
-                        return Ok(SubmissionOutcome {
-                            submission_uid,
-                            overall_status: overall,
-                            documents,
-                            polls,
-                        });
-                    }
-                    if !pending {
-                        long_id_polls += 1;
-                    }
-                }
-                Err(e) if e.status() == Some(404) && not_found < config.not_found_polls => {
-                    not_found += 1;
-                }
-                Err(e) => return Err(e),
+            let round = self
+                .round(
+                    |uuid| !documents.iter().any(|d| d.uuid == uuid),
+                    &mut progress,
+                )
+                .await?;
+            documents.extend(round.settled);
+            if let (false, Some(overall_status)) = (round.pending, round.overall_status) {
+                return Ok(SubmissionOutcome {
+                    submission_uid: self.submission_uid,
+                    overall_status,
+                    documents,
+                    polls: progress.polls,
+                });
             }
-            let next = config.interval();
+            let next = self.config.interval();
             let waited = elapsed(start, clock.now());
-            if waited + next > config.timeout {
+            if waited + next > self.config.timeout {
                 return Err(Error::PollTimeout {
-                    submission_uid,
+                    submission_uid: self.submission_uid,
                     waited,
                 });
             }
             clock.sleep(next).await;
         }
+    }
+
+    /// One round: every page of Get Submission, then Get Document Details for each awaited
+    /// document found `Invalid`. Only documents for which `awaiting(uuid)` holds are
+    /// reported. The caller paces the rounds (3-5 s apart, see [`PollConfig::interval`]) and
+    /// keeps `progress` between them. This is the whole polling rule, written once: a 404
+    /// right after submitting is tolerated [`PollConfig::not_found_polls`] times, and a
+    /// `Valid` document is held back until its `longId` appears, for at most
+    /// [`PollConfig::long_id_polls`] rounds in which nothing else is pending; after that it
+    /// is reported without one (and without a validation link).
+    pub async fn round(
+        &self,
+        awaiting: impl Fn(&str) -> bool,
+        progress: &mut PollProgress,
+    ) -> Result<PollRound, Error> {
+        let (overall, docs) =
+            match read_all_pages(&self.client, &self.submission_uid, &mut progress.polls).await {
+                Ok(listed) => listed,
+                Err(e)
+                    if e.status() == Some(404)
+                        && progress.not_found < self.config.not_found_polls =>
+                {
+                    progress.not_found += 1;
+                    return Ok(PollRound {
+                        overall_status: None,
+                        settled: Vec::new(),
+                        pending: true,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+        let docs: Vec<DocumentSummary> = docs.into_iter().filter(|d| awaiting(&d.uuid)).collect();
+        let submitted = overall == OverallStatus::InProgress
+            || docs.iter().any(|d| d.status == DocumentStatus::Submitted);
+        let give_up_on_long_id = progress.long_id_polls >= self.config.long_id_polls;
+        let (ready, held): (Vec<_>, Vec<_>) = docs.into_iter().partition(|d| match d.status {
+            DocumentStatus::Submitted => false,
+            DocumentStatus::Valid => d.long_id.is_some() || give_up_on_long_id,
+            _ => true,
+        });
+        let waiting_for_long_id = held.iter().any(|d| d.status == DocumentStatus::Valid);
+        if waiting_for_long_id && !submitted {
+            progress.long_id_polls += 1;
+        }
+        Ok(PollRound {
+            overall_status: Some(overall),
+            settled: finish(&self.client, ready).await,
+            pending: submitted || waiting_for_long_id,
+        })
     }
 }
 

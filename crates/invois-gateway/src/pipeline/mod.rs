@@ -198,10 +198,16 @@ struct Inner {
     batch_documents: AtomicUsize,
     /// Bytes of prepared documents per submission, adapted alike.
     batch_bytes: AtomicUsize,
-    /// One reconciliation at a time per process, and when each unsettled submission may be
-    /// looked at again (Search Documents has a small budget: 12 RPM).
     /// When a partial batch started waiting for more documents.
     linger_since: tokio::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// How far the client's poller has got with each submission being polled (404s
+    /// tolerated, rounds spent waiting for a longId). In memory: after a restart the counts
+    /// start again, which costs at most a few extra polls.
+    poll_progress: std::sync::Mutex<
+        std::collections::HashMap<crate::store::SubmissionId, invois_client::PollProgress>,
+    >,
+    /// One reconciliation at a time per process, and when each unsettled submission may be
+    /// looked at again (Search Documents has a small budget: 12 RPM).
     reconcile: tokio::sync::Mutex<
         std::collections::HashMap<crate::store::SubmissionId, chrono::DateTime<chrono::Utc>>,
     >,
@@ -223,6 +229,7 @@ impl Pipeline {
                 batch_bytes: AtomicUsize::new(bytes),
                 reconcile: tokio::sync::Mutex::new(std::collections::HashMap::new()),
                 linger_since: tokio::sync::Mutex::new(None),
+                poll_progress: std::sync::Mutex::new(std::collections::HashMap::new()),
                 store,
                 clients,
                 signer,

@@ -4,15 +4,12 @@
 use std::collections::HashSet;
 
 use invois_api::status::DocumentStatus;
-use invois_api::submission::DocumentSummary;
+use invois_client::{DocumentResult, PollProgress};
 use rand::Rng as _;
 
 use super::{Pipeline, PipelineError};
 use crate::document_errors::{DocumentError, ErrorStage, codes};
 use crate::store::{DocumentState, SubmissionRecord, ValidationOutcome, ValidationUpdate};
-
-/// Get Submission pages hold at most this many documents.
-const PAGE_SIZE: u32 = 100;
 
 impl Pipeline {
     /// Polls the submissions whose next poll is due. Returns how many were polled.
@@ -52,30 +49,17 @@ impl Pipeline {
         Ok(count)
     }
 
+    /// One round of the client's poller for `sub`, over the documents still waiting here;
+    /// records what became final.
     async fn poll_submission(&self, sub: &SubmissionRecord) -> Result<(), PipelineError> {
         let inner = &self.inner;
         let Some(uid) = sub.submission_uid.as_deref().filter(|u| !u.is_empty()) else {
             return Ok(());
         };
         let client = inner.clients.client(sub.on_behalf_of.as_deref())?;
-        let mut summaries: Vec<DocumentSummary> = Vec::new();
-        for page in 1..=1_000u32 {
-            self.inner.config.metrics.poll();
-            let response = client
-                .submissions()
-                .get(uid)
-                .page_no(page)
-                .page_size(PAGE_SIZE)
-                .send()
-                .await?;
-            let listed = response.document_summary.len();
-            summaries.extend(response.document_summary);
-            if listed == 0 || summaries.len() >= response.document_count as usize {
-                break;
-            }
-        }
         // Only documents still waiting here need anything; this keeps Get Document Details
-        // to documents that are Invalid *and* not yet recorded.
+        // to documents that are Invalid *and* not yet recorded. Valid ones stay awaited so
+        // a cancellation seen in the same listing is recorded too.
         let waiting: HashSet<String> = inner
             .store
             .submissions()
@@ -85,66 +69,30 @@ impl Pipeline {
             .filter(|d| matches!(d.state, DocumentState::Submitted | DocumentState::Valid))
             .filter_map(|d| d.uuid)
             .collect();
-        let portal = client.environment().portal().to_owned();
-        let mut updates = Vec::new();
-        for s in summaries.iter().filter(|s| waiting.contains(&s.uuid)) {
-            match s.status {
-                DocumentStatus::Submitted => {}
-                DocumentStatus::Valid | DocumentStatus::Cancelled => {
-                    let long_id = s.long_id.clone().unwrap_or_default();
-                    let validation_link =
-                        invois_api::ids::validation_link(&portal, &s.uuid, &long_id);
-                    updates.push(ValidationUpdate {
-                        uuid: s.uuid.clone(),
-                        outcome: ValidationOutcome::Valid {
-                            long_id,
-                            validation_link,
-                        },
-                    });
-                    if s.status == DocumentStatus::Cancelled {
-                        updates.push(ValidationUpdate {
-                            uuid: s.uuid.clone(),
-                            outcome: ValidationOutcome::Cancelled,
-                        });
-                    }
-                }
-                DocumentStatus::Invalid => {
-                    let errors = match client.documents().details(&s.uuid).await {
-                        Ok(details) => {
-                            let steps: Vec<_> = details
-                                .validation_results
-                                .validation_steps
-                                .into_iter()
-                                .filter(|step| step.status == DocumentStatus::Invalid)
-                                .collect();
-                            let mut errors = DocumentError::from_steps(&steps);
-                            if errors.is_empty() {
-                                errors.push(DocumentError::new(
-                                    ErrorStage::Validation,
-                                    codes::UNKNOWN,
-                                    "MyInvois found the document invalid and named no step",
-                                ));
-                            }
-                            errors
-                        }
-                        // Record the status now; the reason is worth less than the budget
-                        // another attempt would spend.
-                        Err(e) => vec![DocumentError::new(
-                            ErrorStage::Validation,
-                            codes::DETAILS_UNAVAILABLE,
-                            format!(
-                                "MyInvois found the document invalid; its details could not be \
-                                 fetched: {e}"
-                            ),
-                        )],
-                    };
-                    updates.push(ValidationUpdate {
-                        uuid: s.uuid.clone(),
-                        outcome: ValidationOutcome::Invalid { errors },
-                    });
-                }
+        let mut progress = self.progress_of(sub);
+        let polls_before = progress.polls;
+        let round = client
+            .submissions()
+            .poll(uid)
+            .round(|uuid| waiting.contains(uuid), &mut progress)
+            .await;
+        for _ in polls_before..progress.polls {
+            inner.config.metrics.poll();
+        }
+        let round = round?;
+        {
+            let mut map = inner
+                .poll_progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if round.pending {
+                map.insert(sub.id, progress);
+            } else {
+                map.remove(&sub.id);
             }
         }
+        let updates: Vec<ValidationUpdate> =
+            round.settled.iter().flat_map(validation_updates).collect();
         if !updates.is_empty() {
             let changed = inner
                 .store
@@ -155,4 +103,60 @@ impl Pipeline {
         }
         Ok(())
     }
+}
+
+impl Pipeline {
+    fn progress_of(&self, sub: &SubmissionRecord) -> PollProgress {
+        let map = self
+            .inner
+            .poll_progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.get(&sub.id).copied().unwrap_or_default()
+    }
+}
+
+/// What the store records for one document the poller found final.
+fn validation_updates(d: &DocumentResult) -> Vec<ValidationUpdate> {
+    let update = |outcome| ValidationUpdate {
+        uuid: d.uuid.clone(),
+        outcome,
+    };
+    let valid = || {
+        update(ValidationOutcome::Valid {
+            long_id: d.long_id.clone(),
+            validation_link: d.validation_link.clone(),
+        })
+    };
+    match d.status {
+        DocumentStatus::Valid => vec![valid()],
+        // Recorded as valid first, so a document never seen valid still gets its longId.
+        DocumentStatus::Cancelled => vec![valid(), update(ValidationOutcome::Cancelled)],
+        DocumentStatus::Invalid => vec![update(ValidationOutcome::Invalid {
+            errors: invalid_errors(d),
+        })],
+        DocumentStatus::Submitted => Vec::new(),
+    }
+}
+
+/// An invalid document's errors: its failed steps, or why they could not be fetched (the
+/// status is recorded now; the reason is worth less than the budget another attempt would
+/// spend).
+fn invalid_errors(d: &DocumentResult) -> Vec<DocumentError> {
+    if let Some(e) = &d.details_error {
+        return vec![DocumentError::new(
+            ErrorStage::Validation,
+            codes::DETAILS_UNAVAILABLE,
+            format!("MyInvois found the document invalid; its details could not be fetched: {e}"),
+        )];
+    }
+    let errors = DocumentError::from_steps(&d.errors);
+    if errors.is_empty() {
+        return vec![DocumentError::new(
+            ErrorStage::Validation,
+            codes::UNKNOWN,
+            "MyInvois found the document invalid and named no step",
+        )];
+    }
+    errors
 }

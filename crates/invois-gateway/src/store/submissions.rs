@@ -727,8 +727,8 @@ async fn apply_validation(
                 validation_link,
             } => valid.push((
                 update.uuid.as_str(),
-                long_id.as_str(),
-                validation_link.as_str(),
+                long_id.as_deref(),
+                validation_link.as_deref(),
             )),
             ValidationOutcome::Invalid { errors } => {
                 invalid.push((update.uuid.as_str(), errors_to_db(errors)))

@@ -427,12 +427,14 @@ pub struct SubmissionAccepted {
 /// A validation outcome from Get Submission (or Get Document Details).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValidationOutcome {
-    /// Valid, with its long id and validation link.
+    /// Valid, with its long id and validation link. MyInvois may list a valid document
+    /// before its longId exists; the poller waits a few rounds for it, then reports the
+    /// document valid without one rather than invent a link.
     Valid {
         /// longId.
-        long_id: String,
-        /// The public validation link.
-        validation_link: String,
+        long_id: Option<String>,
+        /// The public validation link (only with a longId).
+        validation_link: Option<String>,
     },
     /// Invalid, with the validation errors.
     Invalid {

@@ -224,9 +224,10 @@ async fn export_writes_bytes_results_and_a_manifest(store: Arc<Store>) {
         .record_validation_results(&[ValidationUpdate {
             uuid: "UUID-VALID".to_owned(),
             outcome: ValidationOutcome::Valid {
-                long_id: "LONG-1".to_owned(),
-                validation_link: "https://preprod.myinvois.hasil.gov.my/UUID-VALID/share/LONG-1"
-                    .to_owned(),
+                long_id: Some("LONG-1".to_owned()),
+                validation_link: Some(
+                    "https://preprod.myinvois.hasil.gov.my/UUID-VALID/share/LONG-1".to_owned(),
+                ),
             },
         }])
         .await

@@ -391,8 +391,8 @@ async fn make_valid(store: &Store, id: i64, uuid: &str, long_id: &str, link: &st
         .record_validation_results(&[ValidationUpdate {
             uuid: uuid.to_owned(),
             outcome: ValidationOutcome::Valid {
-                long_id: long_id.to_owned(),
-                validation_link: link.to_owned(),
+                long_id: Some(long_id.to_owned()),
+                validation_link: Some(link.to_owned()),
             },
         }])
         .await
@@ -1556,8 +1556,8 @@ mod issue12_cases {
             }
         } else {
             ValidationOutcome::Valid {
-                long_id: "LONG".to_owned(),
-                validation_link: "https://example.invalid".to_owned(),
+                long_id: Some("LONG".to_owned()),
+                validation_link: Some("https://example.invalid".to_owned()),
             }
         };
         let update = |outcome| ValidationUpdate {

@@ -226,6 +226,9 @@ async fn batches_valid_invalid_and_local_rejections(store: Arc<Store>, clock: Cl
     for d in docs.iter().filter(|d| d.state == DocumentState::Valid) {
         let uuid = d.uuid.as_deref().unwrap();
         let link = d.validation_link.as_deref().unwrap();
+        // The link is built from the real longId, never from an empty one.
+        let long_id = d.long_id.as_deref().unwrap();
+        assert!(!long_id.is_empty() && link.ends_with(&format!("/share/{long_id}")));
         assert!(
             link.starts_with(&format!(
                 "https://preprod.myinvois.hasil.gov.my/{uuid}/share/"

@@ -307,8 +307,8 @@ mod cases {
             .record_validation_results(&[ValidationUpdate {
                 uuid: "UUID-1".to_owned(),
                 outcome: ValidationOutcome::Valid {
-                    long_id: "L".to_owned(),
-                    validation_link: "https://x".to_owned(),
+                    long_id: Some("L".to_owned()),
+                    validation_link: Some("https://x".to_owned()),
                 },
             }])
             .await
@@ -786,8 +786,8 @@ mod cases {
         let valid = ValidationUpdate {
             uuid: "UUID-G".to_owned(),
             outcome: ValidationOutcome::Valid {
-                long_id: "LONG".to_owned(),
-                validation_link: "https://v".to_owned(),
+                long_id: Some("LONG".to_owned()),
+                validation_link: Some("https://v".to_owned()),
             },
         };
         assert_eq!(
@@ -906,9 +906,10 @@ mod cases {
                 ValidationUpdate {
                     uuid: "U0".to_owned(),
                     outcome: ValidationOutcome::Valid {
-                        long_id: "LID0".to_owned(),
-                        validation_link: "https://preprod.myinvois.hasil.gov.my/U0/share/LID0"
-                            .to_owned(),
+                        long_id: Some("LID0".to_owned()),
+                        validation_link: Some(
+                            "https://preprod.myinvois.hasil.gov.my/U0/share/LID0".to_owned(),
+                        ),
                     },
                 },
                 ValidationUpdate {

@@ -611,8 +611,8 @@ mod cases {
                         .record_validation_results(&[ValidationUpdate {
                             uuid,
                             outcome: ValidationOutcome::Valid {
-                                long_id: "L".to_owned(),
-                                validation_link: "https://v.example".to_owned(),
+                                long_id: Some("L".to_owned()),
+                                validation_link: Some("https://v.example".to_owned()),
                             },
                         }])
                         .await

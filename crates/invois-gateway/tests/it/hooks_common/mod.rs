@@ -214,8 +214,8 @@ pub async fn drive(store: &Store, issuer: &str) -> Driven {
             ValidationUpdate {
                 uuid: format!("U-{issuer}-0"),
                 outcome: ValidationOutcome::Valid {
-                    long_id: format!("LONG-{issuer}-0"),
-                    validation_link: format!("https://myinvois.example/U-{issuer}-0/share"),
+                    long_id: Some(format!("LONG-{issuer}-0")),
+                    validation_link: Some(format!("https://myinvois.example/U-{issuer}-0/share")),
                 },
             },
             ValidationUpdate {
