@@ -990,6 +990,7 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use invois_api::ids::{PREPROD_PORTAL, PRODUCTION_PORTAL};
 
     fn client(api: &str) -> Client {
         Client::builder()
@@ -1068,5 +1069,47 @@ mod tests {
             c.url(Endpoint::GetDocumentTypes, &[]).as_str(),
             "http://127.0.0.1:1/api/v1.0/documenttypes"
         );
+    }
+
+    /// Validation links (and QR codes) point at the portal of the API in use: LHDN's two
+    /// portals for their environments, and the API base itself for any other API (an `invois
+    /// sandbox`, the gateway's built-in one), which serves the page; `portal_base` overrides.
+    #[test]
+    fn the_portal_belongs_to_the_api_in_use() {
+        let portal = |b: ClientBuilder| {
+            b.credentials("id-1", "s-1")
+                .build()
+                .unwrap()
+                .environment()
+                .portal()
+                .to_owned()
+        };
+        let sandbox = "http://127.0.0.1:7001";
+        for (builder, want) in [
+            (Client::builder(), PREPROD_PORTAL),
+            (
+                Client::builder().environment(Environment::preprod()),
+                PREPROD_PORTAL,
+            ),
+            (
+                Client::builder().environment(Environment::production()),
+                PRODUCTION_PORTAL,
+            ),
+            (Client::builder().api_base(sandbox), sandbox),
+            (
+                Client::builder()
+                    .environment(Environment::production())
+                    .api_base(sandbox),
+                sandbox,
+            ),
+            (
+                Client::builder()
+                    .api_base(sandbox)
+                    .portal_base("https://portal.example"),
+                "https://portal.example",
+            ),
+        ] {
+            assert_eq!(portal(builder), want);
+        }
     }
 }
