@@ -149,7 +149,12 @@ impl From<invois_serve::Rejection> for ApiError {
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
             _ => "malformed_request",
         };
-        ApiError::new(status, code, rejection.to_string())
+        // The gateway's messages start in lower case; invois-serve's are sentences.
+        let mut message = rejection.to_string();
+        if let Some(first) = message.get_mut(..1) {
+            first.make_ascii_lowercase();
+        }
+        ApiError::new(status, code, message)
     }
 }
 
