@@ -72,23 +72,52 @@ pub trait Validator: Send + Sync + 'static {
     }
 }
 
+/// What an inner step error is about, which fills its `propertyName` and `propertyPath`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum About<'a> {
+    /// Nothing in particular: both are `null`.
+    Nothing,
+    /// The document as a whole: `propertyName` `document` and no path, as in LHDN's own
+    /// DS302 example (README §3.3).
+    Document,
+    /// One element or attribute, given by its XPath into the XML form
+    /// (`/Invoice/cbc:IssueDate`): `propertyName` is its name and `propertyPath` MyInvois's
+    /// dotted form of the XPath, the same for JSON and XML documents.
+    Element(&'a str),
+}
+
+impl About<'_> {
+    /// `(propertyName, propertyPath)`.
+    fn property(self) -> (Option<String>, Option<String>) {
+        match self {
+            About::Nothing => (None, None),
+            About::Document => (Some("document".to_owned()), None),
+            About::Element(xpath) => {
+                let last = xpath.rsplit('/').find(|s| *s != "text()").unwrap_or(xpath);
+                let name = last.split('[').next().unwrap_or(last);
+                let name = name.trim_start_matches('@');
+                let name = name.rsplit(':').next().unwrap_or(name);
+                (
+                    Some(name.to_owned()),
+                    Some(invois_api::property_path::from_xpath(xpath)),
+                )
+            }
+        }
+    }
+}
+
 /// One inner error per finding: its code, its rule (with the offending value) and where it
-/// is in `propertyPath`, in MyInvois's dotted form for JSON and XML documents alike.
+/// is ([`About::Element`]).
 fn finding_error(f: &Finding) -> StepError {
     let message = match &f.value {
         Some(v) => format!("{} (value: {v:?})", f.rule),
         None => f.rule.clone(),
     };
-    // The element's own name, as MyInvois reports it in `propertyName`.
-    let name = f
-        .xpath
-        .rsplit('/')
-        .next()
-        .map(|n| n.split('[').next().unwrap_or(n))
-        .map(|n| n.rsplit(':').next().unwrap_or(n).to_owned());
+    let (property_name, property_path) = About::Element(&f.xpath).property();
     StepError {
-        property_name: name,
-        property_path: Some(invois_api::property_path::from_xpath(&f.xpath)),
+        property_name,
+        property_path,
         error_code: Some(f.code.to_owned()),
         error: Some(message.clone()),
         error_ms: Some(message),
@@ -115,14 +144,15 @@ fn findings_error<'a>(
     })
 }
 
-/// A step error with one inner error.
+/// A step error with one inner error about `about`.
 pub fn step_error(
     outer_code: &str,
     outer: &str,
     inner_code: &str,
-    property: Option<&str>,
+    about: About<'_>,
     message: String,
 ) -> StepError {
+    let (property_name, property_path) = about.property();
     StepError {
         property_name: None,
         property_path: None,
@@ -131,8 +161,8 @@ pub fn step_error(
         error_ms: Some(outer.to_owned()),
         target: None,
         inner_error: Some(vec![StepError {
-            property_name: property.map(str::to_owned),
-            property_path: property.map(|p| format!("Invoice.{p}")),
+            property_name,
+            property_path,
             error_code: Some(inner_code.to_owned()),
             error: Some(message.clone()),
             error_ms: Some(message),
@@ -140,6 +170,11 @@ pub fn step_error(
             inner_error: None,
         }]),
     }
+}
+
+/// The XPath of a party's TIN: `AccountingSupplierParty` or `AccountingCustomerParty`.
+fn tin_xpath(role: &str) -> String {
+    format!("/Invoice/cac:{role}/cac:Party/cac:PartyIdentification/cbc:ID[@schemeID='TIN']")
 }
 
 /// Name of the synchronous structure step.
@@ -265,7 +300,7 @@ impl Validator for SignatureValidator {
                     "Error21",
                     "Document Signature Validator",
                     "DS300",
-                    None,
+                    About::Nothing,
                     format!("the signature check result could not be reported: {e}"),
                 )
             })),
@@ -311,7 +346,7 @@ impl Validator for DuplicateDocumentValidator {
                 "Error03",
                 "Duplicated Submission Validator",
                 "DS302",
-                Some("document"),
+                About::Document,
                 format!(
                     "Duplicated submitted document with UUID {} where the values of configured attributes match with values for the document with UUID: {}",
                     doc.uuid, d.uuid
@@ -334,19 +369,25 @@ impl Validator for TaxpayerValidator {
 
     fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError> {
         let doc = input.document;
-        let fail = |code: &str, property: &str, message: String| {
+        let fail = |code: &str, xpath: &str, message: String| {
             Err(step_error(
                 "Error04",
                 "Taxpayer Validator",
                 code,
-                Some(property),
+                About::Element(xpath),
                 message,
             ))
+        };
+        // The issuer is the supplier, or the buyer of a self-billed document.
+        let (issuer_role, receiver_role) = if doc.facts.is_self_billed() {
+            ("AccountingCustomerParty", "AccountingSupplierParty")
+        } else {
+            ("AccountingSupplierParty", "AccountingCustomerParty")
         };
         if !input.fixtures.tin_known(doc.issuer_tin()) {
             return fail(
                 "TP001",
-                "PartyIdentification.ID",
+                &tin_xpath(issuer_role),
                 format!(
                     "Issuer TIN {} is not a registered taxpayer",
                     doc.issuer_tin()
@@ -358,7 +399,7 @@ impl Validator for TaxpayerValidator {
         {
             return fail(
                 "TP002",
-                "PartyIdentification.ID",
+                &tin_xpath(receiver_role),
                 format!("Receiver TIN {receiver} is not a registered taxpayer"),
             );
         }
@@ -366,7 +407,7 @@ impl Validator for TaxpayerValidator {
             if issued > doc.received {
                 return fail(
                     "TP003",
-                    "IssueDate",
+                    "/Invoice/cbc:IssueDate",
                     format!(
                         "The issue date and time {issued} is in the future (received {})",
                         doc.received
@@ -377,7 +418,7 @@ impl Validator for TaxpayerValidator {
             if doc.received - issued > invois_model::codes::ISSUE_WINDOW {
                 return fail(
                     "TP004",
-                    "IssueDate",
+                    "/Invoice/cbc:IssueDate",
                     format!(
                         "The issue date and time {issued} is more than {} hours before submission",
                         invois_model::codes::ISSUE_WINDOW.num_hours()
@@ -410,7 +451,9 @@ impl Validator for ReferencedDocumentsValidator {
                 "Error05",
                 "Referenced Documents Validator",
                 code,
-                Some("BillingReference.InvoiceDocumentReference.UUID"),
+                About::Element(
+                    "/Invoice/cac:BillingReference/cac:InvoiceDocumentReference/cbc:UUID",
+                ),
                 message,
             ))
         };
@@ -483,7 +526,7 @@ impl Validator for CurrencyValidator {
                 "Error07",
                 "Currency Validator",
                 "CV001",
-                Some("TaxExchangeRate.CalculationRate"),
+                About::Element("/Invoice/cac:TaxExchangeRate/cbc:CalculationRate"),
                 format!("TaxExchangeRate is required when the document currency is {c}"),
             )),
             Some(c) if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) => {
@@ -491,7 +534,7 @@ impl Validator for CurrencyValidator {
                     "Error07",
                     "Currency Validator",
                     "CV002",
-                    Some("DocumentCurrencyCode"),
+                    About::Element("/Invoice/cbc:DocumentCurrencyCode"),
                     format!("`{c}` is not an ISO 4217 currency code"),
                 ))
             }
@@ -578,7 +621,7 @@ fn validation_steps(
                     "Error01",
                     "Structure Validator",
                     "S000",
-                    None,
+                    About::Nothing,
                     e.to_string(),
                 )),
             });
@@ -617,7 +660,7 @@ fn run_validator(validator: &dyn Validator, input: &ValidationInput<'_>) -> Vali
                     "Error99",
                     "Internal Validator Error",
                     "IV001",
-                    None,
+                    About::Nothing,
                     format!("The {} step failed internally", validator.name()),
                 ))
             });

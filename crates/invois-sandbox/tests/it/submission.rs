@@ -1,7 +1,7 @@
 //! Submit Documents and Get Submission (README §4.2, §5) with the official samples.
 
 use crate::common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn official_sample_is_accepted_validated_and_gets_a_long_id() {
@@ -557,6 +557,12 @@ async fn the_same_document_within_two_hours_is_a_duplicate_document() {
     assert_eq!(failed["name"], "Step03-Duplicated Submission Validator");
     assert_eq!(failed["error"]["errorCode"], "Error03");
     assert_eq!(failed["error"]["innerError"][0]["errorCode"], "DS302");
+    // About the document as a whole, as in LHDN's own example: a name and no path.
+    assert_eq!(failed["error"]["innerError"][0]["propertyName"], "document");
+    assert_eq!(
+        failed["error"]["innerError"][0]["propertyPath"],
+        Value::Null
+    );
     assert!(
         failed["error"]["innerError"][0]["error"]
             .as_str()
@@ -605,6 +611,23 @@ async fn notes_must_reference_valid_invoices() {
         .collect();
     assert_eq!(statuses, ["Valid", "Invalid"], "{done}");
     assert_eq!(done["documentSummary"][0]["typeName"], "Credit Note");
+    let bad = done["documentSummary"][1]["uuid"].as_str().unwrap();
+    let (_, _, details) = h
+        .get(&token, &format!("/api/v1.0/documents/{bad}/details"))
+        .await;
+    let step = details["validationResults"]["validationSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Step05-Referenced Documents Validator")
+        .unwrap()
+        .clone();
+    let inner = &step["error"]["innerError"][0];
+    assert_eq!(inner["propertyName"], "UUID", "{step}");
+    assert_eq!(
+        inner["propertyPath"], "Invoice.BillingReference.InvoiceDocumentReference.UUID",
+        "{step}"
+    );
 }
 
 #[tokio::test]
@@ -726,4 +749,33 @@ async fn self_billed_documents_are_issued_by_the_buyer() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// A receiver the fixture does not know is TP002, at the receiver's TIN in MyInvois's dotted
+/// form (the buyer of an invoice).
+#[tokio::test]
+async fn an_unknown_receiver_is_tp002_at_its_tin() {
+    let h = start().await;
+    let token = h.token(&h.supplier()).await;
+    let (uuid, uid) = h.submit_one(&token, "INV-NOBODY", "C99999999990").await;
+    let done = h.settle(&token, &uid).await;
+    assert_eq!(done["overallStatus"], "invalid", "{done}");
+    let (_, _, details) = h
+        .get(&token, &format!("/api/v1.0/documents/{uuid}/details"))
+        .await;
+    let step = details["validationResults"]["validationSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Step04-Taxpayer Validator")
+        .unwrap()
+        .clone();
+    let inner = &step["error"]["innerError"][0];
+    assert_eq!(inner["errorCode"], "TP002", "{step}");
+    assert_eq!(inner["propertyName"], "ID", "{step}");
+    assert_eq!(
+        inner["propertyPath"],
+        "Invoice.AccountingCustomerParty.Party.PartyIdentification.ID@schemeID=\"TIN\"",
+        "{step}"
+    );
 }
