@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use invois_clock::Clock;
+use invois_model::simple::JsonTop;
 use invois_model::{Document, Format, ParseError};
 
 use crate::clients::ClientPool;
@@ -613,58 +614,69 @@ pub fn parse_document(bytes: &[u8], declared: Option<Format>) -> Result<Parsed, 
             })
         }
         Format::Json => {
-            let value: serde_json::Value =
-                serde_json::from_slice(bytes).map_err(|e| IntakeError::Json {
-                    message: json_message(&e),
-                    line: e.line(),
-                    column: e.column(),
-                })?;
-            let Some(top) = value.as_object() else {
+            // The shape only, building nothing: the one full parse is the model's below.
+            let top = JsonTop::scan(bytes).map_err(|e| IntakeError::Json {
+                message: json_message(&e),
+                line: e.line(),
+                column: e.column(),
+            })?;
+            if !top.is_object {
                 return Err(IntakeError::Shape {
                     path: "$".to_owned(),
                     message: "a document must be a JSON object".to_owned(),
                 });
-            };
-            if invois_model::simple::is_ubl_json(top) {
+            }
+            if top.is_ubl() {
                 let doc = Document::from_json_bytes(bytes).map_err(from_parse_error)?;
                 let key = key_of(&doc, &JSON_PATHS)?;
-                Ok(Parsed {
+                return Ok(Parsed {
                     key,
                     format: DocumentFormat::Json,
                     bytes: bytes.to_vec(),
                     own_json: false,
                     undated: needs_issue_instant(&doc).then_some(Undated::Ubl(doc)),
-                })
-            } else if top
-                .get("issuedAt")
-                .is_none_or(|v| v.is_null() || v.as_str().is_some_and(|t| t.trim().is_empty()))
-            {
-                // Keyed from a rendering at any instant (the key does not depend on it); the
-                // bytes are rendered again when the intake time is known.
-                let undated = Undated::Own(value.clone());
-                let bytes = undated.render(DateTime::<Utc>::UNIX_EPOCH)?;
-                let doc = Document::from_json_bytes(&bytes).map_err(from_parse_error)?;
-                let key = key_of(&doc, &OWN_PATHS)?;
-                Ok(Parsed {
-                    key,
-                    format: DocumentFormat::Json,
-                    bytes,
-                    own_json: true,
-                    undated: Some(undated),
-                })
-            } else {
-                let doc = parse_own_json(bytes)?;
-                let key = key_of(&doc, &OWN_PATHS)?;
-                Ok(Parsed {
-                    key,
-                    format: DocumentFormat::Json,
-                    bytes: doc.to_json_string().into_bytes(),
-                    own_json: true,
-                    undated: None,
-                })
+                });
             }
+            parse_own_document(bytes)
         }
     }
+}
+
+/// invois's own document JSON, keyed; dated at intake when it carries no `issuedAt`.
+fn parse_own_document(bytes: &[u8]) -> Result<Parsed, IntakeError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| IntakeError::Json {
+            message: json_message(&e),
+            line: e.line(),
+            column: e.column(),
+        })?;
+    let undated = value
+        .get("issuedAt")
+        .is_none_or(|v| v.is_null() || v.as_str().is_some_and(|t| t.trim().is_empty()));
+    if undated {
+        // Keyed from a rendering at any instant (the key does not depend on it); the bytes
+        // are rendered again when the intake time is known.
+        let undated = Undated::Own(value);
+        let bytes = undated.render(DateTime::<Utc>::UNIX_EPOCH)?;
+        let doc = Document::from_json_bytes(&bytes).map_err(from_parse_error)?;
+        let key = key_of(&doc, &OWN_PATHS)?;
+        return Ok(Parsed {
+            key,
+            format: DocumentFormat::Json,
+            bytes,
+            own_json: true,
+            undated: Some(undated),
+        });
+    }
+    let doc = parse_own_json(bytes)?;
+    let key = key_of(&doc, &OWN_PATHS)?;
+    Ok(Parsed {
+        key,
+        format: DocumentFormat::Json,
+        bytes: doc.to_json_string().into_bytes(),
+        own_json: true,
+        undated: None,
+    })
 }
 
 /// invois's own document JSON, converted to a UBL document (totals and taxes computed).

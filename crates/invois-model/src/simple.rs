@@ -390,23 +390,156 @@ pub fn type_name(t: DocumentType) -> &'static str {
         .map_or("invoice", |(n, _)| n)
 }
 
-/// Whether a JSON object is MyInvois UBL JSON rather than invois's own JSON: it carries the
-/// UBL namespace key `_D`, or, having lost that header, its root `Invoice` array. This is the
-/// one rule; the gateway's intake, its many-document reader and the CLI all ask here.
-pub fn is_ubl_json(top: &serde_json::Map<String, serde_json::Value>) -> bool {
-    top.contains_key("_D") || top.get("Invoice").is_some_and(serde_json::Value::is_array)
+/// The top level of a JSON text, read without building it: whether it is an object, its
+/// member names, and whether a root `Invoice` is an array. Reading a document's shape this
+/// way lets the one full parse be the model's own (with its duplicate-key check and paths).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JsonTop {
+    /// Whether the text is a JSON object at all.
+    pub is_object: bool,
+    /// The object's member names, in order.
+    pub keys: Vec<String>,
+    /// Whether a member `Invoice` holds an array.
+    pub invoice_is_array: bool,
+}
+
+impl JsonTop {
+    /// Scans `bytes` (after an optional BOM); a syntax error anywhere is reported, with its
+    /// line and column.
+    pub fn scan(bytes: &[u8]) -> Result<JsonTop, serde_json::Error> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let top = serde::Deserializer::deserialize_any(&mut de, TopVisitor)?;
+        de.end()?;
+        Ok(top)
+    }
+
+    /// Whether the object has a member `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.keys.iter().any(|k| k == name)
+    }
+
+    /// Whether this is MyInvois UBL JSON rather than invois's own JSON: it carries the UBL
+    /// namespace key `_D`, or, having lost that header, its root `Invoice` array. This is
+    /// the one rule; the gateway's intake, its many-document reader and the CLI all ask
+    /// here.
+    pub fn is_ubl(&self) -> bool {
+        self.is_object && (self.has("_D") || self.invoice_is_array)
+    }
+}
+
+struct TopVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TopVisitor {
+    type Value = JsonTop;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonTop, A::Error> {
+        let mut top = JsonTop {
+            is_object: true,
+            ..JsonTop::default()
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "Invoice" {
+                top.invoice_is_array = map.next_value::<ArrayOrNot>()?.0;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            top.keys.push(key);
+        }
+        Ok(top)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsonTop, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(JsonTop::default())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<JsonTop, E> {
+        Ok(JsonTop::default())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<JsonTop, E> {
+        Ok(JsonTop::default())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<JsonTop, E> {
+        Ok(JsonTop::default())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<JsonTop, E> {
+        Ok(JsonTop::default())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<JsonTop, E> {
+        Ok(JsonTop::default())
+    }
+    fn visit_unit<E>(self) -> Result<JsonTop, E> {
+        Ok(JsonTop::default())
+    }
+}
+
+/// Whether a value is an array, skipping its content either way.
+struct ArrayOrNot(bool);
+
+impl<'de> Deserialize<'de> for ArrayOrNot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ArrayOrNot, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ArrayOrNot;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ArrayOrNot, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(ArrayOrNot(true))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ArrayOrNot, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(ArrayOrNot(false))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<ArrayOrNot, E> {
+                Ok(ArrayOrNot(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<ArrayOrNot, E> {
+                Ok(ArrayOrNot(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<ArrayOrNot, E> {
+                Ok(ArrayOrNot(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<ArrayOrNot, E> {
+                Ok(ArrayOrNot(false))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<ArrayOrNot, E> {
+                Ok(ArrayOrNot(false))
+            }
+            fn visit_unit<E>(self) -> Result<ArrayOrNot, E> {
+                Ok(ArrayOrNot(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Whether `bytes` are invois's own JSON rather than MyInvois UBL JSON or XML: a JSON object
-/// that is not UBL by [`is_ubl_json`]. Bytes that are not JSON at all are routed by a scan
+/// that is not UBL by [`JsonTop::is_ubl`]. Bytes that are not JSON at all are routed by a scan
 /// (an object with no `"_D"` key anywhere), so that a malformed simple document gets this
 /// format's error (with line and column), not the UBL parser's.
 pub fn looks_like_simple(bytes: &[u8]) -> bool {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(serde_json::Value::Object(top)) => !is_ubl_json(&top),
-        Ok(_) => false,
-        Err(_) => malformed_looks_like_simple(bytes),
+    match JsonTop::scan(bytes) {
+        Ok(top) => top.is_object && !top.is_ubl(),
+        Err(_) => {
+            let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            malformed_looks_like_simple(bytes)
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use crate::store::{
     DocumentEvent, DocumentFilter, DocumentId, DocumentKey, DocumentRecord, DocumentState,
     Inserted, ValidationOutcome, ValidationUpdate,
 };
+use invois_model::simple::JsonTop;
 
 /// The longest cancellation reason MyInvois accepts.
 const MAX_REASON_CHARS: usize = invois_api::documents::MAX_CANCEL_REASON_CHARS;
@@ -76,14 +77,17 @@ pub(super) async fn submit(
 /// The entries of a many-document body, or `None` when the body is one document.
 fn batch_entries(body: &[u8]) -> Result<Option<Vec<Value>>, ApiError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    // Anything that is not a JSON object with a `documents` member (and no UBL root) is one
-    // document; intake explains what is wrong with it, if anything.
+    // Anything that is not a JSON object with a `documents` member (and not UBL) is one
+    // document; intake explains what is wrong with it, if anything. Only the top level is
+    // read here, so a single document is parsed once, by intake.
+    let is_batch =
+        JsonTop::scan(body).is_ok_and(|top| top.is_object && !top.is_ubl() && top.has("documents"));
+    if !is_batch {
+        return Ok(None);
+    }
     let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(body) else {
         return Ok(None);
     };
-    if invois_model::simple::is_ubl_json(&top) || !top.contains_key("documents") {
-        return Ok(None);
-    }
     if let Some(other) = top.keys().find(|k| *k != "documents") {
         return Err(ApiError::bad_request(
             other,

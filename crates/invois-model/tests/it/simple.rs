@@ -458,3 +458,24 @@ fn detection() {
     let ubl = invois_model::model::example(DocumentType::Invoice, "1.0", now).unwrap();
     assert!(!simple::looks_like_simple(ubl.to_json_string().as_bytes()));
 }
+
+#[test]
+fn the_top_level_scan_decides_ubl_by_one_rule() {
+    use simple::JsonTop;
+    let ubl = JsonTop::scan(b"{\"_D\":\"urn:x\",\"Invoice\":[{\"ID\":[{\"_\":\"A\"}]}]}").unwrap();
+    assert!(ubl.is_ubl() && ubl.invoice_is_array);
+    assert_eq!(ubl.keys, ["_D", "Invoice"]);
+    // A UBL document that lost its header is still UBL by its root array.
+    assert!(JsonTop::scan(b"{\"Invoice\":[]}").unwrap().is_ubl());
+    // invois's own JSON, and a root `Invoice` that is not an array.
+    assert!(!JsonTop::scan(b"{\"type\":\"01\"}").unwrap().is_ubl());
+    assert!(!JsonTop::scan(b"{\"Invoice\":{\"a\":[1]}}").unwrap().is_ubl());
+    // Not an object at all.
+    let list = JsonTop::scan(b"[1,2]").unwrap();
+    assert!(!list.is_object && !list.is_ubl());
+    // A syntax error deep inside is still found, with its position.
+    let e = JsonTop::scan(b"{\"a\": [1,\n 2,,]}").unwrap_err();
+    assert_eq!(e.line(), 2);
+    // Trailing content is an error too.
+    assert!(JsonTop::scan(b"{} {}").is_err());
+}
