@@ -333,8 +333,26 @@ async fn faults_never_duplicate_a_document(store: Arc<Store>, clock: Clock) {
         let p = pipeline.clone();
         tokio::spawn(async move { p.run(shutdown).await })
     };
-    // Let the faults bite for a while, then lift them so everything can finish.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Let the faults bite (three attempts with an unknown or refused outcome), then lift
+    // them so everything can finish.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let subs = store
+                .submissions()
+                .list(&SubmissionFilter {
+                    limit: 1000,
+                    ..SubmissionFilter::default()
+                })
+                .await
+                .unwrap();
+            if subs.iter().filter(|s| s.last_error.is_some()).count() >= 3 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the faults bite");
     sandbox.sandbox().set_faults(Faults::default());
     let settled = tokio::time::timeout(Duration::from_secs(120), async {
         loop {
