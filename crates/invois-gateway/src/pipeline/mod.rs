@@ -213,6 +213,9 @@ struct Inner {
     >,
 }
 
+/// How often leases whose holder vanished are looked for.
+const RECOVER_EVERY: Duration = Duration::from_secs(5);
+
 impl Pipeline {
     /// A pipeline over `store`, submitting with `clients`, signing with `signer` (if any).
     pub fn new(
@@ -271,22 +274,34 @@ impl Pipeline {
         {
             let p = self.clone();
             let s = shutdown.clone();
-            tasks.spawn(async move { p.loop_step("prepare", s, |p| p.prepare_step()).await });
+            tasks.spawn(async move {
+                p.loop_step("prepare", s, p.inner.config.idle, |p| p.prepare_step())
+                    .await
+            });
         }
         for _ in 0..self.inner.config.submit_concurrency.max(1) {
             let p = self.clone();
             let s = shutdown.clone();
-            tasks.spawn(async move { p.loop_step("submit", s, |p| p.submit_step()).await });
+            tasks.spawn(async move {
+                p.loop_step("submit", s, p.inner.config.idle, |p| p.submit_step())
+                    .await
+            });
         }
         {
             let p = self.clone();
             let s = shutdown.clone();
-            tasks.spawn(async move { p.loop_step("poll", s, |p| p.poll_step()).await });
+            tasks.spawn(async move {
+                p.loop_step("poll", s, p.inner.config.idle, |p| p.poll_step())
+                    .await
+            });
         }
         {
             let p = self.clone();
             let s = shutdown.clone();
-            tasks.spawn(async move { p.loop_step("recover", s, |p| p.recover_step()).await });
+            // Leases are minutes long; checking every few seconds is plenty.
+            let every = RECOVER_EVERY;
+            tasks
+                .spawn(async move { p.loop_step("recover", s, every, |p| p.recover_step()).await });
         }
         while tasks.join_next().await.is_some() {}
     }
@@ -317,15 +332,19 @@ impl Pipeline {
                 "recovered work whose worker vanished"
             );
         }
-        // Leases are minutes long; checking every few seconds is plenty.
-        let _ = self.inner.clock.sleep(Duration::from_secs(5)).await;
         Ok(false)
     }
 
     /// Repeats `step` until shutdown: at once while it finds work, after `idle` when it finds
-    /// none, and after a growing pause (at most a minute) while it fails.
-    async fn loop_step<F, Fut>(&self, name: &'static str, mut shutdown: Shutdown, step: F)
-    where
+    /// none, and after a growing pause (at most a minute) while it fails. Every pause ends
+    /// early on shutdown.
+    async fn loop_step<F, Fut>(
+        &self,
+        name: &'static str,
+        mut shutdown: Shutdown,
+        idle: Duration,
+        step: F,
+    ) where
         F: Fn(Pipeline) -> Fut,
         Fut: std::future::Future<Output = Result<bool, PipelineError>>,
     {
@@ -339,7 +358,7 @@ impl Pipeline {
                 }
                 Ok(false) => {
                     failures = 0;
-                    self.inner.config.idle
+                    idle
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
