@@ -1,6 +1,7 @@
 //! Identity: `POST /connect/token` (README §2), OAuth 2.0 client credentials.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -127,6 +128,38 @@ impl TokenError {
     }
 }
 
+/// The soonest a login refused for good ([`login_refused_for_good`]) is sent again unattended:
+/// one hour.
+///
+/// LHDN's Integration Practices ask that a failed login be investigated and resolved, not
+/// repeated: sending the same credentials again cannot succeed, and repeated failed logins
+/// are what gets a client id throttled. So invois sends a refused login again only when the
+/// login configuration changed, an operator asks, or this long has passed; the sandbox's
+/// integration report flags a refused login repeated sooner.
+pub const REFUSED_LOGIN_RETRY: Duration = Duration::from_secs(3600);
+
+/// Whether a `/connect/token` answer refuses the login for a reason that sending it again
+/// cannot fix, so that it must not be repeated (see [`REFUSED_LOGIN_RETRY`]).
+///
+/// Every `4xx` is such a refusal: `400` with an RFC 6749 code (wrong client id or secret,
+/// a blocked or expired ERP user, an intermediary without the taxpayer's authorisation, a
+/// malformed request), `401`, `403` (credentials of the other environment, README §1), `404`
+/// and the like (a wrong identity URL). Except: `408`, `425` and `429`, which ask for a later
+/// try, and a `403` whose body is an HTML page, which is MyInvois' maintenance page, not an
+/// answer about the credentials. `5xx` and transport failures are transient.
+pub fn login_refused_for_good(status: u16, body: &[u8]) -> bool {
+    let later = matches!(status, 408 | 425 | 429);
+    let maintenance = status == 403 && looks_like_html(body);
+    (400..500).contains(&status) && !later && !maintenance
+}
+
+/// Whether a body is an HTML page rather than a JSON error.
+fn looks_like_html(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body.get(..64).unwrap_or(body)).to_ascii_lowercase();
+    let text = text.trim_start();
+    text.starts_with("<!doctype html") || text.starts_with("<html")
+}
+
 /// Why a credential is a placeholder rather than a real value; shared by the client's guard
 /// (which refuses to send it) and the sandbox (which blocks and counts it), so both agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +279,21 @@ mod tests {
             scope: None,
         };
         assert!(!format!("{resp:?}").contains("eyJtoken"));
+    }
+
+    #[test]
+    fn refusals_for_good_are_the_4xx_that_a_later_try_cannot_change() {
+        let oauth = br#"{"error":"invalid_client"}"#;
+        for status in [400, 401, 403, 404, 405, 415] {
+            assert!(login_refused_for_good(status, oauth), "{status}");
+            assert!(login_refused_for_good(status, b""), "{status}");
+        }
+        for status in [200, 408, 425, 429, 500, 502, 503, 504] {
+            assert!(!login_refused_for_good(status, oauth), "{status}");
+        }
+        let page = b"<!DOCTYPE html>\n<html><head><title>403 - Forbidden</title></head></html>";
+        assert!(!login_refused_for_good(403, page), "the maintenance page");
+        assert!(login_refused_for_good(404, page), "a wrong identity URL");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::config::{CredentialField, Credentials, Environment, check_credential};
-use crate::error::{ConfigError, Error, HttpFailure, TransportKind};
+use crate::error::{ConfigError, Error, HttpFailure, LoginHalt, TransportKind};
 use crate::observer::{CallEvent, CallOutcome, ClientObserver, NoopObserver};
 use crate::poller::PollConfig;
 use crate::rate::{Admission, BudgetError, BudgetKey, InProcessBudget, RateBudget, RateLimits};
@@ -41,6 +41,7 @@ pub struct ClientBuilder {
     request_timeout: Duration,
     connect_timeout: Duration,
     token_refresh_margin: Duration,
+    refused_login_retry: Duration,
     poll: PollConfig,
     observer: Option<Arc<dyn ClientObserver>>,
     signer: Option<Arc<invois_sign::Signer>>,
@@ -77,6 +78,7 @@ impl Default for ClientBuilder {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             token_refresh_margin: Duration::from_secs(60),
+            refused_login_retry: invois_api::identity::REFUSED_LOGIN_RETRY,
             poll: PollConfig::default(),
             observer: None,
             signer: None,
@@ -181,6 +183,14 @@ impl ClientBuilder {
         self
     }
 
+    /// How long after a login refused for good (see [`LoginHalt`]) the client sends one
+    /// again by itself (clock time). Default: an hour
+    /// ([`invois_api::identity::REFUSED_LOGIN_RETRY`]).
+    pub fn refused_login_retry(mut self, wait: Duration) -> Self {
+        self.refused_login_retry = wait;
+        self
+    }
+
     /// The submission poller's pacing.
     pub fn poll_config(mut self, poll: PollConfig) -> Self {
         self.poll = poll;
@@ -244,6 +254,8 @@ impl ClientBuilder {
             clock: self.clock.unwrap_or_default(),
             retry: self.retry,
             refresh_margin: self.token_refresh_margin,
+            refused_login_retry: self.refused_login_retry,
+            login_halt: tokio::sync::watch::Sender::new(None),
             poll: self.poll,
             observer: self.observer.unwrap_or_else(|| Arc::new(NoopObserver)),
             signer: self.signer,
@@ -277,6 +289,11 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     pub(crate) retry: RetryPolicy,
     refresh_margin: Duration,
+    refused_login_retry: Duration,
+    /// Set while logins are halted after a refusal for good; one per client id, whichever
+    /// `onbehalfof`, because the credentials refused are the client id's. A watch, so that a
+    /// service can surface each change as it happens.
+    login_halt: tokio::sync::watch::Sender<Option<Arc<LoginHalt>>>,
     pub(crate) poll: PollConfig,
     observer: Arc<dyn ClientObserver>,
     pub(crate) signer: Option<Arc<invois_sign::Signer>>,
@@ -298,6 +315,23 @@ impl fmt::Debug for Client {
             .field("signer", &self.inner.signer)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether a token request keeps to a login halt ([`Client::retry_login`] does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Respect,
+    Ignore,
+}
+
+/// A token URL as shown to people: no user info, query or fragment.
+fn token_url(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
 }
 
 #[derive(Default)]
@@ -438,6 +472,78 @@ impl Client {
             + self.inner.refresh_margin)
     }
 
+    /// Sends one login now, even while logins are halted (an operator's command after fixing
+    /// the cause), and returns the token's remaining lifetime. A success lifts the halt; a
+    /// refusal renews it (from now, one more refusal in a row).
+    pub async fn retry_login(&self) -> Result<Duration, Error> {
+        let (_, refresh_at) = self.token_with(Gate::Ignore).await?;
+        Ok((refresh_at - self.inner.clock.now())
+            .to_std()
+            .unwrap_or_default()
+            + self.inner.refresh_margin)
+    }
+
+    /// The halt on this client id's logins, if one is in force.
+    pub fn login_halt(&self) -> Option<Arc<LoginHalt>> {
+        self.inner.login_halt.borrow().clone()
+    }
+
+    /// Every change of [`Client::login_halt`], for a service that surfaces it.
+    pub fn watch_login_halt(&self) -> tokio::sync::watch::Receiver<Option<Arc<LoginHalt>>> {
+        self.inner.login_halt.subscribe()
+    }
+
+    /// Puts a halt recorded earlier back in force (a service restarted with the same login
+    /// configuration: see [`Client::login_fingerprint`]), so the restart sends no login
+    /// before the halt's `retry_at`.
+    pub fn restore_login_halt(&self, halt: LoginHalt) {
+        self.inner.login_halt.send_replace(Some(Arc::new(halt)));
+    }
+
+    /// A digest of what a login sends: the token URL, the client id and the secret. Equal
+    /// digests mean an unchanged login configuration, so a recorded halt still applies.
+    /// One-way (16 hex digits of a SHA-256): the secret cannot be read back from it.
+    pub fn login_fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let creds = &self.inner.credentials;
+        let mut hash = sha2::Sha256::new();
+        for part in [
+            "invois login configuration v1",
+            self.inner.env.identity_base.as_str(),
+            creds.client_id(),
+            creds.client_secret().expose(),
+        ] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        hex::encode(hash.finalize().get(..8).unwrap_or_default())
+    }
+
+    /// Records a login refused for good: logins halt until `retry_at`.
+    fn halt_logins(&self, failure: &HttpFailure) {
+        let now = self.inner.clock.now();
+        let previous = self.login_halt();
+        let halt = LoginHalt {
+            client_id: self.client_id().to_owned(),
+            on_behalf_of: self.on_behalf_of.as_deref().map(str::to_owned),
+            token_url: token_url(&self.url(failure.endpoint, &[])),
+            failure: failure.clone(),
+            halted_at: previous.as_ref().map_or(now, |p| p.halted_at),
+            refused_at: now,
+            retry_at: now + chrono_span(self.inner.refused_login_retry),
+            refusals: previous.map_or(1, |p| p.refusals.saturating_add(1)),
+        };
+        tracing::warn!(
+            client.id = %halt.client_id,
+            status = failure.status,
+            code = failure.code().unwrap_or_default(),
+            correlation_id = failure.correlation_id.as_deref().unwrap_or_default(),
+            retry_at = %halt.retry_at,
+            "login of client id {} refused for good; logins halted", halt.client_id
+        );
+        self.inner.login_halt.send_replace(Some(Arc::new(halt)));
+    }
+
     fn slot(&self) -> Arc<TokenSlot> {
         let mut tokens = self.inner.tokens.lock();
         Arc::clone(tokens.entry(self.on_behalf_of.clone()).or_default())
@@ -445,11 +551,16 @@ impl Client {
 
     /// A valid token, fetched at most once however many callers ask at the same time.
     async fn token(&self) -> Result<(AccessToken, DateTime<Utc>), Error> {
+        self.token_with(Gate::Respect).await
+    }
+
+    async fn token_with(&self, gate: Gate) -> Result<(AccessToken, DateTime<Utc>), Error> {
         use std::sync::atomic::Ordering;
         let slot = self.slot();
         let seen = slot.completed.load(Ordering::Acquire);
         let mut state = slot.state.lock().await;
-        if let Some(t) = &state.token
+        if gate == Gate::Respect
+            && let Some(t) = &state.token
             && self.inner.clock.now() < t.refresh_at
         {
             return Ok((t.token.clone(), t.refresh_at));
@@ -461,6 +572,19 @@ impl Client {
             // another one (50 waiters must not become 50 logins).
             return Err(err.duplicate());
         }
+        if gate == Gate::Respect
+            && let Some(halt) = self.login_halt()
+            && self.inner.clock.now() < halt.retry_at
+        {
+            // Refused for good earlier: sending the same login again cannot help. A token
+            // still unexpired stays usable; nothing new is asked for.
+            if let Some(old) = &state.token
+                && self.inner.clock.now() < old.expires_at
+            {
+                return Ok((old.token.clone(), old.refresh_at));
+            }
+            return Err(Error::LoginHalted(halt));
+        }
         let result = self.fetch_token().await;
         slot.completed.fetch_add(1, Ordering::AcqRel);
         match result {
@@ -468,9 +592,18 @@ impl Client {
                 let out = (t.token.clone(), t.refresh_at);
                 state.token = Some(t);
                 state.last_error = None;
+                if self.login_halt().is_some() {
+                    tracing::info!(client.id = %self.client_id(), "login of client id {} accepted; logins resume", self.client_id());
+                    self.inner.login_halt.send_replace(None);
+                }
                 Ok(out)
             }
             Err(e) => {
+                if let Error::Login(failure) = &e
+                    && invois_api::identity::login_refused_for_good(failure.status, &failure.body)
+                {
+                    self.halt_logins(failure);
+                }
                 let now = self.inner.clock.now();
                 if let Some(old) = state.token.as_mut()
                     && now < old.expires_at
@@ -951,6 +1084,7 @@ impl Error {
             Error::InvalidRequest(m) => Error::InvalidRequest(m.clone()),
             Error::Http(f) => Error::Http(f.clone()),
             Error::Login(f) => Error::Login(f.clone()),
+            Error::LoginHalted(h) => Error::LoginHalted(Arc::clone(h)),
             Error::Transport {
                 endpoint,
                 kind,

@@ -2,9 +2,11 @@
 //! body; none carries a secret or a token.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use invois_api::identity::PlaceholderReason;
 use invois_api::{Endpoint, ErrorEnvelope};
 
@@ -153,6 +155,11 @@ pub enum Error {
     /// The identity service refused the login (wrong credentials, blocked user, ...).
     #[error("login failed: {0}")]
     Login(Box<HttpFailure>),
+    /// No login was sent: an earlier one was refused for good, and logins of this client id
+    /// stay halted until the configuration changes, an operator retries, or the halt's
+    /// `retry_at` passes (see [`LoginHalt`]). Nothing was sent.
+    #[error("login not tried: {0}")]
+    LoginHalted(Arc<LoginHalt>),
     /// The request did not complete.
     #[error("{endpoint}: {kind:?} transport error: {message}")]
     Transport {
@@ -216,6 +223,118 @@ impl Error {
         match self {
             Error::Http(f) | Error::Login(f) => Some(f),
             _ => None,
+        }
+    }
+
+    /// The halt that kept a login from being sent, for [`Error::LoginHalted`].
+    pub fn login_halt(&self) -> Option<&LoginHalt> {
+        match self {
+            Error::LoginHalted(h) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+/// Logins of one client id halted after the identity service refused one for good
+/// ([`invois_api::identity::login_refused_for_good`]: wrong or expired credentials, a blocked
+/// ERP user, the other environment's credentials, a malformed request).
+///
+/// LHDN's Integration Practices ask that a failed login be investigated and resolved, not
+/// repeated, so the client sends no further login for this client id (whichever
+/// `onbehalfof`) until [`LoginHalt::retry_at`] (an hour later by default), or until
+/// [`crate::Client::retry_login`] is called for an operator. Calls that need a new token
+/// meanwhile fail with [`Error::LoginHalted`] without sending anything. Holds no secret.
+#[derive(Debug, Clone)]
+pub struct LoginHalt {
+    /// The client id whose logins are halted.
+    pub client_id: String,
+    /// The `onbehalfof` the refused login sent (intermediaries); a retry sends it again.
+    pub on_behalf_of: Option<String>,
+    /// Where the refused login went: the identity service's token URL.
+    pub token_url: String,
+    /// The identity service's answer: status, RFC 6749 code and description, correlationId.
+    pub failure: HttpFailure,
+    /// The first refusal of this run of refusals (client clock).
+    pub halted_at: DateTime<Utc>,
+    /// The latest refusal.
+    pub refused_at: DateTime<Utc>,
+    /// The soonest the client sends a login again by itself.
+    pub retry_at: DateTime<Utc>,
+    /// Refused logins in a row.
+    pub refusals: u32,
+}
+
+impl LoginHalt {
+    /// The RFC 6749 code (`invalid_client`, ...), if the answer carried one.
+    pub fn code(&self) -> Option<&str> {
+        self.failure.code()
+    }
+
+    /// What to do about it, in English.
+    pub fn fix(&self) -> &'static str {
+        login_fix(self.failure.status, self.code())
+    }
+}
+
+impl fmt::Display for LoginHalt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "MyInvois refused the login of client id {}",
+            self.client_id
+        )?;
+        if let Some(tin) = &self.on_behalf_of {
+            write!(f, " on behalf of {tin}")?;
+        }
+        write!(
+            f,
+            " at {}: {}. Fix: {}. No login is sent for this client id until its credentials \
+             change, an operator retries, or {} at the earliest",
+            self.token_url,
+            self.failure,
+            self.fix(),
+            self.retry_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )?;
+        if self.refusals > 1 {
+            write!(f, " ({} refusals in a row)", self.refusals)?;
+        }
+        Ok(())
+    }
+}
+
+/// What to do about a login refused for good, by its status and RFC 6749 code.
+fn login_fix(status: u16, code: Option<&str>) -> &'static str {
+    use invois_api::identity::TokenErrorCode as Code;
+    let code = code.and_then(|c| serde_json::from_value(serde_json::Value::from(c)).ok());
+    match (status, code) {
+        (_, Some(Code::InvalidClient)) | (401, _) => {
+            "check the client id and client secret: they must be the pair the MyInvois portal \
+             shows under View and Register ERP for the environment this login goes to \
+             (pre-production and production have their own). An expired secret, or an ERP \
+             system user that was blocked or expired, is refused the same way: renew it in the \
+             portal"
+        }
+        (_, Some(Code::InvalidGrant)) => {
+            "the ERP registration's grant was refused: check in the MyInvois portal (View and \
+             Register ERP) that the registration and its secret are active, and renew them"
+        }
+        (_, Some(Code::UnauthorisedClient)) => {
+            "this client may not log in this way: an intermediary needs the taxpayer's \
+             authorisation (given in the MyInvois portal) for the TIN it sends as onbehalfof, \
+             and a taxpayer's own ERP client must not send onbehalfof (turn the intermediary \
+             setting off)"
+        }
+        (403, None) => {
+            "this environment refuses these credentials: production credentials are refused \
+             by pre-production and the reverse; use the client id and secret issued for the \
+             environment this login goes to, or point the identity URL at the one they belong to"
+        }
+        _ => {
+            "the identity service refused the token request itself: check the identity base URL \
+             (the environment's host, without /connect/token), and for an intermediary's \
+             credentials that the intermediary setting is on (onbehalfof is required); if both \
+             are right, report it to LHDN with the correlationId"
         }
     }
 }

@@ -22,7 +22,8 @@ pub use config::{
 };
 pub use documents::{DateField, Documents, RecentBuilder, SearchBuilder, split_windows};
 pub use error::{
-    ConfigError, Error, HttpFailure, LimitError, SubmitError, TransportKind, UnknownReason,
+    ConfigError, Error, HttpFailure, LimitError, LoginHalt, SubmitError, TransportKind,
+    UnknownReason,
 };
 pub use invois_clock::Clock;
 pub use observer::{CallEvent, CallOutcome, ClientObserver, NoopObserver};

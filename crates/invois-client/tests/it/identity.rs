@@ -365,3 +365,117 @@ async fn an_undecodable_token_response_never_keeps_the_token() {
     assert!(!format!("{err:?}").contains("eyJ-secret-token-value"));
     assert!(!err.to_string().contains("eyJ-secret-token-value"));
 }
+
+/// A login refused for good (issue 16): no further login for the client id, whichever
+/// `onbehalfof`, until the hour is up or an operator retries; the halt says why and what to
+/// do, and holds no secret.
+#[tokio::test]
+async fn a_login_refused_for_good_halts_logins_until_an_hour_or_a_retry() {
+    let clock = Clock::real();
+    let d = Double::start_with(
+        clock.clone(),
+        |_, n| {
+            if n <= 2 {
+                Reply::Json(
+                    400,
+                    json!({"error": "invalid_client", "error_description": "Invalid client credentials"}),
+                )
+            } else {
+                token_reply(n)
+            }
+        },
+        |_, _| types_reply(),
+    )
+    .await;
+    let c = d.client();
+    let changes = c.watch_login_halt();
+    let err = c.platform().document_types().await.unwrap_err();
+    assert!(matches!(err, Error::Login(_)), "{err:?}");
+    let halt = c.login_halt().expect("halted");
+    assert!(changes.has_changed().unwrap());
+    assert_eq!(halt.client_id, "9e21b10c-client");
+    assert_eq!(halt.code(), Some("invalid_client"));
+    assert_eq!(halt.refusals, 1);
+    assert_eq!(halt.retry_at - halt.refused_at, chrono::Duration::hours(1));
+    let text = halt.to_string();
+    for part in [
+        "invalid_client",
+        "View and Register ERP",
+        "/connect/token",
+        "TEST:0001",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    assert!(!text.contains("s3cret-value-xyz") && !format!("{halt:?}").contains("s3cret"));
+
+    // Within the hour nothing is sent, whatever the call or the onbehalfof.
+    clock.advance(Duration::from_secs(3599));
+    for client in [c.clone(), c.on_behalf_of("C25845632020").unwrap()] {
+        let err = client.platform().document_types().await.unwrap_err();
+        assert!(matches!(err, Error::LoginHalted(_)), "{err:?}");
+        assert!(err.login_halt().is_some());
+    }
+    assert_eq!(d.token_requests().len(), 1);
+
+    // After the hour, one login; refused again, the halt renews for another hour.
+    clock.advance(Duration::from_secs(1));
+    c.platform().document_types().await.unwrap_err();
+    assert_eq!(d.token_requests().len(), 2);
+    let again = c.login_halt().expect("still halted");
+    assert_eq!((again.refusals, again.halted_at), (2, halt.halted_at));
+    c.platform().document_types().await.unwrap_err();
+    assert_eq!(d.token_requests().len(), 2);
+
+    // An operator's retry is sent at once; accepted, it lifts the halt.
+    c.retry_login().await.unwrap();
+    assert!(c.login_halt().is_none());
+    c.platform().document_types().await.unwrap();
+    assert_eq!(d.token_requests().len(), 3);
+}
+
+/// Only refusals a later try cannot change halt: a 5xx, a 429 or the maintenance page do not.
+#[tokio::test]
+async fn transient_login_failures_do_not_halt() {
+    for reply in [
+        || Reply::Json(503, json!({})),
+        || {
+            Reply::with_headers(
+                403,
+                vec![("content-type", "text/html".to_owned())],
+                "<!DOCTYPE html>\n<html><head><title>403 - Forbidden</title></head></html>",
+            )
+        },
+        || Reply::with_headers(429, vec![("retry-after", "0".to_owned())], ""),
+    ] {
+        let d = Double::start_with(Clock::real(), move |_, _| reply(), |_, _| types_reply()).await;
+        let c = d
+            .builder()
+            .retry_policy(invois_client::RetryPolicy::none())
+            .build()
+            .unwrap();
+        c.platform().document_types().await.unwrap_err();
+        assert!(c.login_halt().is_none());
+        c.platform().document_types().await.unwrap_err();
+        assert_eq!(d.token_requests().len(), 2, "tried again");
+    }
+}
+
+/// The digest a service compares to know whether the login configuration changed.
+#[test]
+fn the_login_fingerprint_changes_with_the_secret_and_never_shows_it() {
+    let build = |secret: &str, identity: &str| {
+        Client::builder()
+            .api_base("http://127.0.0.1:1")
+            .identity_base(identity)
+            .credentials("9e21b10c-client", secret)
+            .build()
+            .unwrap()
+            .login_fingerprint()
+    };
+    let a = build("s3cret-value-xyz", "http://127.0.0.1:2");
+    assert_eq!(a, build("s3cret-value-xyz", "http://127.0.0.1:2"));
+    assert_ne!(a, build("s3cret-value-xyZ", "http://127.0.0.1:2"));
+    assert_ne!(a, build("s3cret-value-xyz", "http://127.0.0.1:3"));
+    assert_eq!(a.len(), 16);
+    assert!(!a.contains("s3cret"));
+}
