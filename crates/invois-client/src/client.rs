@@ -533,7 +533,8 @@ impl Client {
             retry_at: now + chrono_span(self.inner.refused_login_retry),
             refusals: previous.map_or(1, |p| p.refusals.saturating_add(1)),
         };
-        tracing::warn!(
+        // Told at info: the caller gets the error, and a service surfaces the halt itself.
+        tracing::info!(
             client.id = %halt.client_id,
             status = failure.status,
             code = failure.code().unwrap_or_default(),

@@ -158,7 +158,12 @@ pub enum Error {
     /// No login was sent: an earlier one was refused for good, and logins of this client id
     /// stay halted until the configuration changes, an operator retries, or the halt's
     /// `retry_at` passes (see [`LoginHalt`]). Nothing was sent.
-    #[error("login not tried: {0}")]
+    #[error(
+        "login not sent: logins are halted until {until} or an operator's retry, after this \
+         refusal: {halt}",
+        halt = .0,
+        until = .0.retry_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )]
     LoginHalted(Arc<LoginHalt>),
     /// The request did not complete.
     #[error("{endpoint}: {kind:?} transport error: {message}")]
@@ -288,13 +293,10 @@ impl fmt::Display for LoginHalt {
         }
         write!(
             f,
-            " at {}: {}. Fix: {}. No login is sent for this client id until its credentials \
-             change, an operator retries, or {} at the earliest",
+            " at {}: {}. Fix: {}",
             self.token_url,
             self.failure,
-            self.fix(),
-            self.retry_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            self.fix()
         )?;
         if self.refusals > 1 {
             write!(f, " ({} refusals in a row)", self.refusals)?;

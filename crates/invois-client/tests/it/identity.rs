@@ -406,6 +406,11 @@ async fn a_login_refused_for_good_halts_logins_until_an_hour_or_a_retry() {
     ] {
         assert!(text.contains(part), "{part} in {text}");
     }
+    let halted = Error::LoginHalted(halt.clone()).to_string();
+    assert!(
+        halted.contains("halted until") && halted.contains(&text),
+        "{halted}"
+    );
     assert!(!text.contains("s3cret-value-xyz") && !format!("{halt:?}").contains("s3cret"));
 
     // Within the hour nothing is sent, whatever the call or the onbehalfof.
