@@ -5,7 +5,9 @@
 //! `./invois.db`), through the same intake, so running the command twice never submits a
 //! document twice: the second run finds them stored and reports their results. Ctrl-C stops
 //! after the current step; every state is durable, and running the same command again
-//! continues where it stopped.
+//! continues where it stopped. A login MyInvois refuses for good (wrong client id or secret,
+//! say) stops the run at once with LHDN's error and the fix (exit 2): one refused login, not
+//! one every few seconds, and the documents stay where they were.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -80,6 +82,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let mut interrupted = false;
+    // Set when MyInvois refused the login for good: sending again cannot succeed until its
+    // cause is fixed, so the run stops and says what to fix rather than waiting.
+    let mut halted = None;
     if !settled(&ours) {
         let pipeline = Pipeline::new(
             store.clone(),
@@ -104,6 +109,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             show_progress(&bar, &ours);
             if settled(&ours) {
+                break;
+            }
+            if let Some(halt) = built.clients.base().login_halt() {
+                halted = Some(halt);
                 break;
             }
             tokio::select! {
@@ -133,16 +142,30 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         sandbox.shutdown().await;
     }
 
-    let results: Vec<FileResult> = entries
+    let mut results: Vec<FileResult> = entries
         .iter()
         .map(|(file, entry)| file_result(file, entry, &ours, &orphaned))
         .collect();
+    if halted.is_some() {
+        for r in results.iter_mut().filter(|r| !r.is_final) {
+            r.errors.push(DocumentError::new(
+                ErrorStage::Submission,
+                "login_refused",
+                "not sent: MyInvois refused the login (see the error below); fix it, then run \
+                 the same command again",
+            ));
+        }
+    }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&results)?)?;
     } else {
         for r in &results {
             outln!("{r}")?;
         }
+    }
+    if let Some(halt) = halted {
+        // After the lines, so each file's state (still prepared: nothing was lost) shows too.
+        bail!("{halt}");
     }
     let pending = results.iter().any(|r| !r.is_final);
     let all_valid = results.iter().all(|r| r.state == "valid");

@@ -326,3 +326,67 @@ async fn refuses_a_database_with_another_clients_unfinished_work() {
     assert!(out.stdout.is_empty());
     assert_eq!(store_counts(&db).await, (0, 1));
 }
+
+/// A wrong client secret (issue 16): the run stops at MyInvois' first refusal with LHDN's
+/// error and the fix (exit 2), where it used to log in again about 12 times a minute until
+/// killed. The sandbox saw exactly one failed login; the document is back in `prepared`,
+/// nothing lost, and the secret is nowhere in the output.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_secret_stops_at_the_first_refused_login() {
+    let sandbox = invois_testkit::TestSandbox::start().await.unwrap();
+    let who = sandbox.supplier();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d = demo();
+    let issued = Utc::now() - chrono::Duration::minutes(5);
+    std::fs::write(dir.join("a.json"), json_invoice(&d, "SUB-HALT-1", issued)).unwrap();
+    let db = format!("sqlite://{}/x.db", dir.display());
+    let secret = "not-the-secret-4f1c9a";
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_invois"));
+    cmd.args(["submit", "--database", db.as_str(), "--client-id"])
+        .args([who.client_id.as_str(), "--client-secret", secret])
+        .args(["--api-base", sandbox.base_url(), "a.json"])
+        .current_dir(dir)
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("INVOIS_") {
+            cmd.env_remove(key);
+        }
+    }
+    // Before the fix the run never ended: a bound, so that a regression fails rather than hangs.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("invois submit ends once its login is refused")
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    for part in [
+        "invalid_client",
+        "View and Register ERP",
+        who.client_id.as_str(),
+        "/connect/token",
+    ] {
+        assert!(stderr.contains(part), "{part} in {stderr}");
+    }
+    assert!(
+        stdout.starts_with("a.json: prepared SUB-HALT-1") && stdout.contains("[login_refused]"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    assert_eq!(
+        sandbox
+            .sandbox()
+            .client_counters(&who.client_id)
+            .failed_logins,
+        1
+    );
+    let store = Store::open(&db, Clock::real()).await.unwrap();
+    let docs = store
+        .documents()
+        .list(&DocumentFilter::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].state.as_str(), "prepared");
+}

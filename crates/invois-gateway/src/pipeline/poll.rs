@@ -15,6 +15,11 @@ impl Pipeline {
     /// Polls the submissions whose next poll is due. Returns how many were polled.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn poll_once(&self) -> Result<usize, PipelineError> {
+        // A halted login would refuse every poll's token: claim nothing meanwhile (the submit
+        // step sends the one login that decides when sending resumes).
+        if self.inner.clients.base().login_halt().is_some() {
+            return Ok(0);
+        }
         let (lo, hi) = self.inner.config.poll_interval;
         let next_in = if hi > lo {
             rand::rng().random_range(lo..=hi)

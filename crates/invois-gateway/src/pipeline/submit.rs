@@ -48,6 +48,9 @@ impl Pipeline {
     /// submits it. `None` when there was nothing to send.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn submit_once(&self) -> Result<Option<SubmitOutcome>, PipelineError> {
+        if self.logins_halted().await? {
+            return Ok(None);
+        }
         // Invariant 4: an unknown outcome is settled before anything else is sent.
         if self.reconcile_once().await? > 0 {
             return Ok(Some(SubmitOutcome::WaitingForReconciliation));
@@ -84,6 +87,23 @@ impl Pipeline {
         };
         inner.config.metrics.submission(label);
         outcome.map(Some)
+    }
+
+    /// Whether MyInvois refused this client id's login for good (see
+    /// [`invois_client::LoginHalt`]): then nothing is claimed, since every call would need the
+    /// refused login. Once the halt's retry time has come, the refused login is sent once
+    /// more, here, and decides: accepted, sending resumes; refused, the halt is renewed for
+    /// another hour and its error returned.
+    pub(super) async fn logins_halted(&self) -> Result<bool, PipelineError> {
+        let Some(halt) = self.inner.clients.base().login_halt() else {
+            return Ok(false);
+        };
+        if self.inner.clock.now() < halt.retry_at {
+            return Ok(true);
+        }
+        let client = self.inner.clients.client(halt.on_behalf_of.as_deref())?;
+        client.login().await?;
+        Ok(false)
     }
 
     /// Records the intent for `batch`, POSTs it once, and records what came back.
