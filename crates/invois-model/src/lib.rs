@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod codes;
+pub mod consolidation;
 mod document;
 mod error;
 mod json;

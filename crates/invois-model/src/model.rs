@@ -166,6 +166,10 @@ pub struct LineTax {
     pub per_unit: Option<(Decimal, String)>,
     /// Exemption reason (tax type `E`).
     pub exemption_reason: Option<String>,
+    /// The tax as already charged, written as is instead of being computed from the rate:
+    /// a consolidated line sums receipts whose tax was rounded receipt by receipt, and must
+    /// declare what was collected, not a recomputation.
+    pub amount: Option<Decimal>,
 }
 
 /// An invoice line.
@@ -219,6 +223,7 @@ impl Line {
             percent: Some(percent),
             per_unit: None,
             exemption_reason: None,
+            amount: None,
         });
         self
     }
@@ -230,6 +235,23 @@ impl Line {
             percent: None,
             per_unit: Some((amount, unit)),
             exemption_reason: None,
+            amount: None,
+        });
+        self
+    }
+    /// With a percentage tax whose amount was already charged (see [`LineTax::amount`]).
+    pub fn tax_percent_charged(
+        mut self,
+        tax_type: impl Into<String>,
+        percent: Decimal,
+        amount: Decimal,
+    ) -> Self {
+        self.taxes.push(LineTax {
+            tax_type: tax_type.into(),
+            percent: Some(percent),
+            per_unit: None,
+            exemption_reason: None,
+            amount: Some(amount),
         });
         self
     }
@@ -240,6 +262,7 @@ impl Line {
             percent: Some(Decimal::ZERO),
             per_unit: None,
             exemption_reason: Some(reason.into()),
+            amount: None,
         });
         self
     }
@@ -659,6 +682,7 @@ fn compute(line: &Line) -> LineAmounts {
         .iter()
         .map(|t| {
             let tax = match (&t.percent, &t.per_unit) {
+                _ if t.amount.is_some() => t.amount.unwrap_or_default(),
                 (_, Some((per, _))) => *per * line.quantity,
                 (Some(p), None) if t.tax_type != "E" => net * *p / Decimal::ONE_HUNDRED,
                 _ => Decimal::ZERO,
@@ -680,6 +704,7 @@ fn default_tax() -> LineTax {
         percent: Some(Decimal::ZERO),
         per_unit: None,
         exemption_reason: None,
+        amount: None,
     }
 }
 
@@ -1345,6 +1370,7 @@ fn read_line(l: &Element) -> Result<Line, ReadError> {
             },
             per_unit,
             exemption_reason: opt(t, &["TaxCategory", "TaxExemptionReason"]),
+            amount: None,
         });
     }
     Ok(Line {

@@ -712,6 +712,7 @@ fn line(path: &str, l: &SimpleLine) -> Result<Line, SimpleError> {
                     percent: Some(Decimal::ZERO),
                     per_unit: None,
                     exemption_reason: Some(reason),
+                    amount: None,
                 }
             }
             (Some(percent), None, false) => LineTax {
@@ -719,12 +720,14 @@ fn line(path: &str, l: &SimpleLine) -> Result<Line, SimpleError> {
                 percent: Some(percent),
                 per_unit: None,
                 exemption_reason: t.exemption_reason.clone(),
+                amount: None,
             },
             (None, Some(per), false) => LineTax {
                 tax_type: t.tax_type.clone(),
                 percent: None,
                 per_unit: Some((per, l.unit.clone())),
                 exemption_reason: t.exemption_reason.clone(),
+                amount: None,
             },
             (Some(_), Some(_), false) => {
                 return Err(rule(p, "give percent or perUnit, not both"));
