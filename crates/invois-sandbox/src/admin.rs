@@ -11,6 +11,7 @@
 //! | `GET` | `/admin/stats` | counts and per-client counters (blocked logins, 429s) |
 //! | `GET` | `/admin/report?clientId=` | the integration [`crate::report::Report`] (JSON) |
 //! | `GET` | `/admin/report.html?clientId=` | the same as one self-contained HTML page |
+//! | `POST` | `/admin/issue` | `{"buyer_tin": "...", "supplier_tin"?, "internal_id"?, "unit_price"?}`: a valid document from a supplier to that buyer ([`Sandbox::issue_to`]) |
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::extract::ApiJson;
+use crate::issue::{Issue, IssueError, IssuedDocument};
 use crate::{Faults, Sandbox, SandboxStats};
 
 #[derive(Debug, Serialize)]
@@ -49,9 +51,23 @@ pub(crate) fn router(sandbox: Sandbox) -> Router {
         .route("/admin/stats", get(stats))
         .route("/admin/report", get(crate::report::admin_json))
         .route("/admin/report.html", get(crate::report::admin_html))
+        .route("/admin/issue", post(issue))
         .fallback(crate::middleware::not_found)
         .method_not_allowed_fallback(crate::middleware::method_not_allowed)
         .with_state(sandbox)
+}
+
+/// `POST /admin/issue`'s body: the buyer, and what [`Issue`] may choose.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueRequest {
+    buyer_tin: String,
+    #[serde(default)]
+    supplier_tin: Option<String>,
+    #[serde(default)]
+    internal_id: Option<String>,
+    #[serde(default)]
+    unit_price: Option<rust_decimal::Decimal>,
 }
 
 fn clock_state(sandbox: &Sandbox) -> ClockState {
@@ -124,4 +140,34 @@ async fn reset(State(sandbox): State<Sandbox>) -> impl IntoResponse {
 
 async fn stats(State(sandbox): State<Sandbox>) -> axum::Json<SandboxStats> {
     axum::Json(sandbox.stats())
+}
+
+async fn issue(
+    State(sandbox): State<Sandbox>,
+    ApiJson(body): ApiJson<IssueRequest>,
+) -> Result<(StatusCode, axum::Json<IssuedDocument>), AppError> {
+    let request = Issue {
+        supplier_tin: body.supplier_tin,
+        internal_id: body.internal_id,
+        unit_price: body.unit_price,
+    };
+    // Validation is CPU work: on the blocking pool, like a submission's.
+    let buyer = body.buyer_tin;
+    let issued = tokio::task::spawn_blocking(move || sandbox.issue_to(&buyer, &request))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "issuing a document panicked");
+            AppError::Internal
+        })?;
+    match issued {
+        Ok(doc) => Ok((StatusCode::CREATED, axum::Json(doc))),
+        Err(e @ (IssueError::UnknownBuyer(_) | IssueError::SameParty(_))) => {
+            Err(AppError::bad_argument("buyer_tin", e.to_string()))
+        }
+        Err(e @ (IssueError::UnknownSupplier(_) | IssueError::NoSupplier(_))) => {
+            Err(AppError::bad_argument("supplier_tin", e.to_string()))
+        }
+        // The document the fixture makes is refused by the sandbox's own validators.
+        Err(e) => Err(AppError::bad_argument("document", e.to_string())),
+    }
 }

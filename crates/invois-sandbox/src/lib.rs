@@ -25,6 +25,7 @@ pub mod extract;
 pub mod facts;
 pub mod fixtures;
 pub mod identity;
+mod issue;
 mod middleware;
 mod platform;
 mod portal;
@@ -38,6 +39,7 @@ pub mod validate;
 pub use error::AppError;
 pub use fixtures::Fixtures;
 pub use identity::Caller;
+pub use issue::{Issue, IssueError, IssuedDocument};
 pub use middleware::Faults;
 pub use validate::{ValidationInput, Validator};
 

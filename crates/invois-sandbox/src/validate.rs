@@ -585,17 +585,28 @@ fn validate_submission(sandbox: &Sandbox, submission_uid: &str) {
     for uuid in uuids {
         // The store is locked one document at a time, not for the whole submission: every
         // other call (Get Submission, other submissions) needs it too.
-        let mut store = sandbox.inner.store.lock();
-        let now = sandbox.clock().now();
-        let Some(document) = store.document(&uuid) else {
-            continue;
-        };
-        if document.status != DocumentStatus::Submitted {
-            continue;
-        }
-        let (steps, valid) = validation_steps(document, &store, config, fixtures, now);
-        record_validation(&mut store, fixtures, &uuid, steps, valid, now);
+        validate_document(sandbox, config, fixtures, &uuid);
     }
+}
+
+/// Runs every validation step on one `Submitted` document now and records the outcome, with
+/// its notifications. Returns the document's status afterwards (`None`: no such document).
+/// Submissions come here after the validation delay; [`crate::Sandbox::issue_to`] at once.
+pub(crate) fn validate_document(
+    sandbox: &Sandbox,
+    config: &SandboxConfig,
+    fixtures: &Fixtures,
+    uuid: &str,
+) -> Option<DocumentStatus> {
+    let mut store = sandbox.inner.store.lock();
+    let now = sandbox.clock().now();
+    let document = store.document(uuid)?;
+    if document.status != DocumentStatus::Submitted {
+        return Some(document.status);
+    }
+    let (steps, valid) = validation_steps(document, &store, config, fixtures, now);
+    record_validation(&mut store, fixtures, uuid, steps, valid, now);
+    store.document(uuid).map(|d| d.status)
 }
 
 /// The document's steps after validation (the ones it already has, then one per validator

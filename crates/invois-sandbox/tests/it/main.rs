@@ -9,6 +9,7 @@ mod admin;
 mod documents;
 mod hostile;
 mod identity;
+mod issue;
 mod platform;
 mod portal;
 mod postman;
