@@ -3,9 +3,10 @@
 //! LHDN's Integration Practices page lists anti-patterns whose offenders get throttled
 //! (README §5): a new token for every call, tracking a submission by polling per-document
 //! APIs, resending a submission regardless of the result, Get Recent Documents where Search
-//! Documents serves, and token calls with missing or placeholder credentials. The sandbox
-//! sees every call, so it can tell an integrator before LHDN does, whatever language the ERP
-//! is written in.
+//! Documents serves, and token calls with missing or placeholder credentials. The same page
+//! asks that a failed login be investigated and resolved, not repeated, so a refused login
+//! sent again within the hour is a finding too. The sandbox sees every call, so it can tell
+//! an integrator before LHDN does, whatever language the ERP is written in.
 //!
 //! The [`Recorder`] is fed one [`CallRecord`] per call by the API middleware. Recording is
 //! cheap and bounded: one short lock, a few map operations, a push into a per-client ring of
@@ -18,6 +19,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use axum::http::{HeaderMap, Uri, header};
 use chrono::{DateTime, Utc};
+use invois_api::identity::{REFUSED_LOGIN_RETRY, login_refused_for_good};
 use invois_api::{DocumentStatus, Endpoint, RateClass};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -71,11 +73,13 @@ pub enum FindingKind {
     FastSubmissionPolling,
     /// Get Document Details fetched for Valid documents.
     DetailsForValidDocuments,
+    /// A refused login sent again within the hour, with no accepted login in between.
+    RepeatedFailedLogins,
 }
 
 impl FindingKind {
     /// Every kind, in report order.
-    pub const ALL: [FindingKind; 9] = [
+    pub const ALL: [FindingKind; 10] = [
         FindingKind::TokenPerCall,
         FindingKind::PollingDocuments,
         FindingKind::ResentSubmission,
@@ -85,6 +89,7 @@ impl FindingKind {
         FindingKind::RateLimited,
         FindingKind::FastSubmissionPolling,
         FindingKind::DetailsForValidDocuments,
+        FindingKind::RepeatedFailedLogins,
     ];
 
     /// The number on LHDN's Integration Practices list, for the five listed anti-patterns.
@@ -119,6 +124,7 @@ impl FindingKind {
             FindingKind::DetailsForValidDocuments => {
                 "Get Document Details fetched for Valid documents"
             }
+            FindingKind::RepeatedFailedLogins => "Failed logins repeated instead of investigated",
         }
     }
 
@@ -151,6 +157,9 @@ impl FindingKind {
             }
             FindingKind::DetailsForValidDocuments => {
                 "Get Submission already says a document is Valid; fetch details only for Invalid documents (to read the errors)."
+            }
+            FindingKind::RepeatedFailedLogins => {
+                "A refused login (wrong or expired client id or secret, a blocked ERP user, the other environment's credentials) fails the same way every time: stop sending, fix the cause in the MyInvois portal, then log in again. Unattended, try again at most once an hour."
             }
         }
     }
@@ -403,6 +412,8 @@ struct ClientLog {
     payloads: HashMap<String, PayloadSeen>,
     payload_order: VecDeque<String>,
     last_recent: Option<DateTime<Utc>>,
+    /// The last refused login (time, correlation id) since the last accepted one.
+    last_refused_login: Option<(DateTime<Utc>, String)>,
 }
 
 fn example(r: &CallRecord, note: String) -> Example {
@@ -518,15 +529,42 @@ impl ClientLog {
         }
     }
 
-    /// Placeholder credentials, and tokens fetched while the previous one was still good.
+    /// Placeholder credentials, tokens fetched while the previous one was still good, and
+    /// refused logins sent again.
     fn detect_login(&mut self, r: &CallRecord) {
         if let Some(reason) = &r.blocked_credential {
             self.flag(FindingKind::PlaceholderCredentials, r, reason, || {
                 reason.clone()
             });
         } else if r.status == 200 {
+            self.last_refused_login = None;
             self.token_issued(r);
+        } else if login_refused_for_good(r.status, b"") {
+            // The sandbox's own refusals are JSON, never the maintenance page, so the status
+            // decides alone.
+            self.detect_repeated_refusal(r);
         }
+    }
+
+    /// A login refused for good, sent again within the hour with no accepted login in
+    /// between: the same credentials get the same answer (LHDN: a failed login is
+    /// investigated and resolved, not repeated).
+    fn detect_repeated_refusal(&mut self, r: &CallRecord) {
+        if let Some((prev, prev_id)) = self.last_refused_login.take()
+            && r.at - prev < chrono::Duration::from_std(REFUSED_LOGIN_RETRY).unwrap_or_default()
+        {
+            let client = r.client_id.as_deref().unwrap_or(UNKNOWN_CLIENT);
+            let key = format!("HTTP {}", r.status);
+            self.flag(FindingKind::RepeatedFailedLogins, r, &key, || {
+                format!(
+                    "client id {client}: login refused again {:.1} s after the refusal at {} \
+                     (correlationId {prev_id}), with no accepted login in between",
+                    secs(r.at - prev),
+                    prev.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                )
+            });
+        }
+        self.last_refused_login = Some((r.at, r.correlation_id.clone()));
     }
 
     /// Get Submission polled faster than the documented interval, per submission.

@@ -100,6 +100,25 @@ async fn a_naive_integration_gets_every_finding_with_its_evidence() {
             .await;
         assert_eq!(resp.status(), 400);
     }
+    // Another ERP sends wrong credentials again at once: a refused login repeated, not
+    // investigated. (Its own client id, so the naive supplier keeps its login budget; one
+    // that sorts last, so the page's first timeline is still the supplier's.)
+    let buyer_id = "zz-erp-with-wrong-credentials".to_owned();
+    let mut refused_corr = Vec::new();
+    for _ in 0..2 {
+        let resp = h
+            .login_raw(
+                &[
+                    ("client_id", &buyer_id),
+                    ("client_secret", "not-the-secret"),
+                    ("grant_type", "client_credentials"),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(resp.status(), 400);
+        refused_corr.push(correlation(resp.headers()));
+    }
     // A client id that is itself markup must come out escaped in the HTML page.
     let resp = h
         .login_raw(
@@ -288,6 +307,12 @@ async fn a_naive_integration_gets_every_finding_with_its_evidence() {
     let f = finding(c, FindingKind::DetailsForValidDocuments);
     assert_eq!(f.count, 1);
     assert_eq!(f.examples[0].correlation_id, valid_details_corr);
+
+    let buyer = fetch_report(&h, &buyer_id).await;
+    let f = finding(client(&buyer, &buyer_id), FindingKind::RepeatedFailedLogins);
+    assert_eq!(f.count, 1);
+    assert_eq!(f.examples[0].correlation_id, refused_corr[1]);
+    assert!(f.examples[0].note.contains(&refused_corr[0]));
 
     // Per-endpoint counts and the timeline agree with what was sent.
     let recent = c
@@ -531,4 +556,99 @@ async fn the_invois_client_stays_clean_over_2000_documents() {
 #[ignore = "long: 20,000 documents"]
 async fn the_invois_client_stays_clean_over_20000_documents() {
     bulk_run(200).await;
+}
+
+/// A refused login sent again within the hour is a finding, with the count, the client id
+/// and the times (issue 16); one sent again after the hour, or after an accepted login, is
+/// not.
+#[tokio::test]
+async fn refused_logins_repeated_within_the_hour_are_a_finding() {
+    let h = crate::common::start_with(SandboxConfig {
+        clock: Clock::starting_at(Utc::now(), 1.0),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let client_id = h.supplier().client_id;
+    let refused = |at: &'static str| {
+        let (h, client_id) = (&h, client_id.clone());
+        async move {
+            let resp = h
+                .login_raw(
+                    &[
+                        ("client_id", &client_id),
+                        ("client_secret", "not-the-secret"),
+                        ("grant_type", "client_credentials"),
+                    ],
+                    None,
+                )
+                .await;
+            assert_eq!(resp.status(), 400, "{at}");
+            correlation(resp.headers())
+        }
+    };
+    let first = refused("first").await;
+    h.clock().advance(Duration::from_secs(5));
+    let second = refused("5 s later").await;
+    h.clock().advance(Duration::from_secs(20));
+    refused("25 s later").await;
+    // An hour after the last refusal: an unattended retry at most that often is fine.
+    h.clock().advance(Duration::from_secs(3600));
+    refused("an hour later").await;
+    // An accepted login in between: the next refusal starts afresh.
+    h.token(&h.supplier()).await;
+    refused("after an accepted login").await;
+
+    let report = fetch_report(&h, &client_id).await;
+    let c = client(&report, &client_id);
+    let f = finding(c, FindingKind::RepeatedFailedLogins);
+    assert_eq!(f.count, 2, "{f:#?}");
+    assert_eq!(f.counts["HTTP 400"], 2);
+    assert_eq!(f.anti_pattern, None);
+    assert_eq!(f.examples.len(), 2);
+    let note = &f.examples[0].note;
+    assert!(
+        note.contains(&client_id) && note.contains("5.0 s") && note.contains(&first),
+        "{note}"
+    );
+    assert_eq!(f.examples[0].correlation_id, second);
+    assert_eq!(f.first_at, Some(f.examples[0].at));
+    assert!(f.last_at > f.first_at);
+    let text = render::text(&report);
+    assert!(text.contains("Failed logins repeated"), "{text}");
+    assert_eq!(c.findings.len(), 1, "{text}");
+}
+
+/// The invois client with a wrong secret: one refused login, however many calls follow, so
+/// the report has no repeated-login finding (issue 16).
+#[tokio::test]
+async fn the_invois_client_sends_a_refused_login_once() {
+    let h = crate::common::start_with(SandboxConfig {
+        clock: Clock::starting_at(Utc::now(), 1.0),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let who = h.supplier();
+    let wrong = invois_client::Client::builder()
+        .api_base(h.running.base_url.as_str())
+        .credentials(who.client_id.clone(), "not-the-secret")
+        .clock(h.clock().clone())
+        .build()
+        .expect("client");
+    for _ in 0..5 {
+        assert!(wrong.platform().document_types().await.is_err());
+        h.clock().advance(Duration::from_secs(600));
+    }
+    assert_eq!(
+        h.running
+            .sandbox
+            .client_counters(&who.client_id)
+            .failed_logins,
+        1
+    );
+    let report = fetch_report(&h, &who.client_id).await;
+    assert!(
+        client(&report, &who.client_id).findings.is_empty(),
+        "{}",
+        render::text(&report)
+    );
 }
