@@ -377,12 +377,50 @@ impl Intake {
             type_code: new.type_code.clone(),
             internal_id: new.internal_id.clone(),
         };
+        // Kept for the rare conflict, where the meaning decides.
+        let (bytes, format) = (new.received.clone(), new.format);
         match self.store.documents().insert(new).await {
             Ok(inserted) => Ok(inserted),
-            Err(StoreError::Conflict(message)) => Err(IntakeError::Conflict(
-                self.with_next_step(&key, message).await,
-            )),
+            Err(StoreError::Conflict(message)) => {
+                self.same_meaning_or_conflict(&key, &bytes, format, message)
+                    .await
+            }
             Err(e) => Err(IntakeError::Store(e)),
+        }
+    }
+
+    /// The key's first version is stored with other bytes. If it says the same thing (the
+    /// ERP re-serialised it: minified, keys reordered, or XML after JSON), it is the same
+    /// document; otherwise the conflict names the first field that differs.
+    async fn same_meaning_or_conflict(
+        &self,
+        key: &DocumentKey,
+        bytes: &[u8],
+        format: DocumentFormat,
+        message: String,
+    ) -> Result<Inserted, IntakeError> {
+        let first = self
+            .store
+            .documents()
+            .version(key, 1)
+            .await
+            .map_err(IntakeError::Store)?;
+        let difference = match &first {
+            Some(stored) => meaning_difference(stored, bytes, format),
+            None => None,
+        };
+        match (first, difference) {
+            (Some(stored), Some(Difference::None)) => Ok(Inserted {
+                document: stored,
+                created: false,
+            }),
+            (_, Some(Difference::At(path))) => Err(IntakeError::Conflict(
+                self.with_next_step(key, format!("{message}; the first difference is at {path}"))
+                    .await,
+            )),
+            _ => Err(IntakeError::Conflict(
+                self.with_next_step(key, message).await,
+            )),
         }
     }
 
@@ -506,8 +544,15 @@ impl Intake {
         let stored_instant =
             latest.and_then(|d| Document::parse_as(&d.received, d.format).ok()?.issued_at());
         if let (Some(latest), Some(at)) = (latest, stored_instant) {
+            // Issued at the stored instant, is it the stored document? Then it keeps that
+            // instant, and the repeat is recognised as the same document.
             let bytes = undated.render(at)?;
-            if bytes == latest.received {
+            if bytes == latest.received
+                || matches!(
+                    meaning_difference(latest, &bytes, parsed.format),
+                    Some(Difference::None)
+                )
+            {
                 parsed.bytes = bytes;
                 return Ok(parsed);
             }
@@ -535,9 +580,14 @@ impl Intake {
 pub fn next_step(state: DocumentState, id: DocumentId, key: &DocumentKey) -> String {
     let versions = format!("POST {}/versions", crate::http::key_path(key));
     match state {
-        DocumentState::Invalid | DocumentState::RejectedLocally => format!(
+        DocumentState::Invalid => format!(
             "send the corrected document as a new version: {versions} (GET /v1/documents/{id} \
              shows what was wrong)"
+        ),
+        DocumentState::RejectedLocally | DocumentState::Failed => format!(
+            "MyInvois never took it: send the corrected document as a new version: {versions}, \
+             or, once the cause is fixed, send it again as it is: POST \
+             /v1/documents/{id}/retry (GET /v1/documents/{id} shows what was wrong)"
         ),
         DocumentState::Received | DocumentState::Prepared | DocumentState::Batched => format!(
             "it is on its way to MyInvois and cannot be changed now; wait for its final status \
@@ -551,17 +601,13 @@ pub fn next_step(state: DocumentState, id: DocumentId, key: &DocumentKey) -> Str
         DocumentState::Valid => format!(
             "MyInvois validated it, so it cannot be replaced by a new version; cancel it within \
              72 hours of validation (POST /v1/documents/{id}/cancel with {{\"reason\": \
-             \"...\"}}) and issue the corrected document under a new internal id, or issue a \
-             credit, debit or refund note that references it"
+             \"...\"}}) and issue the corrected document under a new internal id, or adjust it \
+             with a credit, debit or refund note built from it (POST \
+             /v1/documents/{id}/notes)"
         ),
         DocumentState::Cancelled => "it was cancelled at MyInvois; issue the replacement as a \
                                      new document with a new internal id"
             .to_owned(),
-        DocumentState::Failed => format!(
-            "its submission was refused for a reason other than its content (GET \
-             /v1/documents/{id} shows last_error), and it cannot take a new version; once the \
-             cause is fixed, send it again under a new internal id"
-        ),
     }
 }
 
@@ -640,6 +686,29 @@ pub fn parse_document(bytes: &[u8], declared: Option<Format>) -> Result<Parsed, 
             parse_own_document(bytes)
         }
     }
+}
+
+/// How a document differs in meaning from a stored one.
+enum Difference {
+    /// Only the writing differs.
+    None,
+    /// The first field that differs (a JSON path).
+    At(String),
+}
+
+/// Compares `bytes` with what `stored` holds, by meaning; `None` when either cannot be read
+/// (then the byte comparison's conflict stands).
+fn meaning_difference(
+    stored: &DocumentRecord,
+    bytes: &[u8],
+    format: DocumentFormat,
+) -> Option<Difference> {
+    let old = Document::parse_as(&stored.received, stored.format).ok()?;
+    let new = Document::parse_as(bytes, format).ok()?;
+    Some(match old.first_difference(&new) {
+        None => Difference::None,
+        Some(path) => Difference::At(path),
+    })
 }
 
 /// invois's own document JSON, keyed; dated at intake when it carries no `issuedAt`.
@@ -867,7 +936,7 @@ mod tests {
         for state in DocumentState::ALL {
             let text = next_step(*state, DocumentId(7), &key);
             assert_eq!(
-                text.starts_with("send the corrected document as a new version"),
+                text.contains("send the corrected document as a new version"),
                 state.allows_new_version(),
                 "{state}: {text}"
             );

@@ -10,6 +10,8 @@ pub mod document_errors;
 pub mod http;
 pub mod intake;
 pub mod metrics;
+pub mod next_steps;
+pub mod notes;
 pub mod pipeline;
 pub mod service;
 pub mod store;

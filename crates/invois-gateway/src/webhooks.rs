@@ -38,6 +38,7 @@ use utoipa::ToSchema;
 
 use crate::document_errors::DocumentError;
 use crate::http::{ApiError, ErrorBody};
+use crate::next_steps::{NextStep, next_steps};
 
 use crate::store::{
     Announcement, DocumentEvent, DocumentId, DocumentRecord, DocumentState, Store, StoreError,
@@ -177,6 +178,9 @@ pub struct WebhookPayload {
     /// Only with `rejected_locally`, `invalid` and `failed`: why, one entry per error, in
     /// the same shape as the document's `errors` in the API.
     pub errors: Option<Vec<DocumentError>>,
+    /// What the document allowed when the change happened, each with the ERP API request that
+    /// takes it (the same list as the document's `next_steps` in the API).
+    pub next_steps: Vec<NextStep>,
     /// When the change happened (RFC 3339, microseconds, UTC).
     #[schema(format = DateTime)]
     pub occurred_at: String,
@@ -254,6 +258,7 @@ pub fn event_payload(event: &DocumentEvent, doc: &DocumentRecord) -> WebhookPayl
         long_id: long_id.clone(),
         validation_link: validation_link.clone(),
         errors,
+        next_steps: next_steps(doc, event.created_at),
         occurred_at: occurred_at.clone(),
         legacy: LegacyPayloadNames {
             event_id: event.id,

@@ -138,6 +138,12 @@ impl Document {
         &self.root
     }
 
+    /// Where this document first differs in meaning from `other`, as a JSON path, or `None`
+    /// when only the writing differs (see [`crate::tree::first_difference`]).
+    pub fn first_difference(&self, other: &Document) -> Option<String> {
+        crate::tree::first_difference(&self.root, &other.root)
+    }
+
     /// The root element, mutable (namespaces of new elements are assigned on write).
     pub fn root_mut(&mut self) -> &mut Element {
         &mut self.root

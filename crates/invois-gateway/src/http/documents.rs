@@ -16,6 +16,7 @@ use super::error::ErrorBody;
 use super::{ApiError, ApiState, MAX_DOCUMENTS_PER_REQUEST};
 use crate::document_errors::DocumentError;
 use crate::intake::MAX_KEY_FIELD_CHARS;
+use crate::next_steps::{NextStep, next_steps};
 use crate::store::{
     DocumentEvent, DocumentFilter, DocumentId, DocumentKey, DocumentRecord, DocumentState,
     Inserted, ValidationOutcome, ValidationUpdate,
@@ -333,13 +334,13 @@ pub(super) async fn get_by_key(
     with_events(&state, &doc).await
 }
 
-async fn with_events(
+pub(super) async fn with_events(
     state: &ApiState,
     doc: &DocumentRecord,
 ) -> Result<axum::Json<DocumentDetail>, ApiError> {
     let events = state.store.documents().events(doc.id).await?;
     Ok(axum::Json(DocumentDetail {
-        document: DocumentView::of(doc),
+        document: DocumentView::of(doc, state.clock.now()),
         events: events.iter().map(EventView::of).collect(),
     }))
 }
@@ -436,7 +437,11 @@ pub(super) async fn list(
     };
     let page = state.store.documents().list(&filter).await?;
     Ok(axum::Json(DocumentPage {
-        documents: page.items.iter().map(DocumentView::of).collect(),
+        documents: page
+            .items
+            .iter()
+            .map(|d| DocumentView::of(d, state.clock.now()))
+            .collect(),
         next: page.next.map(|n| n.0),
     }))
 }
@@ -484,6 +489,19 @@ pub(super) async fn cancel(
     if doc.state == DocumentState::Cancelled {
         // A repeated request (the first answer was lost): it is done.
         return with_events(&state, &doc).await;
+    }
+    if let Some(deadline) =
+        crate::next_steps::cancellation_deadline(&doc).filter(|d| state.clock.now() >= *d)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cancel_period_over",
+            format!(
+                "document {id} was validated more than 72 hours ago (the window closed at \
+                 {deadline}); adjust it with a credit note, debit note or refund note instead: \
+                 POST /v1/documents/{id}/notes"
+            ),
+        ));
     }
     let uuid = match (&doc.state, &doc.uuid) {
         (DocumentState::Valid, Some(uuid)) => uuid.clone(),
@@ -721,7 +739,9 @@ pub(super) fn query_error(rejection: QueryRejection) -> ApiError {
     )
 }
 
-fn id_from_path(path: Result<Path<String>, PathRejection>) -> Result<DocumentId, ApiError> {
+pub(super) fn id_from_path(
+    path: Result<Path<String>, PathRejection>,
+) -> Result<DocumentId, ApiError> {
     let Path(text) = path.map_err(|e| ApiError::bad_request("id", e.body_text()))?;
     positive("id", &text).map(DocumentId)
 }
@@ -949,7 +969,7 @@ pub(super) struct AcceptedDocument {
 }
 
 impl AcceptedDocument {
-    fn of(inserted: &Inserted) -> AcceptedDocument {
+    pub(super) fn of(inserted: &Inserted) -> AcceptedDocument {
         let d = &inserted.document;
         AcceptedDocument {
             id: d.id.0,
@@ -984,6 +1004,8 @@ pub(super) struct DocumentView {
     validation_link: Option<String>,
     /// Why it failed, one entry per error, whichever stage found it (empty otherwise).
     errors: Vec<DocumentError>,
+    /// What can be done with it now, each with the request that does it.
+    next_steps: Vec<NextStep>,
     last_error: Option<String>,
     submission_id: Option<i64>,
     client_id: String,
@@ -998,7 +1020,7 @@ pub(super) struct DocumentView {
 }
 
 impl DocumentView {
-    pub(super) fn of(d: &DocumentRecord) -> DocumentView {
+    pub(super) fn of(d: &DocumentRecord, now: DateTime<Utc>) -> DocumentView {
         DocumentView {
             id: d.id.0,
             issuer_tin: d.issuer_tin.clone(),
@@ -1012,6 +1034,7 @@ impl DocumentView {
             long_id: d.long_id.clone(),
             validation_link: d.validation_link.clone(),
             errors: DocumentError::of(d),
+            next_steps: next_steps(d, now),
             last_error: d.last_error.clone(),
             submission_id: d.submission_id.map(|s| s.0),
             client_id: d.client_id.clone(),

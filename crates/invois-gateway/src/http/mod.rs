@@ -10,6 +10,8 @@
 //! | `GET /v1/documents/{issuer_tin}/{type}/{internal_id}` | the latest version by key |
 //! | `GET /v1/documents` | list and filter, keyset paging |
 //! | `POST /v1/documents/{id}/cancel` | cancel a valid document at MyInvois |
+//! | `POST /v1/documents/{id}/retry` | send a failed or locally rejected document again |
+//! | `POST /v1/documents/{id}/notes` | a credit, debit or refund note built from a valid one |
 //! | `GET /v1/submissions` | submission attempts (never their payloads) |
 //! | `GET /health`, `GET /ready` | liveness; readiness (the store answers) |
 //! | `GET /openapi.json` | this API, described |
@@ -43,6 +45,7 @@ use crate::clients::ClientPool;
 use crate::intake::Intake;
 use crate::store::{ApiKeyRecord, DocumentKey, Store};
 
+mod actions;
 mod documents;
 mod error;
 mod openapi;
@@ -72,6 +75,12 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
         ("POST", VERSIONS, post(documents::new_version)),
         ("GET", VERSIONS, get(documents::versions)),
         ("POST", "/v1/documents/{id}/cancel", post(documents::cancel)),
+        ("POST", "/v1/documents/{id}/retry", post(actions::retry)),
+        (
+            "POST",
+            "/v1/documents/{id}/notes",
+            post(actions::create_note),
+        ),
         ("GET", "/v1/submissions", get(submissions::list)),
         ("GET", "/health", get(health)),
         ("GET", "/ready", get(ready)),

@@ -42,6 +42,8 @@ const API_KEY: &str = "apiKey";
         super::documents::new_version,
         super::documents::versions,
         super::documents::cancel,
+        super::actions::retry,
+        super::actions::create_note,
         super::submissions::list,
         super::health,
         super::ready,

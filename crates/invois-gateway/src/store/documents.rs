@@ -273,6 +273,25 @@ impl<'a> Documents<'a> {
         row.map(DocumentRecord::try_from).transpose()
     }
 
+    /// One version of a document, if stored.
+    #[tracing::instrument(skip_all)]
+    pub async fn version(
+        &self,
+        key: &DocumentKey,
+        version: i64,
+    ) -> Result<Option<DocumentRecord>, StoreError> {
+        let sql = Sql::new(format!(
+            "SELECT {DOC_COLS} FROM documents WHERE issuer_tin = $1 AND type_code = $2 \
+             AND internal_id = $3 AND version = $4"
+        ))
+        .bind(&key.issuer_tin)
+        .bind(&key.type_code)
+        .bind(&key.internal_id)
+        .bind(version);
+        let row: Option<DocRow> = self.db.writer().fetch_optional(sql).await?;
+        row.map(DocumentRecord::try_from).transpose()
+    }
+
     /// Every version of a document, oldest first; empty when the key is unknown. (The ERP
     /// API's `GET .../versions`: one indexed read, never a scan of the issuer's documents.)
     #[tracing::instrument(skip_all)]
@@ -399,6 +418,34 @@ impl<'a> Documents<'a> {
             None => Err(self
                 .explain(id, DocumentState::Received, Some(worker), "be prepared")
                 .await),
+        }
+    }
+
+    /// failed | rejected_locally → received: the same document goes through preparation and
+    /// submission again (after its cause was fixed). MyInvois never took it, so sending it
+    /// again cannot duplicate it.
+    #[tracing::instrument(skip_all)]
+    pub async fn retry(&self, id: DocumentId) -> Result<DocumentRecord, StoreError> {
+        let now = now(self.clock);
+        let sql = Sql::new(format!(
+            "UPDATE documents SET state = 'received', prepared = NULL, prepared_size = NULL, \
+             document_hash = NULL, submission_id = NULL, errors = NULL, last_error = NULL, \
+             locked_by = NULL, lease_until = NULL, updated_at = $1 \
+             WHERE id = $2 AND state IN ('failed', 'rejected_locally') RETURNING {DOC_COLS}"
+        ))
+        .bind(now)
+        .bind(id.0);
+        match self.db.writer().fetch_optional::<DocRow>(sql).await? {
+            Some(row) => row.try_into(),
+            None => {
+                let doc = self.get(id).await?;
+                Err(StoreError::StaleTransition {
+                    what: "document",
+                    id: id.0,
+                    actual: doc.state.to_string(),
+                    action: "be retried (only failed or locally rejected documents can be)",
+                })
+            }
         }
     }
 

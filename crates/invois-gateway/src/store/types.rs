@@ -121,11 +121,12 @@ impl DocumentState {
         )
     }
 
-    /// Whether a corrected new version may follow a document in this state.
+    /// Whether a corrected new version may follow a document in this state: one MyInvois
+    /// found invalid, or one it never took (rejected locally, or failed at submission).
     pub fn allows_new_version(self) -> bool {
         matches!(
             self,
-            DocumentState::Invalid | DocumentState::RejectedLocally
+            DocumentState::Invalid | DocumentState::RejectedLocally | DocumentState::Failed
         )
     }
 }

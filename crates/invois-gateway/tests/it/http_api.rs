@@ -120,6 +120,7 @@ api_tests!(
     undated_documents_get_the_intake_time,
     a_note_finds_its_original_by_id,
     a_repeated_json_key_is_rejected_locally,
+    every_state_has_a_way_forward,
 );
 
 /// The gateway API served on port 0 against a sandbox, with one API key.
@@ -513,6 +514,45 @@ mod cases {
         assert_eq!(again["id"], id);
         assert_eq!(again["created"], false);
 
+        // The same document written otherwise (as ERPs do when they retry) is the same
+        // document: pretty-printed, members in another order, or as XML.
+        let pretty = serde_json::to_vec_pretty(&doc).unwrap();
+        let (status, body) = app.post("/v1/documents", "application/json", pretty).await;
+        assert_eq!(
+            (status, &body["id"], &body["created"]),
+            (StatusCode::ACCEPTED, &json!(id), &json!(false)),
+            "{body}"
+        );
+        let member = |k: &str| serde_json::to_string(&doc[k]).unwrap();
+        let reordered = format!(
+            "{{\"Invoice\":{},\"_B\":{},\"_A\":{},\"_D\":{}}}",
+            member("Invoice"),
+            member("_B"),
+            member("_A"),
+            member("_D")
+        );
+        let (status, body) = app
+            .post("/v1/documents", "application/json", reordered.into_bytes())
+            .await;
+        assert_eq!(
+            (status, &body["created"]),
+            (StatusCode::ACCEPTED, &json!(false)),
+            "{body}"
+        );
+        assert_eq!(body["id"], id);
+        let as_xml = invois_model::Document::parse(&serde_json::to_vec(&doc).unwrap())
+            .unwrap()
+            .to_xml_string();
+        let (status, body) = app
+            .post("/v1/documents", "application/xml", as_xml.into_bytes())
+            .await;
+        assert_eq!(
+            (status, &body["created"]),
+            (StatusCode::ACCEPTED, &json!(false)),
+            "{body}"
+        );
+        assert_eq!(body["id"], id);
+
         // The same key with other content: 409, pointing at new versions.
         let mut changed = doc.clone();
         changed["Invoice"][0]["DocumentCurrencyCode"] = json!([{ "_": "USD" }]);
@@ -524,6 +564,14 @@ mod cases {
                 .as_str()
                 .unwrap()
                 .contains("new version"),
+            "{body}"
+        );
+        // A real difference is named by its field.
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("the first difference is at $.Invoice[0].DocumentCurrencyCode[0]._"),
             "{body}"
         );
         assert_eq!(
@@ -1598,8 +1646,8 @@ mod issue12_cases {
         let cases: [(S, &[&str], bool); 9] = [
             (
                 S::Failed,
-                &["is failed", "shows last_error", "new internal id"],
-                false,
+                &["is failed", "MyInvois never took it", "/retry"],
+                true,
             ),
             (
                 S::Cancelled,
@@ -1776,6 +1824,135 @@ mod issue12_cases {
             .send(app.http.delete(app.url(&versions)).bearer_auth(&app.key))
             .await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    }
+
+    /// The actions a document's `next_steps` name, in order.
+    fn actions(body: &Value) -> Vec<String> {
+        body["next_steps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no next_steps in {body}"))
+            .iter()
+            .map(|s| s["action"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub(super) async fn every_state_has_a_way_forward(h: Harness) {
+        use DocumentState as S;
+        let app = App::start(&h).await;
+        // Failed (MyInvois refused the submission): retry, or a new version.
+        let id = app.submit(&app.invoice("W-FAILED")).await["id"]
+            .as_i64()
+            .unwrap();
+        walk_to(h.store.as_ref(), id, S::Failed).await;
+        let (_, body) = app.get(&format!("/v1/documents/{id}")).await;
+        assert_eq!(actions(&body), ["retry", "new_version"], "{body}");
+        assert_eq!(
+            body["errors"][0]["lhdn_code"], "IncorrectSubmitter",
+            "{body}"
+        );
+        let (status, body) = app
+            .post_json(&format!("/v1/documents/{id}/retry"), &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["state"], "received");
+        assert_eq!(body["errors"], json!([]));
+        assert_eq!(actions(&body), ["wait"]);
+        // Now on its way: a second retry is refused, naming what is allowed.
+        let (status, body) = app
+            .post_json(&format!("/v1/documents/{id}/retry"), &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(error_code(&body), "not_retryable");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("allows: wait"),
+            "{body}"
+        );
+        walk_to_again(h.store.as_ref(), id).await;
+
+        // Invalid: only a new version.
+        let id = app.submit(&app.invoice("W-INVALID")).await["id"]
+            .as_i64()
+            .unwrap();
+        walk_to(h.store.as_ref(), id, S::Invalid).await;
+        let (_, body) = app.get(&format!("/v1/documents/{id}")).await;
+        assert_eq!(actions(&body), ["new_version"], "{body}");
+
+        // Valid at MyInvois: cancel (until 72 hours after validation) and the three notes.
+        let original = app.invoice("W-VALID");
+        let id = app.submit(&original).await["id"].as_i64().unwrap();
+        settle(&h, &app).await;
+        let (_, body) = app.get(&format!("/v1/documents/{id}")).await;
+        assert_eq!(body["state"], "valid", "{body}");
+        assert_eq!(
+            actions(&body),
+            ["cancel", "credit_note", "debit_note", "refund_note"],
+            "{body}"
+        );
+        assert!(body["next_steps"][0]["until"].is_string(), "{body}");
+        let uuid = body["uuid"].as_str().unwrap().to_owned();
+
+        // A credit note for one line, built by the gateway, referencing the original.
+        let request = json!({"kind": "credit_note", "internal_id": "CN-W-VALID",
+            "lines": [{"index": 0, "quantity": "1"}]});
+        let (status, note) = app
+            .post_json(&format!("/v1/documents/{id}/notes"), &request)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{note}");
+        assert_eq!(
+            (note["type_code"].as_str(), note["created"].as_bool()),
+            (Some("02"), Some(true))
+        );
+        let built = stored(&h, &note["id"]).await;
+        let doc = Document::parse_as(&built.received, built.format).unwrap();
+        let reference = &doc.billing_references()[0];
+        assert_eq!(reference.uuid.as_deref(), Some(uuid.as_str()));
+        assert_eq!(reference.id.as_deref(), Some("W-VALID"));
+        // The same request again (its answer lost): the same note.
+        let (status, again) = app
+            .post_json(&format!("/v1/documents/{id}/notes"), &request)
+            .await;
+        assert_eq!(
+            (status, &again["id"], &again["created"]),
+            (StatusCode::ACCEPTED, &note["id"], &json!(false))
+        );
+        // MyInvois validates the note.
+        settle(&h, &app).await;
+        let settled = stored(&h, &note["id"]).await;
+        assert_eq!(settled.state, S::Valid, "{:?}", settled.errors);
+
+        // 72 hours after validation: no cancellation any more, only notes.
+        h.clock.advance(Duration::from_secs(73 * 3600));
+        let (_, body) = app.get(&format!("/v1/documents/{id}")).await;
+        assert_eq!(
+            actions(&body),
+            ["credit_note", "debit_note", "refund_note"],
+            "{body}"
+        );
+        let (status, body) = app
+            .post_json(
+                &format!("/v1/documents/{id}/cancel"),
+                &json!({"reason": "late"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(error_code(&body), "cancel_period_over");
+        // A note of a note is refused: only invoices take notes.
+        let (status, body) = app
+            .post_json(
+                &format!("/v1/documents/{}/notes", note["id"]),
+                &json!({"kind": "debit_note", "internal_id": "DN-OF-CN"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(error_code(&body), "not_adjustable");
+    }
+
+    /// Walks a retried (received) document back out of the way of later walks.
+    async fn walk_to_again(store: &Store, id: i64) {
+        walk_to(store, id, DocumentState::RejectedLocally).await;
     }
 
     /// The pipeline over the harness's store and the app's sandbox login, until every

@@ -469,7 +469,11 @@ fn the_top_level_scan_decides_ubl_by_one_rule() {
     assert!(JsonTop::scan(b"{\"Invoice\":[]}").unwrap().is_ubl());
     // invois's own JSON, and a root `Invoice` that is not an array.
     assert!(!JsonTop::scan(b"{\"type\":\"01\"}").unwrap().is_ubl());
-    assert!(!JsonTop::scan(b"{\"Invoice\":{\"a\":[1]}}").unwrap().is_ubl());
+    assert!(
+        !JsonTop::scan(b"{\"Invoice\":{\"a\":[1]}}")
+            .unwrap()
+            .is_ubl()
+    );
     // Not an object at all.
     let list = JsonTop::scan(b"[1,2]").unwrap();
     assert!(!list.is_object && !list.is_ubl());
