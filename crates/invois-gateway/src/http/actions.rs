@@ -12,7 +12,7 @@ use super::error::ErrorBody;
 use super::{ApiError, ApiState};
 use crate::next_steps::{Action, allows, next_steps};
 use crate::notes::{NoteRequest, build_note};
-use crate::store::{DocumentRecord, StoreError};
+use crate::store::{DocumentRecord, Inserted, StoreError};
 
 /// `POST /v1/documents/{id}/retry`.
 #[utoipa::path(
@@ -33,15 +33,25 @@ pub(super) async fn retry(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = id_from_path(path)?;
-    let doc = find(&state, id).await?;
-    refuse_unless(&state, &doc, Action::Retry, "not_retryable")?;
+    let doc = retry_document(&state, id).await?;
+    let detail = with_events(&state, &doc).await?;
+    Ok((StatusCode::ACCEPTED, detail).into_response())
+}
+
+/// Sends a failed or locally rejected document through preparation and submission again
+/// (the API's and the dashboard's retry).
+pub(crate) async fn retry_document(
+    state: &ApiState,
+    id: crate::store::DocumentId,
+) -> Result<DocumentRecord, ApiError> {
+    let doc = find(state, id).await?;
+    refuse_unless(state, &doc, Action::Retry, "not_retryable")?;
     let doc = state.store.documents().retry(id).await?;
     tracing::info!(
         document.id = id.0,
         "document {id} sent back to be prepared again"
     );
-    let detail = with_events(&state, &doc).await?;
-    Ok((StatusCode::ACCEPTED, detail).into_response())
+    Ok(doc)
 }
 
 /// `POST /v1/documents/{id}/notes` with `{"kind": "credit_note", "internal_id": "...",
@@ -87,10 +97,25 @@ pub(super) async fn create_note(
             "`internal_id` is required: the note's own number",
         ));
     }
-    let original = find(&state, id).await?;
-    refuse_unless(&state, &original, request.kind.action(), "not_adjustable")?;
+    let inserted = create_note_for(&state, id, &request).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(AcceptedDocument::of(&inserted)),
+    )
+        .into_response())
+}
+
+/// Builds and stores the note `request` asks for from the valid document `id` (the API's and
+/// the dashboard's notes).
+pub(crate) async fn create_note_for(
+    state: &ApiState,
+    id: crate::store::DocumentId,
+    request: &NoteRequest,
+) -> Result<Inserted, ApiError> {
+    let original = find(state, id).await?;
+    refuse_unless(state, &original, request.kind.action(), "not_adjustable")?;
     // A repeated request (its answer was lost) is the same undated note: intake finds it.
-    let (bytes, format) = build_note(&original, &request)
+    let (bytes, format) = build_note(&original, request)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "note_not_built", e.to_string()))?;
     let inserted = state.intake.submit(&bytes, Some(format)).await?;
     tracing::info!(
@@ -99,11 +124,7 @@ pub(super) async fn create_note(
         "note {} built from document {id}",
         inserted.document.internal_id
     );
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(AcceptedDocument::of(&inserted)),
-    )
-        .into_response())
+    Ok(inserted)
 }
 
 async fn find(state: &ApiState, id: crate::store::DocumentId) -> Result<DocumentRecord, ApiError> {

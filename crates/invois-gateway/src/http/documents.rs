@@ -479,6 +479,19 @@ pub(super) async fn cancel(
     }
     let body = read_body(body, state.max_body_bytes)?;
     let CancelRequest { reason } = cancel_reason(&body)?;
+    let doc = cancel_document(&state, id, &reason).await?;
+    with_events(&state, &doc).await
+}
+
+/// Cancels the valid document `id` at MyInvois and records it (the API's and the dashboard's
+/// cancellation). A document already cancelled is returned as it is.
+pub(crate) async fn cancel_document(
+    state: &ApiState,
+    id: DocumentId,
+    reason: &str,
+) -> Result<DocumentRecord, ApiError> {
+    let reason = reason.trim();
+    check_reason(reason)?;
     let doc = match state.store.documents().get(id).await {
         Ok(doc) => doc,
         Err(crate::store::StoreError::NotFound(_)) => {
@@ -488,7 +501,7 @@ pub(super) async fn cancel(
     };
     if doc.state == DocumentState::Cancelled {
         // A repeated request (the first answer was lost): it is done.
-        return with_events(&state, &doc).await;
+        return Ok(doc);
     }
     if let Some(deadline) =
         crate::next_steps::cancellation_deadline(&doc).filter(|d| state.clock.now() >= *d)
@@ -527,7 +540,7 @@ pub(super) async fn cancel(
                 format!("cannot log in to MyInvois for this document: {e}"),
             )
         })?;
-    if let Err(e) = client.documents().cancel(&uuid, &reason).await {
+    if let Err(e) = client.documents().cancel(&uuid, reason).await {
         tracing::warn!(document.id = id.0, document.uuid = %uuid, error = %e, "cancel refused");
         return Err(cancel_error(&e));
     }
@@ -552,8 +565,7 @@ pub(super) async fn cancel(
             ),
         ));
     }
-    let doc = state.store.documents().get(id).await?;
-    with_events(&state, &doc).await
+    Ok(state.store.documents().get(id).await?)
 }
 
 /// The cancellation body, checked by hand rather than by [`CancelRequest`]'s `Deserialize`
@@ -590,6 +602,12 @@ fn cancel_reason(body: &[u8]) -> Result<CancelRequest, ApiError> {
             return Err(ApiError::bad_request("reason", "`reason` must be a string"));
         }
     };
+    check_reason(&reason)?;
+    Ok(CancelRequest { reason })
+}
+
+/// MyInvois takes a cancellation reason of 1 to 300 characters.
+fn check_reason(reason: &str) -> Result<(), ApiError> {
     let chars = reason.chars().count();
     if chars == 0 {
         return Err(ApiError::bad_request(
@@ -603,7 +621,7 @@ fn cancel_reason(body: &[u8]) -> Result<CancelRequest, ApiError> {
             format!("`reason` is {chars} characters; MyInvois accepts at most {MAX_REASON_CHARS}"),
         ));
     }
-    Ok(CancelRequest { reason })
+    Ok(())
 }
 
 /// A MyInvois refusal of a cancellation, as the ERP should see it.
