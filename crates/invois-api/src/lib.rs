@@ -15,6 +15,7 @@ pub mod property_path;
 pub mod status;
 pub mod submission;
 pub mod taxpayer;
+pub mod validator_errors;
 pub mod windows;
 
 pub use endpoint::{Endpoint, RateClass, RateProfile};

@@ -1,8 +1,10 @@
 //! DS3xx signature error codes with their official English texts.
 //!
 //! The codes and texts come from PosDigicert's *Document Signature Creation Guideline*, as
-//! reproduced in §9.5 of the project's MyInvois reference. MyInvois reports them as inner
-//! errors of the `Step08-Document Signature Validator` validation step.
+//! reproduced in §9.5 of the project's MyInvois reference. The two that LHDN's own signature
+//! validator page also lists (DS301, DS303) are read from `invois_api::validator_errors`, so
+//! each text is written once. MyInvois reports them as inner errors of the
+//! `Step08-Document Signature Validator` validation step.
 
 use serde::Serialize;
 
@@ -12,9 +14,9 @@ pub const SIGNATURE_STEP_NAME: &str = "Step08-Document Signature Validator";
 /// Every DS code with its official English text.
 pub const DS_CODES: &[(&str, &str)] = &[
     ("DS300", "Failed to parse input document."),
-    ("DS301", "Signature not found."),
+    ("DS301", invois_api::validator_errors::DS301.text),
     ("DS302", "Signature count not equal to 1."),
-    ("DS303", "Signing time not found."),
+    ("DS303", invois_api::validator_errors::DS303.text),
     ("DS304", "Signing time is not within validity period."),
     ("DS305", "X509Certificate is not valid."),
     ("DS306", "SERIALNUMBER is empty in the certificate."),
