@@ -1,0 +1,625 @@
+//! Monthly consolidated e-invoices (business rules §1), built from the receipts the ERP posts
+//! and sent through the normal pipeline.
+//!
+//! - Receipts arrive through `POST /v1/receipts` (JSON or CSV, [`input`]) and wait, `open`,
+//!   in their Malaysian month.
+//! - Once the month has closed (and [`ConsolidationConfig::after_close`] has passed, for
+//!   receipts the ERP posts late), the pipeline's consolidation loop ([`Consolidator::run_once`])
+//!   or `POST /v1/consolidations` builds the month ([`Consolidator::consolidate`]): each
+//!   receipt is asked the dated rules ([`invois_model::consolidation::may_consolidate`]); the
+//!   ones that may not be consolidated are excluded and reported; the others become
+//!   consolidated e-invoices (General Public buyer, classification `004`, lines per receipt
+//!   or per run, split within the limits) stored through [`Intake`], so the pipeline
+//!   prepares, signs, submits and polls each exactly once.
+//! - The consolidation is made before any receipt is assigned, and its documents' issue
+//!   instant is fixed then: building again after a crash writes the same documents, which
+//!   intake takes as repeats.
+//! - A buyer's request for an individual e-invoice ([`Consolidator::individual`]) takes an
+//!   open (or excluded) receipt out of its month and issues it its own e-invoice; once the
+//!   receipt is in a consolidated e-invoice the request is refused (SG45 3.6.8: a request
+//!   after the month, once it is consolidated, may be refused; no procedure exists to take a
+//!   receipt back out of a validated consolidated e-invoice).
+//! - The deadline (the 7th day after the month) is on every consolidation's status, and the
+//!   loop warns in the log as it nears for months not yet submitted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use invois_clock::Clock;
+use invois_model::consolidation::{
+    self as rules, BuiltDocument, ConsolidationSpec, Month, Receipt, SplitLimits, Transaction,
+};
+use invois_model::model::{BuildError, Invoice, Line};
+use invois_model::{DocumentType, Format};
+
+use crate::clients::ClientPool;
+use crate::intake::{Intake, IntakeError};
+use crate::store::{
+    ConsolidatedDocument, ConsolidationRecord, ConsolidationState, ConsolidationSummary,
+    DocumentId, DocumentState, ExcludedReceipt, ReceiptFilter, ReceiptRecord, ReceiptState, Store,
+    StoreError,
+};
+
+pub mod input;
+pub mod profile;
+
+pub use input::{ReceiptError, ReceiptInput, parse_csv};
+pub use profile::{AddressDetails, IssuerProfile, LineMethodName, PartyDetails};
+
+/// What can go wrong consolidating or issuing an individual e-invoice.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsolidationError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The issuer has no supplier details to write into documents.
+    #[error(
+        "no supplier details for {0}: store them first (PUT /v1/issuers/{0}), so the gateway \
+         can write the supplier into the documents it builds"
+    )]
+    NoProfile(String),
+    /// The month has not closed yet.
+    #[error("{month} closes at {closes_at} (midnight in Malaysia); it can be consolidated after")]
+    MonthOpen {
+        /// The month.
+        month: Month,
+        /// When it closes.
+        closes_at: DateTime<Utc>,
+    },
+    /// No such receipt.
+    #[error("no receipt {number} of {issuer_tin}")]
+    NoReceipt {
+        /// Issuer.
+        issuer_tin: String,
+        /// Number.
+        number: String,
+    },
+    /// The receipt is already in a consolidated e-invoice.
+    #[error(
+        "receipt {number} is in the consolidated e-invoice of {month} (consolidation \
+         {consolidation_id}{document}): the rules let a supplier refuse a request made after \
+         the month once it is consolidated, and give no way to take a receipt back out of a \
+         consolidated e-invoice (SG45 3.6.8). To honour it anyway, adjust the consolidated \
+         e-invoice with a credit note for the receipt and then issue the individual e-invoice \
+         yourself"
+    )]
+    AlreadyConsolidated {
+        /// The receipt.
+        number: String,
+        /// Its month.
+        month: Month,
+        /// The consolidation.
+        consolidation_id: i64,
+        /// `, document N` when known.
+        document: String,
+    },
+    /// A document could not be built.
+    #[error("cannot build the document: {0}")]
+    Build(#[from] BuildError),
+    /// Intake refused a built document (a bug, or a clash with an ERP document number).
+    #[error("storing {internal_id}: {source}")]
+    Intake {
+        /// The document number.
+        internal_id: String,
+        /// Why.
+        source: IntakeError,
+    },
+    /// The stored profile does not read back.
+    #[error("the stored profile of {0} is unreadable: {1}")]
+    BadProfile(String, String),
+}
+
+/// When and how the month-end loop consolidates.
+#[derive(Debug, Clone)]
+pub struct ConsolidationConfig {
+    /// Whether the pipeline runs the month-end loop.
+    pub enabled: bool,
+    /// How long after a month closes it is consolidated (receipts posted late still join).
+    pub after_close: Duration,
+    /// How long before the deadline a month not yet submitted is warned about.
+    pub warn_before: Duration,
+    /// How often the loop looks.
+    pub every: Duration,
+    /// Per-document limits.
+    pub limits: SplitLimits,
+}
+
+impl Default for ConsolidationConfig {
+    fn default() -> ConsolidationConfig {
+        ConsolidationConfig {
+            enabled: true,
+            after_close: Duration::from_secs(3600),
+            warn_before: Duration::from_secs(2 * 24 * 3600),
+            every: Duration::from_secs(60),
+            limits: SplitLimits::default(),
+        }
+    }
+}
+
+/// How a month stands against its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineState {
+    /// Every document has reached MyInvois (submitted or further).
+    Submitted,
+    /// Not yet, and the deadline is more than the warning time away.
+    OnTime,
+    /// Not yet, and the deadline is near.
+    DueSoon,
+    /// Not yet, and the deadline has passed.
+    Overdue,
+}
+
+/// What [`Consolidator::consolidate`] did.
+#[derive(Debug, Clone)]
+pub struct Consolidated {
+    /// The consolidation.
+    pub record: ConsolidationRecord,
+    /// Whether this call built it (false: it was built before).
+    pub created: bool,
+    /// The receipts it excluded.
+    pub excluded: Vec<ReceiptRecord>,
+}
+
+/// Builds consolidations and individual e-invoices. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Consolidator {
+    store: Arc<Store>,
+    intake: Intake,
+    clock: Clock,
+    config: ConsolidationConfig,
+}
+
+impl Consolidator {
+    /// A consolidator storing documents through an intake into `store` routed by `clients`,
+    /// on the clients' clock (the time MyInvois checks issue instants against).
+    pub fn new(store: Arc<Store>, clients: &ClientPool, config: ConsolidationConfig) -> Self {
+        Consolidator {
+            intake: Intake::new(Arc::clone(&store), clients),
+            clock: clients.base().clock().clone(),
+            store,
+            config,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsolidationConfig {
+        &self.config
+    }
+
+    /// The issuer's stored profile.
+    pub async fn profile(&self, issuer_tin: &str) -> Result<IssuerProfile, ConsolidationError> {
+        let text = self
+            .store
+            .consolidations()
+            .issuer_profile(issuer_tin)
+            .await?
+            .ok_or_else(|| ConsolidationError::NoProfile(issuer_tin.to_owned()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| ConsolidationError::BadProfile(issuer_tin.to_owned(), e.to_string()))
+    }
+
+    /// Builds (or returns, when built before) the consolidation of an issuer's month.
+    #[tracing::instrument(skip(self), fields(issuer.tin = issuer_tin, month = %month))]
+    pub async fn consolidate(
+        &self,
+        issuer_tin: &str,
+        month: Month,
+        origin: &str,
+    ) -> Result<Consolidated, ConsolidationError> {
+        let now = self.clock.now();
+        if now < month.closes_at() {
+            return Err(ConsolidationError::MonthOpen {
+                month,
+                closes_at: month.closes_at(),
+            });
+        }
+        let profile = self.profile(issuer_tin).await?;
+        let (record, made) = self
+            .store
+            .consolidations()
+            .begin(issuer_tin, month, origin, now)
+            .await?;
+        if record.state == ConsolidationState::Stored {
+            let excluded = self.excluded(record.id).await?;
+            return Ok(Consolidated {
+                record,
+                created: false,
+                excluded,
+            });
+        }
+        self.assign(&record, &profile).await?;
+        let receipts = self
+            .store
+            .receipts()
+            .list_all(&ReceiptFilter {
+                consolidation_id: Some(record.id),
+                state: Some(ReceiptState::Consolidated),
+                ..ReceiptFilter::default()
+            })
+            .await?;
+        let (summary, documents) = self.build_and_store(&record, &profile, receipts).await?;
+        let record = self
+            .store
+            .consolidations()
+            .finish(record.id, &summary, &documents)
+            .await?;
+        tracing::info!(
+            consolidation.id = record.id,
+            documents = summary.documents.len(),
+            receipts = summary.receipts,
+            excluded = summary.excluded,
+            "consolidated {month} of {issuer_tin}: {} documents",
+            summary.documents.len()
+        );
+        let excluded = self.excluded(record.id).await?;
+        Ok(Consolidated {
+            record,
+            created: made,
+            excluded,
+        })
+    }
+
+    async fn excluded(&self, id: i64) -> Result<Vec<ReceiptRecord>, StoreError> {
+        self.store
+            .receipts()
+            .list_all(&ReceiptFilter {
+                consolidation_id: Some(id),
+                state: Some(ReceiptState::Excluded),
+                ..ReceiptFilter::default()
+            })
+            .await
+    }
+
+    /// Asks every open receipt of the month the rules and assigns it.
+    async fn assign(
+        &self,
+        record: &ConsolidationRecord,
+        profile: &IssuerProfile,
+    ) -> Result<(), ConsolidationError> {
+        let open = self
+            .store
+            .receipts()
+            .list_all(&ReceiptFilter {
+                issuer_tin: Some(record.issuer_tin.clone()),
+                month: Some(record.month),
+                state: Some(ReceiptState::Open),
+                ..ReceiptFilter::default()
+            })
+            .await?;
+        let relaxation = profile.relaxation();
+        let mut excluded = Vec::new();
+        let mut included = Vec::with_capacity(open.len());
+        for r in &open {
+            let tx = Transaction {
+                date: rules::malaysian_date(r.receipt.issued_at),
+                value: r.receipt.amount + r.receipt.tax_amount,
+                activity: r.receipt.activity,
+                diplomatic: r.receipt.diplomatic,
+            };
+            match rules::may_consolidate(&tx, relaxation.as_ref()) {
+                Ok(()) => included.push(r.id),
+                Err(e) => excluded.push(ExcludedReceipt {
+                    id: r.id,
+                    rule: e.rule.name(),
+                    reason: format!("{} ({})", e.reason, e.source),
+                }),
+            }
+        }
+        self.store
+            .consolidations()
+            .assign(record.id, &excluded, &included)
+            .await?;
+        Ok(())
+    }
+
+    /// Builds the documents (per branch) and stores each through intake.
+    async fn build_and_store(
+        &self,
+        record: &ConsolidationRecord,
+        profile: &IssuerProfile,
+        receipts: Vec<ReceiptRecord>,
+    ) -> Result<(ConsolidationSummary, Vec<(DocumentId, Vec<i64>)>), ConsolidationError> {
+        let mut by_branch: BTreeMap<Option<String>, Vec<ReceiptRecord>> = BTreeMap::new();
+        for r in receipts {
+            by_branch
+                .entry(r.receipt.branch.clone())
+                .or_default()
+                .push(r);
+        }
+        let mut summary = ConsolidationSummary {
+            excluded: self.excluded(record.id).await?.len() as u64,
+            ..ConsolidationSummary::default()
+        };
+        let mut documents = Vec::new();
+        for (branch, receipts) in by_branch {
+            let spec = self.spec(record, profile, branch.as_deref());
+            let built = build_blocking(&receipts, spec).await?;
+            for doc in built {
+                let ids: Vec<i64> = doc
+                    .lines
+                    .iter()
+                    .flat_map(|l| l.receipts.iter().map(|&i| receipts[i].id))
+                    .collect();
+                let inserted = self
+                    .intake
+                    .submit(doc.json.as_bytes(), Some(Format::Json))
+                    .await
+                    .map_err(|source| ConsolidationError::Intake {
+                        internal_id: doc.internal_id.clone(),
+                        source,
+                    })?;
+                summary.receipts += ids.len() as u64;
+                summary.documents.push(ConsolidatedDocument {
+                    document_id: inserted.document.id.0,
+                    internal_id: doc.internal_id.clone(),
+                    branch: branch.clone(),
+                    lines: doc.lines.len() as u64,
+                    receipts: ids.len() as u64,
+                    net: doc.lines.iter().map(|l| l.net).sum(),
+                    tax: doc.lines.iter().map(|l| l.tax).sum(),
+                    bytes: doc.json.len() as u64,
+                });
+                documents.push((inserted.document.id, ids));
+            }
+        }
+        Ok((summary, documents))
+    }
+
+    fn spec(
+        &self,
+        record: &ConsolidationRecord,
+        profile: &IssuerProfile,
+        branch: Option<&str>,
+    ) -> ConsolidationSpec {
+        let month = record.month.compact();
+        ConsolidationSpec {
+            supplier: profile.supplier.to_party(),
+            month: record.month,
+            issued_at: record.issued_at,
+            id_prefix: match branch {
+                Some(b) => format!("CONS-{month}-{b}"),
+                None => format!("CONS-{month}"),
+            },
+            version: profile.version.clone(),
+            method: profile.line_method.into(),
+            limits: self.config.limits,
+        }
+    }
+
+    /// Issues the individual e-invoice a buyer asked for: the receipt leaves its month's
+    /// consolidation (while it is still open) and gets its own document, stored through
+    /// intake. Asking again returns the same document.
+    #[tracing::instrument(skip(self, buyer), fields(issuer.tin = issuer_tin, receipt = number))]
+    pub async fn individual(
+        &self,
+        issuer_tin: &str,
+        number: &str,
+        buyer: &PartyDetails,
+    ) -> Result<(ReceiptRecord, crate::store::Inserted), ConsolidationError> {
+        let profile = self.profile(issuer_tin).await?;
+        let receipts = self.store.receipts();
+        let no_receipt = || ConsolidationError::NoReceipt {
+            issuer_tin: issuer_tin.to_owned(),
+            number: number.to_owned(),
+        };
+        let receipt = receipts
+            .get(issuer_tin, number)
+            .await?
+            .ok_or_else(no_receipt)?;
+        let taken = match receipt.state {
+            ReceiptState::Individual => receipt,
+            ReceiptState::Consolidated => return Err(already(&receipt)),
+            ReceiptState::Open | ReceiptState::Excluded => {
+                match receipts.take_individual(receipt.id).await? {
+                    Some(taken) => taken,
+                    // A consolidation took it between the read and the update.
+                    None => {
+                        let now = receipts
+                            .get(issuer_tin, number)
+                            .await?
+                            .ok_or_else(no_receipt)?;
+                        return Err(already(&now));
+                    }
+                }
+            }
+        };
+        let invoice = individual_invoice(&taken, &profile, buyer, self.clock.now())?;
+        let json = invoice.to_document().to_json_string();
+        let inserted = self
+            .intake
+            .submit(json.as_bytes(), Some(Format::Json))
+            .await
+            .map_err(|source| ConsolidationError::Intake {
+                internal_id: invoice.id.clone(),
+                source,
+            })?;
+        receipts
+            .set_individual_document(taken.id, inserted.document.id)
+            .await?;
+        let record = receipts
+            .get(issuer_tin, number)
+            .await?
+            .ok_or_else(no_receipt)?;
+        Ok((record, inserted))
+    }
+
+    /// One pass of the month-end loop: consolidates every closed month that has open
+    /// receipts and no consolidation, and warns about months nearing their deadline.
+    /// Returns how many months it consolidated.
+    pub async fn run_once(&self) -> Result<usize, ConsolidationError> {
+        let now = self.clock.now();
+        let settled = now - chrono::Duration::from_std(self.config.after_close).unwrap_or_default();
+        let due = self
+            .store
+            .receipts()
+            .due_months(Month::of_instant(settled))
+            .await?;
+        let mut done = 0;
+        for (issuer, month) in due {
+            match self.consolidate(&issuer, month, "month_end").await {
+                Ok(_) => done += 1,
+                Err(ConsolidationError::NoProfile(_)) => {
+                    self.warn_unbuilt(&issuer, month, now);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.warn_unsubmitted(now).await?;
+        Ok(done)
+    }
+
+    fn warn_unbuilt(&self, issuer: &str, month: Month, now: DateTime<Utc>) {
+        tracing::warn!(
+            issuer.tin = issuer,
+            month = %month,
+            deadline = %month.deadline(),
+            "{month} of {issuer} has receipts but cannot be consolidated: no supplier details \
+             (PUT /v1/issuers/{issuer}); due by {}, {}",
+            month.deadline(),
+            self.remaining(month, now)
+        );
+    }
+
+    fn remaining(&self, month: Month, now: DateTime<Utc>) -> String {
+        let left = month.deadline_passes_at() - now;
+        if left <= chrono::Duration::zero() {
+            "overdue".to_owned()
+        } else {
+            format!("{} hours left", left.num_hours())
+        }
+    }
+
+    /// Warns once a day about consolidations whose documents have not all reached MyInvois
+    /// as the deadline nears.
+    async fn warn_unsubmitted(&self, now: DateTime<Utc>) -> Result<(), ConsolidationError> {
+        for record in self.store.consolidations().list(None, 1_000).await? {
+            let state = self.deadline_state(&record, now).await?;
+            let recently = record
+                .warned_at
+                .is_some_and(|w| now - w < chrono::Duration::days(1));
+            if matches!(state, DeadlineState::DueSoon | DeadlineState::Overdue) && !recently {
+                tracing::warn!(
+                    consolidation.id = record.id,
+                    issuer.tin = %record.issuer_tin,
+                    month = %record.month,
+                    deadline = %record.deadline,
+                    "the consolidated e-invoices of {} for {} are not all submitted; due by \
+                     {}, {}",
+                    record.issuer_tin,
+                    record.month,
+                    record.deadline,
+                    self.remaining(record.month, now)
+                );
+                self.store.consolidations().mark_warned(record.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How a consolidation stands against its deadline at `now`.
+    pub async fn deadline_state(
+        &self,
+        record: &ConsolidationRecord,
+        now: DateTime<Utc>,
+    ) -> Result<DeadlineState, ConsolidationError> {
+        let mut submitted = record.state == ConsolidationState::Stored;
+        for doc in record.summary.iter().flat_map(|s| &s.documents) {
+            let state = self
+                .store
+                .documents()
+                .get(DocumentId(doc.document_id))
+                .await?
+                .state;
+            submitted &= matches!(
+                state,
+                DocumentState::Submitted | DocumentState::Valid | DocumentState::Cancelled
+            );
+        }
+        let passes = record.month.deadline_passes_at();
+        let warn = chrono::Duration::from_std(self.config.warn_before).unwrap_or_default();
+        Ok(if submitted {
+            DeadlineState::Submitted
+        } else if now >= passes {
+            DeadlineState::Overdue
+        } else if now >= passes - warn {
+            DeadlineState::DueSoon
+        } else {
+            DeadlineState::OnTime
+        })
+    }
+
+    /// The clock consolidation reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+fn already(receipt: &ReceiptRecord) -> ConsolidationError {
+    ConsolidationError::AlreadyConsolidated {
+        number: receipt.receipt.number.clone(),
+        month: receipt.month,
+        consolidation_id: receipt.consolidation_id.unwrap_or_default(),
+        document: receipt
+            .document_id
+            .map(|d| format!(", document {d}"))
+            .unwrap_or_default(),
+    }
+}
+
+/// The receipts as the model's, then the documents, on the blocking pool (a month of
+/// receipts is CPU work).
+async fn build_blocking(
+    receipts: &[ReceiptRecord],
+    spec: ConsolidationSpec,
+) -> Result<Vec<BuiltDocument>, ConsolidationError> {
+    let model: Vec<Receipt> = receipts
+        .iter()
+        .map(|r| Receipt {
+            number: r.receipt.number.clone(),
+            amount: r.receipt.amount,
+            tax_type: r.receipt.tax_type.clone(),
+            tax_rate: r.receipt.tax_rate,
+            tax_amount: r.receipt.tax_amount,
+            exemption_reason: r.receipt.exemption_reason.clone(),
+        })
+        .collect();
+    let built = tokio::task::spawn_blocking(move || rules::consolidate(&model, &spec)).await;
+    match built {
+        Ok(result) => Ok(result?),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// The individual e-invoice of one receipt: `IND-{number}`, issued now, to `buyer`.
+fn individual_invoice(
+    receipt: &ReceiptRecord,
+    profile: &IssuerProfile,
+    buyer: &PartyDetails,
+    now: DateTime<Utc>,
+) -> Result<Invoice, BuildError> {
+    let r = &receipt.receipt;
+    let line = Line::new(
+        r.classification.clone().unwrap_or_else(|| "022".to_owned()),
+        r.description
+            .clone()
+            .unwrap_or_else(|| format!("Receipt {}", r.number)),
+        rust_decimal::Decimal::ONE,
+        "C62",
+        r.amount,
+    );
+    let line = match (&r.exemption_reason, r.tax_type.as_str()) {
+        (Some(reason), "E") => line.exempt(reason.clone()),
+        _ => line.tax_percent_charged(r.tax_type.clone(), r.tax_rate, r.tax_amount),
+    };
+    Invoice::builder(DocumentType::Invoice, format!("IND-{}", r.number), now)
+        .version(profile.version.clone())
+        .supplier(profile.supplier.to_party())
+        .buyer(buyer.to_party())
+        .bill_reference(r.number.clone())
+        .line(line)
+        .build()
+}
