@@ -10,6 +10,7 @@ mod error;
 mod json;
 mod layout;
 pub mod model;
+pub mod rules;
 pub mod schema;
 pub mod simple;
 pub mod tree;
@@ -21,5 +22,6 @@ pub use document::{
     BillingReference, Document, Format, Totals, WireDocument, prepare_for_submission,
 };
 pub use error::{CodesError, ParseError};
+pub use rules::Environment;
 pub use validate::{Category, Finding, Report, Severity, ValidationContext, validate};
 pub use xml::canonicalize;

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use invois_api::submission::DocumentFormat;
-use invois_model::{Document, ParseError};
+use invois_model::{Document, ParseError, ValidationContext};
 use rust_decimal::Decimal;
 
 /// A party's identity as the document states it.
@@ -135,14 +135,36 @@ pub enum StructureError {
         /// The rule broken, with the offending value when there is one.
         message: String,
     },
+    /// A Structure rule LHDN publishes a text for, answered with LHDN's code and text (the
+    /// Structure page's one row: `Invalid child element`, code `null`).
+    #[error("{path}: {message}")]
+    Published {
+        /// Where, as an XPath into the XML form.
+        path: String,
+        /// LHDN's code (`None`: LHDN's `null`).
+        code: Option<&'static str>,
+        /// LHDN's text.
+        message: String,
+    },
 }
 
 impl StructureError {
+    /// The `code` and `message` of the rejection's detail: LHDN's own for a published rule,
+    /// `StructureError` and the rule otherwise.
+    pub fn code_and_message(&self) -> (Option<&'static str>, String) {
+        match self {
+            StructureError::Published { code, message, .. } => (*code, message.clone()),
+            _ => (Some("StructureError"), self.to_string()),
+        }
+    }
+
     /// The `propertyPath` to report, when the error is about one element.
     pub fn path(&self) -> Option<&str> {
         match self {
             StructureError::Malformed { .. } => None,
-            StructureError::Invalid { path, .. } => Some(path),
+            StructureError::Invalid { path, .. } | StructureError::Published { path, .. } => {
+                Some(path)
+            }
         }
     }
 
@@ -162,12 +184,24 @@ pub fn parse(format: DocumentFormat, bytes: &[u8]) -> Result<Document, Structure
     })
 }
 
-/// Reads the facts from a document's bytes, refusing documents with Structure errors.
-pub fn extract(format: DocumentFormat, bytes: &[u8]) -> Result<DocumentFacts, StructureError> {
+/// Reads the facts from a document's bytes, refusing documents with Structure errors (the
+/// dated ones as `ctx` has them in force).
+pub fn extract(
+    format: DocumentFormat,
+    bytes: &[u8],
+    ctx: &ValidationContext,
+) -> Result<DocumentFacts, StructureError> {
     let doc = parse(format, bytes)?;
     // Only the Structure category decides acceptance; the rest is the asynchronous steps'.
-    let report = invois_model::validate::validate_structure(&doc);
+    let report = invois_model::validate::validate_structure(&doc, ctx);
     if let Some(f) = report.errors().next() {
+        if let Some(message) = &f.lhdn_message {
+            return Err(StructureError::Published {
+                path: f.xpath.clone(),
+                code: f.lhdn_code,
+                message: message.clone(),
+            });
+        }
         let message = match &f.value {
             Some(v) => format!("{} ({}; value `{v}`)", f.rule, f.code),
             None => format!("{} ({})", f.rule, f.code),

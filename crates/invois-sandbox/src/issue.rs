@@ -117,13 +117,14 @@ impl Sandbox {
         let now = self.clock().now();
         let price = issue.unit_price.unwrap_or(Decimal::new(10_000, 2));
         let raw = invoice(supplier, buyer, &internal_id, price, now)?;
-        let facts = crate::facts::extract(DocumentFormat::Json, raw.as_bytes())
+        let context = self.inner.config.validation_context(now);
+        let facts = crate::facts::extract(DocumentFormat::Json, raw.as_bytes(), &context)
             .map_err(|e| IssueError::Build(e.to_string()))?;
         let caller = Caller {
-            client_id: supplier
-                .clients
-                .first()
-                .map_or_else(|| format!("sandbox-{}", supplier.tin), |c| c.client_id.clone()),
+            client_id: supplier.clients.first().map_or_else(
+                || format!("sandbox-{}", supplier.tin),
+                |c| c.client_id.clone(),
+            ),
             tin: supplier.tin.clone(),
             on_behalf_of: None,
             intermediary_tin: None,

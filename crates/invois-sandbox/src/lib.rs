@@ -13,6 +13,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 use invois_api::{Endpoint, RateClass, RateProfile};
+use invois_model::ValidationContext;
 pub use invois_clock::Clock;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -77,6 +78,16 @@ pub struct SandboxConfig {
     /// Calls kept per client id for the integration report (older ones are folded into
     /// counters); `None` turns the report's recorder off.
     pub report_window: Option<usize>,
+}
+
+impl SandboxConfig {
+    /// What the sandbox validates a document against at `now` (its clock's time): the rules
+    /// in force in the environment its `profile` stands for, with its code tables.
+    pub fn validation_context(&self, now: DateTime<Utc>) -> ValidationContext {
+        ValidationContext::at(now)
+            .in_environment(invois_model::Environment::from(self.profile))
+            .with_codes(self.codes.clone())
+    }
 }
 
 impl std::fmt::Debug for SandboxConfig {

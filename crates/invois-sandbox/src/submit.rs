@@ -24,12 +24,12 @@ use crate::{CallContext, Sandbox};
 
 fn rejected(
     code_number: &str,
-    detail_code: &str,
+    detail_code: Option<&str>,
     path: Option<&str>,
     message: String,
 ) -> RejectedDocument {
     let mut detail = ApiError {
-        code: Some(detail_code.to_owned()),
+        code: detail_code.map(str::to_owned),
         message: Some(message),
         target: Some(code_number.to_owned()),
         property_path: path.map(str::to_owned),
@@ -120,10 +120,11 @@ fn accept(
     let now = sandbox.clock().now();
     refuse_duplicate(sandbox, caller, payload_sha256, now)?;
 
+    let context = sandbox.inner.config.validation_context(now);
     let mut accepted = Vec::new();
     let mut rejected_docs = Vec::new();
     for (doc, bytes) in request.documents.iter().zip(decoded) {
-        match screen(doc, bytes, caller)? {
+        match screen(doc, bytes, caller, &context)? {
             Ok(a) => accepted.push(a),
             Err(r) => rejected_docs.push(r),
         }
@@ -237,11 +238,12 @@ fn screen(
     doc: &invois_api::submission::DocumentSubmission,
     bytes: Option<Vec<u8>>,
     caller: &crate::Caller,
+    context: &invois_model::ValidationContext,
 ) -> Result<Result<Screened, RejectedDocument>, AppError> {
     let Some(bytes) = bytes else {
         return Ok(Err(rejected(
             &doc.code_number,
-            "InvalidBase64",
+            Some("InvalidBase64"),
             Some("document"),
             "document is not valid Base64".to_owned(),
         )));
@@ -250,22 +252,18 @@ fn screen(
     if !actual.eq_ignore_ascii_case(doc.document_hash.trim()) {
         return Ok(Err(rejected(
             &doc.code_number,
-            "DocumentHashMismatch",
+            Some("DocumentHashMismatch"),
             Some("documentHash"),
             format!(
                 "documentHash does not match the document: expected the lowercase hex SHA-256 of the decoded document ({actual})"
             ),
         )));
     }
-    let facts = match extract(doc.format, &bytes) {
+    let facts = match extract(doc.format, &bytes, context) {
         Ok(f) => f,
         Err(e) => {
-            return Ok(Err(rejected(
-                &doc.code_number,
-                "StructureError",
-                e.path(),
-                e.to_string(),
-            )));
+            let (code, message) = e.code_and_message();
+            return Ok(Err(rejected(&doc.code_number, code, e.path(), message)));
         }
     };
     let issuer = facts.issuer().tin.clone().unwrap_or_default();

@@ -25,7 +25,7 @@ use invois_api::documents::ValidationStep;
 use invois_api::platform::notification_type;
 use invois_api::windows::DUPLICATE_DOCUMENT_WINDOW;
 use invois_api::{DocumentStatus, StepError};
-use invois_model::{Category, Document, Finding, Report, Severity, ValidationContext};
+use invois_model::{Category, Document, Finding, Report, Severity};
 
 use crate::fixtures::Fixtures;
 use crate::store::{DocumentRecord, Store, random_id};
@@ -638,7 +638,7 @@ fn validation_steps(
             });
         }
         Ok(model) => {
-            let context = ValidationContext::at(document.received).with_codes(config.codes.clone());
+            let context = config.validation_context(document.received);
             let report = invois_model::validate(&model, &context);
             let input = ValidationInput {
                 document,

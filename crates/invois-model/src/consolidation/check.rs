@@ -74,6 +74,8 @@ impl Out {
             xpath: at.1,
             rule,
             value: None,
+            lhdn_code: None,
+            lhdn_message: None,
         });
     }
 

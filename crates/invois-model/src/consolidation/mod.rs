@@ -1,11 +1,11 @@
 //! Consolidated e-invoices (business rules §1): the monthly e-invoice a supplier issues for
 //! the sales whose buyers asked for no e-invoice.
 //!
-//! - [`rules`]: the dated rules, as one versioned table ([`RULES`], [`RULES_VERSION`]): the
-//!   General Public buyer, classification `004`, receipt lines, the RM10,000 single-transaction
-//!   limit and the excluded activities from 1 Jan 2026, the interim relaxation periods, the
-//!   7-day deadline, the document limits. [`may_consolidate`] asks them about one
-//!   transaction.
+//! - [`rules`]: the consolidation facts (the RM10,000 single-transaction limit and the
+//!   excluded activities from 1 Jan 2026, the interim relaxation periods, the 7-day deadline,
+//!   the document limits). Their dated rows are in the one table of dated rules,
+//!   [`crate::rules::RULES`] (re-exported here as [`RULES`], versioned by [`RULES_VERSION`]).
+//!   [`may_consolidate`] asks them about one transaction.
 //! - [`build`]: receipts into consolidated e-invoices with the model's builders, one line per
 //!   receipt or per run of continuous receipt numbers, split within the document limits.
 //! - [`check`]: the rules a consolidated document (a line classified `004`) is checked

@@ -1,20 +1,12 @@
-//! The dated consolidation rules, as one table ([`RULES`]), and the question every receipt is
-//! asked before it goes into a consolidated e-invoice ([`may_consolidate`]).
+//! The consolidation facts (limits, activities, relaxation periods) and the question every
+//! receipt is asked before it goes into a consolidated e-invoice ([`may_consolidate`]). Their
+//! dated rows are in the one table of dated rules, [`crate::rules::RULES`], re-exported here.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-/// The newest source [`RULES`] and [`RELAXATION_PERIODS`] follow (Specific Guideline v4.8 as
-/// transcribed, 7 Jul 2026). A later guideline means re-reading the table.
-pub const RULES_VERSION: &str = "2026-07-07";
-
-/// A date written as a constant (every date in the tables is a real calendar date).
-const fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    match NaiveDate::from_ymd_opt(y, m, d) {
-        Some(d) => d,
-        None => panic!("not a calendar date"),
-    }
-}
+use crate::rules::date;
+pub use crate::rules::{Limit, RULES, RULES_VERSION, Rule, RuleRow, rule};
 
 /// RM10,000.00: from 1 Jan 2026 a single transaction above it gets its own e-invoice.
 pub const SINGLE_TRANSACTION_LIMIT: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 2);
@@ -94,196 +86,6 @@ impl Activity {
     pub fn parse(s: &str) -> Option<Activity> {
         Activity::ALL.into_iter().find(|a| a.as_str() == s)
     }
-}
-
-/// Which rule a row of [`RULES`] states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rule {
-    /// The buyer is the General Public, with the details of [`super::GENERAL_PUBLIC`].
-    GeneralPublicBuyer,
-    /// Every line has classification `004`.
-    Classification004,
-    /// Lines are one per receipt, or one per run of continuous receipt numbers, and every
-    /// receipt number appears in a description.
-    ReceiptLines,
-    /// No single transaction above [`SINGLE_TRANSACTION_LIMIT`].
-    SingleTransactionLimit,
-    /// Transactions of this activity each get their own e-invoice.
-    ExcludedActivity(Activity),
-    /// Submitted by the 7th calendar day after the month's end.
-    Deadline,
-    /// One document within 300 KB; split into several when needed.
-    DocumentSize,
-    /// One document within [`MAX_LINES_PER_DOCUMENT`] lines.
-    LinesPerDocument,
-    /// A buyer asking for an individual e-invoice asks within the transaction's month; once
-    /// the month is consolidated, the request may be refused.
-    IndividualRequest,
-}
-
-impl Rule {
-    /// A stable name for records and answers (`single_transaction_limit`,
-    /// `excluded_activity:motor_vehicle`).
-    pub fn name(self) -> String {
-        match self {
-            Rule::GeneralPublicBuyer => "general_public_buyer".to_owned(),
-            Rule::Classification004 => "classification_004".to_owned(),
-            Rule::ReceiptLines => "receipt_lines".to_owned(),
-            Rule::SingleTransactionLimit => "single_transaction_limit".to_owned(),
-            Rule::ExcludedActivity(a) => format!("excluded_activity:{}", a.as_str()),
-            Rule::Deadline => "deadline".to_owned(),
-            Rule::DocumentSize => "document_size".to_owned(),
-            Rule::LinesPerDocument => "lines_per_document".to_owned(),
-            Rule::IndividualRequest => "individual_request".to_owned(),
-        }
-    }
-}
-
-/// The limit a rule sets, when it sets one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    /// No number: the rule is a requirement.
-    None,
-    /// An amount in MYR (exceeding it breaks the rule).
-    Myr(Decimal),
-    /// Calendar days.
-    Days(u32),
-    /// Bytes of one document.
-    Bytes(usize),
-    /// Lines of one document.
-    Lines(usize),
-    /// A code every line carries.
-    Code(&'static str),
-}
-
-/// One dated rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RuleRow {
-    /// What the rule is.
-    pub rule: Rule,
-    /// Its number, if any.
-    pub limit: Limit,
-    /// The first transaction date it applies to; `None`: since e-invoicing began.
-    pub effective_from: Option<NaiveDate>,
-    /// The first transaction date it no longer applies to; `None`: still in force.
-    pub effective_until: Option<NaiveDate>,
-    /// Listed, but not enforced until further notice (luxury goods).
-    pub on_hold: bool,
-    /// Lifted for a taxpayer inside its interim relaxation period (SG45 16.2(a)).
-    pub relaxable: bool,
-    /// Where it is written (tags of business-rules.md).
-    pub source: &'static str,
-}
-
-impl RuleRow {
-    /// Whether the rule applies to a transaction of `on`.
-    pub fn applies_on(&self, on: NaiveDate) -> bool {
-        !self.on_hold
-            && self.effective_from.is_none_or(|from| on >= from)
-            && self.effective_until.is_none_or(|until| on < until)
-    }
-}
-
-const fn row(rule: Rule, limit: Limit, source: &'static str) -> RuleRow {
-    RuleRow {
-        rule,
-        limit,
-        effective_from: None,
-        effective_until: None,
-        on_hold: false,
-        relaxable: false,
-        source,
-    }
-}
-
-/// An activity that always needed its own e-invoice (lifted during relaxation).
-const fn activity(a: Activity) -> RuleRow {
-    RuleRow {
-        relaxable: true,
-        ..row(
-            Rule::ExcludedActivity(a),
-            Limit::None,
-            "SG45 3.7.2 Table 3.6",
-        )
-    }
-}
-
-/// An activity that needs its own e-invoice from 1 Jan 2026.
-const fn activity_2026(a: Activity) -> RuleRow {
-    RuleRow {
-        effective_from: Some(LIMITS_FROM),
-        ..activity(a)
-    }
-}
-
-/// The consolidation rules, versioned by [`RULES_VERSION`]: each fact once, with its dates
-/// and source. Dates are transaction dates (Malaysian calendar).
-pub const RULES: [RuleRow; 19] = [
-    row(
-        Rule::GeneralPublicBuyer,
-        Limit::None,
-        "SG45 Table 3.5, Appendix 2",
-    ),
-    row(
-        Rule::Classification004,
-        Limit::Code(super::CLASSIFICATION),
-        "SG45 3.6.3",
-    ),
-    row(Rule::ReceiptLines, Limit::None, "SG45 3.6.3, Fig. 3.3, 3.7"),
-    RuleRow {
-        effective_from: Some(LIMITS_FROM),
-        relaxable: true,
-        ..row(
-            Rule::SingleTransactionLimit,
-            Limit::Myr(SINGLE_TRANSACTION_LIMIT),
-            "SG45 3.7.2 Table 3.6",
-        )
-    },
-    activity(Activity::MotorVehicle),
-    activity(Activity::FlightTicket),
-    activity(Activity::ConstructionContract),
-    activity(Activity::BettingPayout),
-    activity(Activity::AgentPayment),
-    activity_2026(Activity::Electricity),
-    activity_2026(Activity::TelecomPostpaid),
-    activity_2026(Activity::InternetSubscription),
-    activity_2026(Activity::ElectronicDevice),
-    RuleRow {
-        on_hold: true,
-        ..activity(Activity::LuxuryGoods)
-    },
-    // Listed in v4.5 from 2026 and withdrawn by the 5 Jan 2026 release before it applied: an
-    // empty window, kept so that the table says why such receipts are consolidated.
-    RuleRow {
-        effective_until: Some(LIMITS_FROM),
-        source: "SG45 Table 3.6; withdrawn by MR260105, gone from SG48",
-        ..activity_2026(Activity::ConstructionMaterials)
-    },
-    row(
-        Rule::Deadline,
-        Limit::Days(DEADLINE_DAYS),
-        "SG45 3.6.2, 3.6.10, Ex. 2",
-    ),
-    row(
-        Rule::DocumentSize,
-        Limit::Bytes(invois_api::submission::MAX_DOCUMENT_BYTES),
-        "SG45 3.6.4; Submit Documents",
-    ),
-    row(
-        Rule::LinesPerDocument,
-        Limit::Lines(MAX_LINES_PER_DOCUMENT),
-        "Submit Documents (\"1,000 lines limitation\")",
-    ),
-    row(
-        Rule::IndividualRequest,
-        Limit::None,
-        "SG45 3.6.8-3.6.9, Ex. 4-5",
-    ),
-];
-
-/// The row of a rule.
-pub fn rule(rule: Rule) -> &'static RuleRow {
-    RULES.iter().find(|r| r.rule == rule).unwrap_or(&RULES[0])
 }
 
 /// An implementation phase, which decides a taxpayer's interim relaxation period.
@@ -430,7 +232,7 @@ pub fn may_consolidate(tx: &Transaction, relaxation: Option<&Relaxation>) -> Res
                 format!(
                     "{} transactions each need their own e-invoice (from {})",
                     a.as_str().replace('_', " "),
-                    row.effective_from
+                    row.production_from
                         .map_or("the start of e-invoicing".to_owned(), |d| d.to_string())
                 )
             }

@@ -1,9 +1,12 @@
 //! Core fields (§6.3): mandatory fields, lengths, forms of phone, e-mail, TIN, SST, TTX, state
 //! 17, issue time window; and code-table membership.
 
-use super::{Category, Findings, Node, Severity, ValidationContext};
+use invois_api::validator_errors as lhdn;
+
+use super::{Category, Finding, Findings, Node, Severity, ValidationContext};
 use crate::codes::{self, DocumentType, Table};
 use crate::document::{Document, parse_issue};
+use crate::rules::Rule;
 
 const CF: Category = Category::CoreFields;
 
@@ -49,10 +52,11 @@ pub(super) fn check(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, ou
     }
     if let Some(supplier) = root.kid("AccountingSupplierParty") {
         for a in supplier.kids("AdditionalAccountID") {
-            max_len(
+            dated_max_len(
                 &a,
-                300,
+                Rule::CertExLength,
                 "the CertEX registration (AdditionalAccountID)",
+                ctx,
                 out,
             );
         }
@@ -60,7 +64,7 @@ pub(super) fn check(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, ou
     for delivery in root.kids("Delivery") {
         for p in delivery.kids("DeliveryParty") {
             if let Some(a) = p.kid("PostalAddress") {
-                address(&a, &p, consolidated, ctx, out);
+                address(&a, &p, AddressOf::Shipping, consolidated, ctx, out);
             }
             for n in p.all(&["PartyLegalEntity", "RegistrationName"]) {
                 max_len(&n, 300, "the recipient's name", out);
@@ -83,7 +87,13 @@ pub(super) fn check(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, ou
 fn header(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
     match root.kid("ID") {
         Some(id) => {
-            max_len(&id, 50, "the invoice number (cbc:ID)", out);
+            dated_max_len(
+                &id,
+                Rule::InvoiceNumberLength,
+                "the invoice number (cbc:ID)",
+                ctx,
+                out,
+            );
             nonempty(&id, "the invoice number (cbc:ID)", out);
         }
         None => missing(root, &["ID"], "the invoice number", out),
@@ -93,22 +103,27 @@ fn header(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, out: &mut Fi
     let _ = doc;
     match root.kid("DocumentCurrencyCode") {
         Some(c) => code(&c, Table::Currencies, ctx, out),
-        None => missing(
-            root,
-            &["DocumentCurrencyCode"],
-            "the document currency",
-            out,
-        ),
+        None => {
+            if let Some(f) = missing_at(
+                root,
+                &["DocumentCurrencyCode"],
+                "the document currency",
+                out,
+            ) {
+                f.published(&lhdn::CF378, &[]);
+            }
+        }
     }
     if let Some(c) = root.kid("TaxCurrencyCode") {
         code(&c, Table::Currencies, ctx, out);
     }
     for p in root.kids("InvoicePeriod") {
         for d in p.kids("Description") {
-            max_len(
+            dated_max_len(
                 &d,
-                50,
+                Rule::BillingFrequencyLength,
                 "the billing frequency (InvoicePeriod/Description)",
+                ctx,
                 out,
             );
         }
@@ -195,24 +210,66 @@ fn document_type_and_version(root: &Node<'_>, ctx: &ValidationContext, out: &mut
                         Some(v),
                     );
                 }
-                Some(v) if codes::version_is_signed(v) => {
-                    for name in ["UBLExtensions", "Signature"] {
-                        if root.kid(name).is_none() {
-                            out.push(
-                                "CF013",
-                                CF,
-                                Severity::Error,
-                                &root.missing(name),
-                                format!("a version {v} document must be signed (`{name}` missing)"),
-                                None,
-                            );
-                        }
-                    }
-                }
+                Some(v) if codes::version_is_signed(v) => signature_parts(root, v, out),
                 Some(_) => {}
             }
         }
     }
+}
+
+/// A signed version carries the signature (CF013, LHDN's DS301) with its signing time (CF018,
+/// DS303). Only their presence is checked here; `invois-sign` verifies the signature.
+fn signature_parts(root: &Node<'_>, version: &str, out: &mut Findings) {
+    for name in ["UBLExtensions", "Signature"] {
+        if root.kid(name).is_none() {
+            out.push_mut(
+                "CF013",
+                CF,
+                Severity::Error,
+                &root.missing(name),
+                format!("a version {version} document must be signed (`{name}` missing)"),
+                None,
+            )
+            .published(&lhdn::DS301, &[]);
+        }
+    }
+    let Some(extensions) = root.kid("UBLExtensions") else {
+        return;
+    };
+    // The XAdES block sits deep in the extension; its path is the signature's business, so
+    // the elements are looked for anywhere below it.
+    if let Some(signature) = descendant(&extensions, "Signature")
+        && descendant(&signature, "SigningTime")
+            .and_then(|t| t.text())
+            .is_none_or(|t| t.trim().is_empty())
+    {
+        out.push_mut(
+            "CF018",
+            CF,
+            Severity::Error,
+            &signature.missing("Object/QualifyingProperties/SignedProperties/SignedSignatureProperties/SigningTime"),
+            "the signature must carry its signing time (xades:SigningTime)",
+            None,
+        )
+        .published(&lhdn::DS303, &[]);
+    }
+}
+
+/// The first element named `name` below `node`, depth first.
+fn descendant<'a>(node: &Node<'a>, name: &str) -> Option<Node<'a>> {
+    let mut names: Vec<&str> = node.el.children.iter().map(|c| c.name.as_str()).collect();
+    names.dedup();
+    for child_name in names {
+        for kid in node.kids(child_name) {
+            if kid.el.name == name {
+                return Some(kid);
+            }
+            if let Some(found) = descendant(&kid, name) {
+                return Some(found);
+            }
+        }
+    }
+    None
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -291,7 +348,7 @@ fn party(
     for n in &ids {
         match n.attr("schemeID") {
             Some("SST") => sst(n, out),
-            Some("TTX") => ttx(n, out),
+            Some("TTX") => ttx(n, role, out),
             Some("TIN" | "NRIC" | "BRN" | "PASSPORT" | "ARMY") => {}
             other => out.push("CF001", CF, Severity::Error, &n.attr_node("schemeID"), "PartyIdentification/ID/@schemeID must be TIN, NRIC, BRN, PASSPORT, ARMY, SST or TTX", other),
         }
@@ -302,8 +359,13 @@ fn party(
                 code(&m, Table::Msic, ctx, out);
                 match m.attr("name") {
                     None => out.push("CF001", CF, Severity::Error, &m.attr_node("name"), "the supplier's business activity description (IndustryClassificationCode/@name) is mandatory", None),
-                    Some(d) if d.chars().count() > 300 => out.push("CF002", CF, Severity::Error, &m.attr_node("name"), "the business activity description is at most 300 characters", Some(d)),
-                    Some(_) => {}
+                    Some(d) => {
+                        let max = char_limit(Rule::ActivityDescriptionLength);
+                        if d.chars().count() > max {
+                            out.push_mut("CF002", CF, Severity::Error, &m.attr_node("name"), format!("the business activity description is at most {max} characters"), Some(d))
+                                .dated(Rule::ActivityDescriptionLength, ctx);
+                        }
+                    }
                 }
             }
             None => missing(
@@ -314,8 +376,12 @@ fn party(
             ),
         }
     }
+    let of = match role {
+        Role::Supplier => AddressOf::Supplier,
+        Role::Buyer => AddressOf::Buyer,
+    };
     match p.kid("PostalAddress") {
-        Some(a) => address(&a, p, consolidated, ctx, out),
+        Some(a) => address(&a, p, of, consolidated, ctx, out),
         None => missing(p, &["PostalAddress"], &format!("the {who}'s address"), out),
     }
     match p.at(&["Contact", "Telephone"]) {
@@ -337,30 +403,33 @@ fn party(
     }
 }
 
+/// Whose address: the supplier's and buyer's lines have LHDN codes of their own; the
+/// shipping recipient's postcode has dated limits of its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AddressOf {
+    Supplier,
+    Buyer,
+    Shipping,
+}
+
+/// LHDN's code for an address line too long, by whose address it is.
+fn line_code(of: AddressOf) -> Option<&'static lhdn::PublishedError> {
+    match of {
+        AddressOf::Supplier => Some(&lhdn::CF345),
+        AddressOf::Buyer => Some(&lhdn::CF346),
+        AddressOf::Shipping => None,
+    }
+}
+
 fn address(
     a: &Node<'_>,
     party: &Node<'_>,
+    of: AddressOf,
     consolidated: bool,
     ctx: &ValidationContext,
     out: &mut Findings,
 ) {
-    let lines = a.all(&["AddressLine", "Line"]);
-    if lines.is_empty() {
-        missing(a, &["AddressLine", "Line"], "the first address line", out);
-    }
-    for l in &lines {
-        max_len(l, 150, "an address line", out);
-    }
-    if a.kids("AddressLine").len() > 3 {
-        out.push(
-            "CF002",
-            CF,
-            Severity::Error,
-            &a.kids("AddressLine")[3],
-            "at most 3 address lines",
-            None,
-        );
-    }
+    address_lines(a, of, out);
     match a.kid("CityName") {
         Some(c) => max_len(&c, 50, "the city name", out),
         None => missing(a, &["CityName"], "the city name", out),
@@ -375,24 +444,18 @@ fn address(
             out,
         ),
     }
-    let malaysian = country.as_ref().and_then(Node::text) == Some("MYS");
+    // An address without a country is read as Malaysian: the stricter reading.
+    let malaysian = country
+        .as_ref()
+        .and_then(Node::text)
+        .is_none_or(|c| c == "MYS");
     if let Some(z) = a.kid("PostalZone") {
-        let v = z.text().unwrap_or("");
-        if malaysian && (v.chars().count() > 5 || !v.bytes().all(|b| b.is_ascii_digit())) {
-            out.error(
-                "CF014",
-                CF,
-                &z,
-                "a Malaysian postal code is at most 5 digits",
-            );
-        } else {
-            max_len(&z, 50, "the postal code", out);
-        }
+        postal_zone(&z, of, malaysian, ctx, out);
     }
     match a.kid("CountrySubentityCode") {
         None => missing(a, &["CountrySubentityCode"], "the state code", out),
         Some(s) => {
-            code(&s, Table::States, ctx, out);
+            state(&s, malaysian, ctx, out);
             if s.text() == Some("17") {
                 let tin = party
                     .kids("PartyIdentification")
@@ -403,10 +466,126 @@ fn address(
                 let foreign =
                     !malaysian || matches!(tin, Some(FOREIGN_BUYER_TIN | FOREIGN_SUPPLIER_TIN));
                 if !consolidated && !foreign {
-                    out.error("CF009", CF, &s, "state code 17 (Not Applicable) is only for consolidated e-invoices (classification 004) or foreign addresses");
+                    out.error_mut("CF009", CF, &s, "state code 17 (Not Applicable) is only for consolidated e-invoices (classification 004) or foreign addresses")
+                        .dated(Rule::StateCode17, ctx);
                 }
             }
         }
+    }
+}
+
+/// Line 0 mandatory, at most three lines of at most 150 characters (CF345/CF346 for the
+/// supplier and buyer: LHDN counts lines from 0).
+fn address_lines(a: &Node<'_>, of: AddressOf, out: &mut Findings) {
+    const MAX: usize = 150;
+    let lines = a.kids("AddressLine");
+    if lines.is_empty() {
+        missing(a, &["AddressLine", "Line"], "the first address line", out);
+    }
+    for (number, line) in lines.iter().enumerate() {
+        for l in line.kids("Line") {
+            let Some(text) = l.text() else { continue };
+            let count = text.chars().count();
+            if count > MAX {
+                let f = out.error_mut(
+                    "CF002",
+                    CF,
+                    &l,
+                    format!("an address line is at most {MAX} characters"),
+                );
+                if let Some(p) = line_code(of) {
+                    f.published(
+                        p,
+                        &[
+                            text,
+                            &number.to_string(),
+                            &MAX.to_string(),
+                            &count.to_string(),
+                        ],
+                    );
+                }
+            }
+        }
+    }
+    if lines.len() > 3 {
+        out.push(
+            "CF002",
+            CF,
+            Severity::Error,
+            &lines[3],
+            "at most 3 address lines",
+            None,
+        );
+    }
+}
+
+/// A Malaysian postcode is at most 5 digits, any other at most 50 characters (FAQ); for the
+/// shipping recipient these limits are dated (3 Jul 2026).
+fn postal_zone(
+    z: &Node<'_>,
+    of: AddressOf,
+    malaysian: bool,
+    ctx: &ValidationContext,
+    out: &mut Findings,
+) {
+    let v = z.text().unwrap_or("");
+    // The FAQ's limits for every address, which the release note of 3 Jul 2026 sets for the
+    // shipping recipient's: one figure each, read from the table.
+    let rule = if malaysian {
+        Rule::ShippingPostcodeMalaysia
+    } else {
+        Rule::ShippingPostcodeForeign
+    };
+    let max = char_limit(rule);
+    let f = if malaysian && (v.chars().count() > max || !v.bytes().all(|b| b.is_ascii_digit())) {
+        out.error_mut(
+            "CF014",
+            CF,
+            z,
+            "a Malaysian postal code is at most 5 digits",
+        )
+    } else if v.chars().count() > max {
+        out.error_mut(
+            "CF002",
+            CF,
+            z,
+            format!("the postal code is at most {max} characters"),
+        )
+    } else {
+        return;
+    };
+    if of == AddressOf::Shipping {
+        f.dated(rule, ctx);
+    }
+}
+
+/// A Malaysian state is a code of the state table; a state elsewhere is free text of limited
+/// length (3 Jul 2026), and never one of Malaysia's codes 01-16 (C003, LHDN's CV316).
+fn state(s: &Node<'_>, malaysian: bool, ctx: &ValidationContext, out: &mut Findings) {
+    let v = s.text().unwrap_or("");
+    if malaysian {
+        code(s, Table::States, ctx, out);
+        return;
+    }
+    let malaysian_code = v.len() == 2 && v.parse::<u8>().is_ok_and(|n| (1..=16).contains(&n));
+    if malaysian_code {
+        out.push_mut(
+            "C003",
+            Category::Codes,
+            Severity::Error,
+            s,
+            "state codes 01-16 are Malaysian states: the country must be MYS",
+            Some(v),
+        )
+        .published(&lhdn::CV316, &[v]);
+    } else {
+        dated_max_len(
+            s,
+            Rule::ForeignStateLength,
+            "a state outside Malaysia",
+            ctx,
+            out,
+        );
     }
 }
 
@@ -551,14 +730,26 @@ fn others(root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
             code(&c, Table::PaymentModes, ctx, out);
         }
         for a in pm.all(&["PayeeFinancialAccount", "ID"]) {
-            max_len(&a, 150, "the payee bank account", out);
+            dated_max_len(
+                &a,
+                Rule::BankAccountLength,
+                "the payee bank account",
+                ctx,
+                out,
+            );
         }
     }
     for n in root.all(&["PaymentTerms", "Note"]) {
-        max_len(&n, 300, "the payment terms", out);
+        dated_max_len(&n, Rule::PaymentTermsLength, "the payment terms", ctx, out);
     }
     for id in root.all(&["PrepaidPayment", "ID"]) {
-        max_len(&id, 150, "the prepayment reference", out);
+        dated_max_len(
+            &id,
+            Rule::PrepaymentReferenceLength,
+            "the prepayment reference",
+            ctx,
+            out,
+        );
     }
     for id in root.all(&["BillingReference", "AdditionalDocumentReference", "ID"]) {
         max_len(&id, 150, "the bill reference number", out);
@@ -570,7 +761,7 @@ fn others(root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
                 max_len(&id, 1000, "the customs form reference", out)
             }
             Some("FreeTradeAgreement") => {}
-            None => max_len(&id, 3, "the Incoterms code", out),
+            None => dated_max_len(&id, Rule::IncotermsLength, "the Incoterms code", ctx, out),
             Some(_) => {}
         }
     }
@@ -579,25 +770,35 @@ fn others(root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
 // ---- field forms ----
 
 fn missing(parent: &Node<'_>, path: &[&str], what: &str, out: &mut Findings) {
-    // Report at the deepest existing ancestor.
+    missing_at(parent, path, what, out);
+}
+
+/// CF001 for the first missing element of `path`, reported at the deepest existing ancestor;
+/// the finding, if one was made.
+fn missing_at<'f>(
+    parent: &Node<'_>,
+    path: &[&str],
+    what: &str,
+    out: &'f mut Findings,
+) -> Option<&'f mut Finding> {
     let mut node = parent.clone();
     for (i, name) in path.iter().enumerate() {
         match node.kid(name) {
             Some(n) => node = n,
             None => {
                 let full = path[i..].join("/");
-                out.push(
+                return Some(out.push_mut(
                     "CF001",
                     CF,
                     Severity::Error,
                     &node.missing(&full),
                     format!("{what} ({full}) is mandatory"),
                     None,
-                );
-                return;
+                ));
             }
         }
     }
+    None
 }
 
 fn nonempty(n: &Node<'_>, what: &str, out: &mut Findings) {
@@ -607,15 +808,45 @@ fn nonempty(n: &Node<'_>, what: &str, out: &mut Findings) {
 }
 
 fn max_len(n: &Node<'_>, max: usize, what: &str, out: &mut Findings) {
-    if let Some(t) = n.text()
-        && t.chars().count() > max
-    {
-        out.error(
+    max_len_at(n, max, what, out);
+}
+
+fn max_len_at<'f>(
+    n: &Node<'_>,
+    max: usize,
+    what: &str,
+    out: &'f mut Findings,
+) -> Option<&'f mut Finding> {
+    let t = n.text()?;
+    (t.chars().count() > max).then(|| {
+        out.error_mut(
             "CF002",
             CF,
             n,
             format!("{what} is at most {max} characters"),
-        );
+        )
+    })
+}
+
+/// The character limit a dated rule of [`crate::rules::RULES`] sets.
+fn char_limit(rule: Rule) -> usize {
+    match crate::rules::rule(rule).limit {
+        crate::rules::Limit::Chars(n) => n,
+        // Every rule this is asked about sets characters (a test reads them all).
+        _ => usize::MAX,
+    }
+}
+
+/// CF002 for a dated length rule: an error once the rule is in force, a warning before.
+fn dated_max_len(
+    n: &Node<'_>,
+    rule: Rule,
+    what: &str,
+    ctx: &ValidationContext,
+    out: &mut Findings,
+) {
+    if let Some(f) = max_len_at(n, char_limit(rule), what, out) {
+        f.dated(rule, ctx);
     }
 }
 
@@ -715,7 +946,10 @@ fn general_tin(n: &Node<'_>, role: Role, self_billed: bool, out: &mut Findings) 
         _ => None,
     };
     if let Some(rule) = rule {
-        out.error("CF006", CF, n, rule);
+        let f = out.error_mut("CF006", CF, n, rule);
+        if role == Role::Supplier && t == FOREIGN_BUYER_TIN {
+            f.published(&lhdn::ERR208, &[]);
+        }
     }
 }
 
@@ -742,20 +976,29 @@ pub fn ttx_ok(t: &str) -> bool {
             && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
-fn ttx(n: &Node<'_>, out: &mut Findings) {
-    if !ttx_ok(n.text().unwrap_or("")) {
-        out.error(
+fn ttx(n: &Node<'_>, role: Role, out: &mut Findings) {
+    let value = n.text().unwrap_or("");
+    if !ttx_ok(value) {
+        let f = out.error_mut(
             "CF008",
             CF,
             n,
             "the tourism tax registration is NA or letters, digits and `-`, at most 17 characters",
         );
+        // LHDN publishes the supplier's (the tourism tax is the supplier's to charge).
+        if role == Role::Supplier {
+            f.published(&lhdn::CF407, &[value]);
+        }
     }
 }
 
 fn unit(n: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
     match n.attr("unitCode") {
-        Some(u) => code_value(&n.attr_node("unitCode"), u, Table::Units, ctx, out),
+        Some(u) => {
+            if let Some(f) = code_value(&n.attr_node("unitCode"), u, Table::Units, ctx, out) {
+                f.dated(Rule::UnitCodeInTable, ctx);
+            }
+        }
         None => out.push(
             "CF001",
             CF,
@@ -773,27 +1016,34 @@ fn code(n: &Node<'_>, table: Table, ctx: &ValidationContext, out: &mut Findings)
     code_value(n, n.text().unwrap_or(""), table, ctx, out);
 }
 
-fn code_value(
+/// C001 (LHDN's CV302) for a code not in its table; C002 for one of the wrong form when the
+/// table is not loaded. Returns the finding, if one was made.
+fn code_value<'f>(
     n: &Node<'_>,
     value: &str,
     table: Table,
     ctx: &ValidationContext,
-    out: &mut Findings,
-) {
+    out: &'f mut Findings,
+) -> Option<&'f mut Finding> {
     match ctx.codes.contains(table, value) {
-        Some(true) => {}
-        Some(false) => out.push(
-            "C001",
-            Category::Codes,
-            Severity::Error,
-            n,
-            format!(
-                "`{value}` is not in the {} code table ({})",
-                table.name(),
-                table.file_name()
-            ),
-            Some(value),
-        ),
+        Some(true) => None,
+        Some(false) => {
+            // LHDN's CodeType names are not published; the table's file name is the nearest.
+            let code_type = table.file_name().trim_end_matches(".json");
+            let f = out.push_mut(
+                "C001",
+                Category::Codes,
+                Severity::Error,
+                n,
+                format!(
+                    "`{value}` is not in the {} code table ({})",
+                    table.name(),
+                    table.file_name()
+                ),
+                Some(value),
+            );
+            Some(f.published(&lhdn::CV302, &[value, code_type]))
+        }
         None => {
             out.skipped(table);
             let form_ok = match table {
@@ -815,15 +1065,16 @@ fn code_value(
                     Table::Units => "2 or 3 upper-case letters or digits",
                     _ => "3 upper-case letters",
                 };
-                out.push(
+                return Some(out.push_mut(
                     "C002",
                     Category::Codes,
                     Severity::Error,
                     n,
                     format!("a {} code is {form}", table.name()),
                     Some(value),
-                );
+                ));
             }
+            None
         }
     }
 }

@@ -34,9 +34,11 @@
 //! | CF015 | tax scheme must be `OTH` (`UN/ECE 5153`, agency `6`) |
 //! | CF016 | tax exemption (`E`) without exemption reason |
 //! | CF017 | date must be `YYYY-MM-DD`; issue time `HH:MM:SSZ` |
+//! | CF018 | signature without its signing time (`xades:SigningTime`) |
 //! | C000 | code table not loaded: membership not checked (info) |
 //! | C001 | code not in its code table |
 //! | C002 | code of the wrong form (when its table is not loaded) |
+//! | C003 | Malaysian state code (01-16) with a country other than MYS |
 //! | A001 | line subtotal != unit price x quantity |
 //! | A002 | line amount != subtotal - line discounts + line charges |
 //! | A003 | line tax total != sum of its tax subtotals |
@@ -58,6 +60,20 @@
 //! | R005 | referenced original unknown or not valid |
 //!
 //! Arithmetic uses decimals and allows one sen (0.01) of rounding difference.
+//!
+//! **LHDN's codes.** Where LHDN publishes a code for the rule a finding breaks
+//! (`invois_api::validator_errors`), the finding carries it in [`Finding::lhdn_code`] and
+//! LHDN's text, placeholders filled, in [`Finding::lhdn_message`]: CF013 is DS301, CF018
+//! DS303, C001 CV302, C003 CV316, CUR003 DC501 (tax amounts) or DC502, CF002 on a supplier or
+//! buyer address line CF345/CF346, CF001 on the currency CF378, CF008 on the supplier CF407,
+//! CF006 for the foreign-buyer TIN as supplier ERR208, R005 on an original that is not valid
+//! DR303, and S002 the Structure page's `Invalid child element` (whose code LHDN prints as
+//! `null`). [`Finding::validator`] says which of LHDN's validators reports a finding.
+//!
+//! **Dated rules.** A rule of [`crate::rules::RULES`] that is not yet in force in the
+//! context's environment on the context's day is reported as a warning saying from when it
+//! applies, so nothing is refused before MyInvois refuses it, and nothing comes as a surprise
+//! after.
 
 mod arithmetic;
 mod fields;
@@ -75,9 +91,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use invois_api::DocumentStatus;
+use invois_api::validator_errors::{PublishedError, Validator};
 
 use crate::codes::{CodeTables, DocumentType};
 use crate::document::Document;
+use crate::rules::{Environment, Rule};
 use crate::schema::{self, Child};
 use crate::tree::Element;
 
@@ -149,6 +168,59 @@ pub struct Finding {
     pub rule: String,
     /// The offending value, when there is one.
     pub value: Option<String>,
+    /// LHDN's published code for this rule (`invois_api::validator_errors`), when it has one.
+    pub lhdn_code: Option<&'static str>,
+    /// LHDN's text for this rule with its placeholders filled, when LHDN publishes one
+    /// (also for the Structure page's row, whose code is `null`).
+    pub lhdn_message: Option<String>,
+}
+
+impl Finding {
+    /// Marks the finding as the rule LHDN publishes as `published`, its text filled with
+    /// `args`.
+    pub(crate) fn published(&mut self, published: &PublishedError, args: &[&str]) -> &mut Self {
+        self.lhdn_code = published.code;
+        self.lhdn_message = Some(published.message(args));
+        self
+    }
+
+    /// Downgrades the finding to a warning when `rule` is not in force in the context's
+    /// environment on its day, saying from when it is.
+    pub(crate) fn dated(&mut self, rule: Rule, ctx: &ValidationContext) -> &mut Self {
+        if !ctx.in_force(rule) {
+            let row = crate::rules::rule(rule);
+            let from = row
+                .from_in(ctx.environment)
+                .map_or_else(|| "a date not announced yet".to_owned(), |d| d.to_string());
+            self.severity = Severity::Warning;
+            self.rule = format!(
+                "{} (not refused yet: MyInvois {} applies this from {from}, {})",
+                self.rule, ctx.environment, row.source
+            );
+        }
+        self
+    }
+
+    /// The LHDN validator that reports this finding: the one whose page lists its LHDN code,
+    /// else the one of its category. The issue-time window is the Taxpayer validator's
+    /// (LHDN's FAQ names it there), a missing signature the Signature validator's.
+    pub fn validator(&self) -> Validator {
+        if let Some(p) = self
+            .lhdn_code
+            .and_then(invois_api::validator_errors::published_error)
+        {
+            return p.validator;
+        }
+        match (self.category, self.code) {
+            (_, "CF010" | "CF011") => Validator::Taxpayer,
+            (_, "CF013" | "CF018") => Validator::Signature,
+            (Category::Structure, _) => Validator::Structure,
+            (Category::CoreFields | Category::Arithmetic, _) => Validator::CoreFields,
+            (Category::Codes, _) => Validator::Code,
+            (Category::Currency, _) => Validator::Currency,
+            (Category::References, _) => Validator::ReferencedDocuments,
+        }
+    }
 }
 
 impl fmt::Display for Finding {
@@ -160,6 +232,9 @@ impl fmt::Display for Finding {
         )?;
         if let Some(v) = &self.value {
             write!(f, " (value: {v:?})")?;
+        }
+        if let Some(code) = self.lhdn_code {
+            write!(f, " [LHDN {code}]")?;
         }
         Ok(())
     }
@@ -206,8 +281,8 @@ impl Report {
 pub struct ReferencedDocument {
     /// Its type.
     pub document_type: DocumentType,
-    /// Whether it is currently Valid.
-    pub valid: bool,
+    /// Its current status: only a `Valid` original may be referenced.
+    pub status: DocumentStatus,
 }
 
 /// Looks up originals by LHDN uuid (the sandbox implements it over its store).
@@ -216,12 +291,17 @@ pub trait ReferenceLookup: Send + Sync {
     fn lookup(&self, uuid: &str) -> Option<ReferencedDocument>;
 }
 
-/// What validation may depend on besides the document: the time, the loaded code tables, and
-/// optionally a way to look up referenced originals.
+/// What validation may depend on besides the document: the time and the environment (which
+/// decide the dated rules in force), the loaded code tables, and optionally a way to look up
+/// referenced originals.
 #[derive(Clone)]
 pub struct ValidationContext {
-    /// "Now" for the 72-hour and future checks (injectable for tests and the sandbox clock).
+    /// "Now" for the 72-hour and future checks and for the dated rules (injectable for tests
+    /// and the sandbox clock).
     pub now: DateTime<Utc>,
+    /// Which MyInvois the document is for: LHDN's sandbox applies new rules before
+    /// production.
+    pub environment: Environment,
     /// Loaded large code tables; an empty set means membership is not checked.
     pub codes: Arc<CodeTables>,
     /// Originals lookup for reference checks R004/R005; `None` skips them.
@@ -232,6 +312,7 @@ impl fmt::Debug for ValidationContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidationContext")
             .field("now", &self.now)
+            .field("environment", &self.environment)
             .field("codes", &self.codes)
             .field("references", &self.references.is_some())
             .finish()
@@ -239,13 +320,25 @@ impl fmt::Debug for ValidationContext {
 }
 
 impl ValidationContext {
-    /// A context at `now`, with no large code table and no reference lookup.
+    /// A context at `now` in production, with no large code table and no reference lookup.
     pub fn at(now: DateTime<Utc>) -> Self {
         ValidationContext {
             now,
+            environment: Environment::Production,
             codes: Arc::new(CodeTables::empty()),
             references: None,
         }
+    }
+
+    /// For this environment.
+    pub fn in_environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    /// Whether a dated rule applies in this environment at this time.
+    pub fn in_force(&self, rule: Rule) -> bool {
+        crate::rules::in_force(rule, self.environment, self.now)
     }
 
     /// With these code tables.
@@ -265,10 +358,10 @@ impl ValidationContext {
 pub fn validate(doc: &Document, ctx: &ValidationContext) -> Report {
     let mut out = Findings::default();
     let root = Node::root(doc.root());
-    structure::check(doc, &root, &mut out);
+    structure::check(doc, &root, ctx, &mut out);
     fields::check(doc, &root, ctx, &mut out);
     arithmetic::check(&root, &mut out);
-    refs::check_currency(doc, &root, &mut out);
+    refs::check_currency(doc, &root, ctx, &mut out);
     refs::check_references(doc, &root, ctx, &mut out);
     out.finish_skipped();
     Report { findings: out.list }
@@ -276,11 +369,12 @@ pub fn validate(doc: &Document, ctx: &ValidationContext) -> Report {
 
 /// Only the [`Category::Structure`] findings: what the submission step refuses synchronously.
 /// The same findings as [`validate`] reports for that category, without the cost of the
-/// other categories (the sandbox runs it on every submitted document).
-pub fn validate_structure(doc: &Document) -> Report {
+/// other categories (the sandbox runs it on every submitted document). `ctx` decides the
+/// dated structure rules (date and number forms).
+pub fn validate_structure(doc: &Document, ctx: &ValidationContext) -> Report {
     let mut out = Findings::default();
     let root = Node::root(doc.root());
-    structure::check(doc, &root, &mut out);
+    structure::check(doc, &root, ctx, &mut out);
     Report { findings: out.list }
 }
 
@@ -308,6 +402,20 @@ impl Findings {
         rule: impl Into<String>,
         value: Option<&str>,
     ) {
+        self.push_mut(code, category, severity, at, rule, value);
+    }
+
+    /// [`Findings::push`], returning the finding to mark it [`Finding::published`] or
+    /// [`Finding::dated`].
+    pub(crate) fn push_mut(
+        &mut self,
+        code: &'static str,
+        category: Category,
+        severity: Severity,
+        at: &Node<'_>,
+        rule: impl Into<String>,
+        value: Option<&str>,
+    ) -> &mut Finding {
         self.list.push(Finding {
             code,
             category,
@@ -316,7 +424,11 @@ impl Findings {
             xpath: at.xpath.clone(),
             rule: rule.into(),
             value: value.map(str::to_owned),
+            lhdn_code: None,
+            lhdn_message: None,
         });
+        let last = self.list.len() - 1;
+        &mut self.list[last]
     }
 
     /// An error at a node, with the node's own value.
@@ -327,8 +439,19 @@ impl Findings {
         at: &Node<'_>,
         rule: impl Into<String>,
     ) {
+        self.error_mut(code, category, at, rule);
+    }
+
+    /// [`Findings::error`], returning the finding.
+    pub(crate) fn error_mut(
+        &mut self,
+        code: &'static str,
+        category: Category,
+        at: &Node<'_>,
+        rule: impl Into<String>,
+    ) -> &mut Finding {
         let value = at.text().map(str::to_owned);
-        self.push(code, category, Severity::Error, at, rule, value.as_deref());
+        self.push_mut(code, category, Severity::Error, at, rule, value.as_deref())
     }
 
     pub(crate) fn skipped(&mut self, table: crate::codes::Table) {
@@ -352,6 +475,8 @@ impl Findings {
                     table.file_name()
                 ),
                 value: None,
+                lhdn_code: None,
+                lhdn_message: None,
             });
         }
     }

@@ -1,11 +1,19 @@
 //! Currency (exchange rate, currencyID) and references to original documents.
 
+use invois_api::DocumentStatus;
+use invois_api::validator_errors as lhdn;
 use rust_decimal::Decimal;
 
 use super::{Category, Findings, Node, Severity, ValidationContext};
 use crate::document::{Document, decimal};
+use crate::rules::Rule;
 
-pub(super) fn check_currency(doc: &Document, root: &Node<'_>, out: &mut Findings) {
+pub(super) fn check_currency(
+    doc: &Document,
+    root: &Node<'_>,
+    ctx: &ValidationContext,
+    out: &mut Findings,
+) {
     const CUR: Category = Category::Currency;
     let Some(currency) = doc.currency() else {
         return;
@@ -15,29 +23,63 @@ pub(super) fn check_currency(doc: &Document, root: &Node<'_>, out: &mut Findings
         .and_then(|n| n.text().map(str::to_owned));
     if currency != "MYR" {
         match root.kid("TaxExchangeRate") {
-            None => out.push(
+            None => {
+                out.push_mut(
                 "CUR001",
                 CUR,
                 Severity::Error,
                 &root.missing("TaxExchangeRate"),
                 format!("a document in {currency} needs TaxExchangeRate (SourceCurrencyCode {currency}, TargetCurrencyCode MYR, CalculationRate)"),
                 Some(currency),
-            ),
+            )
+            .dated(Rule::TaxExchangeRate, ctx);
+            }
             Some(x) => {
                 match x.kid("SourceCurrencyCode") {
                     Some(s) if s.text() == Some(currency) => {}
-                    Some(s) => out.error("CUR002", CUR, &s, format!("SourceCurrencyCode must be the document currency {currency}")),
-                    None => out.push("CUR002", CUR, Severity::Error, &x.missing("SourceCurrencyCode"), "TaxExchangeRate needs SourceCurrencyCode", None),
+                    Some(s) => out.error(
+                        "CUR002",
+                        CUR,
+                        &s,
+                        format!("SourceCurrencyCode must be the document currency {currency}"),
+                    ),
+                    None => out.push(
+                        "CUR002",
+                        CUR,
+                        Severity::Error,
+                        &x.missing("SourceCurrencyCode"),
+                        "TaxExchangeRate needs SourceCurrencyCode",
+                        None,
+                    ),
                 }
                 match x.kid("TargetCurrencyCode") {
                     Some(t) if t.text() == Some("MYR") => {}
                     Some(t) => out.error("CUR002", CUR, &t, "TargetCurrencyCode must be MYR"),
-                    None => out.push("CUR002", CUR, Severity::Error, &x.missing("TargetCurrencyCode"), "TaxExchangeRate needs TargetCurrencyCode", None),
+                    None => out.push(
+                        "CUR002",
+                        CUR,
+                        Severity::Error,
+                        &x.missing("TargetCurrencyCode"),
+                        "TaxExchangeRate needs TargetCurrencyCode",
+                        None,
+                    ),
                 }
                 match x.kid("CalculationRate") {
                     Some(r) if decimal(r.text()).is_some_and(|d| d > Decimal::ZERO) => {}
-                    Some(r) => out.error("CUR002", CUR, &r, "CalculationRate must be a positive decimal"),
-                    None => out.push("CUR002", CUR, Severity::Error, &x.missing("CalculationRate"), "TaxExchangeRate needs CalculationRate", None),
+                    Some(r) => out.error(
+                        "CUR002",
+                        CUR,
+                        &r,
+                        "CalculationRate must be a positive decimal",
+                    ),
+                    None => out.push(
+                        "CUR002",
+                        CUR,
+                        Severity::Error,
+                        &x.missing("CalculationRate"),
+                        "TaxExchangeRate needs CalculationRate",
+                        None,
+                    ),
                 }
             }
         }
@@ -59,7 +101,7 @@ pub(super) fn check_currency(doc: &Document, root: &Node<'_>, out: &mut Findings
                         .filter(|x| x.name == c.name)
                         .count();
                     if let Some(node) = same.get(pos) {
-                        out.push(
+                        let f = out.push_mut(
                             "CUR003",
                             CUR,
                             Severity::Error,
@@ -73,6 +115,13 @@ pub(super) fn check_currency(doc: &Document, root: &Node<'_>, out: &mut Findings
                             ),
                             Some(id),
                         );
+                        // A tax amount, when there is a tax currency, breaks LHDN's DC501;
+                        // any other amount its DC502.
+                        if c.name == "TaxAmount" && tax_currency.is_some() {
+                            f.published(&lhdn::DC501, &[]);
+                        } else {
+                            f.published(&lhdn::DC502, &[currency]);
+                        }
                     }
                 }
             }
@@ -158,15 +207,21 @@ pub(super) fn check_references(
         }
         if let Some(lookup) = &ctx.references {
             match lookup.lookup(u) {
-                None => out.error("R005", R, &uuid, "the referenced original is not known"),
+                None => {
+                    out.error("R005", R, &uuid, "the referenced original is not known");
+                }
                 Some(orig) => {
-                    if !orig.valid {
-                        out.error(
+                    if orig.status != DocumentStatus::Valid {
+                        out.error_mut(
                             "R005",
                             R,
                             &uuid,
-                            "the referenced original is not a valid document",
-                        );
+                            format!(
+                                "the referenced original must be Valid; it is {}",
+                                orig.status.as_str()
+                            ),
+                        )
+                        .published(&lhdn::DR303, &[u, orig.status.as_str()]);
                     }
                     if orig.document_type.is_self_billed() != doc_type.is_self_billed() {
                         let rule = if doc_type.is_self_billed() {

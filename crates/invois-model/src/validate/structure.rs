@@ -1,16 +1,17 @@
 //! Structure: repeated JSON keys, known elements, UBL order and cardinality, value types.
 
-use super::{Category, Findings, Node, Severity};
+use super::{Category, Findings, Node, Severity, ValidationContext};
 use crate::document::{Document, Format};
 use crate::json::{DuplicateKey, Held};
+use crate::rules::Rule;
 use crate::schema::{self, Child, K};
 use crate::tree::{Ns, ValueKind};
 
 const C: Category = Category::Structure;
 
-pub(super) fn check(doc: &Document, root: &Node<'_>, out: &mut Findings) {
+pub(super) fn check(doc: &Document, root: &Node<'_>, ctx: &ValidationContext, out: &mut Findings) {
     duplicate_keys(doc, root, out);
-    walk(root, doc.source_format(), out);
+    walk(root, doc.source_format(), ctx, out);
     if let Some(v) = doc.version()
         && !crate::codes::version_is_signed(v)
     {
@@ -94,7 +95,7 @@ fn duplicate_key(d: &DuplicateKey, root: &Node<'_>, out: &mut Findings) {
     );
 }
 
-fn walk(node: &Node<'_>, format: Format, out: &mut Findings) {
+fn walk(node: &Node<'_>, format: Format, ctx: &ValidationContext, out: &mut Findings) {
     let Some(type_name) = node.type_name else {
         return;
     };
@@ -118,15 +119,11 @@ fn walk(node: &Node<'_>, format: Format, out: &mut Findings) {
         }
         seen.push(&child.name);
         for kid in node.kids(&child.name) {
-            check_child(
-                node,
-                &kid,
-                type_name,
-                format,
-                &mut last_index,
-                &mut counts,
-                out,
-            );
+            let mut order = Order {
+                last_index: &mut last_index,
+                counts: &mut counts,
+            };
+            check_child(node, &kid, type_name, format, ctx, &mut order, out);
         }
     }
     for (i, e) in seq.iter().enumerate() {
@@ -153,15 +150,22 @@ fn walk(node: &Node<'_>, format: Format, out: &mut Findings) {
     }
 }
 
+/// Where the walk of one parent's children is in its UBL sequence.
+struct Order<'a> {
+    last_index: &'a mut usize,
+    counts: &'a mut [usize],
+}
+
 fn check_child(
     parent: &Node<'_>,
     kid: &Node<'_>,
     type_name: &str,
     format: Format,
-    last_index: &mut usize,
-    counts: &mut [usize],
+    ctx: &ValidationContext,
+    order: &mut Order<'_>,
     out: &mut Findings,
 ) {
+    let Order { last_index, counts } = order;
     let name = kid.el.name.as_str();
     let Some(slot) = schema::slot(type_name, name) else {
         out.push(
@@ -181,10 +185,11 @@ fn check_child(
     // Order is an XML schema (xsd:sequence) rule; JSON objects are unordered, and the official
     // JSON samples do not follow the UBL order (UBLExtensions/Signature last, §6.2).
     if format == Format::Xml {
-        if slot.index < *last_index {
-            out.push("S002", C, Severity::Error, kid, format!("`{name}` is out of UBL 2.1 order in `{}`: it must come before elements it follows here", parent.el.name), None);
+        if slot.index < **last_index {
+            out.push_mut("S002", C, Severity::Error, kid, format!("`{name}` is out of UBL 2.1 order in `{}`: it must come before elements it follows here", parent.el.name), None)
+                .published(&invois_api::validator_errors::INVALID_CHILD_ELEMENT, &[]);
         } else {
-            *last_index = slot.index;
+            **last_index = slot.index;
         }
     }
     let expected_ns = match slot.entry.1 {
@@ -203,13 +208,19 @@ fn check_child(
         );
     }
     match slot.entry.1 {
-        Child::L(kind) => check_leaf(kid, kind, format, out),
-        Child::A(_) => walk(kid, format, out),
+        Child::L(kind) => check_leaf(kid, kind, format, ctx, out),
+        Child::A(_) => walk(kid, format, ctx, out),
         Child::O | Child::X => {}
     }
 }
 
-fn check_leaf(node: &Node<'_>, kind: K, format: Format, out: &mut Findings) {
+fn check_leaf(
+    node: &Node<'_>,
+    kind: K,
+    format: Format,
+    ctx: &ValidationContext,
+    out: &mut Findings,
+) {
     if !node.el.children.is_empty() {
         out.error(
             "S006",
@@ -234,8 +245,8 @@ fn check_leaf(node: &Node<'_>, kind: K, format: Format, out: &mut Findings) {
         return;
     };
     let text = value.text.as_str();
-    let bad = |out: &mut Findings, what: &str| {
-        out.push(
+    let bad = |out: &mut Findings, what: &str, dated: Option<Rule>| {
+        let f = out.push_mut(
             "S005",
             C,
             Severity::Error,
@@ -243,27 +254,35 @@ fn check_leaf(node: &Node<'_>, kind: K, format: Format, out: &mut Findings) {
             format!("`{}` must be {what}", node.el.name),
             Some(text),
         );
+        if let Some(rule) = dated {
+            f.dated(rule, ctx);
+        }
     };
     if kind.is_numeric() {
         if format == Format::Json && value.kind != ValueKind::Number {
-            bad(out, "a JSON number");
+            bad(out, "a JSON number", None);
         } else if !is_plain_decimal(text) {
-            bad(out, "a decimal number without exponent");
+            // A number in scientific notation was accepted until the rule of 30 Apr 2026;
+            // anything else that is not a number never was.
+            let scientific =
+                text.contains(['e', 'E']) && text.parse::<f64>().is_ok_and(f64::is_finite);
+            let dated = scientific.then_some(Rule::PlainAmounts);
+            bad(out, "a decimal number without exponent", dated);
         }
     } else if kind == K::Indicator {
         if (format == Format::Json && value.kind != ValueKind::Bool)
             || !(text == "true" || text == "false")
         {
-            bad(out, "a boolean (true or false)");
+            bad(out, "a boolean (true or false)", None);
         }
     } else if format == Format::Json && value.kind != ValueKind::String {
-        bad(out, "a JSON string");
+        bad(out, "a JSON string", None);
     } else if kind == K::Date
         && (text.len() != 10 || chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_err())
     {
-        bad(out, "a date YYYY-MM-DD");
+        bad(out, "a date YYYY-MM-DD", Some(Rule::DateFormat));
     } else if kind == K::Time && !is_time(text) {
-        bad(out, "a time HH:MM:SS with an optional Z or offset");
+        bad(out, "a time HH:MM:SS with an optional Z or offset", None);
     }
 }
 

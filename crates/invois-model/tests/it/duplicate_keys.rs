@@ -1,7 +1,7 @@
 //! A JSON key written twice in one object: `S008`, with the key and both occurrences named.
 
 use invois_model::validate::validate_structure;
-use invois_model::{Category, Document, Finding, Format, ParseError, Severity};
+use invois_model::{Category, Document, Finding, Format, ParseError, Severity, ValidationContext};
 use invois_testkit::{Kind, Version};
 
 /// The 1.0 invoice fixture, minified (members in the fixture's order).
@@ -16,7 +16,7 @@ fn insert_after(text: &str, anchor: &str, insertion: &str) -> String {
 }
 
 fn s008(doc: &Document) -> Vec<Finding> {
-    validate_structure(doc)
+    validate_structure(doc, &ValidationContext::at(chrono::Utc::now()))
         .findings
         .into_iter()
         .filter(|f| f.code == "S008")
@@ -58,7 +58,7 @@ fn a_repeated_member_is_an_error_naming_the_key_and_both_paths() {
         "{}",
         f.rule
     );
-    assert!(!validate_structure(&doc).is_valid());
+    assert!(!validate_structure(&doc, &ValidationContext::at(chrono::Utc::now())).is_valid());
     assert_eq!(doc.duplicate_keys(), found);
     // Nothing is silently dropped: the tree holds both, the first first.
     let ids: Vec<_> = doc

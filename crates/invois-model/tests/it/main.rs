@@ -7,6 +7,8 @@ mod common;
 
 mod codes;
 mod duplicate_keys;
+mod lhdn_codes;
+mod rules;
 mod samples;
 mod simple;
 mod validate;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use invois_api::DocumentStatus;
 use invois_model::tree::{Element, Value};
 use invois_model::validate::{ReferenceLookup, ReferencedDocument};
 use invois_model::{
@@ -230,6 +231,13 @@ fn state_17_only_for_consolidated_or_foreign() {
     ];
     let mut doc = example(DocumentType::Invoice);
     set(&mut doc, &state, "17");
+    // The rule is dated (30 Apr 2026): a warning before, an error from then on.
+    assert!(validate(&doc, &ctx()).has("CF009"));
+    assert!(validate(&doc, &ctx()).is_valid());
+    let from = Utc.with_ymd_and_hms(2026, 4, 30, 4, 0, 0).unwrap();
+    let mut doc = model::example(DocumentType::Invoice, "1.0", from - Duration::hours(1)).unwrap();
+    set(&mut doc, &state, "17");
+    let ctx = || ValidationContext::at(from);
     assert_eq!(codes(&validate(&doc, &ctx())), ["CF009"]);
     // Foreign address: allowed.
     let mut foreign = doc.clone();
@@ -493,7 +501,7 @@ impl ReferenceLookup for Originals {
         match uuid {
             "F9D425P6DS7D8IU8ENCQEA5AQ1" => Some(ReferencedDocument {
                 document_type: DocumentType::Invoice,
-                valid: true,
+                status: DocumentStatus::Valid,
             }),
             _ => None,
         }
