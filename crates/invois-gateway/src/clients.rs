@@ -63,4 +63,14 @@ impl ClientPool {
     pub fn base(&self) -> &Client {
         &self.base
     }
+
+    /// What a login sends ([`Client::login_fingerprint`]) and how (taxpayer or intermediary):
+    /// another value means a recorded login halt no longer applies.
+    pub fn login_fingerprint(&self) -> String {
+        let mode = match self.mode {
+            LoginMode::Taxpayer => "taxpayer",
+            LoginMode::Intermediary => "intermediary",
+        };
+        format!("{}-{mode}", self.base.login_fingerprint())
+    }
 }

@@ -1,5 +1,6 @@
 //! A one-page operator dashboard: counts by state, recent submissions, recent documents and
-//! recent webhook deliveries.
+//! recent webhook deliveries; above them, a red banner while MyInvois' refusal of the login
+//! halts sending (see [`crate::login`]).
 //!
 //! One self-contained HTML page: no external assets, no script (it refreshes itself every
 //! five seconds with a `<meta http-equiv="refresh">`). The page is a `maud` template, so
@@ -19,8 +20,8 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::store::{
-    DocumentRecord, DocumentState, Store, StoreError, SubmissionFilter, SubmissionRecord,
-    WebhookFilter, WebhookLogEntry, WebhookState,
+    DocumentRecord, DocumentState, LoginHaltRecord, Store, StoreError, SubmissionFilter,
+    SubmissionRecord, WebhookFilter, WebhookLogEntry, WebhookState,
 };
 
 /// Rows per table.
@@ -43,6 +44,8 @@ const STYLE: &str = concat!(
     ".card{border:1px solid #ddd;border-radius:4px;padding:.4em .8em;min-width:7em}",
     ".card b{display:block;font-size:1.4em}",
     "code{font-size:.9em}",
+    ".halt{background:#ffd6d6;border:2px solid #b00020;border-radius:4px;",
+    "padding:.6em 1em;margin:1em 0}.halt h2{margin:0 0 .4em;color:#b00020}",
 );
 
 /// `GET /dashboard` (the page) and `GET /` (a redirect to it).
@@ -77,6 +80,7 @@ async fn page(State(store): State<Arc<Store>>) -> Response {
 
 /// What the page shows, read from the store in one place.
 struct View {
+    halts: Vec<LoginHaltRecord>,
     documents_by_state: BTreeMap<DocumentState, u64>,
     hooks_by_state: BTreeMap<WebhookState, u64>,
     submissions: Vec<SubmissionRecord>,
@@ -87,6 +91,7 @@ struct View {
 impl View {
     async fn read(store: &Store) -> Result<View, StoreError> {
         Ok(View {
+            halts: store.login_halts().list().await?,
             documents_by_state: store.documents().count_by_state().await?,
             hooks_by_state: store.outbox().count_by_state().await?,
             submissions: store
@@ -127,6 +132,9 @@ fn page_markup(v: &View) -> Markup {
             }
             body {
                 h1 { "invois gateway" }
+                @for halt in &v.halts {
+                    (halt_banner(halt))
+                }
                 h2 { "Documents by state" }
                 div.cards {
                     @for state in DocumentState::ALL {
@@ -143,6 +151,29 @@ fn page_markup(v: &View) -> Markup {
                 (documents_table(&v.documents))
                 (hooks_table(&v.hooks))
                 p { small { "Refreshes every 5 seconds." } }
+            }
+        }
+    }
+}
+
+/// Sending is halted: LHDN's answer, the fix, how to resume. Escaped like everything else.
+fn halt_banner(halt: &LoginHaltRecord) -> Markup {
+    let view = crate::login::LoginHaltView::of(halt);
+    html! {
+        div.halt role="alert" {
+            h2 { "Sending halted: MyInvois refused the login of client id " (view.client_id) }
+            p {
+                "HTTP " (view.status)
+                @if let Some(code) = &view.code { " " code { (code) } }
+                @if let Some(text) = &view.description { ": " (text) }
+                @if let Some(id) = &view.correlation_id { " (correlationId " code { (id) } ")" }
+                ", " (view.refusals) " refusal(s) since " (time(view.halted_at)) "."
+            }
+            p { b { "Fix: " } (view.fix) "." }
+            p {
+                "Then restart with the new credentials, or resume with "
+                code { "POST " (crate::login::resume_path(&view.client_id)) }
+                "; otherwise one login is tried again at " (time(view.retry_at)) "."
             }
         }
     }

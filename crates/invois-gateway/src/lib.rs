@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod document_errors;
 pub mod http;
 pub mod intake;
+pub mod login;
 pub mod metrics;
 pub mod next_steps;
 pub mod notes;

@@ -29,6 +29,7 @@
 //! | `documents` | gauge | `state` (every state, zeros included) |
 //! | `webhook_deliveries` | gauge | `state` |
 //! | `store_up` | gauge | | 1 when the scrape could read the store |
+//! | `login_halted` | gauge | `client_id` (1 while MyInvois' refusal halts its logins, else 0) |
 //!
 //! prometheus-client appends `_total` to a counter's name itself (and refuses a registered
 //! name that already ends in it), so counters are registered without the suffix: the exposed
@@ -109,6 +110,11 @@ struct StateLabel {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientLabel {
+    client_id: String,
+}
+
 /// The handles the gateway counts with; each is also registered in `Inner::registry`.
 #[derive(Debug)]
 struct Series {
@@ -127,6 +133,7 @@ struct Series {
     polls: Counter,
     prepared: Counter,
     rejected_locally: Counter,
+    login_halted: Family<ClientLabel, Gauge<u64, AtomicU64>>,
 }
 
 impl Series {
@@ -147,6 +154,7 @@ impl Series {
             polls: Counter::default(),
             prepared: Counter::default(),
             rejected_locally: Counter::default(),
+            login_halted: Family::default(),
         }
     }
 
@@ -229,6 +237,11 @@ impl Series {
         ] {
             r.register(name, help, counter.clone());
         }
+        r.register(
+            "login_halted",
+            "1 while MyInvois' refusal of the login halts this client id's sending",
+            self.login_halted.clone(),
+        );
         r
     }
 }
@@ -237,6 +250,9 @@ impl Series {
 struct Inner {
     series: Series,
     registry: Registry,
+    /// Budget answers per endpoint class (granted, waited), for the dashboard's chart: the
+    /// same counts as the budget series, kept where they can be read back.
+    budget_use: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
 }
 
 /// The gateway's metrics. Clones share the same counters.
@@ -250,7 +266,11 @@ impl Default for Metrics {
         let series = Series::new();
         let registry = series.registry();
         Metrics {
-            inner: Arc::new(Inner { series, registry }),
+            inner: Arc::new(Inner {
+                series,
+                registry,
+                budget_use: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            }),
         }
     }
 }
@@ -363,6 +383,31 @@ impl Metrics {
             .inc();
     }
 
+    /// Rate-budget answers per endpoint class since start: (class, granted, waited).
+    pub fn budget_use(&self) -> Vec<(String, u64, u64)> {
+        self.inner
+            .budget_use
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(class, (granted, waited))| (class.clone(), *granted, *waited))
+            .collect()
+    }
+
+    fn count_budget_answer(&self, class: &str, answer: &Result<Admission, BudgetError>) {
+        let mut tally = self
+            .inner
+            .budget_use
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = tally.entry(class.to_owned()).or_default();
+        match answer {
+            Ok(Admission::Granted) => entry.0 += 1,
+            Ok(Admission::WaitUntil(_)) => entry.1 += 1,
+            Err(_) => {}
+        }
+    }
+
     /// Counts one Get Submission poll.
     pub fn poll(&self) {
         self.series().polls.inc();
@@ -380,6 +425,17 @@ impl Metrics {
             .webhook_attempts
             .get_or_create(&ResultLabel { result })
             .inc();
+    }
+
+    /// Sets `invois_login_halted{client_id}`: 1 while MyInvois' refusal halts the client
+    /// id's logins (see [`crate::login`]), 0 once they are accepted.
+    pub fn login_halted(&self, client_id: &str, halted: bool) {
+        self.series()
+            .login_halted
+            .get_or_create(&ClientLabel {
+                client_id: client_id.to_owned(),
+            })
+            .set(u64::from(halted));
     }
 
     /// Counts documents rejected by local validation.
@@ -499,6 +555,7 @@ impl RateBudget for MeteredBudget {
                 class: key.class.key(),
             })
             .inc();
+        self.metrics.count_budget_answer(key.class.key(), &answer);
         answer
     }
 

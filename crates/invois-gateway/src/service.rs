@@ -8,6 +8,7 @@ use invois_sign::Signer;
 
 use crate::clients::ClientPool;
 use crate::http::{self, ApiState};
+use crate::login::LoginWatch;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineConfig, Shutdown};
 use crate::store::Store;
@@ -22,6 +23,7 @@ pub struct Gateway {
     api: ApiState,
     metrics: Metrics,
     webhooks: Option<Webhooks>,
+    login: LoginWatch,
 }
 
 impl Gateway {
@@ -37,6 +39,8 @@ impl Gateway {
         let clock = clients.base().clock().clone();
         let metrics = config.metrics.clone();
         let pipeline = Pipeline::new(Arc::clone(&store), clients.clone(), signer, config);
+        let login =
+            LoginWatch::new(Arc::clone(&store), clients.clone()).with_metrics(metrics.clone());
         let api = ApiState::new(Arc::clone(&store), clients, clock);
         Gateway {
             store,
@@ -44,6 +48,7 @@ impl Gateway {
             api,
             metrics,
             webhooks: None,
+            login,
         }
     }
 
@@ -68,6 +73,11 @@ impl Gateway {
     /// The pipeline.
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
+    }
+
+    /// What records a login MyInvois refused for good (see [`crate::login`]).
+    pub fn login_watch(&self) -> &LoginWatch {
+        &self.login
     }
 
     /// The API's shared state.
@@ -104,6 +114,12 @@ impl Gateway {
         listener: tokio::net::TcpListener,
         shutdown: Shutdown,
     ) -> std::io::Result<()> {
+        // Before the pipeline starts: a halt recorded under the same credentials holds, so
+        // a restart sends no login MyInvois already refused.
+        if let Err(e) = self.login.restore().await {
+            tracing::error!(error = %e, "could not read the recorded login halt");
+        }
+        let login = tokio::spawn(self.login.clone().run(shutdown.clone()));
         let pipeline = self.pipeline.clone();
         let loops = {
             let s = shutdown.clone();
@@ -119,6 +135,7 @@ impl Gateway {
             .serve(listener, async move { stop.wait().await })
             .await;
         let _ = loops.await;
+        let _ = login.await;
         if let Some(h) = hooks {
             let _ = h.await;
         }

@@ -138,6 +138,59 @@ pub enum WebhookError {
     Config(String),
 }
 
+/// The event announcing that MyInvois refused a client id's login for good and sending
+/// halted (see [`crate::login`]).
+pub const EVENT_LOGIN_HALTED: &str = "client.login_halted";
+/// The event announcing that the client id's logins are accepted again (or its halt was
+/// forgotten because its credentials changed).
+pub const EVENT_LOGIN_RESUMED: &str = "client.login_resumed";
+
+/// The attempts a login event's delivery is given (document events get the configured
+/// `max_attempts` when relayed; a login event is queued where it happens, which may be
+/// before any webhook is configured).
+const LOGIN_EVENT_ATTEMPTS: i64 = 12;
+
+/// The JSON body announcing that a client id's logins halted or resumed
+/// ([`EVENT_LOGIN_HALTED`], [`EVENT_LOGIN_RESUMED`]). Deduplicate by `X-Invois-Delivery`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LoginPayload {
+    /// `client.login_halted` or `client.login_resumed`, as in `X-Invois-Event`.
+    pub event: String,
+    /// The client id.
+    pub client_id: String,
+    /// Why, with `client.login_halted` only: LHDN's answer, the fix and the ways to resume.
+    pub halt: Option<crate::login::LoginHaltView>,
+    /// When the gateway saw the change (RFC 3339, microseconds, UTC).
+    #[schema(format = DateTime)]
+    pub occurred_at: String,
+}
+
+/// The delivery announcing that `client_id`'s logins halted (`halt` given) or resumed.
+pub fn login_announcement(
+    client_id: &str,
+    halt: Option<crate::login::LoginHaltView>,
+    at: DateTime<Utc>,
+) -> crate::store::NewWebhook {
+    let event = if halt.is_some() {
+        EVENT_LOGIN_HALTED
+    } else {
+        EVENT_LOGIN_RESUMED
+    };
+    let payload = LoginPayload {
+        event: event.to_owned(),
+        client_id: client_id.to_owned(),
+        halt,
+        occurred_at: at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    };
+    crate::store::NewWebhook {
+        document_id: None,
+        event: event.to_owned(),
+        // Strings, numbers and options only: serializing cannot fail.
+        payload: serde_json::to_value(&payload).unwrap_or(Value::Null),
+        max_attempts: LOGIN_EVENT_ATTEMPTS,
+    }
+}
+
 /// The event name of a status change: `document.<state>`.
 pub fn event_name(state: DocumentState) -> String {
     format!("document.{}", state.as_str())

@@ -13,7 +13,8 @@
 //! | `POST /v1/documents/{id}/retry` | send a failed or locally rejected document again |
 //! | `POST /v1/documents/{id}/notes` | a credit, debit or refund note built from a valid one |
 //! | `GET /v1/submissions` | submission attempts (never their payloads) |
-//! | `GET /health`, `GET /ready` | liveness; readiness (the store answers) |
+//! | `POST /v1/clients/{client_id}/resume` | send a login MyInvois refused for good again |
+//! | `GET /health`, `GET /ready` | liveness; readiness (the store answers, logins not halted) |
 //! | `GET /openapi.json` | this API, described |
 //!
 //! Every error is `{"error":{"code","message","field"?,"correlation_id"}}` ([`ApiError`]), on
@@ -46,6 +47,7 @@ use crate::intake::Intake;
 use crate::store::{ApiKeyRecord, DocumentKey, Store};
 
 mod actions;
+mod clients;
 mod documents;
 mod error;
 mod openapi;
@@ -82,6 +84,11 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
             post(actions::create_note),
         ),
         ("GET", "/v1/submissions", get(submissions::list)),
+        (
+            "POST",
+            "/v1/clients/{client_id}/resume",
+            post(clients::resume),
+        ),
         ("GET", "/health", get(health)),
         ("GET", "/ready", get(ready)),
         ("GET", "/openapi.json", get(serve_openapi)),
@@ -304,7 +311,8 @@ pub(crate) struct Health {
 /// `GET /ready`'s answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct Ready {
-    /// Always `ready`; a store that does not answer is 503 `not_ready` instead.
+    /// Always `ready`; a store that does not answer is 503 `not_ready` instead, and logins
+    /// MyInvois refused for good 503 `login_halted`.
     #[schema(value_type = String, example = "ready")]
     status: &'static str,
     /// The gateway's clock, RFC 3339.
@@ -326,7 +334,7 @@ pub(crate) async fn health() -> axum::Json<Health> {
     axum::Json(Health { status: "ok" })
 }
 
-/// `GET /ready`: the store answers.
+/// `GET /ready`: the store answers, and MyInvois accepts the gateway's login.
 #[utoipa::path(
     get,
     path = "/ready",
@@ -335,11 +343,23 @@ pub(crate) async fn health() -> axum::Json<Health> {
     responses(
         (status = 200, description = "The database answers; document counts by state.",
          body = Ready),
-        (status = 503, description = "The database does not answer (`not_ready`).",
+        (status = 503, description = "The database does not answer (`not_ready`), or \
+         MyInvois refused the gateway's login for good and sending is halted \
+         (`login_halted`: the message has LHDN's answer, the fix and how to resume).",
          body = ErrorBody),
     ),
 )]
 pub(crate) async fn ready(State(state): State<ApiState>) -> Result<axum::Json<Ready>, ApiError> {
+    let client_id = state.clients.client_id();
+    // Not ready while nothing can be sent: an orchestrator's alert, not a restart, is the
+    // remedy (a restart with the same credentials stays halted).
+    if let Ok(Some(halt)) = state.store.login_halts().get(client_id).await {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "login_halted",
+            crate::login::halt_message(&halt),
+        ));
+    }
     match state.store.documents().count_by_state().await {
         Ok(counts) => Ok(axum::Json(Ready {
             status: "ready",

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::webhooks::WebhookPayload;
+use crate::webhooks::{LoginPayload, WebhookPayload};
 
 /// The name of the bearer API-key scheme every `/v1` operation requires.
 const API_KEY: &str = "apiKey";
@@ -45,13 +45,14 @@ const API_KEY: &str = "apiKey";
         super::actions::retry,
         super::actions::create_note,
         super::submissions::list,
+        super::clients::resume,
         super::health,
         super::ready,
         super::serve_openapi,
         crate::webhooks::list_deliveries,
         crate::webhooks::replay_delivery,
     ),
-    components(schemas(WebhookPayload)),
+    components(schemas(WebhookPayload, LoginPayload)),
     modifiers(&Conventions),
     tags(
         (name = "documents", description = "Submit, correct, read, list and cancel documents."),
@@ -126,34 +127,49 @@ fn error_ref() -> Ref {
     Ref::from_schema_name("Error")
 }
 
-/// The webhook the gateway POSTs to the ERP on every document status change.
+/// The webhooks the gateway POSTs to the ERP: every document status change, and a client
+/// id's logins halting or resuming.
 fn webhooks() -> Paths {
-    let body = RequestBodyBuilder::new()
-        .description(Some(
+    let mut paths = Paths::new();
+    for (id, summary, schema, description) in [
+        (
+            "documentStatusChanged",
+            "A document's status changed",
+            "WebhookPayload",
             "A snapshot of the document. Signed: `X-Invois-Signature` is `sha256=` and the hex \
              HMAC-SHA256 of `<X-Invois-Timestamp>.<body>`. Deduplicate by `event_id`.",
-        ))
-        .content(
-            "application/json",
-            Content::new(Some(Ref::from_schema_name("WebhookPayload"))),
-        )
-        .build();
-    let op = OperationBuilder::new()
-        .operation_id(Some("documentStatusChanged"))
-        .summary(Some("A document's status changed"))
-        .request_body(Some(body))
-        .response(
-            "2XX",
-            ResponseBuilder::new()
-                .description("Acknowledged; anything else is retried with backoff.")
-                .build(),
-        )
-        .build();
-    let mut paths = Paths::new();
-    paths.paths.insert(
-        "documentStatusChanged".to_owned(),
-        PathItem::new(HttpMethod::Post, op),
-    );
+        ),
+        (
+            "clientLoginChanged",
+            "MyInvois refused the login for good and sending halted, or it resumed",
+            "LoginPayload",
+            "`client.login_halted` (with LHDN's answer, the fix and the ways to resume) or \
+             `client.login_resumed` (X-Invois-Event). Signed like every delivery. Deduplicate \
+             by `X-Invois-Delivery`.",
+        ),
+    ] {
+        let body = RequestBodyBuilder::new()
+            .description(Some(description))
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name(schema))),
+            )
+            .build();
+        let op = OperationBuilder::new()
+            .operation_id(Some(id))
+            .summary(Some(summary))
+            .request_body(Some(body))
+            .response(
+                "2XX",
+                ResponseBuilder::new()
+                    .description("Acknowledged; anything else is retried with backoff.")
+                    .build(),
+            )
+            .build();
+        paths
+            .paths
+            .insert(id.to_owned(), PathItem::new(HttpMethod::Post, op));
+    }
     paths
 }
 
@@ -227,5 +243,20 @@ mod tests {
             assert!(text.contains(&format!("\"{name}\"")), "{name} in {text}");
         }
         assert!(doc["webhooks"]["documentStatusChanged"]["post"].is_object());
+    }
+
+    /// The login events and the resume route are described with their types (issue 16).
+    #[test]
+    fn login_halts_are_described() {
+        let doc: serde_json::Value = serde_json::from_str(openapi_json()).unwrap();
+        assert!(doc["webhooks"]["clientLoginChanged"]["post"].is_object());
+        let schemas = &doc["components"]["schemas"];
+        for name in ["LoginPayload", "LoginHaltView", "ClientLogin"] {
+            assert!(schemas[name].is_object(), "{name}");
+        }
+        let resume = &doc["paths"]["/v1/clients/{client_id}/resume"]["post"];
+        for status in ["200", "404", "409", "502", "401"] {
+            assert!(resume["responses"][status].is_object(), "{status}");
+        }
     }
 }

@@ -30,6 +30,7 @@ mod dialect;
 mod documents;
 mod external;
 mod leases;
+mod login_halts;
 mod outbox;
 mod submissions;
 mod types;
@@ -39,6 +40,7 @@ pub use api_keys::ApiKeys;
 pub use archive::Archive;
 pub use db::Db;
 pub use documents::Documents;
+pub use login_halts::{LoginHaltRecord, LoginHalts};
 pub use external::*;
 pub use outbox::{Announce, Announcement, Outbox};
 pub use submissions::Submissions;
@@ -166,6 +168,14 @@ impl Store {
     /// Documents issued outside the gateway.
     pub fn archive(&self) -> Archive<'_> {
         Archive {
+            db: &self.db,
+            clock: &self.clock,
+        }
+    }
+
+    /// Client ids whose logins MyInvois refused for good.
+    pub fn login_halts(&self) -> LoginHalts<'_> {
+        LoginHalts {
             db: &self.db,
             clock: &self.clock,
         }

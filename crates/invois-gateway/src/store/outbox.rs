@@ -88,6 +88,21 @@ pub struct Announcement {
 /// [`crate::webhooks::announce`]).
 pub type Announce = dyn Fn(&DocumentEvent, &DocumentRecord) -> Announcement + Send + Sync;
 
+/// The statement adding `new` to the outbox, due at `now`; also run inside other
+/// repositories' transactions, so a change and its announcement commit together.
+pub(super) fn enqueue_sql(new: &NewWebhook, now: DateTime<Utc>) -> Sql<'_> {
+    Sql::new(format!(
+        "INSERT INTO webhook_deliveries (document_id, event, payload, state, attempts, \
+         max_attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5) RETURNING {HOOK_COLS}"
+    ))
+    .bind(new.document_id.map(|d| d.0))
+    .bind(&new.event)
+    .bind(new.payload.to_string())
+    .bind(new.max_attempts.max(1))
+    .bind(now)
+}
+
 /// The webhook outbox repository (see the module docs).
 #[derive(Debug, Clone, Copy)]
 pub struct Outbox<'a> {
@@ -99,17 +114,7 @@ impl Outbox<'_> {
     /// Adds a delivery to the outbox, due now.
     #[tracing::instrument(skip_all)]
     pub async fn enqueue(&self, new: NewWebhook) -> Result<WebhookDelivery, StoreError> {
-        let now = now(self.clock);
-        let sql = Sql::new(format!(
-            "INSERT INTO webhook_deliveries (document_id, event, payload, state, attempts, \
-             max_attempts, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5) RETURNING {HOOK_COLS}"
-        ))
-        .bind(new.document_id.map(|d| d.0))
-        .bind(&new.event)
-        .bind(new.payload.to_string())
-        .bind(new.max_attempts.max(1))
-        .bind(now);
+        let sql = enqueue_sql(&new, now(self.clock));
         self.db.writer().fetch_one::<HookRow>(sql).await?.try_into()
     }
 

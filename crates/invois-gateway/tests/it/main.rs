@@ -11,6 +11,7 @@ mod hooks_common;
 
 mod archive;
 mod http_api;
+mod login_halt;
 mod metrics_dashboard;
 mod multi_instance;
 mod open;

@@ -1,0 +1,20 @@
+-- Logins MyInvois refused for good (issue 16): one row per client id while its logins are
+-- halted, so that a restart with unchanged credentials stays halted and every instance,
+-- /ready, the dashboard and /metrics show it. Keep in step with migrations/postgres.
+CREATE TABLE login_halts (
+    client_id TEXT PRIMARY KEY,
+    -- The client's login fingerprint (a digest of the token URL, client id and secret):
+    -- another value means the configuration changed, and the halt no longer applies.
+    fingerprint TEXT NOT NULL,
+    -- '' when the refused login sent no onbehalfof.
+    on_behalf_of TEXT NOT NULL,
+    token_url TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    correlation_id TEXT,
+    -- The identity service's answer (an RFC 6749 error body; a refusal carries no token).
+    body TEXT NOT NULL,
+    halted_at TEXT NOT NULL,
+    refused_at TEXT NOT NULL,
+    retry_at TEXT NOT NULL,
+    refusals INTEGER NOT NULL
+);
