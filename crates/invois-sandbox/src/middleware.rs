@@ -158,7 +158,7 @@ pub(crate) async fn api_call(State(sandbox): State<Sandbox>, req: Request, next:
         retry_after_secs: None,
         blocked_credential: None,
     };
-    crate::report::describe_request(&mut record, req.uri());
+    let listing = crate::report::describe_request(&mut record, req.uri());
 
     let resp = if matches!(
         endpoint,
@@ -178,7 +178,7 @@ pub(crate) async fn api_call(State(sandbox): State<Sandbox>, req: Request, next:
     }
     record.endpoint = record.endpoint.or(endpoint);
     record.status = resp.status().as_u16();
-    crate::report::describe_response(&sandbox, &mut record, resp.headers());
+    crate::report::describe_response(&sandbox, &mut record, listing, resp.headers());
     sandbox.inner.config.observer.on_call(&record);
     if let Some(recorder) = &sandbox.inner.recorder {
         recorder.record(&record);

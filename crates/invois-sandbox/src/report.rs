@@ -282,10 +282,18 @@ impl Report {
     }
 }
 
+/// What a document listing asked for, beyond [`CallRecord::filters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Listing {
+    /// Only documents received from others (`invoiceDirection=Received`): such a listing
+    /// cannot be following the caller's own submissions, so it is not polling.
+    received_only: bool,
+}
+
 /// Fills what the request says: the resource in the path, list filters.
-pub(crate) fn describe_request(record: &mut CallRecord, uri: &Uri) {
+pub(crate) fn describe_request(record: &mut CallRecord, uri: &Uri) -> Listing {
     let Some(endpoint) = record.endpoint else {
-        return;
+        return Listing::default();
     };
     let path = uri.path().trim_end_matches('/');
     let mut segments = path.rsplit('/');
@@ -311,11 +319,22 @@ pub(crate) fn describe_request(record: &mut CallRecord, uri: &Uri) {
             })
             .map(|(k, _)| k.into_owned())
             .collect();
+        // Search spells it invoiceDirection, Recent InvoiceDirection.
+        let received_only = url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| {
+            k.eq_ignore_ascii_case("invoiceDirection") && v.trim().eq_ignore_ascii_case("Received")
+        });
+        return Listing { received_only };
     }
+    Listing::default()
 }
 
 /// Fills what only the response or the store knows.
-pub(crate) fn describe_response(sandbox: &Sandbox, record: &mut CallRecord, headers: &HeaderMap) {
+pub(crate) fn describe_response(
+    sandbox: &Sandbox,
+    record: &mut CallRecord,
+    listing: Listing,
+    headers: &HeaderMap,
+) {
     record.retry_after_secs = headers
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -328,7 +347,9 @@ pub(crate) fn describe_response(sandbox: &Sandbox, record: &mut CallRecord, head
             }
         }
         // These two are limited to 12 calls a minute, so a scan of the store is affordable.
-        Some(Endpoint::GetRecentDocuments | Endpoint::SearchDocuments) => {
+        Some(Endpoint::GetRecentDocuments | Endpoint::SearchDocuments)
+            if !listing.received_only =>
+        {
             if let Some(client) = &record.client_id {
                 let store = sandbox.inner.store.lock();
                 let mut uids: Vec<String> = store

@@ -652,3 +652,57 @@ async fn the_invois_client_sends_a_refused_login_once() {
         render::text(&report)
     );
 }
+
+/// A search for received documents (direction Received) cannot be following the caller's own
+/// submissions, so it is no polling finding even while one is in progress; the same search
+/// without the direction is.
+#[tokio::test]
+async fn searching_received_documents_while_submitting_is_not_polling() {
+    let config = SandboxConfig {
+        // Validation stays "in progress" for the whole test.
+        validation_delay: Duration::from_secs(3600),
+        clock: Clock::starting_at(Utc::now(), 1.0),
+        ..SandboxConfig::default()
+    };
+    let h = crate::common::start_with(config).await;
+    let creds = h.supplier();
+    let token = h.token(&creds).await;
+    let doc = invoice("RCV-1", h.clock().now(), SUPPLIER_TIN, BUYER_TIN);
+    let (status, _, body) = h
+        .submit(&token, &submission(vec![entry_json(&doc, "RCV-1")]))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let now = h.clock().now();
+    let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let range = format!(
+        "submissionDateFrom={}&submissionDateTo={}",
+        fmt(now - chrono::Duration::hours(1)),
+        fmt(now + chrono::Duration::minutes(1))
+    );
+    let (status, _, _) = h
+        .get(
+            &token,
+            &format!("/api/v1.0/documents/search?invoiceDirection=Received&{range}"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let report = fetch_report(&h, &creds.client_id).await;
+    let c = client(&report, &creds.client_id);
+    assert!(
+        c.findings
+            .iter()
+            .all(|f| f.kind != FindingKind::PollingDocuments),
+        "{:#?}",
+        c.findings
+    );
+    let (status, _, _) = h
+        .get(&token, &format!("/api/v1.0/documents/search?{range}"))
+        .await;
+    assert_eq!(status, 200);
+    let report = fetch_report(&h, &creds.client_id).await;
+    let f = finding(
+        client(&report, &creds.client_id),
+        FindingKind::PollingDocuments,
+    );
+    assert_eq!(f.counts["Search Documents"], 1);
+}
