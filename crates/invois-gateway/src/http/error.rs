@@ -104,7 +104,8 @@ pub struct ErrorDetail {
     /// cancel_period_over, incorrect_state, active_referencing_documents,
     /// unsupported_media_type, payload_too_large, unreadable_body, malformed_json,
     /// route_not_found, method_not_allowed, internal, myinvois_error, myinvois_unavailable,
-    /// myinvois_login, rate_limited, store_unavailable, not_ready, cancelled_not_recorded.
+    /// myinvois_login, rate_limited, store_unavailable, not_ready, cancelled_not_recorded,
+    /// login_halted, login_refused.
     #[schema(value_type = String)]
     pub code: &'static str,
     /// What went wrong and what to do, in English.
