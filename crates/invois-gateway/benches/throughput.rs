@@ -169,6 +169,17 @@ async fn run() {
             .await
             .expect("sqlite store"),
     );
+    // An experiment knob: the store commits with `synchronous=FULL` (every commit fsynced);
+    // `INVOIS_BENCH_SQLITE_SYNCHRONOUS=normal` puts its one write connection back to NORMAL
+    // (fsync at checkpoints only), to measure what durability on power loss costs.
+    let synchronous: String = env_or("INVOIS_BENCH_SQLITE_SYNCHRONOUS", "full".to_owned());
+    if synchronous != "full" {
+        let write = store.db().sqlite_pool().expect("a SQLite store");
+        sqlx::query(&format!("PRAGMA synchronous = {synchronous}"))
+            .execute(write)
+            .await
+            .expect("PRAGMA synchronous");
+    }
 
     // Load: one sample invoice, adapted per internal id.
     let template =
@@ -378,6 +389,7 @@ async fn run() {
             format!("{:.2}", polls as f64 / submissions.max(1) as f64),
         ),
         ("token requests", tokens.to_string()),
+        ("SQLite synchronous", synchronous.clone()),
         ("load (s, real, not measured)", format!("{load_secs:.1}")),
         (
             "prepare (s, real, not measured)",
@@ -437,6 +449,7 @@ async fn run() {
         "pollsPerSubmission": polls as f64 / submissions.max(1) as f64,
         "tokenRequests": tokens,
         "callsByEndpoint": by_endpoint,
+        "sqliteSynchronous": synchronous,
         "loadSecs": load_secs,
         "prepareSecs": prepare_secs,
         "measuredRunSecs": run_secs,

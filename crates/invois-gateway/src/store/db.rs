@@ -63,15 +63,22 @@ impl Db {
     }
 
     /// Opens (creating if missing) a SQLite file with explicit options (WAL,
-    /// `create_if_missing`, foreign keys and a busy timeout are applied on top) and runs the
-    /// migrations.
+    /// `synchronous=FULL`, `create_if_missing`, foreign keys and a busy timeout are applied
+    /// on top) and runs the migrations.
     pub async fn open_sqlite(options: SqliteConnectOptions) -> Result<Db, StoreError> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode loses at most the last commits on power loss, never
-            // consistency; a process crash (SIGKILL) loses nothing committed.
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL: every commit is on disk (the WAL fsynced) before the call returns. NORMAL
+            // loses the last commits on power loss, and the gateway acts on a commit at
+            // once: an intent is followed by the POST, an intake by the ERP's 202, an outcome
+            // by the next intent. A lost intent made a restarted gateway send documents
+            // again, which MyInvois marks invalid as duplicates. The whole database, not the
+            // intent and outcome transactions alone: the writes all share one connection, so
+            // a FULL commit also flushes every NORMAL commit before it, and the only commits
+            // it would save a flush on (claims, poll schedules) are few and cheap next to the
+            // HTTP calls around them (docs/performance.md has the measured cost).
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
             // Documents and payloads are kilobytes to megabytes, so the default 2 MB page
@@ -109,6 +116,22 @@ impl Db {
             .max_connections(10)
             // Fail an unreachable server in seconds rather than hanging the start.
             .acquire_timeout(Duration::from_secs(10))
+            // A commit must be durable before the gateway acts on it (the POST follows the
+            // intent). `synchronous_commit=off` (server, database or role setting) would let
+            // a server crash lose it, so the gateway's sessions turn it back on; every other
+            // value (`local`, `remote_write`, `on`, `remote_apply`) flushes locally and is
+            // left as the operator chose.
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "SELECT set_config('synchronous_commit', 'on', false) \
+                         WHERE current_setting('synchronous_commit') = 'off'",
+                    )
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+                })
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
