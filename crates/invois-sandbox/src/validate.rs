@@ -3,15 +3,23 @@
 //! with one validation step per validator in the documented shape.
 //!
 //! Step names follow the numbering seen in real responses where one is known
-//! (`Step03-Duplicated Submission Validator` with `Error03`/`DS302` from the official error
-//! example, `Step08-Document Signature Validator`); the others are the sandbox's own numbering,
-//! in the order of LHDN's published validator list. The structure step (Step01) runs
-//! synchronously at submission and is recorded as passed for every accepted document.
+//! (`Step03-Duplicated Submission Validator` with `Error03` from the official error example,
+//! `Step08-Document Signature Validator`); the others are the sandbox's own numbering, in the
+//! order of LHDN's published validator list. The structure step (Step01) runs synchronously
+//! at submission and is recorded as passed for every accepted document.
 //!
 //! The list is pluggable: [`crate::SandboxConfig::validators`] takes any `Validator`. Each
 //! document is parsed once with `invois-model` and validated once (with the configured code
-//! tables); the Core Fields and Code steps report that report's findings, the signature step
-//! runs `invois-sign` against the configured trust store.
+//! tables, the sandbox clock and the environment of its profile, which decide the dated
+//! rules in force). Each step reports the findings of the LHDN validator it stands for
+//! ([`Finding::validator`]), adding what only the server knows (registered taxpayers, earlier
+//! documents); the signature step runs `invois-sign` against the configured trust store.
+//!
+//! An inner error carries LHDN's published code and text, placeholders filled, where LHDN
+//! publishes one for the rule (`invois_api::validator_errors`), and invois's own code and
+//! rule otherwise. A duplicate is `DV302`, not the `DS302` of LHDN's generic example: DS302
+//! is also the signature validator's code for a signature count other than one, and the
+//! Duplicate Document validator's own page gives DV302.
 
 #![expect(
     clippy::result_large_err,
@@ -23,6 +31,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use invois_api::documents::ValidationStep;
 use invois_api::platform::notification_type;
+use invois_api::validator_errors::{self as lhdn, Validator as Lhdn};
 use invois_api::windows::DUPLICATE_DOCUMENT_WINDOW;
 use invois_api::{DocumentStatus, StepError};
 use invois_model::{Category, Document, Finding, Report, Severity};
@@ -107,18 +116,19 @@ impl About<'_> {
     }
 }
 
-/// One inner error per finding: its code, its rule (with the offending value) and where it
-/// is ([`About::Element`]).
+/// One inner error per finding: LHDN's code and text where LHDN publishes the rule, else
+/// invois's code and rule (with the offending value); and where it is ([`About::Element`]).
 fn finding_error(f: &Finding) -> StepError {
-    let message = match &f.value {
-        Some(v) => format!("{} (value: {v:?})", f.rule),
-        None => f.rule.clone(),
+    let (code, message) = match (&f.lhdn_message, &f.value) {
+        (Some(text), _) => (f.lhdn_code.unwrap_or(f.code), text.clone()),
+        (None, Some(v)) => (f.code, format!("{} (value: {v:?})", f.rule)),
+        (None, None) => (f.code, f.rule.clone()),
     };
     let (property_name, property_path) = About::Element(&f.xpath).property();
     StepError {
         property_name,
         property_path,
-        error_code: Some(f.code.to_owned()),
+        error_code: Some(code.to_owned()),
         error: Some(message.clone()),
         error_ms: Some(message),
         target: None,
@@ -132,7 +142,11 @@ fn findings_error<'a>(
     outer: &str,
     findings: impl Iterator<Item = &'a Finding>,
 ) -> Option<StepError> {
-    let inner: Vec<StepError> = findings.map(finding_error).collect();
+    inner_errors(outer_code, outer, findings.map(finding_error).collect())
+}
+
+/// A step error holding these inner errors, if there are any.
+fn inner_errors(outer_code: &str, outer: &str, inner: Vec<StepError>) -> Option<StepError> {
     (!inner.is_empty()).then(|| StepError {
         property_name: None,
         property_path: None,
@@ -152,7 +166,6 @@ pub fn step_error(
     about: About<'_>,
     message: String,
 ) -> StepError {
-    let (property_name, property_path) = about.property();
     StepError {
         property_name: None,
         property_path: None,
@@ -160,16 +173,34 @@ pub fn step_error(
         error: Some(outer.to_owned()),
         error_ms: Some(outer.to_owned()),
         target: None,
-        inner_error: Some(vec![StepError {
-            property_name,
-            property_path,
-            error_code: Some(inner_code.to_owned()),
-            error: Some(message.clone()),
-            error_ms: Some(message),
-            target: None,
-            inner_error: None,
-        }]),
+        inner_error: Some(vec![inner_error(inner_code, about, message)]),
     }
+}
+
+/// One inner error about `about`. LHDN publishes no Malay texts, so `errorMs` repeats the
+/// English one.
+fn inner_error(code: &str, about: About<'_>, message: String) -> StepError {
+    let (property_name, property_path) = about.property();
+    StepError {
+        property_name,
+        property_path,
+        error_code: Some(code.to_owned()),
+        error: Some(message.clone()),
+        error_ms: Some(message),
+        target: None,
+        inner_error: None,
+    }
+}
+
+/// The report's errors that LHDN's `validator` reports.
+fn reported_by<'a>(
+    input: &'a ValidationInput<'_>,
+    validator: Lhdn,
+) -> impl Iterator<Item = &'a Finding> + 'a {
+    input
+        .report
+        .errors()
+        .filter(move |f| f.validator() == validator)
 }
 
 /// The XPath of a party's TIN: `AccountingSupplierParty` or `AccountingCustomerParty`.
@@ -181,14 +212,11 @@ fn tin_xpath(role: &str) -> String {
 pub const STRUCTURE_STEP: &str = "Step01-Structure Validator";
 
 /// `invois-model`'s Core Fields rules (mandatory fields and their forms), and its Arithmetic
-/// rules when [`SandboxConfig::check_arithmetic`] is on. The issue-time window (CF010/CF011)
-/// is the Taxpayer step's, the missing signature (CF013) the Signature step's, so they are
-/// not repeated here.
+/// rules when [`SandboxConfig::check_arithmetic`] is on. Findings another validator reports
+/// ([`Finding::validator`]: the issue-time window is the Taxpayer step's, a missing
+/// signature the Signature step's) are not repeated here.
 #[derive(Debug, Default)]
 pub struct CoreFieldsValidator;
-
-/// Core-field codes reported by other steps.
-const REPORTED_ELSEWHERE: [&str; 3] = ["CF010", "CF011", "CF013"];
 
 impl Validator for CoreFieldsValidator {
     fn name(&self) -> &str {
@@ -197,10 +225,8 @@ impl Validator for CoreFieldsValidator {
 
     fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError> {
         let arithmetic = input.config.check_arithmetic;
-        let findings = input.report.errors().filter(|f| {
-            (f.category == Category::CoreFields && !REPORTED_ELSEWHERE.contains(&f.code))
-                || (arithmetic && f.category == Category::Arithmetic)
-        });
+        let findings = reported_by(input, Lhdn::CoreFields)
+            .filter(|f| arithmetic || f.category != Category::Arithmetic);
         match findings_error("Error02", "Core Fields Validator", findings) {
             Some(e) => Err(e),
             None => Ok(()),
@@ -220,10 +246,7 @@ impl Validator for CodesValidator {
     }
 
     fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError> {
-        let findings = input
-            .report
-            .errors()
-            .filter(|f| f.category == Category::Codes);
+        let findings = reported_by(input, Lhdn::Code);
         match findings_error("Error06", "Code Validator", findings) {
             Some(e) => Err(e),
             None => Ok(()),
@@ -342,23 +365,26 @@ impl Validator for DuplicateDocumentValidator {
                     && key(d) == mine
             });
         match earlier {
-            Some(d) => Err(step_error(
-                "Error03",
-                "Duplicated Submission Validator",
-                "DS302",
-                About::Document,
-                format!(
-                    "Duplicated submitted document with UUID {} where the values of configured attributes match with values for the document with UUID: {}",
-                    doc.uuid, d.uuid
-                ),
-            )),
+            Some(d) => {
+                let published = lhdn::DUPLICATE_DOCUMENT;
+                Err(step_error(
+                    "Error03",
+                    published.validator.name(),
+                    published.code.unwrap_or_default(),
+                    About::Document,
+                    published.message(&[&doc.uuid, &d.uuid]),
+                ))
+            }
             None => Ok(()),
         }
     }
 }
 
-/// Issuer and receiver TINs are known taxpayers (or general TINs); the issue date-time is
-/// within 72 hours before submission and not in the future.
+/// Issuer and receiver TINs are known taxpayers (or general TINs), and an NRIC or army number
+/// given for a registered taxpayer is the one on file (ERR206); plus `invois-model`'s
+/// findings the Taxpayer validator reports: the issue date-time within 72 hours before
+/// submission and not in the future (CF010/CF011, read at the document's receipt), the
+/// foreign-buyer TIN as supplier (ERR208).
 #[derive(Debug, Default)]
 pub struct TaxpayerValidator;
 
@@ -369,65 +395,64 @@ impl Validator for TaxpayerValidator {
 
     fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError> {
         let doc = input.document;
-        let fail = |code: &str, xpath: &str, message: String| {
-            Err(step_error(
-                "Error04",
-                "Taxpayer Validator",
-                code,
-                About::Element(xpath),
-                message,
-            ))
-        };
         // The issuer is the supplier, or the buyer of a self-billed document.
         let (issuer_role, receiver_role) = if doc.facts.is_self_billed() {
             ("AccountingCustomerParty", "AccountingSupplierParty")
         } else {
             ("AccountingSupplierParty", "AccountingCustomerParty")
         };
+        let mut inner = Vec::new();
         if !input.fixtures.tin_known(doc.issuer_tin()) {
-            return fail(
+            inner.push(inner_error(
                 "TP001",
-                &tin_xpath(issuer_role),
+                About::Element(&tin_xpath(issuer_role)),
                 format!(
                     "Issuer TIN {} is not a registered taxpayer",
                     doc.issuer_tin()
                 ),
-            );
+            ));
         }
         if let Some(receiver) = doc.receiver_tin()
             && !input.fixtures.tin_known(receiver)
         {
-            return fail(
+            inner.push(inner_error(
                 "TP002",
-                &tin_xpath(receiver_role),
+                About::Element(&tin_xpath(receiver_role)),
                 format!("Receiver TIN {receiver} is not a registered taxpayer"),
-            );
+            ));
         }
-        if let Some(issued) = doc.facts.issued_at() {
-            if issued > doc.received {
-                return fail(
-                    "TP003",
-                    "/Invoice/cbc:IssueDate",
-                    format!(
-                        "The issue date and time {issued} is in the future (received {})",
-                        doc.received
-                    ),
-                );
-            }
-            // The issue window, not the cancellation one: they are equal today, not the same fact.
-            if doc.received - issued > invois_model::codes::ISSUE_WINDOW {
-                return fail(
-                    "TP004",
-                    "/Invoice/cbc:IssueDate",
-                    format!(
-                        "The issue date and time {issued} is more than {} hours before submission",
-                        invois_model::codes::ISSUE_WINDOW.num_hours()
-                    ),
-                );
-            }
+        for role in ["AccountingSupplierParty", "AccountingCustomerParty"] {
+            inner.extend(identity_mismatch(input, role));
         }
-        Ok(())
+        inner.extend(reported_by(input, Lhdn::Taxpayer).map(finding_error));
+        match inner_errors("Error04", Lhdn::Taxpayer.name(), inner) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
+}
+
+/// ERR206: the party's NRIC or army number is not the one LHDN's records (here, the fixture)
+/// hold for its TIN. Only registered taxpayers are compared; an unknown TIN is TP001/TP002's.
+fn identity_mismatch(input: &ValidationInput<'_>, role: &str) -> Option<StepError> {
+    let supplier = role == "AccountingSupplierParty";
+    let id_of = |scheme: &str| {
+        if supplier {
+            input.model.supplier_id(scheme)
+        } else {
+            input.model.buyer_id(scheme)
+        }
+    };
+    let taxpayer = input.fixtures.taxpayer(id_of("TIN")?.trim())?;
+    let (scheme, given) = ["NRIC", "ARMY"]
+        .into_iter()
+        .find_map(|scheme| Some((scheme, id_of(scheme)?.trim())))?;
+    let on_file =
+        taxpayer.id_type.as_str() == scheme && taxpayer.id_value.trim().eq_ignore_ascii_case(given);
+    let xpath = format!(
+        "/Invoice/cac:{role}/cac:Party/cac:PartyIdentification/cbc:ID[@schemeID='{scheme}']"
+    );
+    (!on_file).then(|| inner_error("ERR206", About::Element(&xpath), lhdn::ERR206.message(&[])))
 }
 
 /// Credit, debit and refund notes reference documents that exist, are valid, were issued by
@@ -473,11 +498,8 @@ impl Validator for ReferencedDocumentsValidator {
             };
             if original.status != DocumentStatus::Valid {
                 return fail(
-                    "RD002",
-                    format!(
-                        "Referenced document {uuid} is {}, not Valid",
-                        original.status
-                    ),
+                    lhdn::DR303.code.unwrap_or_default(),
+                    lhdn::DR303.message(&[uuid, original.status.as_str()]),
                 );
             }
             if original.issuer_tin() != doc.issuer_tin() {
@@ -510,7 +532,9 @@ impl Validator for ReferencedDocumentsValidator {
     }
 }
 
-/// A document in a currency other than MYR carries `TaxExchangeRate`.
+/// `invois-model`'s Currency rules: `TaxExchangeRate` for a document not in MYR (dated:
+/// sandbox 9 Aug 2025, production 1 Sep 2025), its consistency, and every amount in the
+/// document currency or, for tax amounts, the tax currency (DC502, DC501).
 #[derive(Debug, Default)]
 pub struct CurrencyValidator;
 
@@ -520,25 +544,10 @@ impl Validator for CurrencyValidator {
     }
 
     fn validate(&self, input: &ValidationInput<'_>) -> Result<(), StepError> {
-        let f = &input.document.facts;
-        match f.currency.as_deref() {
-            Some(c) if !c.eq_ignore_ascii_case("MYR") && !f.has_exchange_rate => Err(step_error(
-                "Error07",
-                "Currency Validator",
-                "CV001",
-                About::Element("/Invoice/cac:TaxExchangeRate/cbc:CalculationRate"),
-                format!("TaxExchangeRate is required when the document currency is {c}"),
-            )),
-            Some(c) if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) => {
-                Err(step_error(
-                    "Error07",
-                    "Currency Validator",
-                    "CV002",
-                    About::Element("/Invoice/cbc:DocumentCurrencyCode"),
-                    format!("`{c}` is not an ISO 4217 currency code"),
-                ))
-            }
-            _ => Ok(()),
+        let findings = reported_by(input, Lhdn::Currency);
+        match findings_error("Error07", Lhdn::Currency.name(), findings) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 }

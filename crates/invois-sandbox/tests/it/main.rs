@@ -10,6 +10,7 @@ mod documents;
 mod hostile;
 mod identity;
 mod issue;
+mod lhdn_rules;
 mod platform;
 mod portal;
 mod postman;

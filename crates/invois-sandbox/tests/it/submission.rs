@@ -556,7 +556,7 @@ async fn the_same_document_within_two_hours_is_a_duplicate_document() {
         .clone();
     assert_eq!(failed["name"], "Step03-Duplicated Submission Validator");
     assert_eq!(failed["error"]["errorCode"], "Error03");
-    assert_eq!(failed["error"]["innerError"][0]["errorCode"], "DS302");
+    assert_eq!(failed["error"]["innerError"][0]["errorCode"], "DV302");
     // About the document as a whole, as in LHDN's own example: a name and no path.
     assert_eq!(failed["error"]["innerError"][0]["propertyName"], "document");
     assert_eq!(

@@ -311,7 +311,12 @@ async fn codes_are_checked_against_loaded_tables() {
     assert_eq!(codes_step["status"], "Invalid");
     assert_eq!(codes_step["error"]["errorCode"], "Error06");
     let inner = &codes_step["error"]["innerError"][0];
-    assert_eq!(inner["errorCode"], "C001", "{codes_step}");
+    // LHDN publishes this rule (CV302): its code and text, the value and table filled in.
+    assert_eq!(inner["errorCode"], "CV302", "{codes_step}");
+    assert_eq!(
+        inner["error"],
+        "ItemCode XYZ does not exist in CodeType CurrencyCodes"
+    );
     assert_eq!(inner["propertyPath"], "Invoice.DocumentCurrencyCode");
 }
 
@@ -347,7 +352,7 @@ async fn without_tables_the_code_step_says_what_it_did_not_check() {
     let codes_step = step(&steps, "Step06-Code Validator");
     assert_eq!(codes_step["status"], "Invalid");
     assert!(
-        inner_codes(codes_step).contains(&"C001".to_owned()),
+        inner_codes(codes_step).contains(&"CV302".to_owned()),
         "{codes_step}"
     );
 }
@@ -387,7 +392,7 @@ async fn duplicates_of_signed_documents_are_still_found() {
     let (status, steps) = validate(&h, &token, "JSON", &signed).await;
     assert_eq!(status, "Invalid");
     let dup = step(&steps, "Step03-Duplicated Submission Validator");
-    assert_eq!(inner_codes(dup), ["DS302"], "{dup}");
+    assert_eq!(inner_codes(dup), ["DV302"], "{dup}");
 }
 
 #[tokio::test]
