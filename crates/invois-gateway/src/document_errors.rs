@@ -89,7 +89,9 @@ impl DocumentError {
         }
     }
 
-    /// A local validation finding, with its path in the document's own format.
+    /// A local validation finding, with its path in the document's own format, and LHDN's
+    /// code when LHDN publishes the rule, so the ERP sees the code MyInvois would have
+    /// answered with.
     pub fn from_finding(f: &Finding, format: DocumentFormat) -> DocumentError {
         let field = match format {
             DocumentFormat::Json => &f.json_path,
@@ -102,7 +104,7 @@ impl DocumentError {
         DocumentError {
             stage: ErrorStage::LocalValidation,
             code: f.code.to_owned(),
-            lhdn_code: None,
+            lhdn_code: f.lhdn_code.map(str::to_owned),
             field: Some(field.clone()),
             message,
         }

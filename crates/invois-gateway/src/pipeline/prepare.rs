@@ -464,9 +464,53 @@ mod tests {
         // Without a certificate the missing signature stops it, named by field.
         match prepare_document(&bytes, DocumentFormat::Json, None, &ctx, RULES) {
             PrepareOutcome::Rejected(why) => {
-                assert!(why.iter().any(|f| f.code == "CF013"), "{why:?}");
+                let unsigned = why.iter().find(|f| f.code == "CF013").expect("CF013");
+                // LHDN's own code for the rule, beside invois's.
+                assert_eq!(unsigned.lhdn_code.as_deref(), Some("DS301"), "{why:?}");
             }
             PrepareOutcome::Ready(_) => panic!("an unsigned v1.1 document was made ready"),
+        }
+    }
+
+    /// The 1.0 invoice fixture with a 51-character number (the 10 Dec 2025 rule sets 50),
+    /// issued an hour before `now`.
+    fn long_number(now: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+        let mut doc = invois_testkit::fixture_json(
+            invois_testkit::Version::V1_0,
+            invois_testkit::Kind::Invoice,
+        );
+        invois_testkit::samples::adapt_json(
+            &mut doc,
+            &"N".repeat(51),
+            now - chrono::Duration::hours(1),
+            "C25845632020",
+            "C10987654320",
+        );
+        invois_testkit::samples::minified(&doc)
+    }
+
+    #[test]
+    fn dated_rules_hold_a_document_back_from_their_first_day_in_the_target_environment() {
+        use invois_model::rules::{self, Environment, Rule};
+        let row = rules::rule(Rule::InvoiceNumberLength);
+        for env in [Environment::Sandbox, Environment::Production] {
+            let first = row.from_in(env).expect("a first day");
+            // Noon in Kuala Lumpur, the day before and the first day.
+            for (day, refused) in [(first.pred_opt().expect("a day"), false), (first, true)] {
+                let now = day.and_hms_opt(4, 0, 0).expect("noon").and_utc();
+                let ctx = ValidationContext::at(now).in_environment(env);
+                let outcome =
+                    prepare_document(&long_number(now), DocumentFormat::Json, None, &ctx, RULES);
+                match (outcome, refused) {
+                    (PrepareOutcome::Rejected(why), true) => {
+                        assert_eq!(why.len(), 1, "{why:?}");
+                        assert_eq!(why[0].code, "CF002");
+                        assert_eq!(why[0].field.as_deref(), Some("$.Invoice[0].ID[0]"));
+                    }
+                    (PrepareOutcome::Ready(_), false) => {}
+                    (outcome, _) => panic!("{env} on {day}: {outcome:?}"),
+                }
+            }
         }
     }
 }
