@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
 use invois_api::status::DocumentStatus;
 use invois_client::{DocumentResult, PollProgress};
 use rand::Rng as _;
@@ -106,6 +107,10 @@ impl Pipeline {
                 .await?;
             tracing::debug!(submission = %sub.id, changed, "validation results recorded");
         }
+        let times = validation_times(&round.settled);
+        if !times.is_empty() {
+            inner.store.documents().record_validated_at(&times).await?;
+        }
         Ok(())
     }
 }
@@ -142,6 +147,16 @@ fn validation_updates(d: &DocumentResult) -> Vec<ValidationUpdate> {
         })],
         DocumentStatus::Submitted => Vec::new(),
     }
+}
+
+/// When MyInvois validated each document found valid (or valid, then cancelled): the buyer's
+/// copy prints it.
+fn validation_times(settled: &[DocumentResult]) -> Vec<(String, DateTime<Utc>)> {
+    settled
+        .iter()
+        .filter(|d| matches!(d.status, DocumentStatus::Valid | DocumentStatus::Cancelled))
+        .filter_map(|d| Some((d.uuid.clone(), d.summary.date_time_validated?)))
+        .collect()
 }
 
 /// An invalid document's errors: its failed steps, or why they could not be fetched (the

@@ -20,7 +20,7 @@ use invois_api::submission::WireDocument;
 pub(crate) const DOC_COLS: &str = "id, issuer_tin, type_code, internal_id, version, format, \
      client_id, on_behalf_of, received, received_sha256, prepared, document_hash, state, \
      submission_id, uuid, long_id, validation_link, errors, last_error, attempts, locked_by, \
-     lease_until, created_at, updated_at";
+     lease_until, created_at, updated_at, validated_at";
 
 /// A `documents` row as stored.
 #[derive(sqlx::FromRow)]
@@ -49,6 +49,7 @@ pub(crate) struct DocRow {
     lease_until: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    validated_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<DocRow> for DocumentRecord {
@@ -78,6 +79,7 @@ impl TryFrom<DocRow> for DocumentRecord {
             uuid: row.uuid,
             long_id: row.long_id,
             validation_link: row.validation_link,
+            validated_at: row.validated_at,
             errors: errors_from_db(row.errors, format)?,
             last_error: row.last_error,
             attempts: row.attempts,
@@ -290,6 +292,31 @@ impl<'a> Documents<'a> {
         .bind(version);
         let row: Option<DocRow> = self.db.writer().fetch_optional(sql).await?;
         row.map(DocumentRecord::try_from).transpose()
+    }
+
+    /// Records when MyInvois validated documents (`dateTimeValidated`), by uuid, for those
+    /// that have no time yet; returns how many took one. A separate write from the state
+    /// change, because a document's validation time may be learnt later than its state (an
+    /// older row, or a summary that lacked it), and is then asked of MyInvois once.
+    #[tracing::instrument(skip_all)]
+    pub async fn record_validated_at(
+        &self,
+        times: &[(String, DateTime<Utc>)],
+    ) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        for chunk in times.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = Sql::new("UPDATE documents SET validated_at = CASE uuid");
+            for (uuid, at) in chunk {
+                sql.push(" WHEN ")
+                    .push_bind(uuid.as_str())
+                    .push(" THEN ")
+                    .push_bind(truncate(*at));
+            }
+            sql.push(" END WHERE validated_at IS NULL AND uuid IN ")
+                .push_list(chunk.iter().map(|(uuid, _)| uuid.as_str()));
+            changed += self.db.writer().execute(sql).await?;
+        }
+        Ok(changed)
     }
 
     /// Every version of a document, oldest first; empty when the key is unknown. (The ERP

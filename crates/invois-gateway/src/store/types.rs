@@ -244,6 +244,8 @@ pub struct DocumentRecord {
     pub long_id: Option<String>,
     /// The validation link, once valid.
     pub validation_link: Option<String>,
+    /// When MyInvois validated it (`dateTimeValidated`), once the poller learnt it.
+    pub validated_at: Option<DateTime<Utc>>,
     /// Why it failed, from whichever stage found it (empty while nothing went wrong).
     pub errors: Vec<DocumentError>,
     /// The last operational error (not a validation result).
