@@ -292,7 +292,15 @@ fn documents_table(documents: &[DocumentRecord]) -> Markup {
                     td.n { (d.version) }
                     (state_cell(d.state.as_str()))
                     td { code { (opt(d.uuid.as_deref())) } }
-                    td { (link(d.validation_link.as_deref())) }
+                    td {
+                        (link(d.validation_link.as_deref()))
+                        // The buyer's copy, from the API (it needs the API key).
+                        @if d.validation_link.is_some()
+                            && matches!(d.state, DocumentState::Valid | DocumentState::Cancelled)
+                        {
+                            " " a href={ "/v1/documents/" (d.id) "/pdf" } { "PDF" }
+                        }
+                    }
                     td { (opt(errors_summary(d).as_deref())) }
                     td { (time(d.updated_at)) }
                 }

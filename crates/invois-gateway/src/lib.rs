@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod budget;
+pub mod buyers_copy;
 pub mod clients;
 pub mod dashboard;
 pub mod document_errors;

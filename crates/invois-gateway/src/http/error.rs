@@ -105,7 +105,8 @@ pub struct ErrorDetail {
     /// unsupported_media_type, payload_too_large, unreadable_body, malformed_json,
     /// route_not_found, method_not_allowed, internal, myinvois_error, myinvois_unavailable,
     /// myinvois_login, rate_limited, store_unavailable, not_ready, cancelled_not_recorded,
-    /// login_halted, login_refused.
+    /// login_halted, login_refused,
+    /// not_validated, validation_link_pending, validation_time_unavailable, render_failed.
     #[schema(value_type = String)]
     pub code: &'static str,
     /// What went wrong and what to do, in English.

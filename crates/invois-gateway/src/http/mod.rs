@@ -10,6 +10,7 @@
 //! | `GET /v1/documents/{issuer_tin}/{type}/{internal_id}` | the latest version by key |
 //! | `GET /v1/documents` | list and filter, keyset paging |
 //! | `POST /v1/documents/{id}/cancel` | cancel a valid document at MyInvois |
+//! | `GET /v1/documents/{id}/pdf`, `.../html` | the buyer's copy of a validated document, with its QR code |
 //! | `POST /v1/documents/{id}/retry` | send a failed or locally rejected document again |
 //! | `POST /v1/documents/{id}/notes` | a credit, debit or refund note built from a valid one |
 //! | `GET /v1/submissions` | submission attempts (never their payloads) |
@@ -51,6 +52,7 @@ mod clients;
 mod documents;
 mod error;
 mod openapi;
+mod printable;
 mod submissions;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -77,6 +79,8 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
         ("POST", VERSIONS, post(documents::new_version)),
         ("GET", VERSIONS, get(documents::versions)),
         ("POST", "/v1/documents/{id}/cancel", post(documents::cancel)),
+        ("GET", "/v1/documents/{id}/pdf", get(printable::pdf)),
+        ("GET", "/v1/documents/{id}/html", get(printable::html)),
         ("POST", "/v1/documents/{id}/retry", post(actions::retry)),
         (
             "POST",

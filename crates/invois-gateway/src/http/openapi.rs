@@ -42,6 +42,8 @@ const API_KEY: &str = "apiKey";
         super::documents::new_version,
         super::documents::versions,
         super::documents::cancel,
+        super::printable::pdf,
+        super::printable::html,
         super::actions::retry,
         super::actions::create_note,
         super::submissions::list,
@@ -55,7 +57,8 @@ const API_KEY: &str = "apiKey";
     components(schemas(WebhookPayload, LoginPayload)),
     modifiers(&Conventions),
     tags(
-        (name = "documents", description = "Submit, correct, read, list and cancel documents."),
+        (name = "documents", description = "Submit, correct, read, list and cancel documents, \
+            and fetch the buyer's copy (PDF or HTML) of a validated one."),
         (name = "submissions", description = "The gateway's submission attempts."),
         (name = "webhooks", description = "The webhook delivery log and replay."),
         (name = "operations", description = "Liveness, readiness and this description."),

@@ -10,6 +10,7 @@ mod common;
 mod hooks_common;
 
 mod archive;
+mod buyers_copy;
 mod http_api;
 mod login_halt;
 mod metrics_dashboard;
