@@ -32,6 +32,7 @@ mod cert;
 mod codes;
 mod convert;
 mod new;
+mod render;
 mod sign;
 mod submit;
 mod validate;
@@ -67,6 +68,8 @@ enum Command {
     Convert(convert::Args),
     /// Print a filled, valid example document of a type.
     New(new::Args),
+    /// The buyer's copy of a validated document as PDF or HTML, with its QR code.
+    Render(Box<render::Args>),
     /// Code tables: sync, import, list.
     Codes(codes::Args),
     /// Call MyInvois APIs with the typed client (login, submit, poll, search, ...).
@@ -126,6 +129,7 @@ async fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args).await,
         Command::Convert(args) => convert::run(args).await,
         Command::New(args) => new::run(args).await,
+        Command::Render(args) => render::run(*args).await,
         Command::Codes(args) => codes::run(args).await,
         Command::Api(args) => api::run(*args).await,
         Command::Archive(args) => archive::run(*args).await,

@@ -8,6 +8,7 @@ mod documents_cli;
 mod gateway_crash;
 mod log_colours;
 mod readme_quickstart;
+mod render_cli;
 mod sandbox_report_cli;
 mod sign_cli;
 mod submit_cli;
