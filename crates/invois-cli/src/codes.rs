@@ -1,4 +1,7 @@
-//! `invois codes sync|import|list`, and the code tables every document command checks against.
+//! `invois codes sync|import|list|rules|errors`, and the code tables every document command
+//! checks against. `rules` and `errors` say which LHDN sources the local rules follow (the
+//! release notes through [`invois_model::rules::RULES_VERSION`]), so a user can tell whether
+//! they are current.
 //!
 //! LHDN's 9 tables are compiled in (`invois_model::CodeTables::embedded`). A code directory
 //! holding newer official files (`invois codes sync|import` write them) replaces those tables
@@ -10,16 +13,46 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use chrono::{DateTime, TimeZone as _, Utc};
+use invois_api::validator_errors;
 use invois_model::CodeTables;
 use invois_model::codes::{self, Table};
+use invois_model::rules::{self, Environment};
 
 /// Where the official code-table files are published (§8).
 const OFFICIAL_BASE: &str = "https://sdk.myinvois.hasil.gov.my/files/";
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = sources_line())]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: CodesCommand,
+}
+
+/// `--now`: an RFC 3339 instant, or a day (`YYYY-MM-DD`) read as its last second in Malaysia.
+/// Dated rules go by Malaysian days, so any instant of the day selects the same rules; the
+/// last one keeps a document issued earlier that day out of the "issued in the future" rule.
+pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(s) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is neither an RFC 3339 time nor a day YYYY-MM-DD"))?;
+    let last_second = day.and_hms_opt(23, 59, 59).unwrap_or_default();
+    invois_model::consolidation::malaysia()
+        .from_local_datetime(&last_second)
+        .single()
+        .map(|at| at.with_timezone(&Utc))
+        .ok_or_else(|| format!("`{s}` has no last second in Malaysia"))
+}
+
+/// One line naming the newest LHDN release note the local rules follow.
+pub(crate) fn sources_line() -> String {
+    format!(
+        "Local rules follow LHDN's MyInvois SDK release notes through {} (see `invois codes rules`).",
+        rules::RULES_VERSION
+    )
 }
 
 /// The code directory option shared by the document commands.
@@ -125,6 +158,20 @@ enum CodesCommand {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// The dated rules (field limits and consolidation rules) with their first day in each
+    /// environment, and the LHDN sources they follow, read through which date.
+    Rules {
+        /// Mark the rules in force in this environment (`sandbox` or `production`).
+        #[arg(long, default_value = "production")]
+        environment: Environment,
+        /// Mark the rules in force at this instant (RFC 3339) or day (YYYY-MM-DD) instead of
+        /// now.
+        #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// LHDN's published validator error codes with their texts, as the sandbox answers them
+    /// and `invois validate` reports them.
+    Errors,
     /// List the codes of TABLE whose code or description contains QUERY.
     List {
         /// types, tax, states, payment, class, msic, units, countries or currencies.
@@ -146,6 +193,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             print_imported(&done, &dest)?;
             Ok(ExitCode::SUCCESS)
         }
+        CodesCommand::Rules { environment, now } => {
+            print_rules(environment, now.unwrap_or_else(Utc::now))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        CodesCommand::Errors => {
+            print_errors()?;
+            Ok(ExitCode::SUCCESS)
+        }
         CodesCommand::List { table, query, dir } => {
             let table: Table = table.parse().map_err(anyhow::Error::msg)?;
             let tables = dir.load()?;
@@ -162,6 +217,74 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// The sources, then the table: one rule a line, tab-separated, `*` marking the rules in force.
+fn print_rules(environment: Environment, now: DateTime<Utc>) -> std::io::Result<()> {
+    print_sources()?;
+    outln!()?;
+    outln!(
+        "rules version {}; * = in force in {environment} at {}",
+        rules::RULES_VERSION,
+        now.to_rfc3339()
+    )?;
+    outln!("\trule\tfield\tlimit\tsandbox from\tproduction from\tuntil\tsource")?;
+    let day =
+        |d: Option<chrono::NaiveDate>| d.map_or_else(|| "always".to_owned(), |d| d.to_string());
+    for row in rules::RULES {
+        let in_force = rules::in_force(row.rule, environment, now);
+        outln!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            if in_force { "*" } else { "" },
+            row.rule.name(),
+            row.field.unwrap_or("-"),
+            row.limit,
+            day(row.sandbox_from),
+            day(row.production_from),
+            row.effective_until
+                .map_or_else(|| "-".to_owned(), |d| d.to_string()),
+            if row.on_hold {
+                format!("{} (on hold)", row.source)
+            } else {
+                row.source.to_owned()
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn print_sources() -> std::io::Result<()> {
+    outln!("{}", sources_line())?;
+    for source in rules::SOURCES {
+        let through = source
+            .covered_through
+            .map_or_else(|| "undated".to_owned(), |d| format!("through {d}"));
+        outln!(
+            "  {}: {through}; {} ({})",
+            source.name,
+            source.note,
+            source.url
+        )?;
+    }
+    Ok(())
+}
+
+/// The published codes: code (`null` as LHDN prints it), validator, text, source page.
+fn print_errors() -> std::io::Result<()> {
+    print_sources()?;
+    outln!()?;
+    outln!("code\tvalidator\tLHDN's text\tfield\tsource")?;
+    for e in validator_errors::PUBLISHED {
+        outln!(
+            "{}\t{}\t{}\t{}\t{}",
+            e.code.unwrap_or("null"),
+            e.validator.name(),
+            e.text,
+            e.field,
+            validator_errors::source_url(&e)
+        )?;
+    }
+    Ok(())
 }
 
 fn print_imported(done: &[(Table, usize)], dest: &Path) -> std::io::Result<()> {

@@ -50,7 +50,7 @@ pub const SOURCES: [Source; 3] = [
     },
     Source {
         name: "e-Invoice Specific Guideline",
-        url: "https://www.hasil.gov.my/en/e-invoice/",
+        url: "https://www.hasil.gov.my/en/e-invoice/reference-for-the-implementation-of-e-invoice/guidelines/",
         covered_through: Some(date(2026, 7, 7)),
         note: "v4.8 as transcribed (consolidation rules and relaxation periods)",
     },
@@ -58,7 +58,7 @@ pub const SOURCES: [Source; 3] = [
         name: "MyInvois validator error pages",
         url: "https://sdk.myinvois.hasil.gov.my/documentvalidationrules/",
         covered_through: None,
-        note: "the opening rows of each page (the copies read are undated); the live pages list more",
+        note: "the opening rows of each page; the live pages list more",
     },
 ];
 

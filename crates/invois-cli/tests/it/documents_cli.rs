@@ -345,3 +345,67 @@ fn a_file_far_over_the_limit_is_refused_without_being_read_whole() {
         );
     }
 }
+
+/// The line of a rule in `invois codes rules`, starred when in force.
+fn rule_line<'a>(out: &'a str, name: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.split('\t').nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("no {name} in {out}"))
+}
+
+#[test]
+fn codes_rules_names_the_release_notes_followed_and_marks_the_rules_in_force() {
+    let dir = scratch("codes-rules");
+    // Between LHDN's sandbox date (15 Dec 2025) and production's (15 Aug 2026).
+    let args = |env| {
+        [
+            "codes",
+            "rules",
+            "--environment",
+            env,
+            "--now",
+            "2026-01-01",
+        ]
+    };
+    let sandbox = invois_without_codes_dir(&args("sandbox"), &dir);
+    assert!(sandbox.status.success(), "{}", stderr(&sandbox));
+    let text = stdout(&sandbox);
+    assert!(text.contains("release notes through 2026-07-17"), "{text}");
+    let line = rule_line(&text, "invoice_number_length");
+    assert!(line.starts_with('*'), "{line}");
+    assert!(
+        line.contains("cbc:ID\t50 characters\t2025-12-15\t2026-08-15"),
+        "{line}"
+    );
+    let production = stdout(&invois_without_codes_dir(&args("production"), &dir));
+    assert!(
+        rule_line(&production, "invoice_number_length").starts_with('\t'),
+        "{production}"
+    );
+    // The same table holds the consolidation rules.
+    assert!(rule_line(&production, "single_transaction_limit").starts_with('*'));
+    // And the help says it too.
+    let help = stdout(&invois_without_codes_dir(&["codes", "--help"], &dir));
+    assert!(help.contains("through 2026-07-17"), "{help}");
+    let bad = invois_without_codes_dir(&["codes", "rules", "--environment", "staging"], &dir);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
+#[test]
+fn codes_errors_lists_lhdns_published_codes_with_their_texts() {
+    let dir = scratch("codes-errors");
+    let out = invois_without_codes_dir(&["codes", "errors"], &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("null\tStructure Validator\tInvalid child element"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "DV302\tDuplicated Submission Validator\tDuplicated submitted document with UUID {0}"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("core-fields-validator-error/"), "{text}");
+}
