@@ -384,7 +384,12 @@ fn line_view(
 ) -> LineView {
     let mut notes: Vec<String> = line.taxes.iter().map(|t| tax_note(t, codes)).collect();
     let mut discount = Decimal::ZERO;
-    for ac in &line.allowance_charges {
+    // A zero discount or charge (documents carry them as placeholders) says nothing.
+    for ac in line
+        .allowance_charges
+        .iter()
+        .filter(|ac| !ac.amount.is_zero())
+    {
         let kind = if ac.charge { "Charge" } else { "Discount" };
         if !ac.charge {
             discount += ac.amount;

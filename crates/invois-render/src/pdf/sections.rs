@@ -173,9 +173,10 @@ const fn col(title: &'static str, width: f32, align: Align) -> Col {
 
 /// The description takes what the other nine leave of the content width.
 const COLUMNS: [Col; 10] = [
-    col("No.", 16.0, Align::Left),
+    // Room for a three-digit line number ("001", as LHDN's samples number lines).
+    col("No.", 22.0, Align::Left),
     col("Class.", 24.0, Align::Left),
-    col("Description", CONTENT_WIDTH - 384.0, Align::Left),
+    col("Description", CONTENT_WIDTH - 390.0, Align::Left),
     col("Quantity", 40.0, Align::Right),
     col("Unit price", 50.0, Align::Right),
     col("Discount", 42.0, Align::Right),
