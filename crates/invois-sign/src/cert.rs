@@ -1,6 +1,8 @@
 //! X.509 certificates: parsing, the MyInvois profile (§9.1), and the issuer-name rendering that
 //! MyInvois compares against `X509IssuerName` (the cause of DS326).
 
+use std::sync::{Arc, Mutex};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
@@ -19,18 +21,37 @@ const OID_SERIAL_NUMBER: &str = "2.5.4.5";
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 
 /// A parsed X.509 certificate (DER kept as given: its SHA-256 is the CertDigest).
+///
+/// Cheap to clone: verification hands the same certificate around, and keeps the last few it
+/// parsed (see [`Certificate::from_der_memo`]).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Certificate {
+pub struct Certificate(Arc<Parsed>);
+
+/// What a certificate's DER says that signing and verification read, read once.
+#[derive(PartialEq, Eq)]
+struct Parsed {
     der: Vec<u8>,
     info: CertificateInfo,
+    /// The PKCS#1 `RSAPublicKey` when the key is RSA.
+    rsa_key: Option<Vec<u8>>,
+    /// The DER of the issuer and subject names, for matching a certificate to its issuer.
+    issuer_der: Vec<u8>,
+    subject_der: Vec<u8>,
 }
+
+/// How many parsed certificates verification keeps: a signer's certificate is the same on
+/// every document, and parsing it cost as much as the rest of verifying one.
+const MEMO_SIZE: usize = 16;
+
+/// The certificates parsed last, most recent first.
+static MEMO: Mutex<Vec<Certificate>> = Mutex::new(Vec::new());
 
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Certificate")
-            .field("subject", &self.info.subject)
-            .field("issuer", &self.info.issuer)
-            .field("serial_number", &self.info.serial_number)
+            .field("subject", &self.0.info.subject)
+            .field("issuer", &self.0.info.issuer)
+            .field("serial_number", &self.0.info.serial_number)
             .finish_non_exhaustive()
     }
 }
@@ -176,20 +197,45 @@ fn first_attr(name: &X509Name<'_>, oid: &str) -> Option<String> {
 impl Certificate {
     /// Parse a DER certificate.
     pub fn from_der(der: &[u8]) -> Result<Self, SignError> {
-        let info = {
-            let (rest, cert) = parse_x509_certificate(der)
-                .map_err(|e| SignError::Certificate(format!("not a DER X.509 certificate: {e}")))?;
-            if !rest.is_empty() {
-                return Err(SignError::Certificate(
-                    "trailing bytes after the certificate".to_owned(),
-                ));
-            }
-            info_of(&cert, der)?
-        };
-        Ok(Self {
+        let (rest, cert) = parse_x509_certificate(der)
+            .map_err(|e| SignError::Certificate(format!("not a DER X.509 certificate: {e}")))?;
+        if !rest.is_empty() {
+            return Err(SignError::Certificate(
+                "trailing bytes after the certificate".to_owned(),
+            ));
+        }
+        let spki = cert.public_key();
+        let rsa_key = (spki.algorithm.algorithm.to_id_string() == OID_RSA)
+            .then(|| spki.subject_public_key.data.to_vec());
+        Ok(Self(Arc::new(Parsed {
             der: der.to_vec(),
-            info,
-        })
+            info: info_of(&cert, der)?,
+            rsa_key,
+            issuer_der: cert.issuer().as_raw().to_vec(),
+            subject_der: cert.subject().as_raw().to_vec(),
+        })))
+    }
+
+    /// [`Certificate::from_der`], answered from the last few certificates parsed when `der`
+    /// is one of them. The parse is a function of the bytes alone, so a kept one is the same
+    /// answer.
+    pub(crate) fn from_der_memo(der: &[u8]) -> Result<Self, SignError> {
+        let mut memo = MEMO
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = memo.iter().position(|c| c.der() == der) {
+            let c = memo.remove(i);
+            memo.insert(0, c.clone());
+            return Ok(c);
+        }
+        drop(memo);
+        let c = Self::from_der(der)?;
+        let mut memo = MEMO
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        memo.insert(0, c.clone());
+        memo.truncate(MEMO_SIZE);
+        Ok(c)
     }
 
     /// Parse the first `CERTIFICATE` block of a PEM file.
@@ -222,12 +268,12 @@ impl Certificate {
 
     /// The DER bytes.
     pub fn der(&self) -> &[u8] {
-        &self.der
+        &self.0.der
     }
 
     /// The certificate as PEM text.
     pub fn to_pem(&self) -> String {
-        let b64 = B64.encode(&self.der);
+        let b64 = B64.encode(&self.0.der);
         let mut s = String::from("-----BEGIN CERTIFICATE-----\n");
         for chunk in b64.as_bytes().chunks(64) {
             s.push_str(&String::from_utf8_lossy(chunk));
@@ -239,20 +285,27 @@ impl Certificate {
 
     /// Subject, TIN, BRN, validity, key usages and the issuer string.
     pub fn inspect(&self) -> &CertificateInfo {
-        &self.info
+        &self.0.info
     }
 
     /// Base64 SHA-256 of the DER (CertDigest).
     pub fn digest(&self) -> &str {
-        &self.info.digest
+        &self.0.info.digest
     }
 
     /// The RSA public key (PKCS#1 `RSAPublicKey` DER) if the key is RSA.
-    pub(crate) fn rsa_public_key(&self) -> Option<Vec<u8>> {
-        let (_, cert) = parse_x509_certificate(&self.der).ok()?;
-        let spki = cert.public_key();
-        (spki.algorithm.algorithm.to_id_string() == OID_RSA)
-            .then(|| spki.subject_public_key.data.to_vec())
+    pub(crate) fn rsa_public_key(&self) -> Option<&[u8]> {
+        self.0.rsa_key.as_deref()
+    }
+
+    /// The DER of the issuer name.
+    pub(crate) fn issuer_der(&self) -> &[u8] {
+        &self.0.issuer_der
+    }
+
+    /// The DER of the subject name.
+    pub(crate) fn subject_der(&self) -> &[u8] {
+        &self.0.subject_der
     }
 
     /// Check the MyInvois certificate profile (§9.1) against the expected issuer identity at
@@ -263,7 +316,7 @@ impl Certificate {
     /// certificate cannot be used for document signatures), DS304 not valid at `at`.
     pub fn check_profile(&self, expected: &ProfileExpectation) -> Vec<DsFinding> {
         let mut out = Vec::new();
-        let i = &self.info;
+        let i = &self.0.info;
         match i.tin.as_deref().map(str::trim) {
             None | Some("") => out.push(DsFinding::new(
                 "DS307",

@@ -97,7 +97,7 @@ impl Signer {
                 "the certificate key is not RSA; MyInvois requires RSA".to_owned(),
             )
         })?;
-        if cert_key.as_slice() != key.public().as_ref() {
+        if cert_key != key.public().as_ref() {
             return Err(SignError::PrivateKey(
                 "the private key does not belong to the certificate".to_owned(),
             ));
@@ -133,7 +133,7 @@ impl Signer {
             };
             let idx = certs.iter().position(|c| {
                 c.rsa_public_key()
-                    .is_some_and(|p| p.as_slice() == key.public().as_ref())
+                    .is_some_and(|p| p == key.public().as_ref())
             });
             match idx {
                 Some(i) => {

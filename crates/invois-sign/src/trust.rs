@@ -1,9 +1,49 @@
 //! Trust anchors for the chain check (DS329).
 
+use std::sync::Mutex;
+
 use chrono::{DateTime, Utc};
 
 use crate::cert::Certificate;
 use crate::error::SignError;
+
+/// How many (certificate, issuer) pairs whose signature verified are kept.
+const VERIFIED_SIZE: usize = 64;
+
+/// (certificate digest, issuer digest) of the pairs whose signature verified last, most recent
+/// first. A signer's certificate comes with every document it signs, and checking its issuer's
+/// signature (ECDSA or RSA) cost more than verifying the document's own.
+static VERIFIED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Whether `ca`'s key signed `cert`. The answer depends on the two certificates' bytes alone,
+/// which their digests name, so a kept answer is the same answer.
+fn issued_by(cert: &Certificate, ca: &Certificate) -> bool {
+    let key = (cert.digest().to_owned(), ca.digest().to_owned());
+    let mut verified = VERIFIED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(i) = verified.iter().position(|k| *k == key) {
+        let k = verified.remove(i);
+        verified.insert(0, k);
+        return true;
+    }
+    drop(verified);
+    let (Ok((_, c)), Ok((_, issuer))) = (
+        x509_parser::parse_x509_certificate(cert.der()),
+        x509_parser::parse_x509_certificate(ca.der()),
+    ) else {
+        return false;
+    };
+    if c.verify_signature(Some(issuer.public_key())).is_err() {
+        return false;
+    }
+    let mut verified = VERIFIED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    verified.insert(0, key);
+    verified.truncate(VERIFIED_SIZE);
+    true
+}
 
 /// Certificates trusted to issue signing certificates. Any certificate in the store is an
 /// anchor (a root or an intermediate): a signing certificate is trusted when one of them
@@ -63,18 +103,13 @@ impl TrustStore {
         if self.anchors.iter().any(|a| a.der() == leaf.der()) {
             return Ok(());
         }
-        let (_, l) = x509_parser::parse_x509_certificate(leaf.der())
-            .map_err(|e| format!("unparsable certificate: {e}"))?;
         let mut named = false;
         for a in &self.anchors {
-            let Ok((_, ca)) = x509_parser::parse_x509_certificate(a.der()) else {
-                continue;
-            };
-            if ca.subject().as_raw() != l.issuer().as_raw() {
+            if a.subject_der() != leaf.issuer_der() {
                 continue;
             }
             named = true;
-            if l.verify_signature(Some(ca.public_key())).is_err() {
+            if !issued_by(leaf, a) {
                 continue;
             }
             if let Some(t) = at {
