@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::SignError;
+use crate::jsonscan;
 use crate::signer::Signer;
 use crate::verify::{
     Extracted, RSA_SHA256_URI, SHA256_URI, SigFields, XADES_METHOD, issuer_role, party_from_ids,
@@ -86,20 +87,46 @@ fn canonical(doc: &Value) -> Result<(Value, Vec<u8>), String> {
 
 /// Read everything verification needs.
 pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
+    if let Some(scanned) = jsonscan::scan(bytes) {
+        // Only the members verification reads are parsed into values; the canonical form came
+        // from the scan.
+        let mut inv = Map::new();
+        for name in READ_MEMBERS {
+            if let Some(raw) = scanned.member(name) {
+                let v: Value = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+                inv.insert((*name).to_owned(), v);
+            }
+        }
+        return Ok(extract_from(&Value::Object(inv), scanned.canonical));
+    }
     let doc = parse(bytes)?;
-    let inv_map = invoice(&doc)?;
+    let (_, canonical) = canonical(&doc)?;
     let inv = doc
         .get("Invoice")
         .and_then(|a| a.get(0))
         .ok_or_else(|| "no Invoice[0]".to_owned())?;
+    Ok(extract_from(inv, canonical))
+}
+
+/// The members of `Invoice[0]` that [`extract_from`] reads.
+const READ_MEMBERS: &[&str] = &[
+    "InvoiceTypeCode",
+    "AccountingSupplierParty",
+    "AccountingCustomerParty",
+    "UBLExtensions",
+    "Signature",
+];
+
+/// Everything verification needs, from `Invoice[0]` (or the members of it listed in
+/// [`READ_MEMBERS`]) and the canonical bytes.
+fn extract_from(inv: &Value, canonical: Vec<u8>) -> Extracted {
     let type_code_el = first(inv, "InvoiceTypeCode");
     let type_code = type_code_el.and_then(leaf_text);
     let version = str_attr(type_code_el, "listVersionID");
     let role = issuer_role(type_code.as_deref());
     let ids = party_ids(inv, role);
-    let (_, canonical) = canonical(&doc)?;
 
-    let ubl_signature_present = inv_map.contains_key("Signature");
+    let ubl_signature_present = inv.get("Signature").is_some();
     let ubl_signature_method = text_at(inv, &["Signature", "SignatureMethod"]);
 
     // Every ds:Signature under every SignatureInformation of every UBLExtension counts; the
@@ -108,7 +135,7 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
     let signature_count = signatures.len();
     let sig = signatures.first().map(|s| sig_fields(s));
 
-    Ok(Extracted {
+    Extracted {
         version,
         type_code,
         issuer: party_from_ids(role, &ids),
@@ -117,7 +144,7 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
         ubl_signature_method,
         ubl_signature_present,
         sig,
-    })
+    }
 }
 
 /// `(schemeID, value)` of every `PartyIdentification/ID` of the issuer party.
@@ -240,10 +267,57 @@ pub fn sign_json(
     signer: &Signer,
     signing_time: DateTime<Utc>,
 ) -> Result<Vec<u8>, SignError> {
+    let Some(scanned) = jsonscan::scan(bytes) else {
+        return sign_json_by_value(bytes, signer, signing_time);
+    };
+    let (extensions, ubl_signature) = signature_members(&scanned.canonical, signer, signing_time)?;
+    // The bytes serde_json writes for the invoice with the two members appended (what
+    // `sign_json_by_value` does), spliced into the canonical form where the invoice closes.
+    let canonical = &scanned.canonical;
+    let at = scanned.invoice_end;
+    let mut out = Vec::with_capacity(canonical.len() + 8192);
+    out.extend_from_slice(&canonical[..at]);
+    if scanned.invoice_has_members {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"UBLExtensions\":");
+    serde_json::to_writer(&mut out, &extensions).map_err(|e| SignError::Document(e.to_string()))?;
+    out.extend_from_slice(b",\"Signature\":");
+    serde_json::to_writer(&mut out, &ubl_signature)
+        .map_err(|e| SignError::Document(e.to_string()))?;
+    out.extend_from_slice(&canonical[at..]);
+    Ok(out)
+}
+
+/// [`sign_json`] through a `serde_json::Value`, for the documents the scanner leaves to
+/// serde_json (and to report why a document is not JSON).
+fn sign_json_by_value(
+    bytes: &[u8],
+    signer: &Signer,
+    signing_time: DateTime<Utc>,
+) -> Result<Vec<u8>, SignError> {
     let doc = parse(bytes).map_err(SignError::Document)?;
     let (mut stripped, canonical) = canonical(&doc).map_err(SignError::Document)?;
-    let doc_digest = B64.encode(Sha256::digest(&canonical));
-    let signature = B64.encode(signer.sign_bytes(&canonical)?);
+    let (extensions, ubl_signature) = signature_members(&canonical, signer, signing_time)?;
+    let inv = stripped
+        .get_mut("Invoice")
+        .and_then(Value::as_array_mut)
+        .and_then(|a| a.first_mut())
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| SignError::Document("no Invoice[0] object".to_owned()))?;
+    inv.insert("UBLExtensions".to_owned(), extensions);
+    inv.insert("Signature".to_owned(), ubl_signature);
+    serde_json::to_vec(&stripped).map_err(|e| SignError::Document(e.to_string()))
+}
+
+/// The values of `UBLExtensions` (the XAdES signature over `canonical`) and `Signature`.
+fn signature_members(
+    canonical: &[u8],
+    signer: &Signer,
+    signing_time: DateTime<Utc>,
+) -> Result<(Value, Value), SignError> {
+    let doc_digest = B64.encode(Sha256::digest(canonical));
+    let signature = B64.encode(signer.sign_bytes(canonical)?);
     let cert = signer.certificate();
     let info = cert.inspect();
 
@@ -322,13 +396,65 @@ pub fn sign_json(
         "SignatureMethod": leaf(XADES_METHOD),
     }]);
 
-    let inv = stripped
-        .get_mut("Invoice")
-        .and_then(Value::as_array_mut)
-        .and_then(|a| a.first_mut())
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| SignError::Document("no Invoice[0] object".to_owned()))?;
-    inv.insert("UBLExtensions".to_owned(), extensions);
-    inv.insert("Signature".to_owned(), ubl_signature);
-    serde_json::to_vec(&stripped).map_err(|e| SignError::Document(e.to_string()))
+    Ok((extensions, ubl_signature))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The canonical bytes through serde_json's `Value`: the definition the scanner follows.
+    fn by_value(doc: &str) -> Option<Vec<u8>> {
+        let v = parse(doc.as_bytes()).ok()?;
+        Some(canonical(&v).ok()?.1)
+    }
+
+    fn by_scan(doc: &str) -> Option<Vec<u8>> {
+        jsonscan::scan(doc.as_bytes()).map(|s| s.canonical)
+    }
+
+    #[test]
+    fn the_scan_writes_what_serde_json_writes() {
+        for doc in [
+            r#"{"Invoice":[{"ID":[{"_":"A1"}]}]}"#,
+            "\u{feff} {\n \"_D\" : \"urn:x\",\r\n\t\"Invoice\" : [ { \"ID\" : [ { \"_\" : \"A1\" } ] , \"UBLExtensions\":[{}], \"Note\":[] , \"Signature\" : [ {\"ID\":[{\"_\":\"s\"}]} ] } , {\"UBLExtensions\":1} ] }\n",
+            r#"{"Invoice":[{"UBLExtensions":[],"Signature":[]}]}"#,
+            r#"{"Invoice":[{"Signature":[],"A":true,"B":false,"C":null}]}"#,
+            r#"{"Invoice":[{"N":[0,-0,1.50,-12.0e5,3E-2,4e+1,18446744073709551616,-9223372036854775809]}]}"#,
+            r#"{"Invoice":[{"S":["a\"b\\c\/d\b\f\n\r\t","\u00e9\u0041\u001f\u007f\u0000","日本 é","\ud83d\ude00"]}]}"#,
+            r#"{"Invoice":[{}],"Z":{"Invoice":[{"Signature":1}]}}"#,
+        ] {
+            assert_eq!(by_scan(doc), by_value(doc), "{doc}");
+            assert!(by_scan(doc).is_some(), "{doc}");
+        }
+    }
+
+    #[test]
+    fn the_scan_leaves_the_rest_to_serde_json() {
+        for doc in [
+            r#"{"Invoice":[{"A":1,"A":2}]}"#,
+            r#"{"Invoice":[{"\u0041":1}]}"#,
+            r#"{"Invoice":[{"A":"\ud800"}]}"#,
+            r#"{"Invoice":[{"A":"\ud800\n"}]}"#,
+            r#"{"Invoice":[{"A":"\udc00"}]}"#,
+            r#"{"Invoice":[1]}"#,
+            r#"{"Invoice":{}}"#,
+            r#"{"Invoice":[{"A":01}]}"#,
+            r#"{"Invoice":[{"A":1.}]}"#,
+            r#"{"Invoice":[{"A":"x
+"}]}"#,
+            r#"{"Invoice":[{"A":1}]} x"#,
+            r#"[{"Invoice":[{}]}]"#,
+            r#"{"Invoice":[{"A":tru}]}"#,
+        ] {
+            assert!(by_scan(doc).is_none(), "{doc}");
+        }
+        let deep = format!(
+            r#"{{"Invoice":[{{"A":{}1{}}}]}}"#,
+            "[".repeat(130),
+            "]".repeat(130)
+        );
+        assert!(by_scan(&deep).is_none());
+        assert!(by_value(&deep).is_none());
+    }
 }

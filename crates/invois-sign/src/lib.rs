@@ -6,6 +6,7 @@ mod cert;
 mod ds;
 mod error;
 mod json;
+mod jsonscan;
 mod secret;
 mod signer;
 mod testca;
@@ -13,6 +14,7 @@ mod trust;
 mod verify;
 mod xml;
 mod xmldom;
+mod xmlscan;
 
 use chrono::{DateTime, Utc};
 

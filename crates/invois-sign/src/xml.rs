@@ -24,13 +24,13 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::cert::Certificate;
 use crate::error::SignError;
 use crate::signer::Signer;
 use crate::verify::{
     Extracted, RSA_SHA256_URI, SHA256_URI, SigFields, XADES_METHOD, issuer_role, party_from_ids,
 };
 use crate::xmldom::{self, Element, Node};
+use crate::xmlscan;
 
 pub(crate) const NS_EXT: &str =
     "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2";
@@ -74,15 +74,50 @@ fn text_opt(e: Option<&Element>) -> Option<String> {
 
 /// Read everything verification needs.
 pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
+    if let Some(scanned) = xmlscan::scan(bytes, false) {
+        // A tree of the root with only the children read below: the same answers, since
+        // every lookup is by local name among the root's children and each kept name keeps
+        // all its elements, in order.
+        let input = scanned.input;
+        let mut reduced = String::with_capacity(input.len());
+        reduced.push_str(&input[scanned.root_tag.clone()]);
+        for c in scanned
+            .children
+            .iter()
+            .filter(|c| READ_CHILDREN.contains(&c.local))
+        {
+            reduced.push_str(&input[c.range.clone()]);
+        }
+        reduced.push_str("</");
+        reduced.push_str(scanned.root_qname);
+        reduced.push('>');
+        let root = parse(reduced.as_bytes())?;
+        return Ok(extract_from(&root, scanned.canonical));
+    }
     let root = parse(bytes)?;
+    let canonical = canonical(&root);
+    Ok(extract_from(&root, canonical))
+}
+
+/// The children of the root that [`extract_from`] reads.
+const READ_CHILDREN: &[&str] = &[
+    "InvoiceTypeCode",
+    "AccountingSupplierParty",
+    "AccountingCustomerParty",
+    "Signature",
+    "UBLExtensions",
+];
+
+/// Everything verification needs, from the root (or one with the children of
+/// [`READ_CHILDREN`] only) and the canonical bytes.
+fn extract_from(root: &Element, canonical: Vec<u8>) -> Extracted {
     let type_el = root.child("InvoiceTypeCode");
     let type_code = type_el.map(|e| e.text().trim().to_owned());
     let version = type_el
         .and_then(|e| e.attr("listVersionID"))
         .map(str::to_owned);
     let role = issuer_role(type_code.as_deref());
-    let ids = party_ids(&root, role);
-    let canonical = canonical(&root);
+    let ids = party_ids(root, role);
 
     let ubl_sig = root.child_elements().find(|e| e.is(NS_CAC, "Signature"));
     let ubl_signature_method = ubl_sig
@@ -98,10 +133,10 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
     }
     let signature_count = all.len();
     let sig = ext
-        .and_then(|ext| signature_chain(&root, ext))
+        .and_then(|ext| signature_chain(root, ext))
         .map(|chain| sig_fields(&chain));
 
-    Ok(Extracted {
+    Extracted {
         version,
         type_code,
         issuer: party_from_ids(role, &ids),
@@ -112,7 +147,7 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
         ubl_signature_method,
         ubl_signature_present: ubl_sig.is_some(),
         sig,
-    })
+    }
 }
 
 /// `(schemeID, value)` of every `PartyIdentification/ID` of the issuer party.
@@ -165,8 +200,15 @@ fn sig_fields(chain: &[&Element]) -> SigFields {
     let ssp = sp.and_then(|p| p.child("SignedSignatureProperties"));
     let cert = ssp.and_then(|p| p.path(&["SigningCertificate", "Cert"]));
 
+    let props_digest = text_opt(props_ref.and_then(|r| r.child("DigestValue")));
     let props_forms = match (object, qp, sp) {
-        (Some(object), Some(qp), Some(sp)) => props_forms(chain, object, qp, sp),
+        (Some(object), Some(qp), Some(sp)) => props_forms(
+            chain,
+            object,
+            qp,
+            sp,
+            props_digest.as_deref().map(str::trim),
+        ),
         _ => Vec::new(),
     };
     SigFields {
@@ -183,7 +225,7 @@ fn sig_fields(chain: &[&Element]) -> SigFields {
             .and_then(|r| r.child("DigestMethod"))
             .and_then(|m| m.attr("Algorithm"))
             .map(str::to_owned),
-        props_digest: text_opt(props_ref.and_then(|r| r.child("DigestValue"))),
+        props_digest,
         signature_value: text_opt(s.child("SignatureValue")),
         certificate: text_opt(s.path(&["KeyInfo", "X509Data", "X509Certificate"])),
         cert_digest_method: cert
@@ -199,13 +241,15 @@ fn sig_fields(chain: &[&Element]) -> SigFields {
 }
 
 /// Every form of the signed properties a PropsDigest is accepted over (see the module doc),
-/// labelled, the form invois writes first. `chain` ends at the `ds:Signature` holding
-/// `object`, so each form sees the namespaces in scope where it sits.
+/// labelled, the form invois writes first, up to the first whose digest is `want` (the check
+/// reads no further, and each form is a canonicalisation). `chain` ends at the `ds:Signature`
+/// holding `object`, so each form sees the namespaces in scope where it sits.
 fn props_forms(
     chain: &[&Element],
     object: &Element,
     qp: &Element,
     sp: &Element,
+    want: Option<&str>,
 ) -> Vec<(&'static str, Vec<u8>)> {
     let mut anc = chain.to_vec();
     anc.push(object);
@@ -217,39 +261,52 @@ fn props_forms(
         attributes_as_written: true,
         empty_self_closing,
     };
-    vec![
+    type Form<'f> = (&'static str, Box<dyn Fn() -> String + 'f>);
+    let forms: [Form<'_>; 6] = [
         (
             "exclusive C14N of SignedProperties",
-            xmldom::exc_c14n_subtree(sp, &at_sp).into_bytes(),
+            Box::new(|| xmldom::exc_c14n_subtree(sp, &at_sp)),
         ),
         (
             "SignedProperties as the klsheng SDK writes it: exclusive C14N's declarations after the attributes",
-            xmldom::visibly_used_subtree(sp, &at_sp, as_written(false)).into_bytes(),
+            Box::new(|| xmldom::visibly_used_subtree(sp, &at_sp, as_written(false))),
         ),
         (
             "SignedProperties as LHDN's samples were signed: declarations after the attributes, empty elements as <x />",
-            xmldom::visibly_used_subtree(sp, &at_sp, as_written(true)).into_bytes(),
+            Box::new(|| xmldom::visibly_used_subtree(sp, &at_sp, as_written(true))),
         ),
         (
             "inclusive C14N of SignedProperties",
-            xmldom::c14n_subtree(sp, &at_sp).into_bytes(),
+            Box::new(|| xmldom::c14n_subtree(sp, &at_sp)),
         ),
         (
             "exclusive C14N of QualifyingProperties",
-            xmldom::exc_c14n_subtree(qp, &at_qp).into_bytes(),
+            Box::new(|| xmldom::exc_c14n_subtree(qp, &at_qp)),
         ),
         (
             "inclusive C14N of QualifyingProperties",
-            xmldom::c14n_subtree(qp, &at_qp).into_bytes(),
+            Box::new(|| xmldom::c14n_subtree(qp, &at_qp)),
         ),
-    ]
+    ];
+    let mut out = Vec::new();
+    for (label, form) in forms {
+        let bytes = form().into_bytes();
+        let hit = want.is_some_and(|w| B64.encode(Sha256::digest(&bytes)) == w);
+        out.push((label, bytes));
+        if hit {
+            break;
+        }
+    }
+    out
 }
 
-fn esc(s: &str) -> String {
+/// Text content as the tree writes it (`xmldom`'s escaping), so that the signature block
+/// below is written exactly as parsing and writing it back would.
+fn text(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
+        .replace('\r', "&#xD;")
 }
 
 /// Parse a fragment that uses the root's `cac`/`cbc` prefixes.
@@ -264,26 +321,53 @@ fn fragment(xml: &str) -> Result<Element, SignError> {
         .ok_or_else(|| SignError::Document("internal fragment is empty".to_owned()))
 }
 
-fn find_mut<'a>(e: &'a mut Element, pred: &dyn Fn(&Element) -> bool) -> Option<&'a mut Element> {
-    if pred(e) {
-        return Some(e);
-    }
-    for n in &mut e.children {
-        if let Node::Element(c) = n
-            && let Some(found) = find_mut(c, pred)
-        {
-            return Some(found);
-        }
-    }
-    None
-}
-
 /// Sign an XML document (§9.3). Any existing signature is replaced. The output is minified
 /// (whitespace between tags removed, no XML declaration), with `ext:UBLExtensions` as the
 /// first child of `Invoice` and `cac:Signature` just before `cac:AccountingSupplierParty`
 /// (its place in the UBL 2.1 sequence). The root must bind `cac` and `cbc` to the UBL
 /// namespaces, as every MyInvois document does.
 pub fn sign_xml(
+    bytes: &[u8],
+    signer: &Signer,
+    signing_time: DateTime<Utc>,
+) -> Result<Vec<u8>, SignError> {
+    let Some(scanned) = xmlscan::scan(bytes, true) else {
+        return sign_xml_by_tree(bytes, signer, signing_time);
+    };
+    let binds_ubl = [("cac", NS_CAC), ("cbc", NS_CBC)]
+        .iter()
+        .all(|(prefix, uri)| {
+            scanned
+                .root_decls
+                .iter()
+                .any(|(p, u)| *p == Some(*prefix) && u == uri)
+        });
+    let Some(supplier_at) = scanned.supplier_at.filter(|_| binds_ubl) else {
+        // The tree's path says what is missing.
+        return sign_xml_by_tree(bytes, signer, signing_time);
+    };
+    let extensions = signature_extensions(&scanned.canonical, signer, signing_time)?;
+    // What the tree's path writes: the block first in the root, cac:Signature before the
+    // supplier, the rest as scanned.
+    let (written, content_at) = (&scanned.written, scanned.content_at);
+    let mut out = Vec::with_capacity(written.len() + extensions.len() + UBL_SIGNATURE.len());
+    out.extend_from_slice(&written[..content_at]);
+    out.extend_from_slice(extensions.as_bytes());
+    out.extend_from_slice(&written[content_at..supplier_at]);
+    out.extend_from_slice(UBL_SIGNATURE.as_bytes());
+    out.extend_from_slice(&written[supplier_at..]);
+    Ok(out)
+}
+
+/// `cac:Signature`, as written.
+const UBL_SIGNATURE: &str = concat!(
+    "<cac:Signature><cbc:ID>urn:oasis:names:specification:ubl:signature:Invoice</cbc:ID>",
+    "<cbc:SignatureMethod>urn:oasis:names:specification:ubl:dsig:enveloped:xades</cbc:SignatureMethod></cac:Signature>"
+);
+
+/// [`sign_xml`] through the tree, for the documents the scanner leaves to it (and to say
+/// what is wrong with one that cannot be signed).
+fn sign_xml_by_tree(
     bytes: &[u8],
     signer: &Signer,
     signing_time: DateTime<Utc>,
@@ -303,18 +387,8 @@ pub fn sign_xml(
         })?;
 
     let canonical = canonical(&root);
-    let doc_digest = B64.encode(Sha256::digest(&canonical));
-    let signature = B64.encode(signer.sign_bytes(&canonical)?);
-    let extensions =
-        signature_extensions(&doc_digest, &signature, signer.certificate(), signing_time);
-    let mut ext_el = fragment(&extensions)?;
-
-    let props_digest = props_digest(&root, &ext_el)?;
-    set_props_digest(&mut ext_el, props_digest)?;
-
-    let ubl_signature = fragment(&format!(
-        "<cac:Signature><cbc:ID>urn:oasis:names:specification:ubl:signature:Invoice</cbc:ID><cbc:SignatureMethod>{XADES_METHOD}</cbc:SignatureMethod></cac:Signature>"
-    ))?;
+    let ext_el = fragment(&signature_extensions(&canonical, signer, signing_time)?)?;
+    let ubl_signature = fragment(UBL_SIGNATURE)?;
     // The fragment parser bound cac/cbc on its wrapper; the root binds the same URIs.
     root.children
         .insert(supplier_at, Node::Element(ubl_signature));
@@ -342,23 +416,29 @@ fn require_ubl_prefixes(root: &Element) -> Result<(), SignError> {
     Ok(())
 }
 
-/// The whole `ext:UBLExtensions` element, with a `PROPS` placeholder where the signed
-/// properties digest goes (it can only be computed once the element exists).
+/// The whole `ext:UBLExtensions` element signing `canonical`, written as the tree writes it
+/// (empty elements with an end tag, text escaped by `text`), so that both signing paths give
+/// the same bytes.
 fn signature_extensions(
-    doc_digest: &str,
-    signature: &str,
-    cert: &Certificate,
+    canonical: &[u8],
+    signer: &Signer,
     signing_time: DateTime<Utc>,
-) -> String {
+) -> Result<String, SignError> {
+    let doc_digest = B64.encode(Sha256::digest(canonical));
+    let signature = B64.encode(signer.sign_bytes(canonical)?);
+    let cert = signer.certificate();
     let info = cert.inspect();
-    let time = signing_time.format("%Y-%m-%dT%H:%M:%SZ");
+    let time = signing_time.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let cert_b64 = B64.encode(cert.der());
     let cert_digest = cert.digest();
-    let issuer = esc(&info.issuer);
-    let serial = &info.serial_number;
+    let issuer = text(&info.issuer);
+    let serial = text(&info.serial_number);
+    let props_digest = B64.encode(Sha256::digest(
+        signed_properties_c14n(&time, cert_digest, &issuer, &serial).as_bytes(),
+    ));
 
-    // The same layout as LHDN's signed sample; `set_props_digest` fills in the props digest.
-    format!(
+    // The same layout as LHDN's signed sample.
+    Ok(format!(
         concat!(
             r#"<UBLExtensions xmlns="{ext}"><UBLExtension><ExtensionURI>{xades_method}</ExtensionURI><ExtensionContent>"#,
             r#"<sig:UBLDocumentSignatures xmlns:sig="{sig}" xmlns:sac="{sac}" xmlns:sbc="{sbc}"><sac:SignatureInformation>"#,
@@ -367,21 +447,21 @@ fn signature_extensions(
             r#"<ds:Signature xmlns:ds="{ds}" Id="signature"><ds:SignedInfo>"#,
             // Algorithm URIs as in LHDN's signed XML sample (MyInvois evidently canonicalises
             // the document inclusively whatever these say, see the module doc).
-            r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
-            r#"<ds:SignatureMethod Algorithm="{rsa}"/>"#,
+            r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"></ds:CanonicalizationMethod>"#,
+            r#"<ds:SignatureMethod Algorithm="{rsa}"></ds:SignatureMethod>"#,
             r#"<ds:Reference Id="id-doc-signed-data" URI=""><ds:Transforms>"#,
             r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>not(//ancestor-or-self::ext:UBLExtensions)</ds:XPath></ds:Transform>"#,
             r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>not(//ancestor-or-self::cac:Signature)</ds:XPath></ds:Transform>"#,
-            r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>"#,
-            r#"<ds:DigestMethod Algorithm="{sha}"/><ds:DigestValue>{doc_digest}</ds:DigestValue></ds:Reference>"#,
+            r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"></ds:Transform></ds:Transforms>"#,
+            r#"<ds:DigestMethod Algorithm="{sha}"></ds:DigestMethod><ds:DigestValue>{doc_digest}</ds:DigestValue></ds:Reference>"#,
             r##"<ds:Reference Type="http://www.w3.org/2000/09/xmldsig#SignatureProperties" URI="#id-xades-signed-props">"##,
-            r#"<ds:DigestMethod Algorithm="{sha}"/><ds:DigestValue>PROPS</ds:DigestValue></ds:Reference></ds:SignedInfo>"#,
+            r#"<ds:DigestMethod Algorithm="{sha}"></ds:DigestMethod><ds:DigestValue>{props_digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"#,
             r#"<ds:SignatureValue>{signature}</ds:SignatureValue>"#,
             r#"<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"#,
             r#"<ds:Object><xades:QualifyingProperties xmlns:xades="{xades}" Target="signature">"#,
             r#"<xades:SignedProperties Id="id-xades-signed-props"><xades:SignedSignatureProperties>"#,
             r#"<xades:SigningTime>{time}</xades:SigningTime><xades:SigningCertificate><xades:Cert>"#,
-            r#"<xades:CertDigest><ds:DigestMethod Algorithm="{sha}"/><ds:DigestValue>{cert_digest}</ds:DigestValue></xades:CertDigest>"#,
+            r#"<xades:CertDigest><ds:DigestMethod Algorithm="{sha}"></ds:DigestMethod><ds:DigestValue>{cert_digest}</ds:DigestValue></xades:CertDigest>"#,
             r#"<xades:IssuerSerial><ds:X509IssuerName>{issuer}</ds:X509IssuerName><ds:X509SerialNumber>{serial}</ds:X509SerialNumber></xades:IssuerSerial>"#,
             r#"</xades:Cert></xades:SigningCertificate></xades:SignedSignatureProperties></xades:SignedProperties>"#,
             r#"</xades:QualifyingProperties></ds:Object></ds:Signature></sac:SignatureInformation>"#,
@@ -396,6 +476,7 @@ fn signature_extensions(
         rsa = RSA_SHA256_URI,
         sha = SHA256_URI,
         doc_digest = doc_digest,
+        props_digest = props_digest,
         signature = signature,
         cert = cert_b64,
         xades = NS_XADES,
@@ -403,11 +484,36 @@ fn signature_extensions(
         cert_digest = cert_digest,
         issuer = issuer,
         serial = serial,
+    ))
+}
+
+/// The exclusive C14N of the `xades:SignedProperties` that [`signature_extensions`] writes
+/// (its PropsDigest is over these bytes): each element declares the prefix it uses unless an
+/// ancestor inside the block did, empty elements get an end tag. Text comes escaped.
+fn signed_properties_c14n(time: &str, cert_digest: &str, issuer: &str, serial: &str) -> String {
+    format!(
+        concat!(
+            r#"<xades:SignedProperties xmlns:xades="{xades}" Id="id-xades-signed-props"><xades:SignedSignatureProperties>"#,
+            r#"<xades:SigningTime>{time}</xades:SigningTime><xades:SigningCertificate><xades:Cert><xades:CertDigest>"#,
+            r#"<ds:DigestMethod xmlns:ds="{ds}" Algorithm="{sha}"></ds:DigestMethod>"#,
+            r#"<ds:DigestValue xmlns:ds="{ds}">{cert_digest}</ds:DigestValue></xades:CertDigest><xades:IssuerSerial>"#,
+            r#"<ds:X509IssuerName xmlns:ds="{ds}">{issuer}</ds:X509IssuerName>"#,
+            r#"<ds:X509SerialNumber xmlns:ds="{ds}">{serial}</ds:X509SerialNumber></xades:IssuerSerial>"#,
+            r#"</xades:Cert></xades:SigningCertificate></xades:SignedSignatureProperties></xades:SignedProperties>"#
+        ),
+        xades = NS_XADES,
+        ds = NS_DS,
+        sha = SHA256_URI,
+        time = time,
+        cert_digest = cert_digest,
+        issuer = issuer,
+        serial = serial,
     )
 }
 
-/// PropsDigest: exclusive C14N of SignedProperties, independent of where the namespaces
-/// are declared, so the verifier recomputes it from the output document.
+/// PropsDigest: exclusive C14N of SignedProperties, computed on the tree, which
+/// [`signed_properties_c14n`] must agree with.
+#[cfg(test)]
 fn props_digest(root: &Element, ext_el: &Element) -> Result<String, SignError> {
     let mut anc: Vec<&Element> = vec![root, ext_el];
     let mut cur: &Element = ext_el;
@@ -433,13 +539,138 @@ fn props_digest(root: &Element, ext_el: &Element) -> Result<String, SignError> {
     )))
 }
 
-/// Put the signed properties digest in place of the `PROPS` placeholder.
-fn set_props_digest(ext_el: &mut Element, props_digest: String) -> Result<(), SignError> {
-    let props_value = find_mut(ext_el, &|e: &Element| {
-        e.local == "DigestValue"
-            && matches!(e.children.first(), Some(Node::Text(t)) if t == "PROPS")
-    })
-    .ok_or_else(|| SignError::Document("internal: no props digest placeholder".to_owned()))?;
-    props_value.children = vec![Node::Text(props_digest)];
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Canonical and written forms through the tree: the definitions the scanner follows.
+    fn by_tree(doc: &str) -> (Vec<u8>, Vec<u8>) {
+        let mut root = parse(doc.as_bytes()).unwrap();
+        let canonical = canonical(&root);
+        root.children
+            .retain(|n| !matches!(n, Node::Element(e) if is_enveloped_part(e)));
+        let mut written = String::new();
+        xmldom::serialize(&root, &mut written);
+        (canonical, written.into_bytes())
+    }
+
+    fn agree(doc: &str) {
+        let scanned = xmlscan::scan(doc.as_bytes(), true).unwrap_or_else(|| panic!("{doc}"));
+        let (canonical, written) = by_tree(doc);
+        assert_eq!(
+            String::from_utf8_lossy(&scanned.canonical),
+            String::from_utf8_lossy(&canonical)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&scanned.written),
+            String::from_utf8_lossy(&written)
+        );
+    }
+
+    const ROOT: &str = r#"<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2" xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2" xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2" xmlns:ext="urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2">"#;
+
+    #[test]
+    fn the_scan_writes_what_the_tree_writes() {
+        for body in [
+            "<cbc:ID>A1</cbc:ID>",
+            "\n  <cbc:ID> A &amp; B &lt;&gt; &quot;q&quot; &apos;a&apos; &#65;&#x42; &#9;&#xA;&#13; > é 日本</cbc:ID>\n  <cbc:Note/>\n",
+            r#"<cbc:ID schemeID="a&amp;b&lt;&quot;&#9;" z="1" a='2' cbc:x="3" xml:lang="ms">1</cbc:ID>"#,
+            "<ext:UBLExtensions><ext:UBLExtension>x</ext:UBLExtension></ext:UBLExtensions><cbc:ID>1</cbc:ID>",
+            "<cac:Signature><cbc:ID>s</cbc:ID></cac:Signature><cac:Party><cac:Signature>deep</cac:Signature><cbc:Name>n</cbc:Name></cac:Party>",
+            r#"<x:A xmlns:x="urn:x" xmlns:y="urn:y"><x:B xmlns:x="urn:x">1</x:B><y:C xmlns:y="urn:other" y:a="1">2</y:C></x:A>"#,
+            r#"<A xmlns=""><B xmlns="urn:d"><C xmlns="">t</C></B></A>"#,
+            "<cbc:ID>a</cbc:ID>  <cbc:ID>  </cbc:ID><cbc:ID>&#32;</cbc:ID>",
+        ] {
+            agree(&format!("{ROOT}{body}</Invoice>"));
+            agree(&format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{ROOT}{body}</Invoice>\n"
+            ));
+        }
+    }
+
+    #[test]
+    fn the_scan_agrees_on_every_fixture() {
+        use invois_testkit::{Corpus, Kind, Version};
+        let corpus = Corpus::fixtures();
+        for version in Version::ALL {
+            for kind in Kind::ALL.into_iter().filter(|k| k.in_version(version)) {
+                let signed = corpus.read(version, kind, invois_model::Format::Xml);
+                agree(std::str::from_utf8(&signed).unwrap());
+                if version.is_signed() {
+                    let unsigned =
+                        invois_testkit::unsigned_fixture(version, kind, invois_model::Format::Xml);
+                    agree(std::str::from_utf8(&unsigned).unwrap());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_scan_leaves_the_rest_to_the_tree() {
+        for body in [
+            "<!-- c --><cbc:ID>1</cbc:ID>",
+            "<cbc:ID><![CDATA[x]]></cbc:ID>",
+            "<?pi x?><cbc:ID>1</cbc:ID>",
+            "<cbc:ID>&nbsp;</cbc:ID>",
+            "<cbc:ID>&#1;</cbc:ID>",
+            "<cbc:ID>&#+65;</cbc:ID>",
+            "<cbc:ID>a\r\nb</cbc:ID>",
+            r#"<cbc:ID a="1" a="2">1</cbc:ID>"#,
+            "<cbc:ID a=\"x\ny\">1</cbc:ID>",
+            "<q:ID>1</q:ID>",
+            "<cbc:ID>1</cbc:Note>",
+            "<cbc:ID>1",
+            "<cbc:ID>]]></cbc:ID>",
+        ] {
+            let doc = format!("{ROOT}{body}</Invoice>");
+            assert!(xmlscan::scan(doc.as_bytes(), true).is_none(), "{body}");
+        }
+        for doc in [
+            "<!DOCTYPE Invoice><Invoice/>",
+            "<Other/>",
+            "<Invoice/><Invoice/>",
+            "<Invoice/>x",
+            "x<Invoice/>",
+        ] {
+            assert!(xmlscan::scan(doc.as_bytes(), true).is_none(), "{doc}");
+        }
+    }
+
+    #[test]
+    fn the_written_signed_properties_are_their_exclusive_c14n() {
+        let signer = crate::TestCa::well_known()
+            .unwrap()
+            .issue(&crate::TestCertRequest::new("C1", "B & <2>"))
+            .unwrap()
+            .signer()
+            .unwrap();
+        let doc =
+            format!("{ROOT}<cac:AccountingSupplierParty>x</cac:AccountingSupplierParty></Invoice>");
+        let signed = sign_xml(doc.as_bytes(), &signer, Utc::now()).unwrap();
+        let root = parse(&signed).unwrap();
+        let ext = root.child("UBLExtensions").unwrap();
+        let written = ext
+            .path(&[
+                "UBLExtension",
+                "ExtensionContent",
+                "UBLDocumentSignatures",
+                "SignatureInformation",
+                "Signature",
+                "SignedInfo",
+            ])
+            .unwrap()
+            .child_elements()
+            .filter(|r| r.attr("URI") == Some("#id-xades-signed-props"))
+            .find_map(|r| r.child("DigestValue"))
+            .unwrap()
+            .text();
+        assert_eq!(written, props_digest(&root, ext).unwrap());
+        assert_eq!(
+            sign_xml_by_tree(doc.as_bytes(), &signer, Utc::now())
+                .unwrap()
+                .len(),
+            signed.len()
+        );
+        assert!(UBL_SIGNATURE.contains(XADES_METHOD));
+    }
 }

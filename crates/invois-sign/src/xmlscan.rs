@@ -1,0 +1,604 @@
+//! One pass over a UBL XML document that writes its canonical form (and, for signing, its
+//! minified form) while it reads.
+//!
+//! The definitions live in `xmldom` and `xml`: the document digest is over the inclusive C14N
+//! of the tree with whitespace-only text dropped and every `ext:UBLExtensions` and
+//! `cac:Signature` removed; the signer writes the tree back as written (declarations and
+//! attributes in their order), minified, without the root's enveloped parts. Building that tree
+//! (a string for every name, a map for every scope) cost several times the RSA operation, and
+//! verification parsed it twice. This scanner writes the same bytes directly, and notes where
+//! each child of the root is, so that verification builds a tree of only the few it reads.
+//!
+//! It answers only for the plain XML invoices are written in, and gives up (`None`) on
+//! anything else, which the tree then handles (and reports when malformed): a DOCTYPE, comments,
+//! CDATA, processing instructions but the XML declaration, entities but the five predefined and
+//! character references, a carriage return or raw tab or line feed inside an attribute value,
+//! a character reference to a control character, a name that is not plain ASCII, a repeated
+//! attribute, an undeclared prefix, a mismatched end tag, nesting past the tree's limit, or
+//! anything that is not well-formed.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use crate::xml::{NS_CAC, NS_EXT};
+
+/// The tree's depth limit (`xmldom`).
+const MAX_DEPTH: usize = 256;
+const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// A child element of the root: where it is in the input, and its local name.
+#[derive(Debug)]
+pub(crate) struct Child<'a> {
+    pub(crate) range: Range<usize>,
+    pub(crate) local: &'a str,
+}
+
+/// What one pass gives.
+#[derive(Debug)]
+pub(crate) struct Scanned<'a> {
+    /// The input, byte-order mark removed.
+    pub(crate) input: &'a str,
+    /// Inclusive C14N without the enveloped parts and whitespace-only text.
+    pub(crate) canonical: Vec<u8>,
+    /// The minified document without the root's enveloped children (when asked for).
+    pub(crate) written: Vec<u8>,
+    /// Offset in `written` just after the root's start tag.
+    pub(crate) content_at: usize,
+    /// Offset in `written` of the first `cac:AccountingSupplierParty` child of the root.
+    pub(crate) supplier_at: Option<usize>,
+    /// The root's start tag in the input, and its qualified name.
+    pub(crate) root_tag: Range<usize>,
+    pub(crate) root_qname: &'a str,
+    pub(crate) root_local: &'a str,
+    /// The root's own namespace declarations.
+    pub(crate) root_decls: Vec<(Option<&'a str>, Cow<'a, str>)>,
+    /// The root's child elements, in order.
+    pub(crate) children: Vec<Child<'a>>,
+}
+
+/// An open element.
+struct Open<'a> {
+    qname: &'a str,
+    /// Left out of the canonical form (an enveloped part or inside one).
+    removed: bool,
+    /// Left out of the minified form (an enveloped child of the root or inside one).
+    unwritten: bool,
+    /// How many namespace declarations were in scope before this element's.
+    scope_len: usize,
+    /// Where it started in the input.
+    start: usize,
+    local: &'a str,
+}
+
+/// An attribute as read: qualified name and value (references expanded).
+struct RawAttr<'a> {
+    qname: &'a str,
+    value: Cow<'a, str>,
+}
+
+struct Scanner<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    write: bool,
+    out: Scanned<'a>,
+    /// Namespace declarations in scope, innermost last.
+    scope: Vec<(Option<&'a str>, Cow<'a, str>)>,
+    stack: Vec<Open<'a>>,
+    /// The current text node, references expanded.
+    text: String,
+}
+
+/// Scan `bytes`. `write`: also produce the minified form. `None`: use the tree (module doc).
+pub(crate) fn scan(bytes: &[u8], write: bool) -> Option<Scanned<'_>> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    let s = s.strip_prefix('\u{feff}').unwrap_or(s);
+    let mut sc = Scanner {
+        s,
+        b: s.as_bytes(),
+        pos: 0,
+        write,
+        out: Scanned {
+            input: s,
+            canonical: Vec::with_capacity(s.len()),
+            written: Vec::with_capacity(if write { s.len() } else { 0 }),
+            content_at: 0,
+            supplier_at: None,
+            root_tag: 0..0,
+            root_qname: "",
+            root_local: "",
+            root_decls: Vec::new(),
+            children: Vec::new(),
+        },
+        scope: Vec::new(),
+        stack: Vec::new(),
+        text: String::new(),
+    };
+    sc.prolog()?;
+    sc.content()?;
+    sc.skip_ws();
+    (sc.pos == sc.b.len()).then_some(sc.out)
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn is_name_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
+fn is_name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
+}
+
+/// `xmldom`'s text escaping (`escape_text`).
+fn escape_text(s: &str, out: &mut Vec<u8>) {
+    let mut from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep: &[u8] = match b {
+            b'&' => b"&amp;",
+            b'<' => b"&lt;",
+            b'>' => b"&gt;",
+            b'\r' => b"&#xD;",
+            _ => continue,
+        };
+        out.extend_from_slice(&s.as_bytes()[from..i]);
+        out.extend_from_slice(rep);
+        from = i + 1;
+    }
+    out.extend_from_slice(&s.as_bytes()[from..]);
+}
+
+/// `xmldom`'s attribute escaping (`escape_attr`).
+fn escape_attr(s: &str, out: &mut Vec<u8>) {
+    let mut from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep: &[u8] = match b {
+            b'&' => b"&amp;",
+            b'<' => b"&lt;",
+            b'"' => b"&quot;",
+            b'\t' => b"&#x9;",
+            b'\n' => b"&#xA;",
+            b'\r' => b"&#xD;",
+            _ => continue,
+        };
+        out.extend_from_slice(&s.as_bytes()[from..i]);
+        out.extend_from_slice(rep);
+        from = i + 1;
+    }
+    out.extend_from_slice(&s.as_bytes()[from..]);
+}
+
+fn split(qname: &str) -> (Option<&str>, &str) {
+    match qname.split_once(':') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, qname),
+    }
+}
+
+/// One `&...;` reference at the start of `s`: its expansion and its length. Only the
+/// predefined entities and character references to characters XML allows.
+fn reference(s: &str) -> Option<(char, usize)> {
+    let end = s.as_bytes().iter().take(12).position(|&b| b == b';')?;
+    let name = &s[1..end];
+    let c = match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "apos" => '\'',
+        "quot" => '"',
+        _ => {
+            let (digits, radix) = match name.strip_prefix("#x") {
+                Some(hex) => (hex, 16),
+                None => (name.strip_prefix('#')?, 10),
+            };
+            // from_str_radix would take a sign; XML takes digits only.
+            if digits.is_empty() || !digits.bytes().all(|b| char::from(b).is_digit(radix)) {
+                return None;
+            }
+            let code = u32::from_str_radix(digits, radix).ok()?;
+            if (code < 0x20 && !matches!(code, 0x9 | 0xA | 0xD)) || matches!(code, 0xFFFE | 0xFFFF)
+            {
+                return None;
+            }
+            char::from_u32(code)?
+        }
+    };
+    Some((c, end + 1))
+}
+
+impl<'a> Scanner<'a> {
+    fn skip_ws(&mut self) {
+        while self.b.get(self.pos).is_some_and(|&b| is_ws(b)) {
+            self.pos += 1;
+        }
+    }
+
+    fn starts(&self, p: &str) -> bool {
+        self.b[self.pos..].starts_with(p.as_bytes())
+    }
+
+    /// The XML declaration, if any, and whitespace up to the root.
+    fn prolog(&mut self) -> Option<()> {
+        if self.starts("<?xml version=\"1.0\"") || self.starts("<?xml version='1.0'") {
+            let end = self.s[self.pos..].find("?>")?;
+            self.pos += end + 2;
+        }
+        self.skip_ws();
+        (self.b.get(self.pos) == Some(&b'<')).then_some(())
+    }
+
+    fn name(&mut self) -> Option<&'a str> {
+        let start = self.pos;
+        if !is_name_start(*self.b.get(self.pos)?) {
+            return None;
+        }
+        while self.b.get(self.pos).is_some_and(|&b| is_name_char(b)) {
+            self.pos += 1;
+        }
+        let name = &self.s[start..self.pos];
+        // At most one colon, not at either end.
+        let colons = name.bytes().filter(|&b| b == b':').count();
+        (colons == 0 || (colons == 1 && !name.ends_with(':'))).then_some(name)
+    }
+
+    /// Elements and text from the root's start tag to its end tag.
+    fn content(&mut self) -> Option<()> {
+        loop {
+            let lt = self.s[self.pos..].find('<').map(|i| self.pos + i)?;
+            if !self.stack.is_empty() {
+                self.text_until(lt)?;
+            } else if !self.s[self.pos..lt].bytes().all(is_ws) {
+                return None;
+            }
+            self.pos = lt + 1;
+            match *self.b.get(self.pos)? {
+                b'/' => {
+                    self.pos += 1;
+                    self.end_tag()?;
+                    if self.stack.is_empty() {
+                        return Some(());
+                    }
+                }
+                b'!' | b'?' => return None,
+                _ => {
+                    if self.stack.is_empty() && !self.out.root_qname.is_empty() {
+                        return None;
+                    }
+                    if self.start_tag(lt)? {
+                        self.end_element()?;
+                        if self.stack.is_empty() {
+                            return Some(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Text up to `end`, references expanded, added to the current text node.
+    fn text_until(&mut self, end: usize) -> Option<()> {
+        let raw = &self.s[self.pos..end];
+        let mut from = 0;
+        let bytes = raw.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'&' => {
+                    self.text.push_str(&raw[from..i]);
+                    let (c, len) = reference(&raw[i..])?;
+                    self.text.push(c);
+                    i += len;
+                    from = i;
+                }
+                b'\r' => return None,
+                b']' if raw[i..].starts_with("]]>") => return None,
+                _ => i += 1,
+            }
+        }
+        self.text.push_str(&raw[from..]);
+        self.pos = end;
+        Some(())
+    }
+
+    /// Write the current text node, unless it is whitespace only (dropped from both forms).
+    fn flush_text(&mut self) {
+        if self.text.is_empty() {
+            return;
+        }
+        if !self.text.bytes().all(is_ws) {
+            let top = self.stack.last();
+            if top.is_some_and(|o| !o.removed) {
+                escape_text(&self.text, &mut self.out.canonical);
+            }
+            if self.write && top.is_some_and(|o| !o.unwritten) {
+                escape_text(&self.text, &mut self.out.written);
+            }
+        }
+        self.text.clear();
+    }
+
+    /// The namespace URI bound to `prefix` among the first `len` declarations in scope.
+    fn lookup(&self, prefix: Option<&str>, len: usize) -> Option<&Cow<'a, str>> {
+        self.scope[..len]
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == prefix)
+            .map(|(_, u)| u)
+    }
+
+    fn attributes(&mut self) -> Option<(Vec<RawAttr<'a>>, bool)> {
+        let mut attrs: Vec<RawAttr<'a>> = Vec::new();
+        loop {
+            let before = self.pos;
+            self.skip_ws();
+            match *self.b.get(self.pos)? {
+                b'>' => {
+                    self.pos += 1;
+                    return Some((attrs, false));
+                }
+                b'/' => {
+                    self.pos += 1;
+                    (*self.b.get(self.pos)? == b'>').then_some(())?;
+                    self.pos += 1;
+                    return Some((attrs, true));
+                }
+                _ if before == self.pos => return None,
+                _ => {}
+            }
+            let qname = self.name()?;
+            self.skip_ws();
+            (*self.b.get(self.pos)? == b'=').then_some(())?;
+            self.pos += 1;
+            self.skip_ws();
+            let quote = *self.b.get(self.pos)?;
+            if quote != b'"' && quote != b'\'' {
+                return None;
+            }
+            self.pos += 1;
+            let end = self.pos + self.b[self.pos..].iter().position(|&b| b == quote)?;
+            let value = self.attr_value(&self.s[self.pos..end])?;
+            self.pos = end + 1;
+            if attrs.iter().any(|a| a.qname == qname) {
+                return None;
+            }
+            attrs.push(RawAttr { qname, value });
+        }
+    }
+
+    fn attr_value(&self, raw: &'a str) -> Option<Cow<'a, str>> {
+        if raw
+            .bytes()
+            .any(|b| matches!(b, b'<' | b'\t' | b'\n' | b'\r'))
+        {
+            return None;
+        }
+        if !raw.contains('&') {
+            return Some(Cow::Borrowed(raw));
+        }
+        let mut v = String::with_capacity(raw.len());
+        let mut rest = raw;
+        while let Some(i) = rest.find('&') {
+            v.push_str(&rest[..i]);
+            let (c, len) = reference(&rest[i..])?;
+            v.push(c);
+            rest = &rest[i + len..];
+        }
+        v.push_str(rest);
+        Some(Cow::Owned(v))
+    }
+
+    /// A start tag after its `<` (at `lt`). Returns whether it was an empty-element tag.
+    fn start_tag(&mut self, lt: usize) -> Option<bool> {
+        self.flush_text();
+        if self.stack.len() >= MAX_DEPTH {
+            return None;
+        }
+        let qname = self.name()?;
+        let (attrs, empty) = self.attributes()?;
+        let scope_len = self.scope.len();
+        let mut own = Vec::new();
+        let mut plain = Vec::new();
+        for a in attrs {
+            match a.qname {
+                "xmlns" => own.push((None, a.value)),
+                q if q.starts_with("xmlns:") => {
+                    let p = &q[6..];
+                    if p == "xml" || p == "xmlns" || a.value.is_empty() {
+                        return None;
+                    }
+                    own.push((Some(p), a.value));
+                }
+                _ => plain.push(a),
+            }
+        }
+        self.scope.extend(own.iter().cloned());
+        let (prefix, local) = split(qname);
+        let ns = self.resolve(prefix, true)?;
+        let parent = self.stack.last();
+        let removed = parent.is_some_and(|p| p.removed)
+            || (ns.as_deref() == Some(NS_EXT) && local == "UBLExtensions")
+            || (ns.as_deref() == Some(NS_CAC) && local == "Signature");
+        let is_root = parent.is_none();
+        let unwritten = parent.is_some_and(|p| p.unwritten) || (self.stack.len() == 1 && removed);
+        if is_root {
+            if local != "Invoice" {
+                return None;
+            }
+            self.out.root_qname = qname;
+            self.out.root_local = local;
+            self.out.root_decls = own.clone();
+        }
+        if !removed {
+            self.canonical_start(qname, &own, &plain, scope_len)?;
+        }
+        if self.write && !unwritten {
+            if self.stack.len() == 1
+                && self.out.supplier_at.is_none()
+                && ns.as_deref() == Some(NS_CAC)
+                && local == "AccountingSupplierParty"
+            {
+                self.out.supplier_at = Some(self.out.written.len());
+            }
+            self.written_start(qname, &own, &plain);
+        }
+        if is_root {
+            self.out.root_tag = lt..self.pos;
+            self.out.content_at = self.out.written.len();
+        }
+        self.stack.push(Open {
+            qname,
+            removed,
+            unwritten,
+            scope_len,
+            start: lt,
+            local,
+        });
+        Some(empty)
+    }
+
+    /// The namespace of `prefix` in the current scope; for an element an unprefixed name is
+    /// in the default namespace. `None` when a prefix is undeclared.
+    fn resolve(&self, prefix: Option<&str>, element: bool) -> Option<Option<Cow<'a, str>>> {
+        match prefix {
+            Some("xml") => Some(Some(Cow::Borrowed(NS_XML))),
+            Some(p) => self.lookup(Some(p), self.scope.len()).cloned().map(Some),
+            None if element => Some(
+                self.lookup(None, self.scope.len())
+                    .filter(|u| !u.is_empty())
+                    .cloned(),
+            ),
+            None => Some(None),
+        }
+    }
+
+    /// The C14N start tag: the declarations that differ from the parent's scope (by prefix,
+    /// the default first), then the attributes by namespace URI and local name.
+    fn canonical_start(
+        &mut self,
+        qname: &str,
+        own: &[(Option<&'a str>, Cow<'a, str>)],
+        plain: &[RawAttr<'a>],
+        parent_scope: usize,
+    ) -> Option<()> {
+        let mut decls: Vec<&(Option<&str>, Cow<'_, str>)> = Vec::new();
+        for d in own {
+            let inherited = self.lookup(d.0, parent_scope);
+            let needed = if d.0.is_none() && d.1.is_empty() {
+                inherited.is_some_and(|u| !u.is_empty())
+            } else {
+                inherited != Some(&d.1)
+            };
+            // A prefix declared twice in one tag is an error the tree reports.
+            if decls.iter().any(|x| x.0 == d.0) {
+                return None;
+            }
+            if needed {
+                decls.push(d);
+            }
+        }
+        decls.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut attrs = Vec::with_capacity(plain.len());
+        for a in plain {
+            let (prefix, local) = split(a.qname);
+            let ns = self.resolve(prefix, false)?;
+            attrs.push((ns, local, a));
+        }
+        attrs.sort_by(|a, b| {
+            (a.0.as_deref().unwrap_or(""), a.1).cmp(&(b.0.as_deref().unwrap_or(""), b.1))
+        });
+        let out = &mut self.out.canonical;
+        out.push(b'<');
+        out.extend_from_slice(qname.as_bytes());
+        for (p, uri) in decls {
+            match p {
+                None => out.extend_from_slice(b" xmlns=\""),
+                Some(p) => {
+                    out.extend_from_slice(b" xmlns:");
+                    out.extend_from_slice(p.as_bytes());
+                    out.extend_from_slice(b"=\"");
+                }
+            }
+            escape_attr(uri, out);
+            out.push(b'"');
+        }
+        for (_, _, a) in attrs {
+            out.push(b' ');
+            out.extend_from_slice(a.qname.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_attr(&a.value, out);
+            out.push(b'"');
+        }
+        out.push(b'>');
+        Some(())
+    }
+
+    /// The start tag as the tree writes it: declarations, then attributes, as written.
+    fn written_start(
+        &mut self,
+        qname: &str,
+        own: &[(Option<&'a str>, Cow<'a, str>)],
+        plain: &[RawAttr<'a>],
+    ) {
+        let out = &mut self.out.written;
+        out.push(b'<');
+        out.extend_from_slice(qname.as_bytes());
+        for (p, uri) in own {
+            match p {
+                None => out.extend_from_slice(b" xmlns=\""),
+                Some(p) => {
+                    out.extend_from_slice(b" xmlns:");
+                    out.extend_from_slice(p.as_bytes());
+                    out.extend_from_slice(b"=\"");
+                }
+            }
+            escape_attr(uri, out);
+            out.push(b'"');
+        }
+        for a in plain {
+            out.push(b' ');
+            out.extend_from_slice(a.qname.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_attr(&a.value, out);
+            out.push(b'"');
+        }
+        out.push(b'>');
+    }
+
+    /// An end tag after its `</`.
+    fn end_tag(&mut self) -> Option<()> {
+        let name = self.name()?;
+        self.skip_ws();
+        (*self.b.get(self.pos)? == b'>').then_some(())?;
+        self.pos += 1;
+        (self.stack.last()?.qname == name).then_some(())?;
+        self.end_element()
+    }
+
+    /// Close the innermost element (its end tag, or an empty-element tag, was read).
+    fn end_element(&mut self) -> Option<()> {
+        self.flush_text();
+        let open = self.stack.pop()?;
+        if !open.removed {
+            let out = &mut self.out.canonical;
+            out.extend_from_slice(b"</");
+            out.extend_from_slice(open.qname.as_bytes());
+            out.push(b'>');
+        }
+        if self.write && !open.unwritten {
+            let out = &mut self.out.written;
+            out.extend_from_slice(b"</");
+            out.extend_from_slice(open.qname.as_bytes());
+            out.push(b'>');
+        }
+        self.scope.truncate(open.scope_len);
+        if self.stack.len() == 1 {
+            self.out.children.push(Child {
+                range: open.start..self.pos,
+                local: open.local,
+            });
+        }
+        Some(())
+    }
+}
