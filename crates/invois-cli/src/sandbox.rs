@@ -19,7 +19,9 @@ pub(crate) struct Args {
     /// Address of the MyInvois API (identity and system APIs).
     #[arg(long, default_value = "127.0.0.1:8642", env = "INVOIS_SANDBOX_LISTEN")]
     listen: SocketAddr,
-    /// Rate budgets: `production` (the official limits) or `sandbox` (lower, like preprod).
+    /// Which MyInvois to stand for: `production` (the official rate limits, and the dated
+    /// rules in force in production) or `sandbox` (lower limits, like preprod, and the dated
+    /// rules LHDN's sandbox applies, which start earlier); see `invois codes rules`.
     #[arg(long, default_value = "production", value_parser = parse_profile)]
     profile: RateProfile,
     /// Run every time-based rule N times faster (token expiry, rate windows, validation
