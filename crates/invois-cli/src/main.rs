@@ -32,6 +32,7 @@ mod cert;
 mod codes;
 mod convert;
 mod new;
+mod receipts;
 mod render;
 mod sign;
 mod submit;
@@ -76,6 +77,8 @@ enum Command {
     Api(Box<api::Args>),
     /// Archive: export stored documents and results; backfill documents issued elsewhere.
     Archive(Box<archive::Args>),
+    /// Receipts for monthly consolidated e-invoices: import a CSV into the gateway.
+    Receipts(receipts::Args),
 }
 
 /// Logs go to stderr: human-readable, or one JSON object per line with
@@ -133,6 +136,7 @@ async fn main() -> ExitCode {
         Command::Codes(args) => codes::run(args).await,
         Command::Api(args) => api::run(*args).await,
         Command::Archive(args) => archive::run(*args).await,
+        Command::Receipts(args) => receipts::run(args).await,
     };
     match result {
         Ok(code) => code,

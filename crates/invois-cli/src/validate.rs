@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
+use invois_model::consolidation;
 use invois_model::{Finding, Severity, ValidationContext, validate};
 
 use crate::codes::DirArg;
@@ -20,8 +21,28 @@ pub(crate) struct Args {
     /// Validate as of this instant (RFC 3339) instead of now; for the 72-hour window.
     #[arg(long, value_name = "TIME")]
     now: Option<DateTime<Utc>>,
+    /// For consolidated documents: the implementation phase (1-5) whose interim relaxation
+    /// period the supplier adopts, which lifts the RM10,000 and excluded-activity rules.
+    #[arg(long, value_name = "N")]
+    relaxation_phase: Option<u8>,
+    /// Another last day for that relaxation period (phases 4 and 5 have disputed ends).
+    #[arg(long, value_name = "DATE", requires = "relaxation_phase")]
+    relaxation_until: Option<chrono::NaiveDate>,
     #[command(flatten)]
     codes: DirArg,
+}
+
+fn consolidation_context(args: &Args) -> anyhow::Result<consolidation::ConsolidationContext> {
+    let relaxation = match args.relaxation_phase {
+        Some(n) => {
+            let phase = consolidation::Phase::from_number(n)
+                .ok_or_else(|| anyhow::anyhow!("--relaxation-phase is 1 to 5, not {n}"))?;
+            let period = consolidation::Relaxation::of_phase(phase);
+            Some(args.relaxation_until.map_or(period, |d| period.ending(d)))
+        }
+        None => None,
+    };
+    Ok(consolidation::ConsolidationContext { relaxation })
 }
 
 enum Outcome {
@@ -32,13 +53,20 @@ enum Outcome {
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tables = std::sync::Arc::new(args.codes.load()?);
     let ctx = ValidationContext::at(args.now.unwrap_or_else(Utc::now)).with_codes(tables);
+    let consolidation = consolidation_context(&args)?;
     let mut results = Vec::new();
     for file in &args.files {
         let outcome = match crate::input::read_document(file) {
             Err(e) => Outcome::Unusable(format!("cannot read: {e}")),
             Ok(bytes) => match crate::convert::parse_any(&bytes) {
                 Err(e) => Outcome::Unusable(format!("{e:#}")),
-                Ok(doc) => Outcome::Checked(validate(&doc, &ctx).findings),
+                Ok(doc) => {
+                    // A consolidated document (a line classified 004) also meets the
+                    // consolidation rules; any other document has none to meet.
+                    let mut findings = validate(&doc, &ctx).findings;
+                    findings.extend(consolidation::check(&doc, &consolidation));
+                    Outcome::Checked(findings)
+                }
             },
         };
         results.push((file, outcome));

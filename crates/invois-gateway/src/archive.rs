@@ -220,6 +220,7 @@ pub async fn export(
                 received_before: filter.received_before,
                 after,
                 limit: 200,
+                ..DocumentFilter::default()
             })
             .await?;
         for doc in &page.items {

@@ -1,99 +1,186 @@
-//! A one-page operator dashboard: counts by state, recent submissions, recent documents and
-//! recent webhook deliveries; above them, a red banner while MyInvois' refusal of the login
-//! halts sending (see [`crate::login`]).
+//! The operator dashboard, behind the same API keys as the ERP API.
 //!
-//! One self-contained HTML page: no external assets, no script (it refreshes itself every
-//! five seconds with a `<meta http-equiv="refresh">`). The page is a `maud` template, so
-//! everything shown that came from an ERP or from MyInvois is HTML-escaped by construction:
-//! only the page's own stylesheet and dash are inserted unescaped. Links are shown as links
-//! only when they are `http(s)`. No secrets and no document bodies are shown.
+//! - the overview: a red banner while MyInvois' refusal of a login halts sending (see
+//!   [`crate::login`]), counts by state, a chart of status changes per day and one of
+//!   rate-budget use by endpoint, and the recent documents, submissions and webhooks;
+//! - the document search ([`pages::documents`]) and a page per document with its history,
+//!   its typed errors, its validation link and buyer's copy, and a form for each step its
+//!   `next_steps` allow ([`pages::document`]).
+//!
+//! Self-contained HTML: no external assets and no script; the charts are inline SVG. Every
+//! page is a `maud` template, so everything shown that came from an ERP or from MyInvois is
+//! HTML-escaped by construction; only the stylesheet and a dash are inserted unescaped.
+//! Links are shown as links only when they are `http(s)`. No secrets and no document bodies
+//! are shown. Tables lay out to the window's width (never wider than 1280 pixels' worth).
+
+mod charts;
+mod pages;
+mod session;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+pub use session::Sessions;
+
+use crate::http::ApiState;
+use crate::metrics::Metrics;
 use crate::store::{
     DocumentRecord, DocumentState, LoginHaltRecord, Store, StoreError, SubmissionFilter,
     SubmissionRecord, WebhookFilter, WebhookLogEntry, WebhookState,
 };
 
-/// Rows per table.
+/// Rows per table on the overview.
 const RECENT: u32 = 25;
+
+/// Days the status chart covers.
+const CHART_DAYS: i64 = 14;
 
 /// Shown for an absent value.
 const DASH: PreEscaped<&str> = PreEscaped("&ndash;");
 
-/// The page's only style: inline, so the page needs nothing else.
+/// The pages' only style: inline, so a page needs nothing else. Tables take the window's
+/// width with fixed layout and wrap long values, so none scrolls sideways.
 const STYLE: &str = concat!(
-    "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}",
+    "body{font:14px system-ui,sans-serif;margin:1em auto;max-width:1240px;padding:0 1em;",
+    "color:#222}",
     "h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.6em}",
-    "table{border-collapse:collapse;width:100%}",
-    "th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #ddd;",
-    "vertical-align:top}",
+    "nav{display:flex;gap:1.2em;align-items:center;border-bottom:1px solid #ddd;",
+    "padding-bottom:.5em}nav form{margin-left:auto}",
+    "table{border-collapse:collapse;width:100%;table-layout:fixed}",
+    "th,td{text-align:left;padding:.25em .5em;border-bottom:1px solid #ddd;",
+    "vertical-align:top;overflow-wrap:anywhere}",
     "th{background:#f4f4f4}.n{text-align:right;font-variant-numeric:tabular-nums}",
     ".s{padding:0 .4em;border-radius:3px;background:#eee}",
     ".ok{background:#d8f3dc}.bad{background:#ffd6d6}.warn{background:#fff1c2}",
     ".cards{display:flex;flex-wrap:wrap;gap:.6em}",
     ".card{border:1px solid #ddd;border-radius:4px;padding:.4em .8em;min-width:7em}",
     ".card b{display:block;font-size:1.4em}",
-    "code{font-size:.9em}",
+    "code{font-size:.9em}.step{padding:0 .3em;border:1px solid #ccc;border-radius:3px}",
+    "svg.chart{max-width:100%;height:auto}",
+    "form.filters,form.login{display:flex;flex-wrap:wrap;gap:.5em;align-items:center}",
+    ".flash{padding:.5em 1em;border-radius:4px}",
+    "table.facts th{width:12em}",
     ".halt{background:#ffd6d6;border:2px solid #b00020;border-radius:4px;",
     "padding:.6em 1em;margin:1em 0}.halt h2{margin:0 0 .4em;color:#b00020}",
 );
 
-/// `GET /dashboard` (the page) and `GET /` (a redirect to it).
-pub fn routes(store: Arc<Store>) -> Router {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .route("/dashboard", get(page))
-        .with_state(store)
+/// What the pages share.
+#[derive(Clone)]
+pub struct DashboardState {
+    api: ApiState,
+    sessions: Arc<Sessions>,
+    metrics: Metrics,
 }
 
-async fn page(State(store): State<Arc<Store>>) -> Response {
-    match render(&store).await {
-        Ok(html) => (
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            html,
+/// `GET /` (a redirect), the sign-in form, and every dashboard page behind a session.
+pub fn routes(api: ApiState, metrics: Metrics) -> Router {
+    let state = DashboardState {
+        api,
+        sessions: Arc::new(Sessions::new()),
+        metrics,
+    };
+    let signed_in = Router::new()
+        .route("/dashboard", get(overview))
+        .route("/dashboard/documents", get(pages::documents))
+        .route("/dashboard/documents/{id}", get(pages::document))
+        .route("/dashboard/documents/{id}/retry", post(pages::retry))
+        .route("/dashboard/documents/{id}/cancel", post(pages::cancel))
+        .route("/dashboard/documents/{id}/notes", post(pages::note))
+        .route("/dashboard/documents/{id}/pdf", get(buyers_copy))
+        .route("/dashboard/logout", post(pages::logout))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_session,
+        ));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route(
+            "/dashboard/login",
+            get(pages::login_form).post(pages::login),
         )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "dashboard could not read the store");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "the dashboard could not read the store; see the gateway log",
-            )
-                .into_response()
-        }
+        .merge(signed_in)
+        .with_state(state)
+}
+
+/// Lets a request through only with a session of a live API key, or with the key itself as
+/// `Authorization: Bearer` (as the API takes it, for scripts); otherwise to the sign-in form.
+async fn require_session(
+    State(state): State<DashboardState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    if let Some(key) = bearer {
+        return match state.api.store.api_keys().verify(key.trim()).await {
+            Ok(Some(_)) => next.run(request).await,
+            Ok(None) => Redirect::to("/dashboard/login").into_response(),
+            Err(e) => pages::unavailable(e),
+        };
+    }
+    let cookie = request
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(session::from_header)
+        .map(str::to_owned);
+    let Some(cookie) = cookie else {
+        return Redirect::to("/dashboard/login").into_response();
+    };
+    let now = state.api.clock.now();
+    match state.sessions.key(&state.api.store, &cookie, now).await {
+        Ok(Some(_)) => next.run(request).await,
+        Ok(None) => Redirect::to("/dashboard/login").into_response(),
+        Err(e) => pages::unavailable(e),
     }
 }
 
-/// What the page shows, read from the store in one place.
+/// `GET /dashboard/documents/{id}/pdf`: the buyer's copy, as the API serves it (the session
+/// stands in for the API key).
+async fn buyers_copy(
+    State(state): State<DashboardState>,
+    path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    match crate::http::printable::pdf(State(state.api), path).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// What the overview shows, read from the store in one place.
 struct View {
     halts: Vec<LoginHaltRecord>,
     documents_by_state: BTreeMap<DocumentState, u64>,
     hooks_by_state: BTreeMap<WebhookState, u64>,
+    changes: BTreeMap<chrono::NaiveDate, BTreeMap<DocumentState, u64>>,
     submissions: Vec<SubmissionRecord>,
     documents: Vec<DocumentRecord>,
     hooks: Vec<WebhookLogEntry>,
 }
 
 impl View {
-    async fn read(store: &Store) -> Result<View, StoreError> {
+    async fn read(store: &Store, now: DateTime<Utc>) -> Result<View, StoreError> {
         Ok(View {
             halts: store.login_halts().list().await?,
             documents_by_state: store.documents().count_by_state().await?,
             hooks_by_state: store.outbox().count_by_state().await?,
+            changes: store
+                .documents()
+                .changes_by_day(now - chrono::Duration::days(CHART_DAYS))
+                .await?,
             submissions: store
                 .submissions()
                 .list(&SubmissionFilter {
@@ -113,44 +200,74 @@ impl View {
     }
 }
 
-/// The page, from the store's current contents.
-pub async fn render(store: &Store) -> Result<String, StoreError> {
-    let view = View::read(store).await?;
-    Ok(page_markup(&view).into_string())
+/// `GET /dashboard`.
+async fn overview(State(state): State<DashboardState>) -> Result<Markup, Response> {
+    let now = state.api.clock.now();
+    let v = View::read(&state.api.store, now)
+        .await
+        .map_err(pages::unavailable)?;
+    Ok(layout(
+        "Overview",
+        html! {
+            @for halt in &v.halts {
+                (halt_banner(halt))
+            }
+            h2 { "Documents by state" }
+            div.cards {
+                @for state in DocumentState::ALL {
+                    (card(state.as_str(), v.documents_by_state.get(state)))
+                }
+            }
+            h2 { "Status changes per day" }
+            (charts::states_by_day(&v.changes))
+            h2 { "Rate budget use by endpoint (granted / waited)" }
+            (charts::budget_by_class(&state.metrics.budget_use()))
+            h2 { "Recent documents" }
+            (pages::documents_table(&v.documents, now))
+            (submissions_table(&v.submissions))
+            h2 { "Webhook deliveries by state" }
+            div.cards {
+                @for state in WebhookState::ALL {
+                    (card(state.as_str(), v.hooks_by_state.get(state)))
+                }
+            }
+            (hooks_table(&v.hooks))
+        },
+    ))
 }
 
-fn page_markup(v: &View) -> Markup {
+/// A signed-in page: the navigation, then `content`.
+fn layout(title: &str, content: Markup) -> Markup {
+    bare_layout(
+        title,
+        html! {
+            nav {
+                b { "invois gateway" }
+                a href="/dashboard" { "Overview" }
+                a href="/dashboard/documents" { "Documents" }
+                form method="post" action="/dashboard/logout" {
+                    button type="submit" { "Sign out" }
+                }
+            }
+            (content)
+        },
+    )
+}
+
+/// A page with no navigation (the sign-in form).
+fn bare_layout(title: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
-                meta http-equiv="refresh" content="5";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "invois gateway" }
+                title { (title) " · invois gateway" }
                 style { (PreEscaped(STYLE)) }
             }
             body {
-                h1 { "invois gateway" }
-                @for halt in &v.halts {
-                    (halt_banner(halt))
-                }
-                h2 { "Documents by state" }
-                div.cards {
-                    @for state in DocumentState::ALL {
-                        (card(state.as_str(), v.documents_by_state.get(state)))
-                    }
-                }
-                h2 { "Webhook deliveries by state" }
-                div.cards {
-                    @for state in WebhookState::ALL {
-                        (card(state.as_str(), v.hooks_by_state.get(state)))
-                    }
-                }
-                (submissions_table(&v.submissions))
-                (documents_table(&v.documents))
-                (hooks_table(&v.hooks))
-                p { small { "Refreshes every 5 seconds." } }
+                h1 { (title) }
+                (content)
             }
         }
     }
@@ -272,44 +389,6 @@ fn errors_summary(doc: &DocumentRecord) -> Option<String> {
         .collect::<Vec<_>>()
         .join("; ");
     (!text.is_empty()).then(|| clip(&text, 200))
-}
-
-fn documents_table(documents: &[DocumentRecord]) -> Markup {
-    html! {
-        h2 { "Recent documents" }
-        table {
-            tr {
-                th { "id" } th { "issuer" } th { "type" } th { "internal id" }
-                th.n { "version" } th { "state" } th { "uuid" } th { "validation link" }
-                th { "errors" } th { "updated" }
-            }
-            @for d in documents {
-                tr {
-                    td { (d.id) }
-                    td { (d.issuer_tin) }
-                    td { (d.type_code) }
-                    td { (d.internal_id) }
-                    td.n { (d.version) }
-                    (state_cell(d.state.as_str()))
-                    td { code { (opt(d.uuid.as_deref())) } }
-                    td {
-                        (link(d.validation_link.as_deref()))
-                        // The buyer's copy, from the API (it needs the API key).
-                        @if d.validation_link.is_some()
-                            && matches!(d.state, DocumentState::Valid | DocumentState::Cancelled)
-                        {
-                            " " a href={ "/v1/documents/" (d.id) "/pdf" } { "PDF" }
-                        }
-                    }
-                    td { (opt(errors_summary(d).as_deref())) }
-                    td { (time(d.updated_at)) }
-                }
-            }
-            @if documents.is_empty() {
-                tr { td colspan="10" { "none yet" } }
-            }
-        }
-    }
 }
 
 fn hooks_table(hooks: &[WebhookLogEntry]) -> Markup {

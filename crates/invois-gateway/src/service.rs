@@ -38,10 +38,12 @@ impl Gateway {
     ) -> Gateway {
         let clock = clients.base().clock().clone();
         let metrics = config.metrics.clone();
+        let consolidation = config.consolidation.clone();
         let pipeline = Pipeline::new(Arc::clone(&store), clients.clone(), signer, config);
         let login =
             LoginWatch::new(Arc::clone(&store), clients.clone()).with_metrics(metrics.clone());
-        let api = ApiState::new(Arc::clone(&store), clients, clock);
+        let api =
+            ApiState::new(Arc::clone(&store), clients, clock).with_consolidation(consolidation);
         Gateway {
             store,
             pipeline,
@@ -86,8 +88,8 @@ impl Gateway {
     }
 
     /// The whole HTTP surface: the ERP API and the webhook log (both behind API keys), and
-    /// `/metrics` and the dashboard (read-only, no document content; bind the gateway to a
-    /// private address).
+    /// `/metrics` (read-only, no document content; bind the gateway to a private address)
+    /// and the dashboard (behind a session of an API key).
     pub fn router(&self) -> axum::Router {
         let hooks = webhooks::routes(Arc::clone(&self.store)).layer(from_fn_with_state(
             Arc::clone(&self.store),
@@ -99,7 +101,7 @@ impl Gateway {
                 self.metrics.clone(),
                 Arc::clone(&self.store),
             ))
-            .merge(dashboard::routes(Arc::clone(&self.store)))
+            .merge(dashboard::routes(self.api.clone(), self.metrics.clone()))
             // Outermost, so that a panic's answer gets a correlation id too.
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 http::panicked,

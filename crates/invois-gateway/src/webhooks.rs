@@ -462,11 +462,25 @@ impl Webhooks {
         &self.config
     }
 
-    /// Relays every pending status event into deliveries. Returns how many were relayed.
+    /// Relays every pending status event (and received-document event) into deliveries.
+    /// Returns how many were relayed.
     pub async fn relay_once(&self) -> Result<u64, WebhookError> {
         let mut total = 0;
         loop {
             let n = relay_events(&self.store, RELAY_BATCH, self.config.max_attempts).await?;
+            total += n;
+            if n < u64::from(RELAY_BATCH) {
+                break;
+            }
+        }
+        // Received documents' events ([`crate::received_webhooks`]), through the same outbox.
+        loop {
+            let n = crate::received_webhooks::relay_received_events(
+                &self.store,
+                RELAY_BATCH,
+                self.config.max_attempts,
+            )
+            .await?;
             total += n;
             if n < u64::from(RELAY_BATCH) {
                 return Ok(total);

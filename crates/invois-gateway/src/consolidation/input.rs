@@ -251,11 +251,12 @@ fn records(text: &str) -> Result<Vec<(usize, Vec<String>)>, ReceiptError> {
     Ok(out)
 }
 
+/// One CSV data row's receipt (or why it is not one), with its line number.
+pub type CsvRow = (usize, Result<NewReceipt, ReceiptError>);
+
 /// Reads CSV text into receipts, one result per data row with its line number. A header that
 /// is missing a required column or names an unknown one fails the whole text.
-pub fn parse_csv(
-    text: &str,
-) -> Result<Vec<(usize, Result<NewReceipt, ReceiptError>)>, ReceiptError> {
+pub fn parse_csv(text: &str) -> Result<Vec<CsvRow>, ReceiptError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows = records(text)?.into_iter();
     let Some((_, header)) = rows.next() else {

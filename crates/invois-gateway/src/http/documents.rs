@@ -434,6 +434,7 @@ pub(super) async fn list(
             .map(|t| limit("limit", t))
             .transpose()?
             .unwrap_or(0),
+        ..DocumentFilter::default()
     };
     let page = state.store.documents().list(&filter).await?;
     Ok(axum::Json(DocumentPage {

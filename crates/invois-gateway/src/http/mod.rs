@@ -14,6 +14,8 @@
 //! | `POST /v1/documents/{id}/retry` | send a failed or locally rejected document again |
 //! | `POST /v1/documents/{id}/notes` | a credit, debit or refund note built from a valid one |
 //! | `GET /v1/submissions` | submission attempts (never their payloads) |
+//! | `GET /v1/received`, `GET /v1/received/{uuid}` | documents issued to the taxpayer, with deadlines |
+//! | `POST /v1/received/{uuid}/reject`, `.../accept` | reject (at MyInvois, within 72 h) or accept |
 //! | `POST /v1/clients/{client_id}/resume` | send a login MyInvois refused for good again |
 //! | `GET /health`, `GET /ready` | liveness; readiness (the store answers, logins not halted) |
 //! | `GET /openapi.json` | this API, described |
@@ -37,22 +39,25 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use invois_clock::Clock;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clients::ClientPool;
+use crate::consolidation::{ConsolidationConfig, Consolidator};
 use crate::intake::Intake;
 use crate::store::{ApiKeyRecord, DocumentKey, Store};
 
-mod actions;
+pub(crate) mod actions;
 mod clients;
-mod documents;
+pub(crate) mod documents;
 mod error;
 mod openapi;
-mod printable;
+pub(crate) mod printable;
+mod receipts;
+mod received;
 mod submissions;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -88,10 +93,34 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
             post(actions::create_note),
         ),
         ("GET", "/v1/submissions", get(submissions::list)),
+        ("GET", "/v1/received", get(received::list)),
+        ("GET", "/v1/received/{uuid}", get(received::get)),
+        ("POST", "/v1/received/{uuid}/reject", post(received::reject)),
+        ("POST", "/v1/received/{uuid}/accept", post(received::accept)),
         (
             "POST",
             "/v1/clients/{client_id}/resume",
             post(clients::resume),
+        ),
+        ("POST", "/v1/receipts", post(receipts::post_receipts)),
+        ("GET", "/v1/receipts", get(receipts::list_receipts)),
+        (
+            "POST",
+            "/v1/receipts/{number}/individual",
+            post(receipts::individual),
+        ),
+        ("PUT", "/v1/issuers/{issuer_tin}", put(receipts::put_issuer)),
+        ("GET", "/v1/issuers/{issuer_tin}", get(receipts::get_issuer)),
+        ("POST", "/v1/consolidations", post(receipts::consolidate)),
+        (
+            "GET",
+            "/v1/consolidations",
+            get(receipts::list_consolidations),
+        ),
+        (
+            "GET",
+            "/v1/consolidations/{id}",
+            get(receipts::get_consolidation),
         ),
         ("GET", "/health", get(health)),
         ("GET", "/ready", get(ready)),
@@ -117,6 +146,8 @@ pub struct ApiState {
     pub clock: Clock,
     /// The largest request body accepted ([`DEFAULT_MAX_BODY_BYTES`] unless configured).
     pub max_body_bytes: usize,
+    /// Builds consolidations and individual e-invoices from receipts.
+    pub consolidator: Consolidator,
 }
 
 impl ApiState {
@@ -124,13 +155,22 @@ impl ApiState {
     /// default body cap.
     pub fn new(store: Arc<Store>, clients: ClientPool, clock: Clock) -> ApiState {
         let intake = Intake::new(store.clone(), &clients);
+        let consolidator =
+            Consolidator::new(store.clone(), &clients, ConsolidationConfig::default());
         ApiState {
+            consolidator,
             store,
             intake,
             clients,
             clock,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
+    }
+
+    /// Consolidates with this configuration.
+    pub fn with_consolidation(mut self, config: ConsolidationConfig) -> ApiState {
+        self.consolidator = Consolidator::new(self.store.clone(), &self.clients, config);
+        self
     }
 
     /// Sets the request body cap.

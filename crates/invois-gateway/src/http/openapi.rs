@@ -11,6 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
+use crate::received_webhooks::ReceivedPayload;
 use crate::webhooks::{LoginPayload, WebhookPayload};
 
 /// The name of the bearer API-key scheme every `/v1` operation requires.
@@ -47,19 +48,38 @@ const API_KEY: &str = "apiKey";
         super::actions::retry,
         super::actions::create_note,
         super::submissions::list,
+        super::received::list,
+        super::received::get,
+        super::received::reject,
+        super::received::accept,
         super::clients::resume,
+        super::receipts::post_receipts,
+        super::receipts::list_receipts,
+        super::receipts::individual,
+        super::receipts::put_issuer,
+        super::receipts::get_issuer,
+        super::receipts::consolidate,
+        super::receipts::list_consolidations,
+        super::receipts::get_consolidation,
         super::health,
         super::ready,
         super::serve_openapi,
         crate::webhooks::list_deliveries,
         crate::webhooks::replay_delivery,
     ),
-    components(schemas(WebhookPayload, LoginPayload)),
+    components(schemas(WebhookPayload, ReceivedPayload, LoginPayload)),
     modifiers(&Conventions),
     tags(
         (name = "documents", description = "Submit, correct, read, list and cancel documents, \
             and fetch the buyer's copy (PDF or HTML) of a validated one."),
         (name = "submissions", description = "The gateway's submission attempts."),
+        (name = "received", description = "Documents other taxpayers issued to the gateway's \
+            taxpayer: each with its 72-hour rejection deadline, rejected at MyInvois or accepted \
+            (recorded in the gateway only: MyInvois has no acceptance call)."),
+        (name = "receipts", description = "B2C receipts for the monthly consolidated \
+            e-invoices: post them (JSON or CSV), store the issuer's supplier details, build a \
+            closed month (or let the month-end loop do it), follow its deadline and exclusions, \
+            and issue a receipt its own e-invoice when its buyer asks."),
         (name = "webhooks", description = "The webhook delivery log and replay."),
         (name = "operations", description = "Liveness, readiness and this description."),
     )
@@ -109,7 +129,7 @@ impl Modify for Conventions {
 
 /// Every operation of a path item this API uses.
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
-    [&mut item.get, &mut item.post]
+    [&mut item.get, &mut item.post, &mut item.put]
         .into_iter()
         .filter_map(Option::as_mut)
 }
@@ -130,50 +150,67 @@ fn error_ref() -> Ref {
     Ref::from_schema_name("Error")
 }
 
-/// The webhooks the gateway POSTs to the ERP: every document status change, and a client
-/// id's logins halting or resuming.
+/// The webhooks the gateway POSTs to the ERP: every document status change, and every new,
+/// rejected or cancelled received document.
 fn webhooks() -> Paths {
     let mut paths = Paths::new();
-    for (id, summary, schema, description) in [
-        (
+    paths.paths.insert(
+        "documentStatusChanged".to_owned(),
+        webhook(
             "documentStatusChanged",
             "A document's status changed",
-            "WebhookPayload",
             "A snapshot of the document. Signed: `X-Invois-Signature` is `sha256=` and the hex \
              HMAC-SHA256 of `<X-Invois-Timestamp>.<body>`. Deduplicate by `event_id`.",
+            "WebhookPayload",
         ),
-        (
+    );
+    paths.paths.insert(
+        "receivedDocumentEvent".to_owned(),
+        webhook(
+            "receivedDocumentEvent",
+            "A received document is new, rejected or cancelled",
+            "`received.new`, `received.rejected` or `received.cancelled` (X-Invois-Event): a \
+             snapshot of a document another taxpayer issued to the gateway's taxpayer, with its \
+             rejection deadline. Signed like every delivery. Deduplicate by \
+             `received_event_id` (a sequence apart from document events' `event_id`).",
+            "ReceivedPayload",
+        ),
+    );
+    paths.paths.insert(
+        "clientLoginChanged".to_owned(),
+        webhook(
             "clientLoginChanged",
             "MyInvois refused the login for good and sending halted, or it resumed",
-            "LoginPayload",
             "`client.login_halted` (with LHDN's answer, the fix and the ways to resume) or \
              `client.login_resumed` (X-Invois-Event). Signed like every delivery. Deduplicate \
              by `X-Invois-Delivery`.",
+            "LoginPayload",
         ),
-    ] {
-        let body = RequestBodyBuilder::new()
-            .description(Some(description))
-            .content(
-                "application/json",
-                Content::new(Some(Ref::from_schema_name(schema))),
-            )
-            .build();
-        let op = OperationBuilder::new()
-            .operation_id(Some(id))
-            .summary(Some(summary))
-            .request_body(Some(body))
-            .response(
-                "2XX",
-                ResponseBuilder::new()
-                    .description("Acknowledged; anything else is retried with backoff.")
-                    .build(),
-            )
-            .build();
-        paths
-            .paths
-            .insert(id.to_owned(), PathItem::new(HttpMethod::Post, op));
-    }
+    );
     paths
+}
+
+/// One webhook: a POST of `schema` that any 2xx acknowledges.
+fn webhook(id: &str, summary: &str, description: &str, schema: &str) -> PathItem {
+    let body = RequestBodyBuilder::new()
+        .description(Some(description))
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name(schema))),
+        )
+        .build();
+    let op = OperationBuilder::new()
+        .operation_id(Some(id))
+        .summary(Some(summary))
+        .request_body(Some(body))
+        .response(
+            "2XX",
+            ResponseBuilder::new()
+                .description("Acknowledged; anything else is retried with backoff.")
+                .build(),
+        )
+        .build();
+    PathItem::new(HttpMethod::Post, op)
 }
 
 /// The OpenAPI document of the ERP API and the webhook log.

@@ -287,6 +287,7 @@ async fn many_receipts(
 /// Filters of `GET /v1/receipts`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ReceiptQuery {
     /// Only this issuer's.
     issuer_tin: Option<String>,
@@ -616,6 +617,7 @@ pub(super) async fn consolidate(
 /// Filters of `GET /v1/consolidations`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ConsolidationQuery {
     /// Only this issuer's.
     issuer_tin: Option<String>,

@@ -13,6 +13,10 @@
 //!    sized to the batch, then every 3-5 s), every page; Get Document Details only for
 //!    Invalid documents.
 //!
+//! Beside them, [`received`](Pipeline::received_once) keeps the documents other taxpayers
+//! issued to the gateway's taxpayer, found with Search Documents (direction Received) when
+//! a notification or the schedule says so.
+//!
 //! Every step is a guarded store transition, so any number of pipelines (in one process or
 //! in several on one PostgreSQL) can run side by side and a process can die at any point:
 //! whatever it held comes back through lease expiry, and a submission whose POST may have
@@ -32,10 +36,12 @@ use crate::store::{Store, StoreError};
 
 mod poll;
 mod prepare;
+mod received;
 mod reconcile;
 mod submit;
 
 pub use prepare::{PrepareOutcome, PrepareRules, prepare_document};
+pub use received::{ReceivedConfig, ReceivedPass};
 pub use submit::SubmitOutcome;
 
 /// What can stop a pipeline step. Every one is logged and retried by [`Pipeline::run`]; a
@@ -49,6 +55,9 @@ pub enum PipelineError {
     /// The client configuration is unusable (for example a bad `onbehalfof`).
     #[error(transparent)]
     Config(#[from] invois_client::ConfigError),
+    /// A month could not be consolidated.
+    #[error(transparent)]
+    Consolidation(#[from] Box<crate::consolidation::ConsolidationError>),
     /// A call to MyInvois failed in a way the step cannot settle now.
     #[error(transparent)]
     Api(#[from] invois_client::Error),
@@ -90,8 +99,12 @@ pub struct PipelineConfig {
     pub codes: Arc<CodeTables>,
     /// Whether arithmetic findings block a document (see [`PrepareRules`]).
     pub strict_arithmetic: bool,
+    /// The month-end consolidation loop (receipts into consolidated e-invoices).
+    pub consolidation: crate::consolidation::ConsolidationConfig,
     /// Where the pipeline counts what it does (submissions by outcome, polls, preparations).
     pub metrics: crate::metrics::Metrics,
+    /// The received-documents loop.
+    pub received: ReceivedConfig,
 }
 
 impl Default for PipelineConfig {
@@ -113,6 +126,8 @@ impl Default for PipelineConfig {
             codes: Arc::new(CodeTables::empty()),
             strict_arithmetic: false,
             metrics: crate::metrics::Metrics::new(),
+            received: ReceivedConfig::default(),
+            consolidation: crate::consolidation::ConsolidationConfig::default(),
         }
     }
 }
@@ -268,7 +283,8 @@ impl Pipeline {
     }
 
     /// Runs every loop until `shutdown`: preparation, `submit_concurrency` submitters (each
-    /// reconciling first), the poller, and lease recovery.
+    /// reconciling first), the poller, lease recovery and, with a taxpayer's own credentials,
+    /// received documents.
     pub async fn run(&self, shutdown: Shutdown) {
         let mut tasks = tokio::task::JoinSet::new();
         {
@@ -295,6 +311,30 @@ impl Pipeline {
                     .await
             });
         }
+        if self.inner.config.consolidation.enabled {
+            // Closed months into consolidated e-invoices, and deadline warnings: the stored
+            // documents then go through the loops above like any other.
+            let consolidator = crate::consolidation::Consolidator::new(
+                Arc::clone(&self.inner.store),
+                &self.inner.clients,
+                self.inner.config.consolidation.clone(),
+            );
+            let p = self.clone();
+            let s = shutdown.clone();
+            let every = self.inner.config.consolidation.every;
+            tasks.spawn(async move {
+                p.loop_step("consolidate", s, every, move |_| {
+                    let c = consolidator.clone();
+                    async move {
+                        c.run_once()
+                            .await
+                            .map(|_| false)
+                            .map_err(|e| PipelineError::from(Box::new(e)))
+                    }
+                })
+                .await
+            });
+        }
         {
             let p = self.clone();
             let s = shutdown.clone();
@@ -302,6 +342,15 @@ impl Pipeline {
             let every = RECOVER_EVERY;
             tasks
                 .spawn(async move { p.loop_step("recover", s, every, |p| p.recover_step()).await });
+        }
+        if self.receives() {
+            let p = self.clone();
+            let s = shutdown.clone();
+            let every = self.inner.config.received.notifications_every;
+            tasks.spawn(async move {
+                p.loop_step("received", s, every, |p| p.received_step())
+                    .await
+            });
         }
         while tasks.join_next().await.is_some() {}
     }

@@ -353,12 +353,15 @@ impl<'a> Documents<'a> {
         let sql = Sql::new(format!(
             "SELECT {DOC_COLS} FROM documents WHERE ($1 IS NULL OR state = $1) \
              AND ($2 IS NULL OR issuer_tin = $2) AND ($3 IS NULL OR created_at >= $3) \
-             AND ($4 IS NULL OR created_at < $4) AND id > $5 ORDER BY id LIMIT $6"
+             AND ($4 IS NULL OR created_at < $4) AND ($5 IS NULL OR internal_id = $5) \
+             AND ($6 IS NULL OR uuid = $6) AND id > $7 ORDER BY id LIMIT $8"
         ))
         .bind(filter.state.map(|s| s.as_str()))
         .bind(filter.issuer_tin.as_deref())
         .bind(filter.received_from.map(truncate))
         .bind(filter.received_before.map(truncate))
+        .bind(filter.internal_id.as_deref())
+        .bind(filter.uuid.as_deref())
         .bind(filter.after.map_or(0, |a| a.0))
         .bind(limit + 1);
         let mut items = records::<DocRow, DocumentRecord>(self.db.reader().fetch_all(sql).await?)?;
@@ -369,6 +372,29 @@ impl<'a> Documents<'a> {
             None
         };
         Ok(Page { items, next })
+    }
+
+    /// Status changes since `since`, counted per UTC day and state (the dashboard's chart).
+    /// Only changes to submitted and final states are events, so a queue of waiting
+    /// documents costs nothing here.
+    #[tracing::instrument(skip_all)]
+    pub async fn changes_by_day(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<BTreeMap<chrono::NaiveDate, BTreeMap<DocumentState, u64>>, StoreError> {
+        let sql = Sql::new("SELECT state, created_at FROM document_events WHERE created_at >= $1")
+            .bind(truncate(since));
+        let rows: Vec<(String, DateTime<Utc>)> = self.db.reader().fetch_all(sql).await?;
+        let mut days: BTreeMap<chrono::NaiveDate, BTreeMap<DocumentState, u64>> = BTreeMap::new();
+        for (state, at) in rows {
+            let state = parse_state("document state", &state, DocumentState::parse)?;
+            *days
+                .entry(at.date_naive())
+                .or_default()
+                .entry(state)
+                .or_default() += 1;
+        }
+        Ok(days)
     }
 
     /// The newest document versions, newest first (at most `limit`, capped at 1,000).

@@ -3,7 +3,8 @@
 //!
 //! One repository per aggregate, one file each: [`Documents`] (and their status events),
 //! [`Submissions`] (and their polls), the webhook [`Outbox`], [`ApiKeys`] and the
-//! [`Archive`] of documents issued elsewhere; the shared rate budget lives in [`budget`].
+//! [`Archive`] of documents issued elsewhere, the [`Received`] documents issued to the
+//! gateway's taxpayer; the shared rate budget lives in [`budget`].
 //! Each is plain code over the small abstraction in `dialect.rs`, and reads rows with
 //! `#[derive(sqlx::FromRow)]` structs. [`Store`] holds the open [`Db`] and the clock and
 //! hands out the repositories (`store.documents().get(id)`).
@@ -32,6 +33,8 @@ mod external;
 mod leases;
 mod login_halts;
 mod outbox;
+mod receipts;
+mod received;
 mod submissions;
 mod types;
 mod webhook_types;
@@ -40,9 +43,14 @@ pub use api_keys::ApiKeys;
 pub use archive::Archive;
 pub use db::Db;
 pub use documents::Documents;
-pub use login_halts::{LoginHaltRecord, LoginHalts};
 pub use external::*;
+pub use login_halts::{LoginHaltRecord, LoginHalts};
 pub use outbox::{Announce, Announcement, Outbox};
+pub use receipts::*;
+pub use received::{
+    AnnounceReceived, Decision, DecisionFilter, Received, ReceivedEvent, ReceivedEventKind,
+    ReceivedFilter, ReceivedListing, ReceivedPage, ReceivedRecord, ReceivedSync, ReceivedUpsert,
+};
 pub use submissions::Submissions;
 pub use types::*;
 pub use webhook_types::*;
@@ -165,6 +173,15 @@ impl Store {
         }
     }
 
+    /// Documents other taxpayers issued to the gateway's taxpayer, and the sweep that finds
+    /// them.
+    pub fn received(&self) -> Received<'_> {
+        Received {
+            db: &self.db,
+            clock: &self.clock,
+        }
+    }
+
     /// Documents issued outside the gateway.
     pub fn archive(&self) -> Archive<'_> {
         Archive {
@@ -176,6 +193,22 @@ impl Store {
     /// Client ids whose logins MyInvois refused for good.
     pub fn login_halts(&self) -> LoginHalts<'_> {
         LoginHalts {
+            db: &self.db,
+            clock: &self.clock,
+        }
+    }
+
+    /// Receipts posted for consolidation.
+    pub fn receipts(&self) -> Receipts<'_> {
+        Receipts {
+            db: &self.db,
+            clock: &self.clock,
+        }
+    }
+
+    /// Monthly consolidations and the issuers' supplier details.
+    pub fn consolidations(&self) -> Consolidations<'_> {
+        Consolidations {
             db: &self.db,
             clock: &self.clock,
         }

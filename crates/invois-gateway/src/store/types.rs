@@ -482,6 +482,10 @@ pub struct DocumentFilter {
     pub received_from: Option<DateTime<Utc>>,
     /// Received before.
     pub received_before: Option<DateTime<Utc>>,
+    /// Only this internal id.
+    pub internal_id: Option<String>,
+    /// Only this MyInvois uuid.
+    pub uuid: Option<String>,
     /// Only ids greater than this.
     pub after: Option<DocumentId>,
     /// At most this many (0 means the default, 100; capped at 1,000).

@@ -144,7 +144,7 @@ async fn put_profile(store: &Store, method: LineMethodName) {
 /// Receipt `n` of March 2026: RM`cents`/100, 8 % service tax on every fifth.
 fn receipt(n: u32, cents: i64) -> NewReceipt {
     let amount = Decimal::new(cents, 2);
-    let taxed = n % 5 == 0;
+    let taxed = n.is_multiple_of(5);
     let rate = Decimal::new(if taxed { 8 } else { 0 }, 0);
     NewReceipt {
         issuer_tin: ISSUER.to_owned(),

@@ -11,6 +11,8 @@ mod hooks_common;
 
 mod archive;
 mod buyers_copy;
+mod consolidation;
+mod dashboard_browser;
 mod http_api;
 mod login_halt;
 mod metrics_dashboard;
@@ -19,6 +21,7 @@ mod open;
 mod pg_budget;
 mod pipeline;
 mod practices_report;
+mod received;
 mod refusals;
 mod store_conformance;
 mod webhooks;

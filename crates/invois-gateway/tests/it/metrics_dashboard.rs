@@ -391,7 +391,17 @@ async fn the_dashboard_shows_state_and_escapes_erp_text() {
         .await
         .unwrap();
 
-    let app = dashboard::routes(store.clone());
+    let client = Client::builder()
+        .api_base("http://127.0.0.1:9")
+        .credentials("dashboard-test", "unused")
+        .build()
+        .unwrap();
+    let pool = invois_gateway::clients::ClientPool::new(
+        client,
+        invois_gateway::clients::LoginMode::Taxpayer,
+    );
+    let api = invois_gateway::http::ApiState::new(store.clone(), pool, invois_clock::Clock::real());
+    let app = dashboard::routes(api, metrics::Metrics::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -403,12 +413,42 @@ async fn the_dashboard_shows_state_and_escapes_erp_text() {
     let root = http.get(format!("http://{addr}/")).send().await.unwrap();
     assert!(root.status().is_redirection(), "{}", root.status());
     assert_eq!(root.headers()["location"], "/dashboard");
-
+    // Without a session: the sign-in form, not the page.
     let page = http
         .get(format!("http://{addr}/dashboard"))
         .send()
         .await
         .unwrap();
+    assert!(page.status().is_redirection());
+    assert_eq!(page.headers()["location"], "/dashboard/login");
+    let (_, key) = store.api_keys().create("ops").await.unwrap();
+    let signed_in = http
+        .post(format!("http://{addr}/dashboard/login"))
+        .form(&[("key", key.expose())])
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_in.status().is_redirection());
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(key.expose()),
+        "the key itself never goes to the browser"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let get = |path: String| {
+        http.get(format!("http://{addr}{path}"))
+            .header("cookie", session.clone())
+            .send()
+    };
+
+    let page = get("/dashboard".to_owned()).await.unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
     let html = page.text().await.unwrap();
@@ -426,20 +466,41 @@ async fn the_dashboard_shows_state_and_escapes_erp_text() {
     // No document bodies.
     assert!(!html.contains("BODY-MARKER-7781"));
     assert!(!html.contains("body 0"));
-    // What it shows: counts, the submission, documents with uuid, link and errors.
+    // What it shows: counts, the submission, documents and their errors.
     assert!(html.contains("<b>1</b>rejected_locally"), "{html}");
     assert!(html.contains("<b>2</b>invalid"), "{html}");
     assert!(html.contains("<b>1</b>cancelled"), "{html}");
     assert!(html.contains("<b>1</b>pending"), "{html}");
     assert!(html.contains("SUB-C1"));
-    assert!(html.contains("U-C1-1"));
     assert!(html.contains("CF321"));
-    // The cancelled document was valid: its validation link is a link.
+    // A document's page has its uuid, and the cancelled (once valid) one's validation link is
+    // a link.
+    let cancelled = store
+        .documents()
+        .list(&DocumentFilter {
+            state: Some(DocumentState::Cancelled),
+            ..DocumentFilter::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let page = get(format!("/dashboard/documents/{}", cancelled.id))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("U-C1-0"), "{page}");
     assert!(
-        html.contains(
+        page.contains(
             "<a href=\"https://myinvois.example/U-C1-0/share\" rel=\"noopener noreferrer\">"
         ),
-        "{html}"
+        "{page}"
     );
-    assert!(html.contains("http-equiv=\"refresh\""));
+    // A revoked key's session ends at once.
+    let keys = store.api_keys().list().await.unwrap();
+    store.api_keys().revoke(keys[0].id).await.unwrap();
+    let after = get("/dashboard".to_owned()).await.unwrap();
+    assert!(after.status().is_redirection());
 }
