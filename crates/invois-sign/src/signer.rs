@@ -1,8 +1,11 @@
 //! The signing identity: a certificate and its RSA private key.
 
-use ring::rand::SystemRandom;
-use ring::signature::{
-    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+// AWS-LC rather than ring: its RSA private-key operation is about twice as fast here (it has
+// AVX-512 IFMA code for 2048-bit moduli), and one RSA signature is most of what signing a
+// document costs (docs/performance.md).
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
 };
 
 use crate::cert::Certificate;
@@ -52,8 +55,8 @@ fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, &rest[..len], &rest[len..]))
 }
 
-/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo` (ring's PKCS#8 parser is strict
-/// about optional attributes that PKCS#12 tools add; the PKCS#1 form always loads).
+/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo` (a strict PKCS#8 parser may
+/// refuse optional attributes that PKCS#12 tools add; the PKCS#1 form always loads).
 fn pkcs1_from_pkcs8(der: &[u8]) -> Option<&[u8]> {
     let (tag, seq, _) = der_next(der)?;
     if tag != 0x30 {
@@ -97,7 +100,7 @@ impl Signer {
                 "the certificate key is not RSA; MyInvois requires RSA".to_owned(),
             )
         })?;
-        if cert_key != key.public().as_ref() {
+        if cert_key != key.public_key().as_ref() {
             return Err(SignError::PrivateKey(
                 "the private key does not belong to the certificate".to_owned(),
             ));
@@ -133,7 +136,7 @@ impl Signer {
             };
             let idx = certs.iter().position(|c| {
                 c.rsa_public_key()
-                    .is_some_and(|p| p == key.public().as_ref())
+                    .is_some_and(|p| p == key.public_key().as_ref())
             });
             match idx {
                 Some(i) => {
@@ -203,7 +206,7 @@ impl Signer {
 
     /// RSA PKCS#1 v1.5 SHA-256 signature of `data`.
     pub(crate) fn sign_bytes(&self, data: &[u8]) -> Result<Vec<u8>, SignError> {
-        let mut sig = vec![0u8; self.key.public().modulus_len()];
+        let mut sig = vec![0u8; self.key.public_modulus_len()];
         self.key
             .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), data, &mut sig)
             .map_err(|_| SignError::Signing("RSA signing failed".to_owned()))?;

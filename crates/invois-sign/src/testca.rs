@@ -4,6 +4,7 @@
 
 use std::sync::OnceLock;
 
+use aws_lc_rs::rand::SecureRandom;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -12,7 +13,6 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
     SerialNumber,
 };
-use ring::rand::SecureRandom;
 
 use crate::cert::Certificate;
 use crate::error::SignError;
@@ -41,7 +41,7 @@ fn dn_value(s: &str) -> DnValue {
 
 fn random_serial() -> Result<SerialNumber, SignError> {
     let mut b = [0u8; 16];
-    ring::rand::SystemRandom::new()
+    aws_lc_rs::rand::SystemRandom::new()
         .fill(&mut b)
         .map_err(|_| err("no system randomness"))?;
     b[0] &= 0x7f;
