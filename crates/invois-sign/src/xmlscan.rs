@@ -85,8 +85,12 @@ struct Scanner<'a> {
     /// Namespace declarations in scope, innermost last.
     scope: Vec<(Option<&'a str>, Cow<'a, str>)>,
     stack: Vec<Open<'a>>,
-    /// The current text node, references expanded.
+    /// A buffer for text with references expanded.
     text: String,
+    /// The attributes of the start tag being read.
+    attrs: Vec<RawAttr<'a>>,
+    /// Their canonical order: (namespace URI, local name, index).
+    order: Vec<(Option<Cow<'a, str>>, &'a str, usize)>,
 }
 
 /// Scan `bytes`. `write`: also produce the minified form. `None`: use the tree (module doc).
@@ -113,6 +117,8 @@ pub(crate) fn scan(bytes: &[u8], write: bool) -> Option<Scanned<'_>> {
         scope: Vec::new(),
         stack: Vec::new(),
         text: String::new(),
+        attrs: Vec::new(),
+        order: Vec::new(),
     };
     sc.prolog()?;
     sc.content()?;
@@ -168,6 +174,27 @@ fn escape_attr(s: &str, out: &mut Vec<u8>) {
         from = i + 1;
     }
     out.extend_from_slice(&s.as_bytes()[from..]);
+}
+
+fn write_decl(prefix: Option<&str>, uri: &str, out: &mut Vec<u8>) {
+    match prefix {
+        None => out.extend_from_slice(b" xmlns=\""),
+        Some(p) => {
+            out.extend_from_slice(b" xmlns:");
+            out.extend_from_slice(p.as_bytes());
+            out.extend_from_slice(b"=\"");
+        }
+    }
+    escape_attr(uri, out);
+    out.push(b'"');
+}
+
+fn write_attr(a: &RawAttr<'_>, out: &mut Vec<u8>) {
+    out.push(b' ');
+    out.extend_from_slice(a.qname.as_bytes());
+    out.extend_from_slice(b"=\"");
+    escape_attr(&a.value, out);
+    out.push(b'"');
 }
 
 fn split(qname: &str) -> (Option<&str>, &str) {
@@ -230,25 +257,34 @@ impl<'a> Scanner<'a> {
     }
 
     fn name(&mut self) -> Option<&'a str> {
-        let start = self.pos;
-        if !is_name_start(*self.b.get(self.pos)?) {
+        let rest = &self.b[self.pos..];
+        if !is_name_start(*rest.first()?) {
             return None;
         }
-        while self.b.get(self.pos).is_some_and(|&b| is_name_char(b)) {
-            self.pos += 1;
+        let (mut len, mut colons) = (0, 0);
+        while let Some(&b) = rest.get(len) {
+            if !is_name_char(b) {
+                break;
+            }
+            colons += usize::from(b == b':');
+            len += 1;
         }
-        let name = &self.s[start..self.pos];
-        // At most one colon, not at either end.
-        let colons = name.bytes().filter(|&b| b == b':').count();
-        (colons == 0 || (colons == 1 && !name.ends_with(':'))).then_some(name)
+        // At most one colon, not at the end.
+        if colons > 1 || rest[len - 1] == b':' {
+            return None;
+        }
+        let name = &self.s[self.pos..self.pos + len];
+        self.pos += len;
+        Some(name)
     }
 
     /// Elements and text from the root's start tag to its end tag.
     fn content(&mut self) -> Option<()> {
         loop {
-            let lt = self.s[self.pos..].find('<').map(|i| self.pos + i)?;
+            // A byte search: `str::find(char)` checks each hit with a call to memcmp.
+            let lt = self.pos + self.b[self.pos..].iter().position(|&b| b == b'<')?;
             if !self.stack.is_empty() {
-                self.text_until(lt)?;
+                self.text(lt)?;
             } else if !self.s[self.pos..lt].bytes().all(is_ws) {
                 return None;
             }
@@ -277,72 +313,94 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Text up to `end`, references expanded, added to the current text node.
-    fn text_until(&mut self, end: usize) -> Option<()> {
+    /// The text node up to `end` (the next tag: comments, CDATA and processing instructions,
+    /// which would join runs, are left to the tree), written unless whitespace only.
+    fn text(&mut self, end: usize) -> Option<()> {
         let raw = &self.s[self.pos..end];
-        let mut from = 0;
-        let bytes = raw.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'&' => {
-                    self.text.push_str(&raw[from..i]);
-                    let (c, len) = reference(&raw[i..])?;
-                    self.text.push(c);
-                    i += len;
-                    from = i;
-                }
-                b'\r' => return None,
-                b']' if raw[i..].starts_with("]]>") => return None,
-                _ => i += 1,
-            }
-        }
-        self.text.push_str(&raw[from..]);
         self.pos = end;
-        Some(())
-    }
-
-    /// Write the current text node, unless it is whitespace only (dropped from both forms).
-    fn flush_text(&mut self) {
-        if self.text.is_empty() {
-            return;
+        if raw.is_empty() {
+            return Some(());
         }
-        if !self.text.bytes().all(is_ws) {
+        // One look at each byte: references to expand, whitespace only, and what the tree
+        // reads otherwise (a carriage return is normalised there; `]]>` is refused).
+        let (mut refs, mut blank, mut brackets) = (false, true, 0);
+        for b in raw.bytes() {
+            match b {
+                b'&' => refs = true,
+                b'\r' => return None,
+                b'>' if brackets >= 2 => return None,
+                _ => {}
+            }
+            brackets = if b == b']' { brackets + 1 } else { 0 };
+            blank &= is_ws(b);
+        }
+        if blank {
+            return Some(());
+        }
+        let text: Cow<'_, str> = if refs {
+            let mut t = std::mem::take(&mut self.text);
+            t.clear();
+            let mut rest = raw;
+            while let Some(i) = rest.bytes().position(|b| b == b'&') {
+                t.push_str(&rest[..i]);
+                let (c, len) = reference(&rest[i..])?;
+                t.push(c);
+                rest = &rest[i + len..];
+            }
+            t.push_str(rest);
+            Cow::Owned(t)
+        } else {
+            Cow::Borrowed(raw)
+        };
+        // Blank once references are expanded (`&#32;`) is still blank.
+        if !(refs && text.bytes().all(is_ws)) {
             let top = self.stack.last();
             if top.is_some_and(|o| !o.removed) {
-                escape_text(&self.text, &mut self.out.canonical);
+                escape_text(&text, &mut self.out.canonical);
             }
             if self.write && top.is_some_and(|o| !o.unwritten) {
-                escape_text(&self.text, &mut self.out.written);
+                escape_text(&text, &mut self.out.written);
             }
         }
-        self.text.clear();
+        if let Cow::Owned(t) = text {
+            self.text = t;
+        }
+        Some(())
     }
 
     /// The namespace URI bound to `prefix` among the first `len` declarations in scope.
     fn lookup(&self, prefix: Option<&str>, len: usize) -> Option<&Cow<'a, str>> {
+        // Prefixes are short: a byte loop beats a call to memcmp per declaration.
+        let same = |p: Option<&str>| match (p, prefix) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+            }
+            _ => false,
+        };
         self.scope[..len]
             .iter()
             .rev()
-            .find(|(p, _)| *p == prefix)
+            .find(|(p, _)| same(*p))
             .map(|(_, u)| u)
     }
 
-    fn attributes(&mut self) -> Option<(Vec<RawAttr<'a>>, bool)> {
-        let mut attrs: Vec<RawAttr<'a>> = Vec::new();
+    /// The attributes of a start tag, into `self.attrs`. Returns whether the tag was empty.
+    fn attributes(&mut self) -> Option<bool> {
+        self.attrs.clear();
         loop {
             let before = self.pos;
             self.skip_ws();
             match *self.b.get(self.pos)? {
                 b'>' => {
                     self.pos += 1;
-                    return Some((attrs, false));
+                    return Some(false);
                 }
                 b'/' => {
                     self.pos += 1;
                     (*self.b.get(self.pos)? == b'>').then_some(())?;
                     self.pos += 1;
-                    return Some((attrs, true));
+                    return Some(true);
                 }
                 _ if before == self.pos => return None,
                 _ => {}
@@ -360,10 +418,10 @@ impl<'a> Scanner<'a> {
             let end = self.pos + self.b[self.pos..].iter().position(|&b| b == quote)?;
             let value = self.attr_value(&self.s[self.pos..end])?;
             self.pos = end + 1;
-            if attrs.iter().any(|a| a.qname == qname) {
+            if self.attrs.iter().any(|a| a.qname == qname) {
                 return None;
             }
-            attrs.push(RawAttr { qname, value });
+            self.attrs.push(RawAttr { qname, value });
         }
     }
 
@@ -391,57 +449,60 @@ impl<'a> Scanner<'a> {
 
     /// A start tag after its `<` (at `lt`). Returns whether it was an empty-element tag.
     fn start_tag(&mut self, lt: usize) -> Option<bool> {
-        self.flush_text();
         if self.stack.len() >= MAX_DEPTH {
             return None;
         }
         let qname = self.name()?;
-        let (attrs, empty) = self.attributes()?;
+        let empty = self.attributes()?;
         let scope_len = self.scope.len();
-        let mut own = Vec::new();
-        let mut plain = Vec::new();
-        for a in attrs {
+        // Declarations go to the scope; `self.attrs` keeps the other attributes.
+        for a in &self.attrs {
             match a.qname {
-                "xmlns" => own.push((None, a.value)),
+                "xmlns" => self.scope.push((None, a.value.clone())),
                 q if q.starts_with("xmlns:") => {
                     let p = &q[6..];
                     if p == "xml" || p == "xmlns" || a.value.is_empty() {
                         return None;
                     }
-                    own.push((Some(p), a.value));
+                    self.scope.push((Some(p), a.value.clone()));
                 }
-                _ => plain.push(a),
+                _ => {}
             }
         }
-        self.scope.extend(own.iter().cloned());
+        if self.scope.len() > scope_len {
+            self.attrs
+                .retain(|a| a.qname != "xmlns" && !a.qname.starts_with("xmlns:"));
+        }
         let (prefix, local) = split(qname);
         let ns = self.resolve(prefix, true)?;
+        let is = |l: &str, uri: &str| local == l && ns.as_deref() == Some(uri);
         let parent = self.stack.last();
         let removed = parent.is_some_and(|p| p.removed)
-            || (ns.as_deref() == Some(NS_EXT) && local == "UBLExtensions")
-            || (ns.as_deref() == Some(NS_CAC) && local == "Signature");
+            || is("UBLExtensions", NS_EXT)
+            || is("Signature", NS_CAC);
         let is_root = parent.is_none();
         let unwritten = parent.is_some_and(|p| p.unwritten) || (self.stack.len() == 1 && removed);
+        if self.write
+            && !unwritten
+            && self.stack.len() == 1
+            && self.out.supplier_at.is_none()
+            && is("AccountingSupplierParty", NS_CAC)
+        {
+            self.out.supplier_at = Some(self.out.written.len());
+        }
         if is_root {
             if local != "Invoice" {
                 return None;
             }
             self.out.root_qname = qname;
             self.out.root_local = local;
-            self.out.root_decls = own.clone();
+            self.out.root_decls = self.scope[scope_len..].to_vec();
         }
         if !removed {
-            self.canonical_start(qname, &own, &plain, scope_len)?;
+            self.canonical_start(qname, scope_len)?;
         }
         if self.write && !unwritten {
-            if self.stack.len() == 1
-                && self.out.supplier_at.is_none()
-                && ns.as_deref() == Some(NS_CAC)
-                && local == "AccountingSupplierParty"
-            {
-                self.out.supplier_at = Some(self.out.written.len());
-            }
-            self.written_start(qname, &own, &plain);
+            self.written_start(qname, scope_len);
         }
         if is_root {
             self.out.root_tag = lt..self.pos;
@@ -475,13 +536,8 @@ impl<'a> Scanner<'a> {
 
     /// The C14N start tag: the declarations that differ from the parent's scope (by prefix,
     /// the default first), then the attributes by namespace URI and local name.
-    fn canonical_start(
-        &mut self,
-        qname: &str,
-        own: &[(Option<&'a str>, Cow<'a, str>)],
-        plain: &[RawAttr<'a>],
-        parent_scope: usize,
-    ) -> Option<()> {
+    fn canonical_start(&mut self, qname: &str, parent_scope: usize) -> Option<()> {
+        let own = &self.scope[parent_scope..];
         let mut decls: Vec<&(Option<&str>, Cow<'_, str>)> = Vec::new();
         for d in own {
             let inherited = self.lookup(d.0, parent_scope);
@@ -490,95 +546,70 @@ impl<'a> Scanner<'a> {
             } else {
                 inherited != Some(&d.1)
             };
-            // A prefix declared twice in one tag is an error the tree reports.
-            if decls.iter().any(|x| x.0 == d.0) {
-                return None;
-            }
             if needed {
                 decls.push(d);
             }
         }
         decls.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut attrs = Vec::with_capacity(plain.len());
-        for a in plain {
+        // The attributes' order: by (namespace URI, local name), stable like the tree's sort.
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        for (i, a) in self.attrs.iter().enumerate() {
             let (prefix, local) = split(a.qname);
             let ns = self.resolve(prefix, false)?;
-            attrs.push((ns, local, a));
+            order.push((ns, local, i));
         }
-        attrs.sort_by(|a, b| {
-            (a.0.as_deref().unwrap_or(""), a.1).cmp(&(b.0.as_deref().unwrap_or(""), b.1))
-        });
+        if order.len() > 1 {
+            order.sort_by(|a, b| {
+                (a.0.as_deref().unwrap_or(""), a.1).cmp(&(b.0.as_deref().unwrap_or(""), b.1))
+            });
+        }
         let out = &mut self.out.canonical;
         out.push(b'<');
         out.extend_from_slice(qname.as_bytes());
         for (p, uri) in decls {
-            match p {
-                None => out.extend_from_slice(b" xmlns=\""),
-                Some(p) => {
-                    out.extend_from_slice(b" xmlns:");
-                    out.extend_from_slice(p.as_bytes());
-                    out.extend_from_slice(b"=\"");
-                }
-            }
-            escape_attr(uri, out);
-            out.push(b'"');
+            write_decl(*p, uri, out);
         }
-        for (_, _, a) in attrs {
-            out.push(b' ');
-            out.extend_from_slice(a.qname.as_bytes());
-            out.extend_from_slice(b"=\"");
-            escape_attr(&a.value, out);
-            out.push(b'"');
+        for &(_, _, i) in &order {
+            write_attr(&self.attrs[i], out);
         }
         out.push(b'>');
+        self.order = order;
         Some(())
     }
 
     /// The start tag as the tree writes it: declarations, then attributes, as written.
-    fn written_start(
-        &mut self,
-        qname: &str,
-        own: &[(Option<&'a str>, Cow<'a, str>)],
-        plain: &[RawAttr<'a>],
-    ) {
+    fn written_start(&mut self, qname: &str, parent_scope: usize) {
         let out = &mut self.out.written;
         out.push(b'<');
         out.extend_from_slice(qname.as_bytes());
-        for (p, uri) in own {
-            match p {
-                None => out.extend_from_slice(b" xmlns=\""),
-                Some(p) => {
-                    out.extend_from_slice(b" xmlns:");
-                    out.extend_from_slice(p.as_bytes());
-                    out.extend_from_slice(b"=\"");
-                }
-            }
-            escape_attr(uri, out);
-            out.push(b'"');
+        for (p, uri) in &self.scope[parent_scope..] {
+            write_decl(*p, uri, out);
         }
-        for a in plain {
-            out.push(b' ');
-            out.extend_from_slice(a.qname.as_bytes());
-            out.extend_from_slice(b"=\"");
-            escape_attr(&a.value, out);
-            out.push(b'"');
+        for a in &self.attrs {
+            write_attr(a, out);
         }
         out.push(b'>');
     }
 
-    /// An end tag after its `</`.
+    /// An end tag after its `</`: the open element's name, then `>`.
     fn end_tag(&mut self) -> Option<()> {
-        let name = self.name()?;
+        let qname = self.stack.last()?.qname;
+        let after = self.pos + qname.len();
+        if !self.b[self.pos..].starts_with(qname.as_bytes())
+            || self.b.get(after).is_some_and(|&b| is_name_char(b))
+        {
+            return None;
+        }
+        self.pos = after;
         self.skip_ws();
         (*self.b.get(self.pos)? == b'>').then_some(())?;
         self.pos += 1;
-        (self.stack.last()?.qname == name).then_some(())?;
         self.end_element()
     }
 
     /// Close the innermost element (its end tag, or an empty-element tag, was read).
     fn end_element(&mut self) -> Option<()> {
-        self.flush_text();
         let open = self.stack.pop()?;
         if !open.removed {
             let out = &mut self.out.canonical;
