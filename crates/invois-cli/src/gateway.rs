@@ -53,7 +53,8 @@ pub(crate) struct Setup {
     /// ERP client secret.
     #[arg(long, env = "INVOIS_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
-    /// `sandbox` (LHDN pre-production) or `production`.
+    /// `sandbox` (LHDN pre-production) or `production`. It also names whose dated rules are
+    /// applied before sending, with --api-base too.
     #[arg(long = "env", env = "INVOIS_ENV", default_value = "sandbox")]
     environment: String,
     /// API base URL (a local `invois sandbox`, a proxy); overrides --env.
@@ -149,9 +150,13 @@ impl Setup {
             )?)),
             None => None,
         };
-        let (client, sandbox, mode) = match (&self.client_id, &self.client_secret) {
+        let (client, sandbox, mode, rules) = match (&self.client_id, &self.client_secret) {
             (Some(id), Some(secret)) => {
                 let name: EnvironmentName = self.environment.parse()?;
+                let rules = match name {
+                    EnvironmentName::Sandbox => invois_model::Environment::Sandbox,
+                    EnvironmentName::Production => invois_model::Environment::Production,
+                };
                 let mut b = Client::builder()
                     .environment(Environment::from(name))
                     .rate_profile(self.rate_profile.unwrap_or(match name {
@@ -176,13 +181,16 @@ impl Setup {
                 } else {
                     LoginMode::Taxpayer
                 };
-                (b.build()?, None, mode)
+                (b.build()?, None, mode, rules)
             }
             (None, None) => {
                 let (client, sandbox, test_signer) =
                     builtin_sandbox(clock.clone(), &metrics, Arc::clone(&budget), &codes).await?;
                 signer = signer.or(Some(test_signer));
-                (client, Some(sandbox), LoginMode::Taxpayer)
+                // The built-in sandbox applies the rules of the environment its profile
+                // stands for; the gateway applies the same ones.
+                let rules = invois_model::Environment::from(sandbox.sandbox.config().profile);
+                (client, Some(sandbox), LoginMode::Taxpayer, rules)
             }
             (Some(_), None) => {
                 bail!("a client id but no client secret: set INVOIS_CLIENT_SECRET")
@@ -190,8 +198,10 @@ impl Setup {
             (None, Some(_)) => bail!("a client secret but no client id: set INVOIS_CLIENT_ID"),
         };
         let defaults = PipelineConfig::default();
+        eprintln!("dated rules: those in force in {rules} (see `invois codes rules`)");
         let config = PipelineConfig {
             strict_arithmetic: self.strict_arithmetic,
+            environment: rules,
             codes,
             metrics: metrics.clone(),
             claim_lease: self.claim_lease.unwrap_or(defaults.claim_lease),

@@ -99,6 +99,10 @@ pub struct PipelineConfig {
     pub codes: Arc<CodeTables>,
     /// Whether arithmetic findings block a document (see [`PrepareRules`]).
     pub strict_arithmetic: bool,
+    /// The MyInvois documents are sent to: its dated rules in force on the clock's day are
+    /// applied before sending, so nothing it would refuse for them is sent. LHDN's sandbox
+    /// starts new rules before production.
+    pub environment: invois_model::Environment,
     /// The month-end consolidation loop (receipts into consolidated e-invoices).
     pub consolidation: crate::consolidation::ConsolidationConfig,
     /// Where the pipeline counts what it does (submissions by outcome, polls, preparations).
@@ -125,6 +129,7 @@ impl Default for PipelineConfig {
             poll_interval: (Duration::from_secs(3), Duration::from_secs(5)),
             codes: Arc::new(CodeTables::empty()),
             strict_arithmetic: false,
+            environment: invois_model::Environment::Production,
             metrics: crate::metrics::Metrics::new(),
             received: ReceivedConfig::default(),
             consolidation: crate::consolidation::ConsolidationConfig::default(),
@@ -279,6 +284,7 @@ impl Pipeline {
 
     fn validation_context(&self) -> ValidationContext {
         ValidationContext::at(self.inner.clock.now())
+            .in_environment(self.inner.config.environment)
             .with_codes(Arc::clone(&self.inner.config.codes))
     }
 

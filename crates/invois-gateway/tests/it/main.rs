@@ -13,6 +13,7 @@ mod archive;
 mod buyers_copy;
 mod consolidation;
 mod dashboard_browser;
+mod dated_rules;
 mod http_api;
 mod login_halt;
 mod metrics_dashboard;
