@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use invois_model::consolidation;
-use invois_model::{Finding, Severity, ValidationContext, validate};
+use invois_model::{Environment, Finding, Severity, ValidationContext, validate};
 
 use crate::codes::DirArg;
 
@@ -18,9 +18,14 @@ pub(crate) struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Validate as of this instant (RFC 3339) instead of now; for the 72-hour window.
-    #[arg(long, value_name = "TIME")]
+    /// Validate as of this instant (RFC 3339) or day (YYYY-MM-DD, its last second in
+    /// Malaysia) instead of now: for the 72-hour window and the dated rules in force.
+    #[arg(long, value_name = "TIME", value_parser = crate::codes::parse_instant)]
     now: Option<DateTime<Utc>>,
+    /// The MyInvois whose dated rules apply: `production` or `sandbox` (LHDN's
+    /// pre-production, which starts new rules earlier). See `invois codes rules`.
+    #[arg(long, default_value = "production")]
+    environment: Environment,
     /// For consolidated documents: the implementation phase (1-5) whose interim relaxation
     /// period the supplier adopts, which lifts the RM10,000 and excluded-activity rules.
     #[arg(long, value_name = "N")]
@@ -52,7 +57,9 @@ enum Outcome {
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tables = std::sync::Arc::new(args.codes.load()?);
-    let ctx = ValidationContext::at(args.now.unwrap_or_else(Utc::now)).with_codes(tables);
+    let ctx = ValidationContext::at(args.now.unwrap_or_else(Utc::now))
+        .in_environment(args.environment)
+        .with_codes(tables);
     let consolidation = consolidation_context(&args)?;
     let mut results = Vec::new();
     for file in &args.files {
@@ -115,6 +122,12 @@ fn print_result(file: &std::path::Path, outcome: &Outcome) -> std::io::Result<()
                     f.category,
                     f.rule
                 )?;
+                if let Some(message) = &f.lhdn_message {
+                    outln!(
+                        "          LHDN {}: {message}",
+                        f.lhdn_code.unwrap_or("(null code)")
+                    )?;
+                }
                 outln!("          at {}  ({})", f.xpath, f.json_path)?;
                 if let Some(v) = &f.value {
                     outln!("          value: {v:?}")?;
@@ -142,6 +155,8 @@ fn json_result(file: &std::path::Path, outcome: &Outcome) -> serde_json::Value {
                 "xpath": f.xpath,
                 "rule": f.rule,
                 "value": f.value,
+                "lhdnCode": f.lhdn_code,
+                "lhdnMessage": f.lhdn_message,
             })).collect::<Vec<_>>(),
         }),
     }

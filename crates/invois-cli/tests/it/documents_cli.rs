@@ -409,3 +409,81 @@ fn codes_errors_lists_lhdns_published_codes_with_their_texts() {
     );
     assert!(text.contains("core-fields-validator-error/"), "{text}");
 }
+
+#[test]
+fn validate_applies_the_rules_in_force_in_the_environment_on_the_day() {
+    let dir = scratch("validate-dated");
+    // The 1.0 invoice fixture (issued 15 Jan 2026) with a 51-character number: the 10 Dec
+    // 2025 rule allows 50 from 15 Dec 2025 in LHDN's sandbox, from 15 Aug 2026 in production.
+    let fixture = fixture(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+    doc["Invoice"][0]["ID"][0]["_"] = serde_json::json!("N".repeat(51));
+    let file = dir.join("long-number.json");
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let run = |env: &str| {
+        invois(
+            &[
+                "validate",
+                "--json",
+                "--environment",
+                env,
+                "--now",
+                "2026-01-15",
+                file,
+            ],
+            &dir,
+        )
+    };
+    let sandbox = run("sandbox");
+    assert_eq!(sandbox.status.code(), Some(1), "{}", stdout(&sandbox));
+    let production = run("production");
+    assert_eq!(production.status.code(), Some(0), "{}", stdout(&production));
+    let report: serde_json::Value = serde_json::from_slice(&production.stdout).unwrap();
+    let finding = report[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "CF002")
+        .unwrap_or_else(|| panic!("{report}"))
+        .clone();
+    assert_eq!(finding["severity"], "warning", "{finding}");
+    assert!(
+        finding["rule"].as_str().unwrap().contains("2026-08-15"),
+        "{finding}"
+    );
+}
+
+#[test]
+fn validate_reports_lhdns_code_next_to_invois_own() {
+    let dir = scratch("validate-lhdn");
+    let fixture = fixture(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+    doc["Invoice"][0]["PaymentMeans"][0]["PaymentMeansCode"][0]["_"] = serde_json::json!("99");
+    let file = dir.join("bad-payment-mode.json");
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let json = invois(&["validate", "--json", "--now", "2026-01-15", file], &dir);
+    assert_eq!(json.status.code(), Some(1), "{}", stdout(&json));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let c001 = report[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "C001")
+        .unwrap_or_else(|| panic!("{report}"))
+        .clone();
+    assert_eq!(c001["lhdnCode"], "CV302", "{c001}");
+    assert_eq!(
+        c001["lhdnMessage"],
+        "ItemCode 99 does not exist in CodeType PaymentMethods"
+    );
+    let text = invois(&["validate", "--now", "2026-01-15", file], &dir);
+    assert!(
+        stdout(&text).contains("LHDN CV302: ItemCode 99 does not exist"),
+        "{}",
+        stdout(&text)
+    );
+}
