@@ -317,8 +317,8 @@ fn signature_members(
     signer: &Signer,
     signing_time: DateTime<Utc>,
 ) -> Result<(String, &'static str), SignError> {
-    let doc_digest = B64.encode(Sha256::digest(canonical));
-    let signature = B64.encode(signer.sign_bytes(canonical)?);
+    let (digest, signature) = signer.digest_and_sign(canonical)?;
+    let (doc_digest, signature) = (B64.encode(digest), B64.encode(signature));
     let cert = signer.certificate();
     let info = cert.inspect();
     let issuer = quoted(&info.issuer);

@@ -424,8 +424,8 @@ fn signature_extensions(
     signer: &Signer,
     signing_time: DateTime<Utc>,
 ) -> Result<String, SignError> {
-    let doc_digest = B64.encode(Sha256::digest(canonical));
-    let signature = B64.encode(signer.sign_bytes(canonical)?);
+    let (digest, signature) = signer.digest_and_sign(canonical)?;
+    let (doc_digest, signature) = (B64.encode(digest), B64.encode(signature));
     let cert = signer.certificate();
     let info = cert.inspect();
     let time = signing_time.format("%Y-%m-%dT%H:%M:%SZ").to_string();
