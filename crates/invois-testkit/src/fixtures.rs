@@ -357,6 +357,20 @@ fn build(kind: Kind, version: Version) -> Document {
     }
 }
 
+/// A plain invoice (`01`) with `lines` lines, the plain invoice's two alternating, from the
+/// fixtures' issuer to their counterparty: documents of any size for benches (`invois-sign`'s
+/// `side_by_side` measures 1, 10 and 100 lines). Issued at [`issued_at`], like every fixture.
+pub fn invoice_with_lines(lines: usize, version: Version) -> Document {
+    let b = builder(Kind::Invoice, version).payment(payment());
+    let b = (0..lines.max(1)).fold(b, |b, i| {
+        b.line(if i % 2 == 0 { laptop() } else { installation() })
+    });
+    match b.build() {
+        Ok(invoice) => invoice.to_document(),
+        Err(e) => panic!("invoice with {lines} lines: {e}"),
+    }
+}
+
 /// Lines by receipt runs, as consolidation method (b) allows: a gap in numbering starts a new
 /// line, and every receipt number is in a description.
 fn consolidated_lines(b: InvoiceBuilder) -> InvoiceBuilder {
