@@ -42,11 +42,11 @@ use sha2::{Digest, Sha256};
 const LINES: [usize; 3] = [1, 10, 100];
 const FORMATS: [Format; 2] = [Format::Json, Format::Xml];
 
-/// How many calls of `f` take about 20 ms.
-fn calls_for<R>(f: &mut impl FnMut() -> R) -> u32 {
+/// How many calls of `f` take about `ms` milliseconds.
+fn calls_for<R>(f: &mut impl FnMut() -> R, ms: u64) -> u32 {
     let start = Instant::now();
     let mut calls = 0u32;
-    while start.elapsed() < Duration::from_millis(20) || calls < 3 {
+    while start.elapsed() < Duration::from_millis(ms) || calls < 3 {
         black_box(f());
         calls += 1;
     }
@@ -69,18 +69,18 @@ fn median_of<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
 
 /// Per-call time of `f`: batches of about 20 ms, the median of seven.
 fn time<R>(mut f: impl FnMut() -> R) -> Duration {
-    let calls = calls_for(&mut f);
+    let calls = calls_for(&mut f, 20);
     median_of((0..7).map(|_| batch(&mut f, calls)).collect())
 }
 
-/// `f` against `floor` in alternating batches of about 20 ms each, seven pairs: the median
-/// per-call time of each, and the median of the pairs' ratios. Pairs taken moments apart see
+/// `f` against `floor` in alternating batches of about 10 ms each, fifteen pairs: the median
+/// per-call time of `f`, and the median of the pairs' ratios. Pairs taken moments apart see
 /// the same load, so their ratio holds still on a busy machine where either time does not.
 fn paired<R, S>(mut f: impl FnMut() -> R, mut floor: impl FnMut() -> S) -> (Duration, f64) {
-    let (nf, nfloor) = (calls_for(&mut f), calls_for(&mut floor));
+    let (nf, nfloor) = (calls_for(&mut f, 10), calls_for(&mut floor, 10));
     let mut times = Vec::new();
     let mut ratios = Vec::new();
-    for _ in 0..7 {
+    for _ in 0..15 {
         let a = batch(&mut f, nf);
         let b = batch(&mut floor, nfloor);
         times.push(a);
