@@ -9,6 +9,10 @@ use utoipa::ToSchema;
 use crate::intake::IntakeError;
 use crate::store::StoreError;
 
+/// `Retry-After` on a `503` from the database: long enough for a connection pool to
+/// reconnect or an operator to be paged, short enough not to hold an ERP's queue up.
+const STORE_RETRY_AFTER_SECS: &str = "30";
+
 /// An error answered to the ERP.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -62,6 +66,18 @@ impl ApiError {
             StoreError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message.clone())
             }
+            // A full disk is the operator's to fix and passes once they do; the ERP need
+            // only send the same request again, so it is told that, not "internal error".
+            full if full.is_out_of_space() => {
+                tracing::error!(error = %full, "the database has no space left; answering 503");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_full",
+                    "the gateway's database has no space left, so nothing was stored; send \
+                     the same request again later (the gateway resumes by itself once space \
+                     is freed)",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "store error while answering an API request");
                 ApiError::new(
@@ -104,8 +120,8 @@ pub struct ErrorDetail {
     /// cancel_period_over, incorrect_state, active_referencing_documents,
     /// unsupported_media_type, payload_too_large, unreadable_body, malformed_json,
     /// route_not_found, method_not_allowed, internal, myinvois_error, myinvois_unavailable,
-    /// myinvois_login, rate_limited, store_unavailable, not_ready, cancelled_not_recorded,
-    /// login_halted, login_refused,
+    /// myinvois_login, rate_limited, store_unavailable, store_full, not_ready,
+    /// cancelled_not_recorded, login_halted, login_refused,
     /// not_validated, validation_link_pending, validation_time_unavailable, render_failed.
     #[schema(value_type = String)]
     pub code: &'static str,
@@ -173,6 +189,14 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        // A database that failed or filled up: nothing was stored, and the same request may
+        // be sent again; say when.
+        if matches!(self.code, "store_full" | "store_unavailable") {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(STORE_RETRY_AFTER_SECS),
+            );
         }
         // The correlation middleware ([`super::correlate`]) writes the envelope again with
         // the request's id; handlers need not know it.

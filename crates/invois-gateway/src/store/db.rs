@@ -90,6 +90,7 @@ impl Db {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(60))
+            .after_release(|conn, _meta| Box::pin(release_write(conn)))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
@@ -201,5 +202,51 @@ impl Db {
             }
             Inner::Postgres { pool, .. } => Ok(Tx::Pg(pool.begin().await?)),
         }
+    }
+}
+
+/// Whether the write connection may go back to the pool: not when it is still inside a
+/// transaction. SQLite rolls a transaction back by itself when a statement in it fails with
+/// `SQLITE_FULL` (or `SQLITE_IOERR`, `SQLITE_BUSY`, `SQLITE_NOMEM`); the `ROLLBACK` that
+/// sqlx sends when the `Transaction` is dropped then fails ("no transaction is active"), and
+/// sqlx 0.8 keeps counting the connection as inside a transaction, so every later
+/// `BEGIN IMMEDIATE` on it failed ("begin_with at non-zero transaction depth") and the
+/// gateway's only writer stayed wedged after the disk had space again. Closing it lets the
+/// pool open a fresh one.
+async fn release_write(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    // The dropped transaction's ROLLBACK is queued on the connection's worker; a ping runs
+    // after it, so the count read next is settled.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!(
+            "closing the SQLite write connection: its transaction was rolled back by SQLite itself (disk full or I/O error)"
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// SQLite's primary result code for "database or disk is full" (`SQLITE_FULL`); an extended
+/// code keeps it in its low byte.
+const SQLITE_FULL: i64 = 13;
+
+impl StoreError {
+    /// Whether the database refused the write for want of space: SQLite's `SQLITE_FULL` (the
+    /// disk, or `max_page_count`), PostgreSQL's `53100 disk_full`. Nothing of the failed
+    /// transaction was kept, and the same call succeeds once space is freed, so the ERP API
+    /// answers it `503 store_full` (retry later), not as the gateway's own failure.
+    pub fn is_out_of_space(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            return e
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .is_some_and(|code| code & 0xff == SQLITE_FULL);
+        }
+        e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| pg.code() == "53100")
     }
 }

@@ -14,6 +14,7 @@ mod buyers_copy;
 mod consolidation;
 mod dashboard_browser;
 mod dated_rules;
+mod db_faults;
 mod http_api;
 mod login_halt;
 mod metrics_dashboard;
