@@ -34,6 +34,7 @@ use tokio::sync::watch;
 use crate::clients::ClientPool;
 use crate::store::{Store, StoreError};
 
+mod adopt;
 mod poll;
 mod prepare;
 mod received;

@@ -97,8 +97,9 @@ impl Pipeline {
                 map.remove(&sub.id);
             }
         }
-        let updates: Vec<ValidationUpdate> =
-            round.settled.iter().flat_map(validation_updates).collect();
+        // A copy MyInvois refused only as a duplicate of the valid original may be adopted.
+        let settled = self.adopt_originals(&client, sub, round.settled).await?;
+        let updates: Vec<ValidationUpdate> = settled.iter().flat_map(validation_updates).collect();
         if !updates.is_empty() {
             let changed = inner
                 .store
@@ -107,7 +108,7 @@ impl Pipeline {
                 .await?;
             tracing::debug!(submission = %sub.id, changed, "validation results recorded");
         }
-        let times = validation_times(&round.settled);
+        let times = validation_times(&settled);
         if !times.is_empty() {
             inner.store.documents().record_validated_at(&times).await?;
         }

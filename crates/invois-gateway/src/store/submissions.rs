@@ -551,6 +551,48 @@ impl<'a> Submissions<'a> {
         Ok(events.len() as u64)
     }
 
+    /// submitted → valid under the uuid of a document MyInvois already holds: MyInvois found
+    /// the one sent as `duplicate_uuid` invalid only because it duplicates `original_uuid`,
+    /// which it holds as valid with the same content (the gateway had sent it before and
+    /// lost the record of it, as when an intent is lost in a power cut). The document takes
+    /// the original's uuid, longId and validation link, and `note` (naming the duplicate)
+    /// becomes its last error; a `valid` status event is written.
+    ///
+    /// Returns `None`, changing nothing, when no document is `submitted` under
+    /// `duplicate_uuid` any more, or when another document already holds `original_uuid`:
+    /// then the original is that one's, and this one is a duplicate indeed.
+    #[tracing::instrument(skip_all)]
+    pub async fn adopt_original(
+        &self,
+        duplicate_uuid: &str,
+        original_uuid: &str,
+        long_id: Option<&str>,
+        validation_link: Option<&str>,
+        note: &str,
+    ) -> Result<Option<DocumentId>, StoreError> {
+        let now = now(self.clock);
+        let mut tx = self.db.begin().await?;
+        let sql = Sql::new(
+            "UPDATE documents SET state = 'valid', uuid = $1, long_id = $2, \
+             validation_link = $3, last_error = $4, updated_at = $5 \
+             WHERE state = 'submitted' AND uuid = $6 \
+             AND NOT EXISTS (SELECT 1 FROM documents held WHERE held.uuid = $1) RETURNING id",
+        )
+        .bind(original_uuid)
+        .bind(long_id)
+        .bind(validation_link)
+        .bind(note)
+        .bind(now)
+        .bind(duplicate_uuid);
+        // Nothing moved: the transaction is dropped, which rolls it back.
+        let Some((id,)) = tx.conn().fetch_optional::<(i64,)>(sql).await? else {
+            return Ok(None);
+        };
+        emit_events(&mut tx.conn(), &[(id, DocumentState::Valid)], now).await?;
+        tx.commit().await?;
+        Ok(Some(DocumentId(id)))
+    }
+
     /// A transition that touches no document: one guarded statement.
     async fn move_alone(
         &self,

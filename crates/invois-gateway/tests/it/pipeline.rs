@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use invois_api::RateProfile;
-use invois_client::{Client, RateLimits};
+use invois_api::{DocumentStatus, Endpoint, RateProfile};
+use invois_client::{CallEvent, CallOutcome, Client, ClientObserver, RateLimits};
 use invois_clock::Clock;
 use invois_gateway::clients::{ClientPool, LoginMode};
 use invois_gateway::document_errors::ErrorStage;
@@ -99,13 +99,16 @@ fn config() -> PipelineConfig {
 
 async fn settle(pipeline: &Pipeline) {
     let (_trigger, shutdown) = Shutdown::new();
-    tokio::time::timeout(
+    let settled = tokio::time::timeout(
         Duration::from_secs(120),
         pipeline.run_until_settled(shutdown),
     )
-    .await
-    .expect("the pipeline settles within two minutes")
-    .expect("no pipeline error");
+    .await;
+    let Ok(settled) = settled else {
+        let counts = pipeline.store().documents().count_by_state().await;
+        panic!("the pipeline did not settle within two minutes: {counts:?}");
+    };
+    settled.expect("no pipeline error");
 }
 
 /// How many copies of each internal id MyInvois (the sandbox) accepted.
@@ -522,6 +525,365 @@ async fn maximum_size_exceeded_by_bytes_splits_the_batch(store: Arc<Store>, cloc
     split_until_it_fits(store, clock, faults, 40, |_, raw| raw / 3 * 4 <= LIMIT).await;
 }
 
+/// An invoice issued at `issued`; `description` replaces its first line's, so two documents
+/// can share every fact MyInvois' duplicate rule compares and still say different things.
+fn invoice_issued_at(
+    sandbox: &TestSandbox,
+    id: &str,
+    issued: chrono::DateTime<chrono::Utc>,
+    description: Option<&str>,
+) -> Vec<u8> {
+    let mut doc =
+        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
+    samples::adapt_json(
+        &mut doc,
+        id,
+        issued,
+        &sandbox.supplier().tin,
+        &sandbox.buyer().tin,
+    );
+    if let Some(text) = description {
+        doc["Invoice"][0]["InvoiceLine"][0]["Item"][0]["Description"] =
+            serde_json::json!([{ "_": text }]);
+    }
+    samples::minified(&doc)
+}
+
+/// Waits (a bounded poll of the sandbox's own state, not a fixed sleep) until `done` holds for
+/// what the sandbox stores.
+async fn until_sandbox(
+    sandbox: &TestSandbox,
+    what: &str,
+    done: impl Fn(&invois_sandbox::store::Store) -> bool,
+) {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !sandbox.sandbox().with_store(&done) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the sandbox never got to: {what}"));
+}
+
+/// Each internal id's copies at the sandbox: (uuid, status, longId), in arrival order.
+fn sandbox_records(
+    sandbox: &TestSandbox,
+) -> HashMap<String, Vec<(String, DocumentStatus, Option<String>)>> {
+    sandbox.sandbox().with_store(|s| {
+        let mut out: HashMap<String, Vec<_>> = HashMap::new();
+        for d in s.documents() {
+            out.entry(d.facts.internal_id.clone()).or_default().push((
+                d.uuid.clone(),
+                d.status,
+                d.long_id.clone(),
+            ));
+        }
+        out
+    })
+}
+
+/// Loses the intent's commit, as a power cut under `synchronous=NORMAL` could: when the first
+/// Submit Documents answer arrives, *before* the gateway records it, the submission row is
+/// deleted and its documents are put back as they were before the intent (batched, held by
+/// the worker, in no submission), and the pipeline is stopped, as a process losing power
+/// would be. MyInvois has the documents; the gateway has no trace of having sent them.
+#[derive(Debug)]
+struct LoseTheIntent {
+    store: Arc<Store>,
+    stop: std::sync::Mutex<Option<invois_gateway::pipeline::ShutdownTrigger>>,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl ClientObserver for LoseTheIntent {
+    fn on_call(&self, event: &CallEvent) {
+        if event.endpoint != Endpoint::SubmitDocuments
+            || event.outcome != CallOutcome::Status(202)
+            || self.lost.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        // The observer is called inline, between the answer and the gateway's record of it:
+        // exactly where the commit must be lost. The store is changed right here, on this
+        // worker thread (the test runs on a multi-thread runtime).
+        let store = Arc::clone(&self.store);
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(forget_intents(&store));
+        });
+        if let Some(stop) = self.stop.lock().unwrap().take() {
+            stop.trigger();
+        }
+    }
+}
+
+/// Deletes every submission still in `intent` (with its payload) and takes its documents out
+/// of it, leaving them batched and held, as the transaction that recorded the intent found
+/// them.
+async fn forget_intents(store: &Store) {
+    let intents: Vec<i64> = store
+        .submissions()
+        .list(&SubmissionFilter {
+            state: Some(SubmissionState::Intent),
+            ..SubmissionFilter::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id.0)
+        .collect();
+    assert!(
+        !intents.is_empty(),
+        "an intent is on record during its POST"
+    );
+    for id in intents {
+        // Guarded by state, as a lost commit loses nothing recorded after it.
+        let statements = [
+            format!(
+                "UPDATE documents SET submission_id = NULL \
+                 WHERE submission_id = {id} AND state = 'batched'"
+            ),
+            format!(
+                "DELETE FROM submission_payloads WHERE submission_id IN \
+                 (SELECT id FROM submissions WHERE id = {id} AND state = 'intent')"
+            ),
+            format!("DELETE FROM submissions WHERE id = {id} AND state = 'intent'"),
+        ];
+        for sql in &statements {
+            match (store.db().sqlite_pool(), store.db().pg_pool()) {
+                (Some(pool), _) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+                (_, Some(pool)) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+                _ => unreachable!("a store is SQLite or PostgreSQL"),
+            }
+            .unwrap();
+        }
+    }
+}
+
+/// The second line of defence behind `synchronous=FULL`: the record of a POST is lost (see
+/// [`LoseTheIntent`]), a restarted pipeline sends the documents again, MyInvois marks every
+/// copy invalid as a duplicate (DS302) of the valid original, and the gateway adopts the
+/// originals: each document valid with the original's uuid and longId, no error, and
+/// MyInvois holding one valid copy of each.
+async fn lost_intent_resend_adopts_the_original(store: Arc<Store>, clock: Clock) {
+    const DOCUMENTS: usize = 10;
+    let sandbox = TestSandbox::builder()
+        .clock(clock.clone())
+        .profile(RateProfile::Production)
+        .validation_delay(Duration::from_secs(2))
+        .start()
+        .await
+        .unwrap();
+    let tin = sandbox.supplier().tin;
+    let (stop, shutdown) = Shutdown::new();
+    let observer = Arc::new(LoseTheIntent {
+        store: Arc::clone(&store),
+        stop: std::sync::Mutex::new(Some(stop)),
+        lost: false.into(),
+    });
+    let who = sandbox.supplier();
+    let client = Client::builder()
+        .api_base(sandbox.base_url())
+        .portal_base("https://preprod.myinvois.hasil.gov.my")
+        .credentials(who.client_id.clone(), who.client_secret.as_str())
+        .clock(clock.clone())
+        .rate_limits(RateLimits::profile(RateProfile::Production))
+        .observer(observer.clone())
+        .build()
+        .unwrap();
+    let client_id = client.client_id().to_owned();
+    for i in 0..DOCUMENTS {
+        let id = format!("L-{i:04}");
+        let bytes = invoice(&sandbox, &id, 0);
+        store
+            .documents()
+            .insert(new_document(&client_id, &tin, &id, bytes))
+            .await
+            .unwrap();
+    }
+    // One submit loop, all prepared first: the documents leave in one batch and one POST, the
+    // one whose record is lost. (Two loops on PostgreSQL can split them between two
+    // concurrent claims.)
+    let first = Pipeline::new(
+        Arc::clone(&store),
+        ClientPool::new(client, LoginMode::Taxpayer),
+        None,
+        PipelineConfig {
+            submit_concurrency: 1,
+            ..config()
+        },
+    );
+    while first.prepare_once().await.unwrap() > 0 {}
+    tokio::time::timeout(Duration::from_secs(60), first.run(shutdown))
+        .await
+        .expect("the first pipeline stops once its intent is lost");
+    assert!(observer.lost.load(std::sync::atomic::Ordering::SeqCst));
+    let kept = store
+        .submissions()
+        .list(&SubmissionFilter::default())
+        .await
+        .unwrap();
+    assert!(
+        kept.is_empty(),
+        "the gateway keeps no trace of the POST: {kept:?}"
+    );
+    until_sandbox(&sandbox, "the first copies valid", |s| {
+        s.documents()
+            .filter(|d| d.status == DocumentStatus::Valid)
+            .count()
+            == DOCUMENTS
+    })
+    .await;
+    let originals = sandbox_records(&sandbox);
+
+    // The restart: past the worker's lease (its documents come back to be sent) and past the
+    // 10-minute DuplicateSubmission window, within the 2-hour duplicate-document one. One
+    // new document joins the batch, sent for the first time.
+    clock.advance(Duration::from_secs(11 * 60));
+    let fresh = invoice(&sandbox, "L-NEW", 0);
+    store
+        .documents()
+        .insert(new_document(&client_id, &tin, "L-NEW", fresh))
+        .await
+        .unwrap();
+    let second = Pipeline::new(
+        Arc::clone(&store),
+        ClientPool::new(client_for(&sandbox), LoginMode::Taxpayer),
+        None,
+        config(),
+    );
+    settle(&second).await;
+
+    let docs = all_documents(&store).await;
+    assert_eq!(docs.len(), DOCUMENTS + 1);
+    let at_sandbox = sandbox_records(&sandbox);
+    for d in &docs {
+        assert_eq!(d.state, DocumentState::Valid, "{d:?} {:?}", d.errors);
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+        let copies = &at_sandbox[&d.internal_id];
+        let valid: Vec<_> = copies
+            .iter()
+            .filter(|c| c.1 == DocumentStatus::Valid)
+            .collect();
+        assert_eq!(valid.len(), 1, "{}: {copies:?}", d.internal_id);
+        // The document of record is the one MyInvois holds as valid, with its longId.
+        assert_eq!(d.uuid.as_deref(), Some(valid[0].0.as_str()));
+        assert_eq!(d.long_id, valid[0].2);
+        assert!(d.validated_at.is_some(), "{d:?}");
+        let link = d.validation_link.as_deref().unwrap();
+        assert!(link.ends_with(&format!(
+            "{}/share/{}",
+            valid[0].0,
+            d.long_id.as_deref().unwrap()
+        )));
+        if d.internal_id == "L-NEW" {
+            assert_eq!(copies.len(), 1, "{copies:?}");
+            continue;
+        }
+        // The original, and the copy sent again, which MyInvois refused as its duplicate.
+        assert_eq!(valid[0].0, originals[&d.internal_id][0].0);
+        assert_eq!(copies.len(), 2, "{copies:?}");
+        let copy = &copies[1];
+        assert_eq!(copy.1, DocumentStatus::Invalid, "{copies:?}");
+        let note = d.last_error.as_deref().unwrap_or_default();
+        assert!(
+            note.contains(&copy.0) && note.contains(&valid[0].0),
+            "{note}"
+        );
+        let events: Vec<DocumentState> = store
+            .documents()
+            .events(d.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.state)
+            .collect();
+        assert_eq!(events, vec![DocumentState::Submitted, DocumentState::Valid]);
+    }
+}
+
+/// A duplicate MyInvois refuses is adopted only when it says the same as the original: a
+/// valid document another system filed under the same internal id and issue time, with other
+/// content, leaves the gateway's copy invalid with MyInvois' duplicate error.
+async fn a_duplicate_with_other_content_stays_invalid(store: Arc<Store>, clock: Clock) {
+    let sandbox = TestSandbox::builder()
+        .clock(clock.clone())
+        .profile(RateProfile::Production)
+        .validation_delay(Duration::from_secs(2))
+        .start()
+        .await
+        .unwrap();
+    let client = client_for(&sandbox);
+    let tin = sandbox.supplier().tin;
+    let issued = clock.now() - chrono::Duration::minutes(5);
+    let elsewhere = invoice_issued_at(&sandbox, "D-0001", issued, Some("Another item"));
+    let submitted = client
+        .submissions()
+        .submit(vec![invois_client::document_submission(
+            invois_api::Format::Json,
+            &elsewhere,
+            "D-0001",
+        )])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.accepted_documents.len(), 1, "{submitted:?}");
+    until_sandbox(&sandbox, "the other system's document valid", |s| {
+        s.documents().any(|d| d.status == DocumentStatus::Valid)
+    })
+    .await;
+    let calls = Arc::new(Calls::default());
+    let client = Client::builder()
+        .api_base(sandbox.base_url())
+        .credentials(
+            sandbox.supplier().client_id,
+            sandbox.supplier().client_secret.as_str(),
+        )
+        .clock(clock.clone())
+        .observer(calls.clone())
+        .build()
+        .unwrap();
+    let ours = invoice_issued_at(&sandbox, "D-0001", issued, None);
+    store
+        .documents()
+        .insert(new_document(client.client_id(), &tin, "D-0001", ours))
+        .await
+        .unwrap();
+    let pipeline = Pipeline::new(
+        Arc::clone(&store),
+        ClientPool::new(client.clone(), LoginMode::Taxpayer),
+        None,
+        config(),
+    );
+    settle(&pipeline).await;
+    let docs = all_documents(&store).await;
+    assert_eq!(docs.len(), 1);
+    let d = &docs[0];
+    assert_eq!(d.state, DocumentState::Invalid, "{d:?}");
+    assert!(
+        d.errors
+            .iter()
+            .any(|e| matches!(e.lhdn_code.as_deref(), Some("DS302" | "DV302"))),
+        "{:?}",
+        d.errors
+    );
+    let copies = &sandbox_records(&sandbox)["D-0001"];
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_ne!(d.uuid.as_deref(), Some(copies[0].0.as_str()));
+    // The original was found and read, and its content compared.
+    let calls = calls.0.lock().unwrap();
+    assert!(calls.contains(&Endpoint::SearchDocuments), "{calls:?}");
+    assert!(calls.contains(&Endpoint::GetDocument), "{calls:?}");
+}
+
+/// Every endpoint a client called, in order.
+#[derive(Debug, Default)]
+struct Calls(std::sync::Mutex<Vec<Endpoint>>);
+
+impl ClientObserver for Calls {
+    fn on_call(&self, event: &CallEvent) {
+        self.0.lock().unwrap().push(event.endpoint);
+    }
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -555,7 +917,32 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     batches_valid_invalid_and_local_rejections,
+    a_duplicate_with_other_content_stays_invalid,
     faults_never_duplicate_a_document,
     maximum_size_exceeded_by_count_splits_the_batch,
     maximum_size_exceeded_by_bytes_splits_the_batch,
 );
+
+/// [`LoseTheIntent`] changes the store from inside the client's call, which needs a
+/// multi-thread runtime.
+mod lost_intent {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_resend_adopts_the_original() {
+        let clock = invois_clock::Clock::scaled(60.0);
+        let (store, _dir) = crate::common::sqlite_store(clock.clone()).await;
+        super::lost_intent_resend_adopts_the_original(store, clock).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_resend_adopts_the_original() {
+        let Some(schema) = crate::common::pg_schema("lost_intent").await else {
+            return;
+        };
+        let clock = invois_clock::Clock::scaled(60.0);
+        let store =
+            std::sync::Arc::new(crate::common::pg_store(schema.options(), clock.clone()).await);
+        super::lost_intent_resend_adopts_the_original(std::sync::Arc::clone(&store), clock).await;
+        store.close().await;
+        schema.drop_schema().await;
+    }
+}
