@@ -47,7 +47,10 @@ fn consolidation_context(args: &Args) -> anyhow::Result<consolidation::Consolida
         }
         None => None,
     };
-    Ok(consolidation::ConsolidationContext { relaxation })
+    Ok(consolidation::ConsolidationContext {
+        relaxation,
+        environment: args.environment,
+    })
 }
 
 enum Outcome {

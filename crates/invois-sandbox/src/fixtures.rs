@@ -28,6 +28,10 @@
 //! }
 //! ```
 //!
+//! A taxpayer may also name the interim relaxation period it adopts for its consolidated
+//! e-invoices: `"relaxation_phase": 4` and, for the disputed ends, `"relaxation_until":
+//! "2026-12-31"`.
+//!
 //! Every member except `tin`, `name`, `id_type`, `id_value` (taxpayers) and `tin`, `name`,
 //! `client_id`, `client_secret` (intermediaries) is optional. Unknown members are refused so a
 //! typo does not silently drop a field.
@@ -93,6 +97,26 @@ pub struct Taxpayer {
     /// ERP systems registered by this taxpayer.
     #[serde(default)]
     pub clients: Vec<ClientCredentials>,
+    /// The implementation phase (1-5) whose interim relaxation period this taxpayer adopts
+    /// (adopting one is optional, FAQ26 Q106, so MyInvois would know it from the taxpayer,
+    /// not from the document). Inside the period its consolidated e-invoices may hold what
+    /// Table 3.6 otherwise excludes: single transactions above RM10,000, the named
+    /// activities. Absent: none adopted.
+    #[serde(default)]
+    pub relaxation_phase: Option<u8>,
+    /// Another last day for that period: the ends of phases 4 and 5 are disputed.
+    #[serde(default)]
+    pub relaxation_until: Option<chrono::NaiveDate>,
+}
+
+impl Taxpayer {
+    /// The relaxation period the taxpayer adopts, if any (`None` also for a phase outside
+    /// 1-5, which [`Fixtures::check`] refuses).
+    pub fn relaxation(&self) -> Option<invois_model::consolidation::Relaxation> {
+        let phase = invois_model::consolidation::Phase::from_number(self.relaxation_phase?)?;
+        let period = invois_model::consolidation::Relaxation::of_phase(phase);
+        Some(self.relaxation_until.map_or(period, |d| period.ending(d)))
+    }
 }
 
 /// A postal address.
@@ -250,6 +274,15 @@ impl Fixtures {
                 )));
             }
         }
+        for t in &self.taxpayers {
+            let phase_ok = t.relaxation_phase.is_none_or(|n| (1..=5).contains(&n));
+            if !phase_ok || (t.relaxation_until.is_some() && t.relaxation_phase.is_none()) {
+                return Err(FixtureError::Inconsistent(format!(
+                    "taxpayer {}: relaxation_phase is 1 to 5, and relaxation_until needs it",
+                    t.tin
+                )));
+            }
+        }
         for i in &self.intermediaries {
             for tin in &i.represents {
                 if self.taxpayer(tin).is_none() {
@@ -308,6 +341,8 @@ impl Fixtures {
                         client_id: "7c3f9a2e-1b4d-4e8a-9f60-5d2c8b1a0e11".to_owned(),
                         client_secret: "demo-supplier-secret-5d2c8b1a".to_owned(),
                     }],
+                    relaxation_phase: None,
+                    relaxation_until: None,
                 },
                 Taxpayer {
                     tin: "C10987654320".to_owned(),
@@ -334,6 +369,8 @@ impl Fixtures {
                         client_id: "2a6e4c1d-8f3b-4a9e-b7d2-0c5e9f8a7b22".to_owned(),
                         client_secret: "demo-buyer-secret-0c5e9f8a".to_owned(),
                     }],
+                    relaxation_phase: None,
+                    relaxation_until: None,
                 },
             ],
             intermediaries: vec![Intermediary {
@@ -371,6 +408,22 @@ mod tests {
             Fixtures::from_json(dangling),
             Err(FixtureError::Inconsistent(_))
         ));
+    }
+
+    #[test]
+    fn a_relaxation_phase_is_1_to_5_and_its_end_needs_it() {
+        let with = |extra: &str| {
+            Fixtures::from_json(&format!(
+                r#"{{"taxpayers":[{{"tin":"C1","name":"T","id_type":"BRN","id_value":"1"{extra}}}]}}"#
+            ))
+        };
+        let four = with(r#","relaxation_phase":4,"relaxation_until":"2026-12-31""#).unwrap();
+        let period = four.taxpayers[0].relaxation().unwrap();
+        assert_eq!(period.until.to_string(), "2026-12-31");
+        assert_eq!(period.from.to_string(), "2026-01-01");
+        assert!(with("").unwrap().taxpayers[0].relaxation().is_none());
+        assert!(with(r#","relaxation_phase":6"#).is_err());
+        assert!(with(r#","relaxation_until":"2026-12-31""#).is_err());
     }
 
     #[test]

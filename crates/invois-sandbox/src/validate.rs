@@ -48,7 +48,8 @@ pub struct ValidationInput<'a> {
     /// The document as `invois-model` reads it.
     pub model: &'a Document,
     /// `invois-model`'s findings for it (every category, with the configured code tables,
-    /// "now" being the time it was received).
+    /// "now" being the time it was received), and those of its consolidation rules
+    /// (`CON001`-`CON006`) when it is a consolidated e-invoice.
     pub report: &'a Report,
     /// The sandbox configuration (trust store, code tables, arithmetic switch).
     pub config: &'a SandboxConfig,
@@ -211,8 +212,9 @@ fn tin_xpath(role: &str) -> String {
 /// Name of the synchronous structure step.
 pub const STRUCTURE_STEP: &str = "Step01-Structure Validator";
 
-/// `invois-model`'s Core Fields rules (mandatory fields and their forms), and its Arithmetic
-/// rules when [`SandboxConfig::check_arithmetic`] is on. Findings another validator reports
+/// `invois-model`'s Core Fields rules (mandatory fields and their forms), the consolidation
+/// rules' errors (`CON001`, `CON002`, `CON004`) for a consolidated e-invoice, and its
+/// Arithmetic rules when [`SandboxConfig::check_arithmetic`] is on. Findings another validator reports
 /// ([`Finding::validator`]: the issue-time window is the Taxpayer step's, a missing
 /// signature the Signature step's) are not repeated here.
 #[derive(Debug, Default)]
@@ -648,7 +650,19 @@ fn validation_steps(
         }
         Ok(model) => {
             let context = config.validation_context(document.received);
-            let report = invois_model::validate(&model, &context);
+            let mut report = invois_model::validate(&model, &context);
+            // A consolidated e-invoice also meets the consolidation rules, with the same code
+            // `invois validate` runs: read in the profile's environment, lifted inside the
+            // relaxation period its issuer adopts (the fixture says which).
+            let consolidation = invois_model::consolidation::ConsolidationContext {
+                relaxation: fixtures
+                    .taxpayer(document.issuer_tin())
+                    .and_then(crate::fixtures::Taxpayer::relaxation),
+                environment: context.environment,
+            };
+            report
+                .findings
+                .extend(invois_model::consolidation::check(&model, &consolidation));
             let input = ValidationInput {
                 document,
                 model: &model,

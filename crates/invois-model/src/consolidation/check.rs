@@ -1,6 +1,9 @@
 //! The consolidation rules a consolidated document (one with a line classified `004`) is
-//! checked against locally. MyInvois is not known to check these itself; they are the
-//! guideline's, so a document that breaks one is the supplier's risk, not a rejection.
+//! checked against, by `invois validate` and by the sandbox's Core Fields step alike. They are
+//! the Specific Guideline's; LHDN does not say whether a MyInvois validator checks them. The
+//! guideline's requirements are errors (the sandbox refuses them); what it only advises, or
+//! what a document cannot show (what was sold), is a warning, which the sandbox does not
+//! report.
 //!
 //! | Code | Severity | Rule |
 //! | --- | --- | --- |
@@ -13,7 +16,14 @@
 //!
 //! The transaction date the dated rules are read at is the invoice period's start (a
 //! consolidated e-invoice issued in January for December carries December's sales), or the
-//! issue date when there is no period.
+//! issue date when there is no period; the rules in force on it are those of the context's
+//! [`Environment`] (LHDN starts the consolidation rules on the same day in both).
+//!
+//! A consolidated self-billed e-invoice (types 11-14) names the General Public as its
+//! *supplier*, since the buyer issues it, and may use any classification (SG45 3.6.5-3.6.7),
+//! so CON002/CON003 look at the supplier there and CON001 is not asked. For credit, debit and
+//! refund notes that adjust a consolidated e-invoice the guideline sets out no details (FAQ26
+//! Q45 only allows them), so what would be an error on an invoice is a warning on a note.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -21,6 +31,7 @@ use rust_decimal::Decimal;
 use super::rules::{self, Activity, Limit, Relaxation, Rule};
 use super::{CLASSIFICATION, GENERAL_PUBLIC, Month};
 use crate::document::Document;
+use crate::rules::Environment;
 use crate::tree::Element;
 use crate::validate::{Category, Finding, Severity};
 
@@ -30,6 +41,8 @@ pub struct ConsolidationContext {
     /// The supplier's interim relaxation period, when it adopts one: inside it the Table 3.6
     /// exclusions are lifted.
     pub relaxation: Option<Relaxation>,
+    /// Which MyInvois the document is for: the dated rows are read in its column.
+    pub environment: Environment,
 }
 
 fn line_class(line: &Element) -> Option<&str> {
@@ -122,24 +135,63 @@ pub fn check(doc: &Document, ctx: &ConsolidationContext) -> Vec<Finding> {
     let on = date_at(root, &["InvoicePeriod", "StartDate"])
         .or_else(|| date_at(root, &["IssueDate"]))
         .unwrap_or_default();
+    let kind = doc.document_type();
+    let self_billed = kind.is_some_and(|k| k.is_self_billed());
     let relaxed = ctx.relaxation.is_some_and(|r| r.covers(on));
-    lines(root, on, relaxed, &mut out);
-    buyer(root, &mut out);
-    industry(root, on, relaxed, &mut out);
+    let when = When {
+        on,
+        relaxed,
+        environment: ctx.environment,
+    };
+    lines(root, &when, !self_billed, &mut out);
+    let role = if self_billed {
+        "AccountingSupplierParty"
+    } else {
+        "AccountingCustomerParty"
+    };
+    general_public(root, role, &mut out);
+    industry(root, &when, &mut out);
     deadline(root, &mut out);
+    if kind.is_some_and(|k| k.is_note()) {
+        for f in &mut out.findings {
+            if f.severity == Severity::Error {
+                f.severity = Severity::Warning;
+                f.rule.push_str(
+                    " (a warning on a note: the guideline sets out no details for notes that \
+                     adjust a consolidated e-invoice)",
+                );
+            }
+        }
+    }
     out.findings
 }
 
-fn lines(root: &Element, on: NaiveDate, relaxed: bool, out: &mut Out) {
+/// The day the dated rules are read at, in which environment, and whether the supplier's
+/// relaxation period covers it.
+struct When {
+    on: NaiveDate,
+    relaxed: bool,
+    environment: Environment,
+}
+
+impl When {
+    /// Whether a consolidation rule applies on that day (never a relaxable one inside the
+    /// relaxation period).
+    fn applies(&self, row: &rules::RuleRow) -> bool {
+        row.in_force(self.environment, self.on) && !(self.relaxed && row.relaxable)
+    }
+}
+
+fn lines(root: &Element, when: &When, classification: bool, out: &mut Out) {
     let all: Vec<&Element> = root.children_named("InvoiceLine").collect();
     let limit_row = rules::rule(Rule::SingleTransactionLimit);
     let limit = match limit_row.limit {
-        Limit::Myr(m) if limit_row.applies_on(on) && !relaxed => Some(m),
+        Limit::Myr(m) if when.applies(limit_row) => Some(m),
         _ => None,
     };
     for (i, line) in all.iter().enumerate() {
         let class = line_class(line);
-        if class != Some(CLASSIFICATION) {
+        if classification && class != Some(CLASSIFICATION) {
             out.push(
                 "CON001",
                 Severity::Error,
@@ -183,9 +235,16 @@ fn lines(root: &Element, on: NaiveDate, relaxed: bool, out: &mut Out) {
     }
 }
 
-fn buyer(root: &Element, out: &mut Out) {
-    let Some(party) = root.at(&["AccountingCustomerParty", "Party"]) else {
+/// The General Public's details on the party that stands for the public: the buyer, or the
+/// supplier of a self-billed document (`role`).
+fn general_public(root: &Element, role: &str, out: &mut Out) {
+    let Some(party) = root.at(&[role, "Party"]) else {
         return;
+    };
+    let (who, what) = if role == "AccountingSupplierParty" {
+        ("supplier", "a consolidated self-billed e-invoice")
+    } else {
+        ("buyer", "a consolidated e-invoice")
     };
     let id = |scheme: &str| {
         party
@@ -196,8 +255,8 @@ fn buyer(root: &Element, out: &mut Out) {
     };
     let at = |json: &str, xpath: &str| {
         (
-            format!("$.Invoice[0].AccountingCustomerParty[0].Party[0].{json}"),
-            format!("/Invoice/cac:AccountingCustomerParty/cac:Party/{xpath}"),
+            format!("$.Invoice[0].{role}[0].Party[0].{json}"),
+            format!("/Invoice/cac:{role}/cac:Party/{xpath}"),
         )
     };
     let g = GENERAL_PUBLIC;
@@ -211,8 +270,7 @@ fn buyer(root: &Element, out: &mut Out) {
                 "cac:PartyIdentification/cbc:ID[@schemeID='TIN']",
             ),
             format!(
-                "the buyer of a consolidated e-invoice is the General Public, TIN {} \
-                 ({})",
+                "the {who} of {what} is the General Public, TIN {} ({})",
                 g.tin,
                 rules::rule(Rule::GeneralPublicBuyer).source
             ),
@@ -277,26 +335,20 @@ fn buyer(root: &Element, out: &mut Out) {
             at("Contact[0].Telephone[0]", "cac:Contact/cbc:Telephone"),
         ),
     ];
-    for (what, found, expected, path) in checks {
+    for (detail, found, expected, path) in checks {
         if found != Some(expected) {
             out.push(
                 "CON003",
                 Severity::Warning,
                 path,
-                format!(
-                    "the General Public's {what} on a consolidated e-invoice is `{expected}` \
-                     (SG45 Table 3.5)"
-                ),
+                format!("the General Public's {detail} on {what} is `{expected}` (SG45 Table 3.5)"),
             );
             out.value(found);
         }
     }
 }
 
-fn industry(root: &Element, on: NaiveDate, relaxed: bool, out: &mut Out) {
-    if relaxed {
-        return;
-    }
+fn industry(root: &Element, when: &When, out: &mut Out) {
     let Some(msic) = root.text_at(&[
         "AccountingSupplierParty",
         "Party",
@@ -308,7 +360,7 @@ fn industry(root: &Element, on: NaiveDate, relaxed: bool, out: &mut Out) {
         return;
     };
     let row = rules::rule(Rule::ExcludedActivity(*activity));
-    if !row.applies_on(on) {
+    if !when.applies(row) {
         return;
     }
     out.push(
@@ -433,6 +485,7 @@ mod tests {
         assert!(codes(&consolidated("2026-01", 1_000_000, "47111"), &ctx).is_empty());
         let relaxed = ConsolidationContext {
             relaxation: Some(Relaxation::of_phase(Phase::Four)),
+            ..ConsolidationContext::default()
         };
         assert!(codes(&consolidated("2026-01", 1_500_000, "47111"), &relaxed).is_empty());
     }
@@ -483,6 +536,46 @@ mod tests {
             "{}",
             found[0].xpath
         );
+    }
+
+    #[test]
+    fn self_billed_documents_name_the_public_as_supplier_and_notes_only_warn() {
+        let ctx = ConsolidationContext::default();
+        let json = consolidated("2026-01", 1_500_000, "47111").to_json_string();
+        // A self-billed invoice: the public is the supplier, the issuing buyer is real, so
+        // the buyer's details are not the General Public's and need not be.
+        let swapped = json
+            .replace("\"AccountingSupplierParty\"", "\"Tmp\"")
+            .replace("\"AccountingCustomerParty\"", "\"AccountingSupplierParty\"")
+            .replace("\"Tmp\"", "\"AccountingCustomerParty\"")
+            .replace("\"_\":\"01\"", "\"_\":\"11\"");
+        let self_billed = Document::parse(swapped.as_bytes()).unwrap();
+        assert_eq!(self_billed.invoice_type_code(), Some("11"));
+        assert_eq!(codes(&self_billed, &ctx), ["CON004"]);
+        // A credit note adjusting a consolidated e-invoice: the same findings, as warnings.
+        let note =
+            Document::parse(json.replace("\"_\":\"01\"", "\"_\":\"02\"").as_bytes()).unwrap();
+        assert_eq!(note.invoice_type_code(), Some("02"));
+        let found = check(&note, &ctx);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, "CON004");
+        assert_eq!(found[0].severity, Severity::Warning);
+    }
+
+    #[test]
+    fn the_rules_are_read_in_the_contexts_environment() {
+        // Both environments start the consolidation rules on 1 Jan 2026.
+        for environment in [Environment::Sandbox, Environment::Production] {
+            let ctx = ConsolidationContext {
+                environment,
+                ..ConsolidationContext::default()
+            };
+            assert!(codes(&consolidated("2025-12", 1_500_000, "47111"), &ctx).is_empty());
+            assert_eq!(
+                codes(&consolidated("2026-01", 1_500_000, "47111"), &ctx),
+                ["CON004"]
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod common;
 
 mod admin;
+mod consolidation;
 mod documents;
 mod hostile;
 mod identity;
