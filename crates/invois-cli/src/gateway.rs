@@ -31,6 +31,10 @@ pub(crate) struct Args {
     /// Create an API key with this name, print it once, and exit.
     #[arg(long, value_name = "NAME")]
     create_api_key: Option<String>,
+    /// With --create-api-key: the key may only read (GET routes, dashboard pages, PDFs);
+    /// every write is refused with 403 `read_only_key`. For an accountant or an auditor.
+    #[arg(long, requires = "create_api_key")]
+    read_only: bool,
     /// POST every document status change to this URL (signed with HMAC-SHA256).
     #[arg(long, env = "INVOIS_WEBHOOK_URL")]
     webhook_url: Option<url::Url>,
@@ -278,10 +282,21 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     if let Some(name) = &args.create_api_key {
         let store = store::open(&args.setup.database, Clock::real()).await?;
-        let (record, secret) = store.api_keys().create(name).await?;
+        let scope = if args.read_only {
+            store::ApiKeyScope::ReadOnly
+        } else {
+            store::ApiKeyScope::Full
+        };
+        let (record, secret) = store.api_keys().create_scoped(name, scope).await?;
         eprintln!(
-            "API key `{}` ({}...) created; it is shown once, here:",
-            record.name, record.prefix
+            "{} API key `{}` ({}...) created; it is shown once, here:",
+            if args.read_only {
+                "Read-only"
+            } else {
+                "Full-access"
+            },
+            record.name,
+            record.prefix
         );
         outln!("{}", secret.expose())?;
         return Ok(ExitCode::SUCCESS);

@@ -14,7 +14,9 @@
 //! are shown. Tables lay out to the window's width (never wider than 1280 pixels' worth).
 
 mod charts;
+mod consolidation;
 mod pages;
+mod received;
 mod session;
 
 use std::collections::BTreeMap;
@@ -34,8 +36,8 @@ pub use session::Sessions;
 use crate::http::ApiState;
 use crate::metrics::Metrics;
 use crate::store::{
-    DocumentRecord, DocumentState, LoginHaltRecord, Store, StoreError, SubmissionFilter,
-    SubmissionRecord, WebhookFilter, WebhookLogEntry, WebhookState,
+    ApiKeyRecord, DocumentRecord, DocumentState, LoginHaltRecord, Store, StoreError,
+    SubmissionFilter, SubmissionRecord, WebhookFilter, WebhookLogEntry, WebhookState,
 };
 
 /// Rows per table on the overview.
@@ -69,6 +71,8 @@ const STYLE: &str = concat!(
     "form.filters,form.login{display:flex;flex-wrap:wrap;gap:.5em;align-items:center}",
     ".flash{padding:.5em 1em;border-radius:4px}",
     "table.facts th{width:12em}",
+    "td input{max-width:100%;box-sizing:border-box}form.act{margin:.3em 0}",
+    ".ro{padding:0 .4em;border-radius:3px;background:#fff1c2}",
     ".halt{background:#ffd6d6;border:2px solid #b00020;border-radius:4px;",
     "padding:.6em 1em;margin:1em 0}.halt h2{margin:0 0 .4em;color:#b00020}",
 );
@@ -96,6 +100,13 @@ pub fn routes(api: ApiState, metrics: Metrics) -> Router {
         .route("/dashboard/documents/{id}/cancel", post(pages::cancel))
         .route("/dashboard/documents/{id}/notes", post(pages::note))
         .route("/dashboard/documents/{id}/pdf", get(buyers_copy))
+        .route("/dashboard/received", get(received::page))
+        .route("/dashboard/received/{uuid}/accept", post(received::accept))
+        .route("/dashboard/received/{uuid}/reject", post(received::reject))
+        .route(
+            "/dashboard/consolidations",
+            get(consolidation::page).post(consolidation::consolidate),
+        )
         .route("/dashboard/logout", post(pages::logout))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -113,39 +124,53 @@ pub fn routes(api: ApiState, metrics: Metrics) -> Router {
 
 /// Lets a request through only with a session of a live API key, or with the key itself as
 /// `Authorization: Bearer` (as the API takes it, for scripts); otherwise to the sign-in form.
+/// The key's record goes into the request's extensions (pages hide the actions of a
+/// read-only key), and a read-only key's posts are refused as the API refuses them, except
+/// signing out.
 async fn require_session(
     State(state): State<DashboardState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let bearer = request
-        .headers()
+    // The headers only: a request's body is not `Sync`, so the request cannot be borrowed
+    // across the store's await.
+    let headers = request.headers().clone();
+    let key = match session_key(&state, &headers).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return Redirect::to("/dashboard/login").into_response(),
+        Err(e) => return pages::unavailable(e),
+    };
+    let path = request.uri().path();
+    if path != "/dashboard/logout"
+        && let Some(refusal) = crate::http::refuse_write(&key, request.method(), path)
+    {
+        return refusal.into_response();
+    }
+    request.extensions_mut().insert(key);
+    next.run(request).await
+}
+
+/// The live key a request presents: as a bearer key, or through its session cookie.
+async fn session_key(
+    state: &DashboardState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<ApiKeyRecord>, StoreError> {
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
+        .and_then(|v| v.strip_prefix("Bearer "));
     if let Some(key) = bearer {
-        return match state.api.store.api_keys().verify(key.trim()).await {
-            Ok(Some(_)) => next.run(request).await,
-            Ok(None) => Redirect::to("/dashboard/login").into_response(),
-            Err(e) => pages::unavailable(e),
-        };
+        return state.api.store.api_keys().verify(key.trim()).await;
     }
-    let cookie = request
-        .headers()
+    let cookie = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
-        .and_then(session::from_header)
-        .map(str::to_owned);
+        .and_then(session::from_header);
     let Some(cookie) = cookie else {
-        return Redirect::to("/dashboard/login").into_response();
+        return Ok(None);
     };
     let now = state.api.clock.now();
-    match state.sessions.key(&state.api.store, &cookie, now).await {
-        Ok(Some(_)) => next.run(request).await,
-        Ok(None) => Redirect::to("/dashboard/login").into_response(),
-        Err(e) => pages::unavailable(e),
-    }
+    state.sessions.key(&state.api.store, cookie, now).await
 }
 
 /// `GET /dashboard/documents/{id}/pdf`: the buyer's copy, as the API serves it (the session
@@ -245,6 +270,8 @@ fn layout(title: &str, content: Markup) -> Markup {
                 b { "invois gateway" }
                 a href="/dashboard" { "Overview" }
                 a href="/dashboard/documents" { "Documents" }
+                a href="/dashboard/received" { "Received" }
+                a href="/dashboard/consolidations" { "Consolidation" }
                 form method="post" action="/dashboard/logout" {
                     button type="submit" { "Sign out" }
                 }
@@ -313,6 +340,17 @@ fn opt(text: Option<&str>) -> Markup {
 
 fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// From `from` to `to`, coarsely: `2 d 5 h`, `5 h 12 min`, `12 min` (never negative).
+fn remaining(to: DateTime<Utc>, from: DateTime<Utc>) -> String {
+    let minutes = (to - from).num_minutes().max(0);
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes} min"),
+        (0, _) => format!("{hours} h {minutes} min"),
+        _ => format!("{days} d {hours} h"),
+    }
 }
 
 /// At most `max` characters, with an ellipsis when cut.
@@ -452,6 +490,16 @@ mod tests {
         let quoted = link(Some("https://x.example/\"><script>")).into_string();
         assert!(!quoted.contains("<script>"), "{quoted}");
         assert!(quoted.contains("&quot;&gt;&lt;script&gt;"), "{quoted}");
+    }
+
+    #[test]
+    fn time_left_is_coarse_and_never_negative() {
+        let at = Utc::now();
+        let later = |m: i64| at + chrono::Duration::minutes(m);
+        assert_eq!(remaining(later(12), at), "12 min");
+        assert_eq!(remaining(later(5 * 60 + 12), at), "5 h 12 min");
+        assert_eq!(remaining(later(72 * 60 - 1), at), "2 d 23 h");
+        assert_eq!(remaining(at, later(5)), "0 min");
     }
 
     #[test]

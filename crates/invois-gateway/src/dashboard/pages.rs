@@ -6,7 +6,7 @@
 //! the document's `next_steps` allow, and does exactly what the API would.
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -18,7 +18,9 @@ use crate::document_errors::DocumentError;
 use crate::http::{ApiError, actions};
 use crate::next_steps::{Action, next_steps};
 use crate::notes::{NoteKind, NoteRequest};
-use crate::store::{DocumentFilter, DocumentId, DocumentRecord, DocumentState, StoreError};
+use crate::store::{
+    ApiKeyRecord, DocumentFilter, DocumentId, DocumentRecord, DocumentState, StoreError,
+};
 
 /// Rows per page of the document search.
 const PAGE: u32 = 50;
@@ -183,6 +185,7 @@ pub(super) fn documents_table(documents: &[DocumentRecord], now: DateTime<Utc>) 
 /// `GET /dashboard/documents/{id}`: one document, its history, errors, links and actions.
 pub(super) async fn document(
     State(state): State<DashboardState>,
+    Extension(key): Extension<ApiKeyRecord>,
     Path(id): Path<i64>,
     Query(flash): Query<Flash>,
 ) -> Result<Markup, Response> {
@@ -202,13 +205,12 @@ pub(super) async fn document(
     Ok(layout(
         &title,
         html! {
-            @if let Some(message) = &flash.done { p.flash.ok { (message) } }
-            @if let Some(message) = &flash.error { p.flash.bad { (message) } }
+            (self::flash(flash.done.as_deref(), flash.error.as_deref()))
             (facts(&doc))
             h2 { "Errors" }
             (errors_table(&DocumentError::of(&doc)))
             h2 { "What can be done" }
-            (action_forms(&doc, now))
+            (action_forms(&doc, now, key.scope.may_write()))
             h2 { "History" }
             table.events {
                 tr { th { "state" } th { "at" } }
@@ -274,8 +276,8 @@ fn stage_name(e: &DocumentError) -> String {
         .unwrap_or_default()
 }
 
-/// One form per step the document allows.
-fn action_forms(doc: &DocumentRecord, now: DateTime<Utc>) -> Markup {
+/// One form per step the document allows (none for a read-only key: it may only look).
+fn action_forms(doc: &DocumentRecord, now: DateTime<Utc>, may_write: bool) -> Markup {
     let base = format!("/dashboard/documents/{}", doc.id.0);
     let steps = next_steps(doc, now);
     let notes = steps.iter().any(|s| {
@@ -293,7 +295,10 @@ fn action_forms(doc: &DocumentRecord, now: DateTime<Utc>) -> Markup {
                 }
             }
         }
-        {
+        @if !may_write && !steps.is_empty() {
+            p { span.ro { "read-only key" } " The steps are for a key with full access." }
+        }
+        @if may_write {
             @for s in &steps {
                 @match s.action {
                     Action::Retry => form method="post" action={ (base) "/retry" } {
@@ -326,6 +331,14 @@ fn action_forms(doc: &DocumentRecord, now: DateTime<Utc>) -> Markup {
 pub(super) struct Flash {
     done: Option<String>,
     error: Option<String>,
+}
+
+/// The message an action left, if any.
+pub(super) fn flash(done: Option<&str>, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(message) = done { p.flash.ok { (message) } }
+        @if let Some(message) = error { p.flash.bad { (message) } }
+    }
 }
 
 fn back(id: i64, outcome: Result<String, ApiError>) -> Response {

@@ -124,6 +124,7 @@ mod tests {
             prefix: "ivk_".to_owned(),
             created_at: Utc::now(),
             revoked_at: None,
+            scope: crate::store::ApiKeyScope::Full,
         }
     }
 

@@ -57,7 +57,7 @@ mod error;
 mod openapi;
 pub(crate) mod printable;
 mod receipts;
-mod received;
+pub(crate) mod received;
 mod submissions;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -210,8 +210,9 @@ pub fn router(state: ApiState) -> Router {
 
 /// Middleware: lets the request through only with `Authorization: Bearer <key>` naming a
 /// known, unrevoked API key ([`Store::verify_api_key`]; keys are stored hashed). Otherwise
-/// 401 with `WWW-Authenticate: Bearer`. The key's record is put in the request's
-/// extensions. The key itself is never logged.
+/// 401 with `WWW-Authenticate: Bearer`. A read-only key is let through only to read
+/// ([`refuse_write`]). The key's record is put in the request's extensions. The key itself
+/// is never logged.
 ///
 /// Use on any router: `axum::middleware::from_fn_with_state(store, require_api_key)`.
 pub async fn require_api_key(
@@ -226,6 +227,9 @@ pub async fn require_api_key(
     match store.api_keys().verify(&presented).await {
         Ok(Some(record)) => {
             tracing::debug!(api_key.id = record.id.0, api_key.name = %record.name, "API key accepted");
+            if let Some(refusal) = refuse_write(&record, request.method(), request.uri().path()) {
+                return refusal.into_response();
+            }
             request.extensions_mut().insert::<ApiKeyRecord>(record);
             next.run(request).await
         }
@@ -236,6 +240,29 @@ pub async fn require_api_key(
         .into_response(),
         Err(e) => ApiError::store(&e).into_response(),
     }
+}
+
+/// 403 `read_only_key` when `key` may only read and the request would write: anything but
+/// `GET` and `HEAD`. Every route that changes something is a `POST` or `PUT` and every
+/// `GET` only reads (the route tables keep to this), so the method decides, and a write
+/// route added later is refused to a read-only key without being listed anywhere.
+pub(crate) fn refuse_write(
+    key: &ApiKeyRecord,
+    method: &axum::http::Method,
+    path: &str,
+) -> Option<ApiError> {
+    let reads = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD);
+    (!reads && !key.scope.may_write()).then(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "read_only_key",
+            format!(
+                "the API key `{}` is read-only: it may read (GET) but not {method} {path}; use a \
+                 key with full access (invois gateway --create-api-key NAME)",
+                key.name
+            ),
+        )
+    })
 }
 
 /// Middleware for the whole HTTP surface: gives each request a correlation id, puts it in

@@ -389,10 +389,22 @@ pub(super) async fn reject(
     }
     let body = read_body(body, state.max_body_bytes)?;
     let RejectRequest { reason } = reject_reason(&body)?;
-    let record = find(&state, &uuid).await?;
+    let record = reject_document(&state, &uuid, &reason).await?;
+    detail(&state, &record).await
+}
+
+/// Rejects received document `uuid` at MyInvois for `reason` (already checked by
+/// [`check_reason`]) and records it: what `POST /v1/received/{uuid}/reject` and the
+/// dashboard do. A document already rejected is returned as it is.
+pub(crate) async fn reject_document(
+    state: &ApiState,
+    uuid: &str,
+    reason: &str,
+) -> Result<ReceivedRecord, ApiError> {
+    let record = find(state, uuid).await?;
     if record.decision == Some(Decision::Rejected) {
         // A repeated request (the first answer was lost), or one made in the portal: done.
-        return detail(&state, &record).await;
+        return Ok(record);
     }
     if let Some(refusal) = rejection_refused(&record, state.clock.now()) {
         return Err(refusal);
@@ -404,18 +416,13 @@ pub(super) async fn reject(
             format!("cannot log in to MyInvois to reject: {e}"),
         )
     })?;
-    if let Err(e) = client.documents().reject(&uuid, &reason).await {
+    if let Err(e) = client.documents().reject(uuid, reason).await {
         tracing::warn!(document.uuid = %uuid, error = %e, "rejection refused");
         return Err(reject_error(&e, &record));
     }
     tracing::info!(document.uuid = %uuid, "received document {uuid} rejected at MyInvois");
-    match state
-        .store
-        .received()
-        .record_rejection(&uuid, &reason)
-        .await
-    {
-        Ok(record) => detail(&state, &record).await,
+    match state.store.received().record_rejection(uuid, reason).await {
+        Ok(record) => Ok(record),
         Err(e) => {
             tracing::error!(document.uuid = %uuid, error = %e, "rejected at MyInvois but not recorded");
             Err(ApiError::new(
@@ -451,25 +458,42 @@ pub(super) async fn accept(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<axum::Json<ReceivedDetail>, ApiError> {
     let uuid = uuid_from_path(path)?;
-    let record = find(&state, &uuid).await?;
-    match record.decision {
+    let record = accept_document(&state, &uuid).await?;
+    detail(&state, &record).await
+}
+
+/// Records the acceptance of received document `uuid`: what `POST /v1/received/{uuid}/accept`
+/// and the dashboard do. A document already accepted is returned as it is.
+pub(crate) async fn accept_document(
+    state: &ApiState,
+    uuid: &str,
+) -> Result<ReceivedRecord, ApiError> {
+    let record = find(state, uuid).await?;
+    if record.decision == Some(Decision::Accepted) {
         // A repeated request: done.
-        Some(Decision::Accepted) => return detail(&state, &record).await,
-        Some(Decision::Rejected) => return Err(already_rejected(&record)),
-        None => {}
+        return Ok(record);
     }
-    if record.document.status != DocumentStatus::Valid {
-        return Err(not_valid(&record, "accepted"));
+    if let Some(refusal) = acceptance_refused(&record) {
+        return Err(refusal);
     }
-    match state.store.received().record_acceptance(&uuid).await {
-        Ok(record) => detail(&state, &record).await,
+    match state.store.received().record_acceptance(uuid).await {
+        Ok(record) => Ok(record),
         // Rejected meanwhile (a sweep saw a portal rejection).
         Err(StoreError::StaleTransition { .. }) => {
-            let record = find(&state, &uuid).await?;
+            let record = find(state, uuid).await?;
             Err(already_rejected(&record))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Why `r` cannot be accepted, if it cannot; `None` when it can (an accepted one again, as
+/// a repeat). Only a valid document the ERP has not rejected can be.
+pub(crate) fn acceptance_refused(r: &ReceivedRecord) -> Option<ApiError> {
+    if r.decision == Some(Decision::Rejected) {
+        return Some(already_rejected(r));
+    }
+    (r.document.status != DocumentStatus::Valid).then(|| not_valid(r, "accepted"))
 }
 
 async fn find(state: &ApiState, uuid: &str) -> Result<ReceivedRecord, ApiError> {
@@ -496,6 +520,11 @@ async fn detail(
 
 fn uuid_from_path(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(text) = path.map_err(|e| ApiError::bad_request("uuid", e.body_text()))?;
+    check_uuid(&text)
+}
+
+/// `text`, trimmed, if it can be a MyInvois document uuid.
+pub(crate) fn check_uuid(text: &str) -> Result<String, ApiError> {
     let uuid = text.trim();
     if uuid.is_empty()
         || uuid.len() > MAX_UUID_CHARS
@@ -511,7 +540,7 @@ fn uuid_from_path(path: Result<Path<String>, PathRejection>) -> Result<String, A
 
 /// Why `r` cannot be rejected at `now`, if it cannot; `None` when a rejection may go to
 /// MyInvois. A document already rejected is not rejectable (again).
-fn rejection_refused(r: &ReceivedRecord, now: DateTime<Utc>) -> Option<ApiError> {
+pub(crate) fn rejection_refused(r: &ReceivedRecord, now: DateTime<Utc>) -> Option<ApiError> {
     match r.decision {
         Some(Decision::Rejected) => return Some(already_rejected(r)),
         Some(Decision::Accepted) => {
@@ -611,7 +640,7 @@ fn reject_reason(body: &[u8]) -> Result<RejectRequest, ApiError> {
         ));
     }
     let reason = match object.get("reason") {
-        Some(Value::String(r)) => r.trim().to_owned(),
+        Some(Value::String(r)) => r.clone(),
         None | Some(Value::Null) => {
             return Err(ApiError::bad_request(
                 "reason",
@@ -620,6 +649,14 @@ fn reject_reason(body: &[u8]) -> Result<RejectRequest, ApiError> {
         }
         Some(_) => return Err(ApiError::bad_request("reason", "`reason` must be a string")),
     };
+    Ok(RejectRequest {
+        reason: check_reason(&reason)?,
+    })
+}
+
+/// A rejection reason, trimmed, if MyInvois would take it: 1 to 300 characters.
+pub(crate) fn check_reason(reason: &str) -> Result<String, ApiError> {
+    let reason = reason.trim();
     let chars = reason.chars().count();
     if chars == 0 {
         return Err(ApiError::bad_request(
@@ -633,7 +670,7 @@ fn reject_reason(body: &[u8]) -> Result<RejectRequest, ApiError> {
             format!("`reason` is {chars} characters; at most {MAX_REASON_CHARS}"),
         ));
     }
-    Ok(RejectRequest { reason })
+    Ok(reason.to_owned())
 }
 
 /// A MyInvois refusal of a rejection, as the ERP should see it.

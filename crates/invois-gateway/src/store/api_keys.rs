@@ -4,13 +4,13 @@
 use chrono::{DateTime, Utc};
 use invois_clock::Clock;
 
-use super::convert::now;
+use super::convert::{corrupt, now};
 use super::dialect::Sql;
 use super::documents::records;
-use super::types::{ApiKeyId, ApiKeyRecord, ApiKeySecret};
+use super::types::{ApiKeyId, ApiKeyRecord, ApiKeyScope, ApiKeySecret};
 use super::{Db, StoreError, sha256_hex};
 
-const KEY_COLS: &str = "id, name, prefix, created_at, revoked_at";
+const KEY_COLS: &str = "id, name, prefix, created_at, revoked_at, scope";
 
 /// An `api_keys` row (never the hash).
 #[derive(sqlx::FromRow)]
@@ -20,6 +20,7 @@ struct KeyRow {
     prefix: String,
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
+    scope: String,
 }
 
 impl TryFrom<KeyRow> for ApiKeyRecord {
@@ -32,6 +33,8 @@ impl TryFrom<KeyRow> for ApiKeyRecord {
             prefix: row.prefix,
             created_at: row.created_at,
             revoked_at: row.revoked_at,
+            scope: ApiKeyScope::parse(&row.scope)
+                .ok_or_else(|| corrupt("API key scope", &row.scope))?,
         })
     }
 }
@@ -44,19 +47,30 @@ pub struct ApiKeys<'a> {
 }
 
 impl ApiKeys<'_> {
-    /// Creates a key; only its SHA-256 is stored. The secret is returned once.
-    #[tracing::instrument(skip_all)]
+    /// Creates a key that may do everything; only its SHA-256 is stored. The secret is
+    /// returned once.
     pub async fn create(&self, name: &str) -> Result<(ApiKeyRecord, ApiKeySecret), StoreError> {
+        self.create_scoped(name, ApiKeyScope::Full).await
+    }
+
+    /// Creates a key of `scope`; only its SHA-256 is stored. The secret is returned once.
+    #[tracing::instrument(skip_all, fields(api_key.scope = scope.as_str()))]
+    pub async fn create_scoped(
+        &self,
+        name: &str,
+        scope: ApiKeyScope,
+    ) -> Result<(ApiKeyRecord, ApiKeySecret), StoreError> {
         let secret = format!("ivk_{}", hex::encode(rand::random::<[u8; 32]>()));
         let prefix: String = secret.chars().take(12).collect();
         let sql = Sql::new(format!(
-            "INSERT INTO api_keys (name, prefix, key_sha256, created_at) \
-             VALUES ($1, $2, $3, $4) RETURNING {KEY_COLS}"
+            "INSERT INTO api_keys (name, prefix, key_sha256, created_at, scope) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLS}"
         ))
         .bind(name)
         .bind(&prefix)
         .bind(sha256_hex(secret.as_bytes()))
-        .bind(now(self.clock));
+        .bind(now(self.clock))
+        .bind(scope.as_str());
         let row: KeyRow = self.db.writer().fetch_one(sql).await?;
         Ok((row.try_into()?, ApiKeySecret::new(secret)))
     }

@@ -400,6 +400,23 @@ impl Receipts<'_> {
             .collect()
     }
 
+    /// How many receipts are open (not yet consolidated or taken out), per issuer and month,
+    /// newest month first: what the dashboard shows as pending.
+    pub async fn open_by_month(&self) -> Result<Vec<(String, Month, u64)>, StoreError> {
+        let sql = Sql::new(
+            "SELECT issuer_tin, month, COUNT(*) FROM receipts WHERE state = 'open' \
+             GROUP BY issuer_tin, month ORDER BY month DESC, issuer_tin",
+        );
+        let rows: Vec<(String, String, i64)> = self.db.reader().fetch_all(sql).await?;
+        rows.into_iter()
+            .map(|(tin, m, n)| {
+                Month::parse(&m)
+                    .map(|m| (tin, m, u64::try_from(n).unwrap_or(0)))
+                    .ok_or_else(|| corrupt("receipt month", &m))
+            })
+            .collect()
+    }
+
     /// Takes an open or excluded receipt out of consolidation for its own e-invoice. `None`
     /// when it is in neither state any more (a consolidation took it first).
     pub async fn take_individual(&self, id: i64) -> Result<Option<ReceiptRecord>, StoreError> {

@@ -566,6 +566,43 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
     /// When revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// What the key may do.
+    pub scope: ApiKeyScope,
+}
+
+/// What an API key may do. Stored as its text in `api_keys.scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiKeyScope {
+    /// Everything: read, submit, cancel, decide, consolidate.
+    #[default]
+    Full,
+    /// Reading only (lists, documents, PDFs, dashboard pages): for an accountant or an
+    /// auditor. Every write is refused with 403 `read_only_key`.
+    ReadOnly,
+}
+
+impl ApiKeyScope {
+    /// The stored text: `full` or `read_only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKeyScope::Full => "full",
+            ApiKeyScope::ReadOnly => "read_only",
+        }
+    }
+
+    /// The scope named by its stored text.
+    pub fn parse(s: &str) -> Option<ApiKeyScope> {
+        match s {
+            "full" => Some(ApiKeyScope::Full),
+            "read_only" => Some(ApiKeyScope::ReadOnly),
+            _ => None,
+        }
+    }
+
+    /// Whether a key of this scope may change anything.
+    pub fn may_write(self) -> bool {
+        self == ApiKeyScope::Full
+    }
 }
 
 /// A freshly created API key, shown once. `Debug` does not print it.

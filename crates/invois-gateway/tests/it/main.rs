@@ -23,6 +23,7 @@ mod open;
 mod pg_budget;
 mod pipeline;
 mod practices_report;
+mod read_only;
 mod received;
 mod refusals;
 mod store_conformance;
