@@ -30,6 +30,8 @@
 //! | `webhook_deliveries` | gauge | `state` |
 //! | `store_up` | gauge | | 1 when the scrape could read the store |
 //! | `login_halted` | gauge | `client_id` (1 while MyInvois' refusal halts its logins, else 0) |
+//! | `consolidation_months_pending` | gauge | `deadline_state` (`on_time`, `due_soon`, `overdue`): closed months whose consolidated e-invoices have not all reached MyInvois |
+//! | `consolidation_deadline_seconds` | gauge | `issuer_tin`, `month`: seconds until each pending month's deadline passes (negative once it has) |
 //!
 //! prometheus-client appends `_total` to a counter's name itself (and refuses a registered
 //! name that already ends in it), so counters are registered without the suffix: the exposed
@@ -61,6 +63,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::consolidation::{DeadlineState, PendingMonth};
 use crate::store::{DocumentState, Store, StoreError, WebhookState};
 
 /// The content type of the exposition (text format 0.0.4).
@@ -115,6 +118,17 @@ struct ClientLabel {
     client_id: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeadlineLabel {
+    deadline_state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MonthLabel {
+    issuer_tin: String,
+    month: String,
+}
+
 /// The handles the gateway counts with; each is also registered in `Inner::registry`.
 #[derive(Debug)]
 struct Series {
@@ -134,6 +148,8 @@ struct Series {
     prepared: Counter,
     rejected_locally: Counter,
     login_halted: Family<ClientLabel, Gauge<u64, AtomicU64>>,
+    months_pending: Family<DeadlineLabel, Gauge<u64, AtomicU64>>,
+    deadline_seconds: Family<MonthLabel, Gauge>,
 }
 
 impl Series {
@@ -155,6 +171,8 @@ impl Series {
             prepared: Counter::default(),
             rejected_locally: Counter::default(),
             login_halted: Family::default(),
+            months_pending: Family::default(),
+            deadline_seconds: Family::default(),
         }
     }
 
@@ -242,6 +260,18 @@ impl Series {
             "1 while MyInvois' refusal of the login halts this client id's sending",
             self.login_halted.clone(),
         );
+        r.register(
+            "consolidation_months_pending",
+            "Closed months whose consolidated e-invoices have not all reached MyInvois, by \
+             deadline state",
+            self.months_pending.clone(),
+        );
+        r.register(
+            "consolidation_deadline_seconds",
+            "Seconds until each pending month's consolidation deadline passes (negative once \
+             it has)",
+            self.deadline_seconds.clone(),
+        );
         r
     }
 }
@@ -253,6 +283,9 @@ struct Inner {
     /// Budget answers per endpoint class (granted, waited), for the dashboard's chart: the
     /// same counts as the budget series, kept where they can be read back.
     budget_use: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
+    /// The months `consolidation_deadline_seconds` has a series for, so that a month no
+    /// longer pending loses its series (and no scrape sees the family emptied meanwhile).
+    deadline_months: std::sync::Mutex<Vec<MonthLabel>>,
 }
 
 /// The gateway's metrics. Clones share the same counters.
@@ -270,6 +303,7 @@ impl Default for Metrics {
                 series,
                 registry,
                 budget_use: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+                deadline_months: std::sync::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -436,6 +470,46 @@ impl Metrics {
                 client_id: client_id.to_owned(),
             })
             .set(u64::from(halted));
+    }
+
+    /// Sets the consolidation deadline gauges from one pass of the month-end loop: the
+    /// pending months by deadline state (every state, zeros included), and each pending
+    /// month's seconds to its deadline; a month no longer pending loses its series.
+    pub fn consolidation_deadlines(&self, pending: &[PendingMonth], now: DateTime<Utc>) {
+        let s = self.series();
+        for state in [
+            DeadlineState::OnTime,
+            DeadlineState::DueSoon,
+            DeadlineState::Overdue,
+        ] {
+            let n = pending.iter().filter(|p| p.state == state).count();
+            s.months_pending
+                .get_or_create(&DeadlineLabel {
+                    deadline_state: state.as_str(),
+                })
+                .set(n as u64);
+        }
+        let labels: Vec<MonthLabel> = pending
+            .iter()
+            .map(|p| MonthLabel {
+                issuer_tin: p.issuer_tin.clone(),
+                month: p.month.to_string(),
+            })
+            .collect();
+        for (label, p) in labels.iter().zip(pending) {
+            s.deadline_seconds
+                .get_or_create(label)
+                .set(p.seconds_left(now));
+        }
+        let mut previous = self
+            .inner
+            .deadline_months
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for gone in previous.iter().filter(|l| !labels.contains(l)) {
+            s.deadline_seconds.remove(gone);
+        }
+        *previous = labels;
     }
 
     /// Counts documents rejected by local validation.

@@ -19,8 +19,9 @@
 //!   receipt is in a consolidated e-invoice the request is refused (SG45 3.6.8: a request
 //!   after the month, once it is consolidated, may be refused; no procedure exists to take a
 //!   receipt back out of a validated consolidated e-invoice).
-//! - The deadline (the 7th day after the month) is on every consolidation's status, and the
-//!   loop warns in the log as it nears for months not yet submitted.
+//! - The deadline (the 7th day after the month) is on every consolidation's status. As it
+//!   nears for a month not yet at MyInvois (built or not), the loop warns in the log, sends a
+//!   webhook once per month and status, and keeps gauges of months pending ([`deadline`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,15 +37,20 @@ use invois_model::{DocumentType, Format};
 
 use crate::clients::ClientPool;
 use crate::intake::{Intake, IntakeError};
+use crate::metrics::Metrics;
 use crate::store::{
     ConsolidatedDocument, ConsolidationRecord, ConsolidationState, ConsolidationSummary,
     DocumentId, DocumentState, ExcludedReceipt, ReceiptFilter, ReceiptRecord, ReceiptState, Store,
     StoreError,
 };
 
+pub mod deadline;
 pub mod input;
 pub mod profile;
 
+pub use deadline::{
+    DeadlinePayload, EVENT_DEADLINE_NEAR, EVENT_DEADLINE_PASSED, PendingDocument, PendingMonth,
+};
 pub use input::{ReceiptError, ReceiptInput, parse_csv};
 pub use profile::{AddressDetails, IssuerProfile, LineMethodName, PartyDetails};
 
@@ -153,6 +159,18 @@ pub enum DeadlineState {
     Overdue,
 }
 
+impl DeadlineState {
+    /// The name the API, webhooks and metrics use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlineState::Submitted => "submitted",
+            DeadlineState::OnTime => "on_time",
+            DeadlineState::DueSoon => "due_soon",
+            DeadlineState::Overdue => "overdue",
+        }
+    }
+}
+
 /// What [`Consolidator::consolidate`] did.
 #[derive(Debug, Clone)]
 pub struct Consolidated {
@@ -171,6 +189,7 @@ pub struct Consolidator {
     intake: Intake,
     clock: Clock,
     config: ConsolidationConfig,
+    metrics: Option<Metrics>,
 }
 
 impl Consolidator {
@@ -182,7 +201,15 @@ impl Consolidator {
             clock: clients.base().clock().clone(),
             store,
             config,
+            metrics: None,
         }
+    }
+
+    /// Also sets the deadline gauges ([`Metrics::consolidation_deadlines`]) on each pass of
+    /// the month-end loop.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The configuration.
@@ -448,8 +475,9 @@ impl Consolidator {
     }
 
     /// One pass of the month-end loop: consolidates every closed month that has open
-    /// receipts and no consolidation, and warns about months nearing their deadline.
-    /// Returns how many months it consolidated.
+    /// receipts and no consolidation, then watches the deadlines of the months not yet at
+    /// MyInvois ([`Consolidator::pending_months`]): gauges, a webhook once per month and
+    /// status, and a log warning. Returns how many months it consolidated.
     pub async fn run_once(&self) -> Result<usize, ConsolidationError> {
         let now = self.clock.now();
         let settled = now - chrono::Duration::from_std(self.config.after_close).unwrap_or_default();
@@ -468,7 +496,7 @@ impl Consolidator {
                 Err(e) => return Err(e),
             }
         }
-        self.warn_unsubmitted(now).await?;
+        self.watch_deadlines(now).await?;
         Ok(done)
     }
 
@@ -493,29 +521,116 @@ impl Consolidator {
         }
     }
 
-    /// Warns once a day about consolidations whose documents have not all reached MyInvois
-    /// as the deadline nears.
-    async fn warn_unsubmitted(&self, now: DateTime<Utc>) -> Result<(), ConsolidationError> {
+    /// Every closed month whose consolidated e-invoices have not all reached MyInvois, with
+    /// its deadline state at `now`: months with receipts waiting that are not built yet
+    /// (first), then built ones with documents still on their way, newest month first.
+    pub async fn pending_months(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PendingMonth>, ConsolidationError> {
+        let mut out = Vec::new();
+        let waiting = self
+            .store
+            .receipts()
+            .due_months(Month::of_instant(now))
+            .await?;
+        for (issuer, month) in waiting {
+            let reason = match self.profile(&issuer).await {
+                Err(ConsolidationError::NoProfile(_)) => format!(
+                    "not consolidated: no supplier details for {issuer} (PUT /v1/issuers/{issuer})"
+                ),
+                _ => "not consolidated yet: the month-end loop builds it once receipts posted \
+                      late have had time to arrive"
+                    .to_owned(),
+            };
+            out.push(PendingMonth {
+                state: self.time_state(month, now),
+                issuer_tin: issuer,
+                month,
+                consolidation_id: None,
+                documents: Vec::new(),
+                reason,
+                warned_at: None,
+            });
+        }
         for record in self.store.consolidations().list(None, 1_000).await? {
-            let state = self.deadline_state(&record, now).await?;
-            let recently = record
-                .warned_at
-                .is_some_and(|w| now - w < chrono::Duration::days(1));
-            if matches!(state, DeadlineState::DueSoon | DeadlineState::Overdue) && !recently {
-                tracing::warn!(
-                    consolidation.id = record.id,
-                    issuer.tin = %record.issuer_tin,
-                    month = %record.month,
-                    deadline = %record.deadline,
-                    "the consolidated e-invoices of {} for {} are not all submitted; due by \
-                     {}, {}",
-                    record.issuer_tin,
-                    record.month,
-                    record.deadline,
-                    self.remaining(record.month, now)
-                );
-                self.store.consolidations().mark_warned(record.id).await?;
+            let (state, documents) = self.standing(&record, now).await?;
+            if state == DeadlineState::Submitted {
+                continue;
             }
+            let total = record.summary.as_ref().map_or(0, |s| s.documents.len());
+            let reason = if record.state == ConsolidationState::Building {
+                "being built".to_owned()
+            } else {
+                format!(
+                    "{} of {total} consolidated e-invoices not yet at MyInvois",
+                    documents.len()
+                )
+            };
+            out.push(PendingMonth {
+                issuer_tin: record.issuer_tin.clone(),
+                month: record.month,
+                consolidation_id: Some(record.id),
+                state,
+                documents,
+                reason,
+                warned_at: record.warned_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Sets the gauges, announces each month's near or passed deadline once (a webhook
+    /// queued in the outbox with the record that it was sent), and warns in the log once a
+    /// day about built months not yet submitted as the deadline nears.
+    async fn watch_deadlines(&self, now: DateTime<Utc>) -> Result<(), ConsolidationError> {
+        let pending = self.pending_months(now).await?;
+        if let Some(metrics) = &self.metrics {
+            metrics.consolidation_deadlines(&pending, now);
+        }
+        for month in &pending {
+            let Some(event) = deadline::deadline_event(month.state) else {
+                continue;
+            };
+            let announce = deadline::deadline_announcement(event, month, now);
+            let announced = self
+                .store
+                .consolidations()
+                .announce_deadline(&month.issuer_tin, month.month, event, &announce)
+                .await?;
+            if announced {
+                tracing::info!(
+                    issuer.tin = %month.issuer_tin,
+                    month = %month.month,
+                    event,
+                    "announced {event} for {} of {}",
+                    month.month,
+                    month.issuer_tin
+                );
+            }
+            let Some(id) = month.consolidation_id else {
+                continue;
+            };
+            if month
+                .warned_at
+                .is_some_and(|w| now - w < chrono::Duration::days(1))
+            {
+                continue;
+            }
+            tracing::warn!(
+                consolidation.id = id,
+                issuer.tin = %month.issuer_tin,
+                month = %month.month,
+                deadline = %month.month.deadline(),
+                "the consolidated e-invoices of {} for {} are not all submitted ({}); due by \
+                 {}, {}",
+                month.issuer_tin,
+                month.month,
+                month.reason,
+                month.month.deadline(),
+                self.remaining(month.month, now)
+            );
+            self.store.consolidations().mark_warned(id).await?;
         }
         Ok(())
     }
@@ -526,7 +641,16 @@ impl Consolidator {
         record: &ConsolidationRecord,
         now: DateTime<Utc>,
     ) -> Result<DeadlineState, ConsolidationError> {
-        let mut submitted = record.state == ConsolidationState::Stored;
+        Ok(self.standing(record, now).await?.0)
+    }
+
+    /// How a consolidation stands, and its documents not yet at MyInvois.
+    async fn standing(
+        &self,
+        record: &ConsolidationRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(DeadlineState, Vec<PendingDocument>), ConsolidationError> {
+        let mut pending = Vec::new();
         for doc in record.summary.iter().flat_map(|s| &s.documents) {
             let state = self
                 .store
@@ -534,22 +658,38 @@ impl Consolidator {
                 .get(DocumentId(doc.document_id))
                 .await?
                 .state;
-            submitted &= matches!(
+            let reached = matches!(
                 state,
                 DocumentState::Submitted | DocumentState::Valid | DocumentState::Cancelled
             );
+            if !reached {
+                pending.push(PendingDocument {
+                    document_id: doc.document_id,
+                    internal_id: doc.internal_id.clone(),
+                    state: state.as_str().to_owned(),
+                });
+            }
         }
-        let passes = record.month.deadline_passes_at();
-        let warn = chrono::Duration::from_std(self.config.warn_before).unwrap_or_default();
-        Ok(if submitted {
+        let submitted = record.state == ConsolidationState::Stored && pending.is_empty();
+        let state = if submitted {
             DeadlineState::Submitted
-        } else if now >= passes {
+        } else {
+            self.time_state(record.month, now)
+        };
+        Ok((state, pending))
+    }
+
+    /// How a month not yet submitted stands at `now`, by the clock alone.
+    fn time_state(&self, month: Month, now: DateTime<Utc>) -> DeadlineState {
+        let passes = month.deadline_passes_at();
+        let warn = chrono::Duration::from_std(self.config.warn_before).unwrap_or_default();
+        if now >= passes {
             DeadlineState::Overdue
         } else if now >= passes - warn {
             DeadlineState::DueSoon
         } else {
             DeadlineState::OnTime
-        })
+        }
     }
 
     /// The clock consolidation reads.

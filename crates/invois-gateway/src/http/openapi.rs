@@ -11,6 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
+use crate::consolidation::DeadlinePayload;
 use crate::received_webhooks::ReceivedPayload;
 use crate::webhooks::{LoginPayload, WebhookPayload};
 
@@ -67,7 +68,7 @@ const API_KEY: &str = "apiKey";
         crate::webhooks::list_deliveries,
         crate::webhooks::replay_delivery,
     ),
-    components(schemas(WebhookPayload, ReceivedPayload, LoginPayload)),
+    components(schemas(WebhookPayload, ReceivedPayload, LoginPayload, DeadlinePayload)),
     modifiers(&Conventions),
     tags(
         (name = "documents", description = "Submit, correct, read, list and cancel documents, \
@@ -150,8 +151,9 @@ fn error_ref() -> Ref {
     Ref::from_schema_name("Error")
 }
 
-/// The webhooks the gateway POSTs to the ERP: every document status change, and every new,
-/// rejected or cancelled received document.
+/// The webhooks the gateway POSTs to the ERP: every document status change, every new,
+/// rejected or cancelled received document, a login halted or resumed, and a month's
+/// consolidation deadline near or passed.
 fn webhooks() -> Paths {
     let mut paths = Paths::new();
     paths.paths.insert(
@@ -159,8 +161,10 @@ fn webhooks() -> Paths {
         webhook(
             "documentStatusChanged",
             "A document's status changed",
-            "A snapshot of the document. Signed: `X-Invois-Signature` is `sha256=` and the hex \
-             HMAC-SHA256 of `<X-Invois-Timestamp>.<body>`. Deduplicate by `event_id`.",
+            "`document.<state>` (X-Invois-Event) for rejected_locally, submitted, invalid, \
+             valid, cancelled and failed: a snapshot of the document. Signed: \
+             `X-Invois-Signature` is `sha256=` and the hex HMAC-SHA256 of \
+             `<X-Invois-Timestamp>.<body>`. Deduplicate by `event_id`.",
             "WebhookPayload",
         ),
     );
@@ -185,6 +189,19 @@ fn webhooks() -> Paths {
              `client.login_resumed` (X-Invois-Event). Signed like every delivery. Deduplicate \
              by `X-Invois-Delivery`.",
             "LoginPayload",
+        ),
+    );
+    paths.paths.insert(
+        "consolidationDeadline".to_owned(),
+        webhook(
+            "consolidationDeadline",
+            "A month's consolidated e-invoices near or passed their deadline unsubmitted",
+            "`consolidation.deadline_near` (within the warning time of the 7th day after the \
+             month) or `consolidation.deadline_passed` (X-Invois-Event), each sent once per \
+             issuer and month while its consolidated e-invoices have not all reached MyInvois. \
+             Signed like every delivery. Deduplicate by `event`, `issuer_tin` and `month`, or \
+             by `X-Invois-Delivery`.",
+            "DeadlinePayload",
         ),
     );
     paths
@@ -283,6 +300,57 @@ mod tests {
             assert!(text.contains(&format!("\"{name}\"")), "{name} in {text}");
         }
         assert!(doc["webhooks"]["documentStatusChanged"]["post"].is_object());
+    }
+
+    /// Every event the gateway sends, named in docs/webhooks.md and in the document's
+    /// `webhooks` (issue 14, item 7): a new event cannot ship undocumented.
+    #[test]
+    fn every_webhook_event_is_documented() {
+        use crate::store::{DocumentState, ReceivedEventKind};
+        // The states whose changes the store records as events (`emit_events`).
+        let mut events: Vec<String> = [
+            DocumentState::RejectedLocally,
+            DocumentState::Submitted,
+            DocumentState::Invalid,
+            DocumentState::Valid,
+            DocumentState::Cancelled,
+            DocumentState::Failed,
+        ]
+        .into_iter()
+        .map(crate::webhooks::event_name)
+        .collect();
+        for kind in [
+            ReceivedEventKind::Received,
+            ReceivedEventKind::Rejected,
+            ReceivedEventKind::Cancelled,
+        ] {
+            events.push(crate::received_webhooks::received_event_name(kind).to_owned());
+        }
+        for name in [
+            crate::webhooks::EVENT_LOGIN_HALTED,
+            crate::webhooks::EVENT_LOGIN_RESUMED,
+            crate::consolidation::EVENT_DEADLINE_NEAR,
+            crate::consolidation::EVENT_DEADLINE_PASSED,
+        ] {
+            events.push(name.to_owned());
+        }
+        let docs = include_str!("../../../../docs/webhooks.md");
+        let doc: serde_json::Value = serde_json::from_str(openapi_json()).unwrap();
+        let hooks = doc["webhooks"].to_string();
+        for event in &events {
+            assert!(
+                docs.contains(&format!("`{event}`")),
+                "{event} in docs/webhooks.md"
+            );
+            let (family, _) = event.split_once('.').unwrap();
+            // Document events are described as `document.<state>` with the states listed.
+            let described = hooks.contains(event.as_str())
+                || (family == "document" && hooks.contains("document.<state>"));
+            assert!(described, "{event} in the OpenAPI webhooks");
+        }
+        let schemas = &doc["components"]["schemas"];
+        assert!(schemas["DeadlinePayload"].is_object());
+        assert!(doc["webhooks"]["consolidationDeadline"]["post"].is_object());
     }
 
     /// The login events and the resume route are described with their types (issue 16).

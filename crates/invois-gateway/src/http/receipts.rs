@@ -646,7 +646,8 @@ pub(super) async fn list_consolidations(
         .list(q.issuer_tin.as_deref(), 100)
         .await?
     {
-        out.push(view(&state, &record, None, &[], now).await?);
+        let excluded = excluded_of(&state, record.id).await?;
+        out.push(view(&state, &record, None, &excluded, now).await?);
     }
     Ok(axum::Json(out))
 }
@@ -676,7 +677,16 @@ pub(super) async fn get_consolidation(
         }
         Err(e) => return Err(e.into()),
     };
-    let excluded = state
+    let excluded = excluded_of(&state, id).await?;
+    let now = state.consolidator.clock().now();
+    Ok(axum::Json(
+        view(&state, &record, None, &excluded, now).await?,
+    ))
+}
+
+/// The receipts a consolidation's rules kept out.
+async fn excluded_of(state: &ApiState, id: i64) -> Result<Vec<ReceiptRecord>, ApiError> {
+    Ok(state
         .store
         .receipts()
         .list_all(&ReceiptFilter {
@@ -684,9 +694,5 @@ pub(super) async fn get_consolidation(
             state: Some(ReceiptState::Excluded),
             ..ReceiptFilter::default()
         })
-        .await?;
-    let now = state.consolidator.clock().now();
-    Ok(axum::Json(
-        view(&state, &record, None, &excluded, now).await?,
-    ))
+        .await?)
 }

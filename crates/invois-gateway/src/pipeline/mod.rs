@@ -325,7 +325,8 @@ impl Pipeline {
                 Arc::clone(&self.inner.store),
                 &self.inner.clients,
                 self.inner.config.consolidation.clone(),
-            );
+            )
+            .with_metrics(self.inner.config.metrics.clone());
             let p = self.clone();
             let s = shutdown.clone();
             let every = self.inner.config.consolidation.every;

@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use super::convert::{ROWS_PER_STATEMENT, clamp_limit, corrupt, now, truncate};
 use super::dialect::{Conn, Sql};
-use super::types::DocumentId;
+use super::outbox::enqueue_sql;
+use super::types::{DocumentId, NewWebhook};
 use super::{Db, StoreError, sha256_hex};
 
 /// Where a receipt is.
@@ -866,6 +867,36 @@ impl Consolidations<'_> {
             .bind(id);
         self.db.writer().execute(sql).await?;
         Ok(())
+    }
+
+    /// Announces a month's deadline `event` once: the (issuer, month, event) row and the
+    /// webhook delivery `announce` are written in one transaction, and the insert decides
+    /// (`ON CONFLICT DO NOTHING`), so two instances seeing the same deadline announce it
+    /// once. Returns whether this call announced it.
+    #[tracing::instrument(skip(self, announce))]
+    pub async fn announce_deadline(
+        &self,
+        issuer_tin: &str,
+        month: Month,
+        event: &str,
+        announce: &NewWebhook,
+    ) -> Result<bool, StoreError> {
+        let now = now(self.clock);
+        let mut tx = self.db.begin().await?;
+        let insert = Sql::new(
+            "INSERT INTO consolidation_deadline_events (issuer_tin, month, event, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (issuer_tin, month, event) DO NOTHING",
+        )
+        .bind(issuer_tin)
+        .bind(month.to_string())
+        .bind(event)
+        .bind(now);
+        let new = tx.conn().execute(insert).await? > 0;
+        if new {
+            tx.conn().execute(enqueue_sql(announce, now)).await?;
+        }
+        tx.commit().await?;
+        Ok(new)
     }
 
     /// The supplier details stored for an issuer (JSON text, read by
