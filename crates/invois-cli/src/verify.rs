@@ -64,12 +64,18 @@ fn options(args: &Args) -> anyhow::Result<VerifyOptions> {
 
 fn short(file: &std::path::Path, v: &Verification) -> std::io::Result<()> {
     if v.is_valid() {
-        return outln!("{}: valid", file.display());
+        outln!("{}: valid", file.display())?;
+    } else {
+        outln!("{}: INVALID ({})", file.display(), v.codes().join(", "))?;
+        for f in &v.findings {
+            outln!("  {} {}", f.code, f.message)?;
+            outln!("    fix: {}", f.fix)?;
+        }
     }
-    outln!("{}: INVALID ({})", file.display(), v.codes().join(", "))?;
-    for f in &v.findings {
-        outln!("  {} {}", f.code, f.message)?;
-        outln!("    fix: {}", f.fix)?;
+    // What could not be verified (an XML PropsDigest in no known form) is not a finding, but
+    // the user must see it.
+    for n in &v.notes {
+        outln!("  note: {n}")?;
     }
     Ok(())
 }

@@ -836,6 +836,7 @@ fn check_signed_properties_digest(r: &mut Run, doc: &Signed<'_>) {
                     vec![],
                     format!("PropsDigest {v} ({label})"),
                 ),
+                None if doc.format == Format::Xml => not_verifiable_props(r, v, sig),
                 None => {
                     let ((first, computed), others) = sig.props_forms.split_first().map_or(
                         (("", String::new()), &[][..]),
@@ -866,6 +867,30 @@ fn check_signed_properties_digest(r: &mut Run, doc: &Signed<'_>) {
             }
         }
     }
+}
+
+/// An XML PropsDigest that none of the known forms reproduces is "not verifiable", not DS320.
+/// XML signers hash the signed properties as they wrote them, and MyInvois accepts at least
+/// one form that is not canonical XML (the klsheng string), so a form nobody has reported
+/// may be accepted too: invois cannot tell it from properties changed after signing, and
+/// says so rather than refuse what MyInvois might accept (issue 17). JSON has one form
+/// (minified as written), so there a mismatch stays DS320.
+fn not_verifiable_props(r: &mut Run, v: &str, sig: &SigFields) {
+    let tried: Vec<String> = sig
+        .props_forms
+        .iter()
+        .map(|(label, bytes)| format!("{label}: {}", b64(&Sha256::digest(bytes))))
+        .collect();
+    r.not_checked(
+        CheckKind::SignedPropertiesDigest,
+        format!(
+            "not verifiable: PropsDigest {v} matches none of the forms of the signed properties known to be signed and accepted ({})",
+            tried.join("; ")
+        ),
+    );
+    r.notes.push(
+        "PropsDigest not verifiable: the signed properties were hashed in a form invois does not know, or changed after signing (SigningTime, CertDigest, X509IssuerName, X509SerialNumber). MyInvois accepts more than one XML form and not all are documented, so this is not reported as DS320; MyInvois answers DS320 if it recognises no form either. Re-signing with `invois sign` (exclusive C14N) removes the doubt.".to_owned(),
+    );
 }
 
 /// SigningTime present (DS303), well-formed (DS336) and inside the certificate validity
