@@ -1,7 +1,9 @@
 //! The dashboard in a real headless Chromium (through chromedriver), checked on what it
 //! shows: sign-in with an API key, the overview's counts and charts, the search, a document's
-//! page with its typed errors and its actions, and that no page is wider than a 1280-pixel
-//! window.
+//! page with its typed errors and its actions, the received documents with their rejection
+//! deadlines (one rejected from the page, at the sandbox), the month's consolidation with its
+//! deadline (consolidated from the page), a read-only key's session with no action offered,
+//! and that no page or table is wider than a 1280-pixel window.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the test says so and passes,
 //! as a user's fresh clone has no browser; `.ci/run` installs both and sets
@@ -15,9 +17,14 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use invois_api::RateProfile;
 use invois_client::RateLimits;
 use invois_gateway::clients::{ClientPool, LoginMode};
+use invois_gateway::consolidation::{
+    AddressDetails, ConsolidationConfig, IssuerProfile, LineMethodName, PartyDetails,
+};
 use invois_gateway::pipeline::{PipelineConfig, Shutdown};
 use invois_gateway::service::Gateway;
-use invois_gateway::store::{DocumentId, DocumentState, Store};
+use invois_gateway::store::{ApiKeyScope, Decision, DocumentId, DocumentState, NewReceipt, Store};
+use invois_model::consolidation::Month;
+use invois_sandbox::Issue;
 use invois_testkit::{TestSandbox, samples};
 use serde_json::json;
 
@@ -117,14 +124,33 @@ async fn fits(c: &Client, what: &str) {
     assert!(width <= 1280, "{what} is {width} px wide");
 }
 
+/// Asserts no table on the page reaches past a 1280-pixel window or scrolls inside itself.
+async fn tables_fit(c: &Client, what: &str) {
+    let widest = c
+        .execute(
+            "let w = 0; for (const t of document.querySelectorAll('table')) { \
+               w = Math.max(w, t.getBoundingClientRect().right, t.scrollWidth); } return w;",
+            vec![],
+        )
+        .await
+        .expect("the tables' widths");
+    let widest = widest.as_f64().unwrap_or(f64::MAX);
+    assert!(widest <= 1280.0, "a table on {what} reaches {widest} px");
+}
+
 /// A gateway on port 0 over a fresh store and a sandbox, with one API key and documents in
-/// several states: valid, rejected locally, failed.
+/// several states: valid, rejected locally, failed; two documents a supplier issued to the
+/// gateway's taxpayer (found by the gateway's search); receipts of the last two months.
 struct Seeded {
     base: String,
     key: String,
     store: Arc<Store>,
     valid: DocumentId,
     failed: DocumentId,
+    /// Received: one to reject from the page, one left open.
+    received: [String; 2],
+    /// Last month (3 receipts, one the rules exclude) and the month before (1 receipt).
+    months: [Month; 2],
     _sandbox: TestSandbox,
     _dir: crate::common::SqliteFile,
     _shutdown: invois_gateway::pipeline::ShutdownTrigger,
@@ -156,6 +182,11 @@ async fn seeded() -> Seeded {
     let config = PipelineConfig {
         idle: Duration::from_millis(50),
         batch_linger: Duration::from_millis(50),
+        // Months are consolidated from the page, not by the month-end loop.
+        consolidation: ConsolidationConfig {
+            enabled: false,
+            ..ConsolidationConfig::default()
+        },
         ..PipelineConfig::default()
     };
     let gateway = Gateway::new(Arc::clone(&store), pool, None, config);
@@ -192,6 +223,17 @@ async fn seeded() -> Seeded {
     .expect("settles")
     .expect("no pipeline error");
     let failed = fail_one(&store, &gateway, &supplier, &buyer, now).await;
+    let received = ["SUP-UI-REJECT", "SUP-UI-OPEN"].map(|internal_id| {
+        let issue = Issue {
+            supplier_tin: Some(buyer.clone()),
+            internal_id: Some(internal_id.to_owned()),
+            ..Issue::default()
+        };
+        sandbox.sandbox().issue_to(&supplier, &issue).unwrap().uuid
+    });
+    let pass = gateway.pipeline().received_once().await.unwrap();
+    assert_eq!(pass.inserted, 2, "{pass:?}");
+    let months = seed_receipts(&store, &supplier, now).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -203,10 +245,92 @@ async fn seeded() -> Seeded {
         store,
         valid: ids[0],
         failed,
+        received,
+        months,
         _sandbox: sandbox,
         _dir: dir,
         _shutdown: trigger,
     }
+}
+
+/// The supplier's details for consolidated e-invoices, and receipts: three of last month
+/// (one above RM10,000, which the rules keep out) and one of the month before.
+async fn seed_receipts(
+    store: &Store,
+    supplier: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> [Month; 2] {
+    use invois_testkit::fixtures::{ISSUER_BRN, ISSUER_TIN};
+    assert_eq!(
+        supplier, ISSUER_TIN,
+        "the sandbox's supplier is the fixtures' issuer"
+    );
+    let profile = IssuerProfile {
+        supplier: PartyDetails {
+            name: "Syarikat Pembekal Sdn. Bhd.".to_owned(),
+            tin: ISSUER_TIN.to_owned(),
+            id_scheme: "BRN".to_owned(),
+            id: ISSUER_BRN.to_owned(),
+            sst: Some("NA".to_owned()),
+            ttx: None,
+            msic_code: Some("47190".to_owned()),
+            msic_description: Some("Other retail sale in non-specialized stores".to_owned()),
+            address: AddressDetails {
+                lines: vec!["Lot 66, Bangunan Merdeka".to_owned()],
+                city: "Kuala Lumpur".to_owned(),
+                postal_zone: Some("50480".to_owned()),
+                state: "14".to_owned(),
+                country: "MYS".to_owned(),
+            },
+            phone: "+60123456789".to_owned(),
+            email: None,
+        },
+        line_method: LineMethodName::Ranges,
+        version: "1.0".to_owned(),
+        relaxation_phase: None,
+        relaxation_until: None,
+    };
+    store
+        .consolidations()
+        .put_issuer_profile(ISSUER_TIN, &serde_json::to_string(&profile).unwrap())
+        .await
+        .unwrap();
+    let this = Month::of_instant(now);
+    let last = Month::of_instant(
+        this.first_day().and_hms_opt(0, 0, 0).unwrap().and_utc() - chrono::Duration::days(2),
+    );
+    let before = Month::of_instant(
+        last.first_day().and_hms_opt(0, 0, 0).unwrap().and_utc() - chrono::Duration::days(2),
+    );
+    let receipt = |month: Month, n: u32, cents: i64| NewReceipt {
+        issuer_tin: ISSUER_TIN.to_owned(),
+        number: format!("UI-R-{n}"),
+        // Noon in Kuala Lumpur on the 10th: well inside the month.
+        issued_at: (month.first_day() + chrono::Duration::days(9))
+            .and_hms_opt(4, 0, 0)
+            .unwrap()
+            .and_utc(),
+        amount: rust_decimal::Decimal::new(cents, 2),
+        tax_type: "06".to_owned(),
+        tax_rate: rust_decimal::Decimal::ZERO,
+        tax_amount: rust_decimal::Decimal::ZERO,
+        exemption_reason: None,
+        description: None,
+        classification: None,
+        branch: None,
+        activity: None,
+        diplomatic: false,
+    };
+    let receipts = [
+        receipt(last, 1, 1_250),
+        receipt(last, 2, 990),
+        receipt(last, 3, 1_200_000),
+        receipt(before, 4, 500),
+    ];
+    for r in store.receipts().insert_many(&receipts).await.unwrap() {
+        assert!(r.unwrap().created);
+    }
+    [last, before]
 }
 
 /// A document whose submission MyInvois refused for good (walked through the store).
@@ -381,7 +505,194 @@ async fn the_dashboard_shows_and_acts_in_a_real_browser() {
     assert!(page.contains("sent back to be prepared"), "{page}");
     let state = s.store.documents().get(s.failed).await.unwrap().state;
     assert_ne!(state, DocumentState::Failed);
+
+    received_page(&c, &s).await;
+    consolidation_page(&c, &s).await;
+    read_only_session(&c, &s).await;
     c.close().await.unwrap();
+}
+
+/// The received documents: each with its deadline and the time left, and the reject form
+/// taking one to MyInvois (the sandbox).
+async fn received_page(c: &Client, s: &Seeded) {
+    c.find(Locator::LinkText("Received"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let page = shows(c, "table.received").await;
+    for uuid in &s.received {
+        let r = s.store.received().get(uuid).await.unwrap();
+        let deadline = r.reject_deadline.expect("a valid document's deadline");
+        let shown = deadline.format("%Y-%m-%d %H:%M:%S").to_string();
+        assert!(page.contains(&shown), "the deadline {shown}: {page}");
+        assert!(page.contains(&r.document.internal_id), "{page}");
+    }
+    // Validated moments ago: nearly all of the 72 hours are left.
+    assert!(page.contains("2 d 23 h left"), "{page}");
+    assert!(page.contains("106.00"), "the amount: {page}");
+    let rejects = c
+        .find_all(Locator::XPath("//button[text()='Reject']"))
+        .await
+        .unwrap();
+    let accepts = c
+        .find_all(Locator::XPath("//button[text()='Accept']"))
+        .await
+        .unwrap();
+    assert_eq!((rejects.len(), accepts.len()), (2, 2), "{page}");
+    fits(c, "the received documents").await;
+    tables_fit(c, "the received documents").await;
+    let form = c
+        .form(Locator::Css(&format!(
+            "form[action='/dashboard/received/{}/reject']",
+            s.received[0]
+        )))
+        .await
+        .unwrap();
+    form.set_by_name("reason", "wrong quantity: 2, not 20")
+        .await
+        .unwrap();
+    form.submit().await.unwrap();
+    let page = shows(c, "p.flash").await;
+    assert!(
+        page.contains("SUP-UI-REJECT of") && page.contains("rejected at MyInvois"),
+        "{page}"
+    );
+    assert!(page.contains("wrong quantity: 2, not 20"), "{page}");
+    let r = s.store.received().get(&s.received[0]).await.unwrap();
+    assert_eq!(r.decision, Some(Decision::Rejected));
+    // Only the open one still offers both.
+    let rejects = c
+        .find_all(Locator::XPath("//button[text()='Reject']"))
+        .await
+        .unwrap();
+    assert_eq!(rejects.len(), 1, "{page}");
+}
+
+/// The consolidation page: months waiting with their deadline, "Consolidate now", then the
+/// consolidation with its e-invoice, its exclusion and its deadline.
+async fn consolidation_page(c: &Client, s: &Seeded) {
+    let [last, before] = s.months;
+    c.find(Locator::LinkText("Consolidation"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let page = shows(c, "table.waiting").await;
+    for month in [last, before] {
+        let by = format!("submit by {}", month.deadline().format("%Y-%m-%d"));
+        assert!(
+            page.contains(&month.to_string()) && page.contains(&by),
+            "{by}: {page}"
+        );
+    }
+    // The month before last is past its deadline.
+    assert!(page.contains("overdue"), "{page}");
+    let buttons = c
+        .find_all(Locator::XPath("//button[text()='Consolidate now']"))
+        .await
+        .unwrap();
+    assert_eq!(buttons.len(), 2, "{page}");
+    tables_fit(c, "the consolidation page").await;
+    let form = c
+        .form(Locator::XPath(&format!(
+            "//form[input[@name='month' and @value='{last}']]"
+        )))
+        .await
+        .unwrap();
+    form.submit().await.unwrap();
+    let page = shows(c, "section.consolidation").await;
+    assert!(
+        page.contains(&format!(
+            "{last} of {} consolidated: 2 receipts in 1 e-invoice(s), 1 excluded",
+            invois_testkit::fixtures::ISSUER_TIN
+        )),
+        "{page}"
+    );
+    let by = format!("submit by {}", last.deadline().format("%Y-%m-%d"));
+    assert!(page.contains(&by), "{page}");
+    assert!(
+        page.contains("single_transaction_limit") && page.contains("UI-R-3"),
+        "{page}"
+    );
+    let made = s.store.consolidations().list(None, 10).await.unwrap();
+    assert_eq!(made.len(), 1);
+    let doc = &made[0].summary.as_ref().unwrap().documents[0];
+    assert!(page.contains(&doc.internal_id), "{page}");
+    fits(c, "the consolidation page").await;
+    tables_fit(c, "the consolidation page").await;
+}
+
+/// A read-only key signs in and sees every page, the buyer's copy included, but no action.
+async fn read_only_session(c: &Client, s: &Seeded) {
+    let (_, key) = s
+        .store
+        .api_keys()
+        .create_scoped("auditor", ApiKeyScope::ReadOnly)
+        .await
+        .unwrap();
+    c.find(Locator::XPath("//button[text()='Sign out']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    shows(c, "form.login").await;
+    sign_in(c, key.expose()).await;
+    shows(c, "nav").await;
+    for (path, must_show) in [
+        ("/dashboard".to_owned(), "Documents by state".to_owned()),
+        (
+            format!("/dashboard/documents/{}", s.valid.0),
+            "/share/".to_owned(),
+        ),
+        (
+            format!("/dashboard/documents/{}", s.failed.0),
+            "read-only key".to_owned(),
+        ),
+        ("/dashboard/received".to_owned(), "SUP-UI-OPEN".to_owned()),
+        ("/dashboard/consolidations".to_owned(), "UI-R-3".to_owned()),
+    ] {
+        c.goto(&format!("{}{path}", s.base)).await.unwrap();
+        let page = shows(c, "nav").await;
+        assert!(page.contains(&must_show), "{path}: {page}");
+        // Buttons that post (a filter's "Show" only reads).
+        let mut labels = Vec::new();
+        for b in c
+            .find_all(Locator::Css("form[method='post'] button"))
+            .await
+            .unwrap()
+        {
+            labels.push(b.text().await.unwrap());
+        }
+        assert_eq!(
+            labels,
+            ["Sign out"],
+            "{path} offers an action to a read-only key"
+        );
+        fits(c, &path).await;
+        tables_fit(c, &path).await;
+    }
+    // The open received document still shows its deadline, only without the forms.
+    c.goto(&format!("{}/dashboard/received", s.base))
+        .await
+        .unwrap();
+    let received = text(c).await;
+    assert!(
+        received.contains("left") && received.contains("read-only key"),
+        "{received}"
+    );
+    let fetched = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0]).then(r => done([r.status, r.headers.get('content-type')]));",
+            vec![json!(format!("/dashboard/documents/{}/pdf", s.valid.0))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fetched, json!([200, "application/pdf"]));
 }
 
 async fn sign_in(c: &Client, key: &str) {
