@@ -73,6 +73,7 @@ const STYLE: &str = concat!(
     "table.facts th{width:12em}",
     "td input{max-width:100%;box-sizing:border-box}form.act{margin:.3em 0}",
     ".ro{padding:0 .4em;border-radius:3px;background:#fff1c2}",
+    "section.consolidation table{margin-bottom:.8em}",
     ".halt{background:#ffd6d6;border:2px solid #b00020;border-radius:4px;",
     "padding:.6em 1em;margin:1em 0}.halt h2{margin:0 0 .4em;color:#b00020}",
 );

@@ -5,6 +5,8 @@
 //! "Consolidate now" does what `POST /v1/consolidations` does
 //! ([`crate::consolidation::Consolidator::consolidate`], on demand), for a closed month.
 
+use std::collections::HashMap;
+
 use axum::Form;
 use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
@@ -38,6 +40,9 @@ struct Waiting {
     issuer_tin: String,
     month: Month,
     receipts: u64,
+    /// Once the month has closed: how it stands against its deadline, and what holds it
+    /// back, as the consolidation module judges pending months.
+    pending: Option<(DeadlineState, String)>,
 }
 
 /// A consolidation with what the page shows of it.
@@ -78,7 +83,7 @@ pub(super) async fn page(
                 p { span.ro { "read-only key" } " You can look, not act: no actions are offered." }
             }
             h2 { "Receipts waiting" }
-            (waiting_table(&waiting, &state, now, may_write))
+            (waiting_table(&waiting, now, may_write))
             h2 { "Consolidations" }
             @if shown.is_empty() { p { "None yet." } }
             @for s in &shown {
@@ -93,12 +98,22 @@ async fn read(
     now: DateTime<Utc>,
 ) -> Result<(Vec<Waiting>, Vec<Shown>), ConsolidationError> {
     let store = &state.api.store;
+    let mut pending: HashMap<(String, Month), (DeadlineState, String)> = state
+        .api
+        .consolidator
+        .pending_months(now)
+        .await?
+        .into_iter()
+        .filter(|p| p.consolidation_id.is_none())
+        .map(|p| ((p.issuer_tin, p.month), (p.state, p.reason)))
+        .collect();
     let waiting = store
         .receipts()
         .open_by_month()
         .await?
         .into_iter()
         .map(|(issuer_tin, month, receipts)| Waiting {
+            pending: pending.remove(&(issuer_tin.clone(), month)),
             issuer_tin,
             month,
             receipts,
@@ -134,28 +149,7 @@ async fn read(
     Ok((waiting, shown))
 }
 
-/// How a month not yet consolidated stands against its deadline: as
-/// [`crate::consolidation::Consolidator::deadline_state`] judges a built one that has not
-/// reached MyInvois, with the same warning time.
-fn waiting_state(state: &DashboardState, month: Month, now: DateTime<Utc>) -> DeadlineState {
-    let passes = month.deadline_passes_at();
-    let warn_before = state.api.consolidator.config().warn_before;
-    let warn = chrono::Duration::from_std(warn_before).unwrap_or_default();
-    if now >= passes {
-        DeadlineState::Overdue
-    } else if now >= passes - warn {
-        DeadlineState::DueSoon
-    } else {
-        DeadlineState::OnTime
-    }
-}
-
-fn waiting_table(
-    waiting: &[Waiting],
-    state: &DashboardState,
-    now: DateTime<Utc>,
-    may_write: bool,
-) -> Markup {
+fn waiting_table(waiting: &[Waiting], now: DateTime<Utc>, may_write: bool) -> Markup {
     html! {
         table.waiting {
             colgroup {
@@ -175,19 +169,20 @@ fn waiting_table(
                     td { (w.month.to_string()) }
                     td.n { (w.receipts) }
                     td.deadline {
-                        (deadline(w.month, waiting_state(state, w.month, now), now))
+                        (deadline(w.month, w.pending.as_ref().map(|p| p.0), now))
                     }
                     td {
                         @if now < w.month.closes_at() {
                             "the month closes at " (time(w.month.closes_at()))
-                        } @else if may_write {
+                        } @else if let Some((_, reason)) = &w.pending {
+                            small { (reason) }
+                        }
+                        @if now >= w.month.closes_at() && may_write {
                             form.act method="post" action="/dashboard/consolidations" {
                                 input type="hidden" name="issuer_tin" value=(w.issuer_tin);
                                 input type="hidden" name="month" value=(w.month.to_string());
                                 button type="submit" { "Consolidate now" }
                             }
-                        } @else {
-                            "closed; the month-end loop consolidates it"
                         }
                     }
                 }
@@ -196,19 +191,22 @@ fn waiting_table(
     }
 }
 
-/// The deadline day, and how the month stands against it.
-fn deadline(month: Month, stands: DeadlineState, now: DateTime<Utc>) -> Markup {
+/// The deadline day, how the month stands against it (once it has closed), and the time
+/// left.
+fn deadline(month: Month, stands: Option<DeadlineState>, now: DateTime<Utc>) -> Markup {
     let passes = month.deadline_passes_at();
-    let (label, class) = match stands {
+    let badge = stands.map(|s| match s {
         DeadlineState::Submitted => ("submitted", "ok"),
         DeadlineState::OnTime => ("on time", ""),
         DeadlineState::DueSoon => ("due soon", "warn"),
         DeadlineState::Overdue => ("overdue", "bad"),
-    };
+    });
     html! {
-        "submit by " (month.deadline().format("%Y-%m-%d").to_string()) " "
-        span class={ "s " (class) } { (label) }
-        @if stands != DeadlineState::Submitted {
+        "submit by " (month.deadline().format("%Y-%m-%d").to_string())
+        @if let Some((label, class)) = badge {
+            " " span class={ "s " (class) } { (label) }
+        }
+        @if stands != Some(DeadlineState::Submitted) {
             " "
             @if now < passes {
                 (remaining(passes, now)) " left"
@@ -228,7 +226,7 @@ fn consolidation(s: &Shown, now: DateTime<Utc>) -> Markup {
             table.facts {
                 tr { th { "state" } (state_cell(r.state.as_str())) }
                 tr { th { "made" } td { (r.origin.replace('_', " ")) ", " (time(r.created_at)) } }
-                tr { th { "deadline" } td.deadline { (deadline(r.month, s.deadline, now)) } }
+                tr { th { "deadline" } td.deadline { (deadline(r.month, Some(s.deadline), now)) } }
                 tr { th { "receipts" } td { (summary.receipts) " consolidated, " (summary.excluded) " excluded" } }
             }
             table.documents {

@@ -9,6 +9,7 @@ use axum::Form;
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use invois_api::DocumentStatus;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -132,10 +133,13 @@ fn row(r: &ReceivedRecord, now: DateTime<Utc>, portal: &str, may_write: bool) ->
     }
 }
 
-/// The deadline, and how long is left or since when it has passed.
+/// The deadline, and how long is left or since when it has passed (while it still matters:
+/// the document is valid and undecided).
 fn deadline(r: &ReceivedRecord, now: DateTime<Utc>) -> Markup {
+    let undecided = r.decision.is_none() && r.document.status == DocumentStatus::Valid;
     match r.reject_deadline {
         None => html! { (DASH) },
+        Some(at) if !undecided => html! { (time(at)) },
         Some(at) => html! {
             (time(at)) br;
             @if now <= at {
