@@ -889,7 +889,7 @@ fn not_verifiable_props(r: &mut Run, v: &str, sig: &SigFields) {
         ),
     );
     r.notes.push(
-        "PropsDigest not verifiable: the signed properties were hashed in a form invois does not know, or changed after signing (SigningTime, CertDigest, X509IssuerName, X509SerialNumber). MyInvois accepts more than one XML form and not all are documented, so this is not reported as DS320; MyInvois answers DS320 if it recognises no form either. Re-signing with `invois sign` (exclusive C14N) removes the doubt.".to_owned(),
+        "PropsDigest not verifiable: the signed properties were hashed in a form invois does not know, or changed after signing (SigningTime, CertDigest, X509IssuerName, X509SerialNumber). MyInvois accepts more than one XML form and not all are documented, so this is not reported as DS320; MyInvois answers DS320 if it recognises no form either. Re-signing with `invois sign` (the form of LHDN's own samples) removes the doubt.".to_owned(),
     );
 }
 

@@ -8,16 +8,23 @@
 //! block is written, and MyInvois accepts several ways (§9.3). Verification accepts each one
 //! known ([`props_forms`]):
 //!
-//! - exclusive C14N, which invois writes: namespace declarations (`xmlns:xades` on
-//!   `SignedProperties`, `xmlns:ds` on each `ds:` element) before the attributes;
-//! - the klsheng PHP SDK's string as it writes it: the same declarations after the attributes
-//!   (`Id` before `xmlns:xades`, `Algorithm` before `xmlns:ds`), which is not C14N;
-//! - the form LHDN's own XML samples were signed in, found by trying the variants on them: the
-//!   klsheng layout with empty elements written `<ds:DigestMethod Algorithm="…" xmlns:ds="…" />`
-//!   (what .NET's `XmlElement.OuterXml` writes). It reproduces the PropsDigest of every
-//!   official 1.1 and 1.3 XML sample but `1.1-Invoice-ForeignCurrency-Sample.xml`, whose
-//!   `SigningTime` was edited after signing;
+//! - the form LHDN's own XML samples were signed in, which invois writes, found by trying the
+//!   variants on them: namespace declarations (`xmlns:xades` on `SignedProperties`, `xmlns:ds`
+//!   on each `ds:` element) after the attributes, and empty elements written
+//!   `<ds:DigestMethod Algorithm="…" xmlns:ds="…" />` (what .NET's `XmlElement.OuterXml`
+//!   writes). It reproduces the PropsDigest of every official 1.1 and 1.3 XML sample but
+//!   `1.1-Invoice-ForeignCurrency-Sample.xml`, whose `SigningTime` was edited after signing;
+//! - exclusive C14N, which invois wrote before: the same declarations before the attributes;
+//! - the klsheng PHP SDK's string as it writes it: the declarations after the attributes
+//!   (`Id` before `xmlns:xades`, `Algorithm` before `xmlns:ds`), empty elements with an end
+//!   tag; it is not C14N;
 //! - inclusive C14N of `SignedProperties`, and either C14N of `QualifyingProperties`.
+//!
+//! invois signs in the samples' form because it is the one with the strongest evidence that
+//! MyInvois computes it: LHDN's own signer wrote it, and the klsheng string that users report
+//! MyInvois accepting differs from it only in how empty elements are closed. Nothing shows
+//! that MyInvois computes exclusive C14N (§9.3 only calls the klsheng string "equivalent" to
+//! it, and the string's attribute order says otherwise).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -264,16 +271,16 @@ fn props_forms(
     type Form<'f> = (&'static str, Box<dyn Fn() -> String + 'f>);
     let forms: [Form<'_>; 6] = [
         (
+            "SignedProperties as LHDN's samples were signed: declarations after the attributes, empty elements as <x />",
+            Box::new(|| xmldom::visibly_used_subtree(sp, &at_sp, as_written(true))),
+        ),
+        (
             "exclusive C14N of SignedProperties",
             Box::new(|| xmldom::exc_c14n_subtree(sp, &at_sp)),
         ),
         (
             "SignedProperties as the klsheng SDK writes it: exclusive C14N's declarations after the attributes",
             Box::new(|| xmldom::visibly_used_subtree(sp, &at_sp, as_written(false))),
-        ),
-        (
-            "SignedProperties as LHDN's samples were signed: declarations after the attributes, empty elements as <x />",
-            Box::new(|| xmldom::visibly_used_subtree(sp, &at_sp, as_written(true))),
         ),
         (
             "inclusive C14N of SignedProperties",
@@ -434,7 +441,7 @@ fn signature_extensions(
     let issuer = text(&info.issuer);
     let serial = text(&info.serial_number);
     let props_digest = B64.encode(Sha256::digest(
-        signed_properties_c14n(&time, cert_digest, &issuer, &serial).as_bytes(),
+        signed_properties_as_lhdn_signs(&time, cert_digest, &issuer, &serial).as_bytes(),
     ));
 
     // The same layout as LHDN's signed sample.
@@ -487,15 +494,21 @@ fn signature_extensions(
     ))
 }
 
-/// The exclusive C14N of the `xades:SignedProperties` that [`signature_extensions`] writes
-/// (its PropsDigest is over these bytes): each element declares the prefix it uses unless an
-/// ancestor inside the block did, empty elements get an end tag. Text comes escaped.
-fn signed_properties_c14n(time: &str, cert_digest: &str, issuer: &str, serial: &str) -> String {
+/// The `xades:SignedProperties` that [`signature_extensions`] writes, in the form LHDN's own
+/// XML samples were signed in (its PropsDigest is over these bytes, see the module doc): each
+/// element declares the prefix it uses unless an ancestor inside the block did, after its
+/// attributes; an empty element is written `<x a="1" />`. Text comes escaped.
+fn signed_properties_as_lhdn_signs(
+    time: &str,
+    cert_digest: &str,
+    issuer: &str,
+    serial: &str,
+) -> String {
     format!(
         concat!(
-            r#"<xades:SignedProperties xmlns:xades="{xades}" Id="id-xades-signed-props"><xades:SignedSignatureProperties>"#,
+            r#"<xades:SignedProperties Id="id-xades-signed-props" xmlns:xades="{xades}"><xades:SignedSignatureProperties>"#,
             r#"<xades:SigningTime>{time}</xades:SigningTime><xades:SigningCertificate><xades:Cert><xades:CertDigest>"#,
-            r#"<ds:DigestMethod xmlns:ds="{ds}" Algorithm="{sha}"></ds:DigestMethod>"#,
+            r#"<ds:DigestMethod Algorithm="{sha}" xmlns:ds="{ds}" />"#,
             r#"<ds:DigestValue xmlns:ds="{ds}">{cert_digest}</ds:DigestValue></xades:CertDigest><xades:IssuerSerial>"#,
             r#"<ds:X509IssuerName xmlns:ds="{ds}">{issuer}</ds:X509IssuerName>"#,
             r#"<ds:X509SerialNumber xmlns:ds="{ds}">{serial}</ds:X509SerialNumber></xades:IssuerSerial>"#,
@@ -511,8 +524,8 @@ fn signed_properties_c14n(time: &str, cert_digest: &str, issuer: &str, serial: &
     )
 }
 
-/// PropsDigest: exclusive C14N of SignedProperties, computed on the tree, which
-/// [`signed_properties_c14n`] must agree with.
+/// PropsDigest in the samples' form, computed on the tree (the verifier's definition), which
+/// [`signed_properties_as_lhdn_signs`] must agree with.
 #[cfg(test)]
 fn props_digest(root: &Element, ext_el: &Element) -> Result<String, SignError> {
     let mut anc: Vec<&Element> = vec![root, ext_el];
@@ -534,8 +547,13 @@ fn props_digest(root: &Element, ext_el: &Element) -> Result<String, SignError> {
     let sp = cur
         .child("SignedProperties")
         .ok_or_else(|| SignError::Document("internal: no SignedProperties".to_owned()))?;
+    let layout = xmldom::Layout {
+        declarations_last: true,
+        attributes_as_written: true,
+        empty_self_closing: true,
+    };
     Ok(B64.encode(Sha256::digest(
-        xmldom::exc_c14n_subtree(sp, &xmldom::scope_of(&anc)).as_bytes(),
+        xmldom::visibly_used_subtree(sp, &xmldom::scope_of(&anc), layout).as_bytes(),
     )))
 }
 
@@ -637,7 +655,7 @@ mod tests {
     }
 
     #[test]
-    fn the_written_signed_properties_are_their_exclusive_c14n() {
+    fn the_written_signed_properties_digest_is_in_the_samples_form() {
         let signer = crate::TestCa::well_known()
             .unwrap()
             .issue(&crate::TestCertRequest::new("C1", "B & <2>"))

@@ -3,8 +3,10 @@
 //!
 //! Each form is hand-written here from the document's values, as those signers build the
 //! string they hash, so the tests do not borrow `invois-sign`'s own serialiser to check it.
-//! invois itself hashes the exclusive C14N of `xades:SignedProperties`; the forms below differ
-//! from it only in where the namespace declarations go and how an empty element is written.
+//! The forms differ from exclusive C14N of `xades:SignedProperties` (which invois wrote until
+//! Dec 2026) only in where the namespace declarations go and how an empty element is written;
+//! invois now signs in [`PropsForm::LhdnSamples`], so that form of an invois signature is the
+//! signature itself.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

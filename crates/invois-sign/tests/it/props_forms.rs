@@ -62,6 +62,39 @@ fn the_klsheng_and_lhdn_forms_verify_on_every_fixture() {
     }
 }
 
+/// `invois sign` hashes the signed properties in the form LHDN's own samples were signed in:
+/// the testkit's independent writing of that form gives the digest invois wrote, on every
+/// document signed now.
+#[test]
+fn invois_signs_in_the_form_lhdns_samples_were_signed_in() {
+    let signer = crate::common::issued().signer().unwrap();
+    let mut n = 0;
+    for version in [Version::V1_1, Version::V1_3] {
+        for (name, doc) in crate::common::to_sign(version, Format::Xml) {
+            let signed = invois_sign::sign_xml(&doc, &signer, chrono::Utc::now()).unwrap();
+            let signed = String::from_utf8(signed).unwrap();
+            assert_eq!(
+                with_props_digest(&signed, PropsForm::LhdnSamples),
+                signed,
+                "{name}"
+            );
+            assert_ne!(
+                with_props_digest(&signed, PropsForm::Klsheng),
+                signed,
+                "{name}"
+            );
+            let v = verify(signed.as_bytes(), None, None);
+            assert!(
+                props_detail(&v).contains("as LHDN's samples were signed"),
+                "{name}: {}",
+                props_detail(&v)
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 16, "{n}");
+}
+
 #[test]
 fn a_digest_over_any_other_form_is_not_verifiable_naming_the_forms_tried() {
     for (name, signed) in signed_xml_fixtures() {

@@ -67,7 +67,7 @@ fn every_v11_xml_document_round_trips_with_all_four_values() {
             .find(|c| c.kind == CheckKind::SignedPropertiesDigest)
             .unwrap();
         assert!(
-            props.detail.contains("exclusive C14N of SignedProperties"),
+            props.detail.contains("as LHDN's samples were signed"),
             "{}",
             props.detail
         );
