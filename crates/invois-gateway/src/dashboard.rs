@@ -5,7 +5,12 @@
 //!   rate-budget use by endpoint, and the recent documents, submissions and webhooks;
 //! - the document search ([`pages::documents`]) and a page per document with its history,
 //!   its typed errors, its validation link and buyer's copy, and a form for each step its
-//!   `next_steps` allow ([`pages::document`]).
+//!   `next_steps` allow ([`pages::document`]);
+//! - the received documents with their rejection deadlines, and accept / reject while allowed
+//!   ([`received`]); the month's consolidation per taxpayer, with its deadline ([`consolidation`]).
+//!
+//! A read-only API key sees every page but no action: the forms are left out, and a post is
+//! refused as the API refuses it (`403 read_only_key`).
 //!
 //! Self-contained HTML: no external assets and no script; the charts are inline SVG. Every
 //! page is a `maud` template, so everything shown that came from an ERP or from MyInvois is

@@ -88,8 +88,8 @@ const API_KEY: &str = "apiKey";
 struct ApiDoc;
 
 /// What every operation shares, applied in one place rather than repeated per handler:
-/// `/v1` operations need the API key and may answer 401 and 503 in the error envelope;
-/// the others need nothing. Also describes the webhook the gateway sends.
+/// `/v1` operations need the API key and may answer 401 and 503 in the error envelope, and
+/// their writes 403 to a read-only key; the others need nothing. Also describes the webhook the gateway sends.
 struct Conventions;
 
 impl Modify for Conventions {
@@ -121,6 +121,19 @@ impl Modify for Conventions {
                 } else {
                     // An explicit empty list: this operation needs no key.
                     op.security = Some(Vec::new());
+                }
+            }
+            if keyed {
+                // Every write refuses a read-only key (see `http::refuse_write`).
+                for op in [&mut item.post, &mut item.put]
+                    .into_iter()
+                    .filter_map(Option::as_mut)
+                {
+                    add_error(
+                        op,
+                        "403",
+                        "The API key is read-only (`read_only_key`): it may only read.",
+                    );
                 }
             }
         }

@@ -165,6 +165,21 @@ mod cases {
             writes += 1;
         }
         assert!(writes >= 12, "only {writes} write routes");
+        // The OpenAPI document says so for each of them.
+        let doc: Value = serde_json::from_str(invois_gateway::http::openapi_json()).unwrap();
+        for (method, template) in invois_gateway::http::served_routes() {
+            if method == "GET" {
+                continue;
+            }
+            let op = &doc["paths"][template][method.to_ascii_lowercase()];
+            let described = &op["responses"]["403"]["description"];
+            assert!(
+                described
+                    .as_str()
+                    .is_some_and(|d| d.contains("read_only_key")),
+                "{method} {template}: {op}"
+            );
+        }
         // The full key is not refused (the 403 is the scope's): a receipt it posts is stored.
         let response = http
             .post(format!("{base}/v1/receipts"))
