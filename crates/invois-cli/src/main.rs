@@ -29,15 +29,20 @@ mod sandbox_report;
 mod api;
 mod archive;
 mod cert;
+mod clients;
 mod codes;
 mod convert;
+mod documents;
+mod erp;
 mod new;
 mod receipts;
+mod received;
 mod render;
 mod sign;
 mod submit;
 mod validate;
 mod verify;
+mod webhooks;
 
 #[derive(Debug, Parser)]
 #[command(name = "invois", version, about = "MyInvois e-invoicing toolkit")]
@@ -77,8 +82,19 @@ enum Command {
     Api(Box<api::Args>),
     /// Archive: export stored documents and results; backfill documents issued elsewhere.
     Archive(Box<archive::Args>),
-    /// Receipts for monthly consolidated e-invoices: import a CSV into the gateway.
-    Receipts(receipts::Args),
+    /// Receipts for monthly consolidated e-invoices: import or send them, consolidate a
+    /// month, follow its deadline, issue a receipt its own e-invoice.
+    Receipts(Box<receipts::Args>),
+    /// A running gateway's documents: list, show, retry, correct, cancel, credit/debit/refund
+    /// notes (over its ERP API, with an API key).
+    Documents(Box<documents::Args>),
+    /// Documents issued to the taxpayer, through a running gateway: list with their 72-hour
+    /// deadlines, accept, reject.
+    Received(Box<received::Args>),
+    /// A running gateway's MyInvois logins: resume one MyInvois refused for good.
+    Clients(Box<clients::Args>),
+    /// A running gateway's webhook delivery log, and replay.
+    Webhooks(Box<webhooks::Args>),
 }
 
 /// Logs go to stderr: human-readable, or one JSON object per line with
@@ -136,7 +152,11 @@ async fn main() -> ExitCode {
         Command::Codes(args) => codes::run(args).await,
         Command::Api(args) => api::run(*args).await,
         Command::Archive(args) => archive::run(*args).await,
-        Command::Receipts(args) => receipts::run(args).await,
+        Command::Receipts(args) => receipts::run(*args).await,
+        Command::Documents(args) => documents::run(*args).await,
+        Command::Received(args) => received::run(*args).await,
+        Command::Clients(args) => clients::run(*args).await,
+        Command::Webhooks(args) => webhooks::run(*args).await,
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@
 
 mod broken_pipe;
 mod documents_cli;
+mod erp_cli;
 mod gateway_crash;
 mod log_colours;
 mod readme_quickstart;
