@@ -331,7 +331,10 @@ pub(crate) async fn recent(
     Auth(caller): Auth,
     ApiQuery(q): ApiQuery<RecentDocumentsQuery>,
 ) -> Result<axum::Json<DocumentPage<invois_api::documents::ListedDocument>>, AppError> {
-    let (page_no, page_size) = paging(q.page_no, q.page_size)?;
+    // Recent Documents caps pageSize at a system maximum it does not publish (README §4.2),
+    // where Search Documents refuses one above 100: a larger page here is served as 100.
+    let page_size = q.page_size.map(|n| n.min(MAX_SEARCH_PAGE_SIZE));
+    let (page_no, page_size) = paging(q.page_no, page_size)?;
     let submitted = pair(
         q.submission_date_from,
         q.submission_date_to,

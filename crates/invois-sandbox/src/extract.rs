@@ -12,8 +12,10 @@ use crate::error::AppError;
 use crate::identity::Caller;
 
 /// A query string decoded into `T`. Empty values (`pageNo=`) count as absent, as they do for
-/// forms that leave a field blank. Unknown parameters and malformed values are a
-/// `400 BadArgument` naming the parameter.
+/// forms that leave a field blank. Unknown parameters are ignored, as MyInvois (ASP.NET
+/// model binding) ignores them: it answers Get All Document Types called with `pageNo` and
+/// `pageSize`, and LHDN documents no refusal of an unknown parameter. Malformed values of
+/// known ones are a `400 BadArgument` naming the parameter.
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
 
@@ -27,26 +29,51 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
 /// Decodes a query string (see [`ApiQuery`]).
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, AppError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .filter(|(k, v)| !k.is_empty() && !v.trim().is_empty())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    // The query types refuse unknown fields (so a name misspelt in this crate shows); a
+    // caller's unknown parameter is dropped and the rest decoded again, one name per round.
+    loop {
+        match decode_pairs(&pairs) {
+            Err(Undecoded::Unknown(name)) => pairs.retain(|(k, _)| *k != name),
+            Err(Undecoded::Invalid(e)) => return Err(e),
+            Ok(value) => return Ok(value),
+        }
+    }
+}
+
+/// Why a query did not decode.
+enum Undecoded {
+    /// A parameter the query type does not know (present in the query).
+    Unknown(String),
+    /// A malformed value, or a missing one.
+    Invalid(AppError),
+}
+
+fn decode_pairs<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, Undecoded> {
     let encoded = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&pairs)
+        .extend_pairs(pairs)
         .finish();
     let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(encoded.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
         let message = err.inner().to_string();
+        if message.starts_with("unknown field")
+            && let Some(name) = backticked(&message).filter(|n| pairs.iter().any(|(k, _)| k == n))
+        {
+            return Undecoded::Unknown(name);
+        }
+        let path = err.path().to_string();
         let target = if path != "." && !path.is_empty() {
             path
         } else {
             backticked(&message).unwrap_or_else(|| "query".to_owned())
         };
-        AppError::bad_argument(
+        Undecoded::Invalid(AppError::bad_argument(
             target.clone(),
             format!("Invalid parameter `{target}`: {message}"),
-        )
+        ))
     })
 }
 

@@ -247,19 +247,8 @@ async fn authenticated(
             RateDecision::Unlimited => {}
         }
     }
-    // Endpoints without query parameters still refuse unknown ones, like the others do, but
-    // not the paging pair: MyInvois ignores it there, and third-party clients send it.
-    if let Some(ep) = *endpoint
-        && !takes_query(ep)
-        && let Some(key) = req.uri().query().and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, v)| !k.is_empty() && !v.is_empty() && !is_paging_param(k))
-                .map(|(k, _)| k.into_owned())
-        })
-    {
-        return AppError::bad_argument(key.clone(), format!("Unknown parameter `{key}`"))
-            .into_response();
-    }
+    // Unknown query parameters are ignored on every endpoint, as MyInvois (ASP.NET) ignores
+    // them (`extract::ApiQuery`); endpoints without parameters never read the query.
     req.extensions_mut().insert(caller);
     let mut resp = next.run(req).await;
     if let Some((limit, remaining)) = rate_headers {
@@ -268,27 +257,6 @@ async fn authenticated(
         h.insert("X-Rate-Limit-Remaining", HeaderValue::from(remaining));
     }
     resp
-}
-
-/// Whether an endpoint has query parameters at all.
-fn takes_query(endpoint: Endpoint) -> bool {
-    matches!(
-        endpoint,
-        Endpoint::GetNotifications
-            | Endpoint::ValidateTaxpayerTin
-            | Endpoint::GetRecentDocuments
-            | Endpoint::GetSubmission
-            | Endpoint::SearchDocuments
-            | Endpoint::SearchTaxpayerTin
-    )
-}
-
-/// `pageNo` and `pageSize`, which MyInvois accepts and ignores on endpoints that do not page
-/// (Get All Document Types called with them answers 200 with the whole list). A client library
-/// that pages every list call sends them there, so refusing them breaks it. The names are
-/// matched without regard to case, as MyInvois' (ASP.NET) query binding does.
-fn is_paging_param(key: &str) -> bool {
-    key.eq_ignore_ascii_case("pageNo") || key.eq_ignore_ascii_case("pageSize")
 }
 
 /// Unknown routes.

@@ -95,20 +95,41 @@ async fn malformed_requests_get_the_envelope() {
     );
 }
 
+/// MyInvois (ASP.NET) binds the parameters it knows and ignores the rest, as it ignores
+/// `pageNo`/`pageSize` on Get All Document Types; LHDN documents no refusal of an unknown
+/// parameter, so the sandbox answers as if it were not there.
 #[tokio::test]
-async fn endpoints_without_parameters_refuse_unknown_ones() {
+async fn unknown_parameters_are_ignored() {
     let h = start().await;
     let token = h.token(&h.supplier()).await;
-    for path in [
-        "/api/v1.0/documenttypes?foo=1",
-        "/api/v1.0/documenttypes/45?x=y",
-        "/api/v1.0/documents/ZZZZZZZZZZZZZZZZZZZZZZZZZZ/raw?format=xml",
-        "/api/v1.0/taxpayers/qrcodeinfo/abc?lang=en",
+    for (path, want) in [
+        ("/api/v1.0/documenttypes?foo=1", 200),
+        ("/api/v1.0/documenttypes/45?x=y", 200),
+        (
+            "/api/v1.0/documents/ZZZZZZZZZZZZZZZZZZZZZZZZZZ/raw?format=xml",
+            404,
+        ),
+        ("/api/v1.0/taxpayers/qrcodeinfo/abc?lang=en", 404),
+        (
+            "/api/v1.0/documents/recent?InvoiceDirection=Sent&unknownParam=1&another=2",
+            200,
+        ),
     ] {
         let (status, _, body) = h.get(&token, path).await;
-        assert_eq!(status, 400, "{path}");
-        assert_envelope(&body, "BadArgument");
+        assert_eq!(status, want, "{path}: {body}");
     }
+    // Recent Documents caps pageSize at an unpublished system maximum rather than refusing a
+    // larger one (Search Documents, which documents 1..100, refuses).
+    let (status, _, body) = h
+        .get(&token, "/api/v1.0/documents/recent?pageSize=500")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // A malformed value of a known parameter is still refused, whatever else comes with it.
+    let (status, _, body) = h
+        .get(&token, "/api/v1.0/documents/recent?foo=1&status=Lost")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(assert_envelope(&body, "BadArgument")["target"], "status");
     // An empty query is no parameter at all.
     let (status, _, _) = h.get(&token, "/api/v1.0/documenttypes?").await;
     assert_eq!(status, 200);
