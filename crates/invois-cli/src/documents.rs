@@ -1,6 +1,7 @@
 //! `invois documents ...`: the ERP actions on documents, through a running gateway's API
-//! (see [`crate::erp`]): list, show, retry a failed one, correct with a new version, cancel a
-//! valid one, and build a credit, debit or refund note from it. Each prints the gateway's JSON
+//! (see [`crate::erp`]): send files to it, list, show, list a document's versions, retry a
+//! failed one, correct with a new version, cancel a valid one, and build a credit, debit or
+//! refund note from it. Each prints the gateway's JSON
 //! answer; what a document allows is in its `next_steps`.
 
 use std::path::PathBuf;
@@ -22,6 +23,14 @@ pub(crate) struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum DocumentsCommand {
+    /// Hand documents to the running gateway, which submits each exactly once
+    /// (POST /v1/documents, one request per file). Prints one answer per file; exit 1 when
+    /// one was refused. (`invois submit` runs the pipeline in this process instead.)
+    Send {
+        /// Documents: UBL JSON or XML, or invois's own document JSON.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// List documents, newest last (GET /v1/documents).
     List {
         /// Only in this state (received, prepared, rejected_locally, batched, submitted,
@@ -42,6 +51,12 @@ enum DocumentsCommand {
     /// (GET /v1/documents/{id}).
     Show {
         /// The document version's id.
+        id: i64,
+    },
+    /// Every version of the document's key, oldest first
+    /// (GET /v1/documents/{issuer_tin}/{type}/{internal_id}/versions).
+    Versions {
+        /// The id of any of its versions.
         id: i64,
     },
     /// Send a failed or locally rejected document again (POST /v1/documents/{id}/retry).
@@ -121,6 +136,15 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .query("after", after)
             .query("limit", limit),
         DocumentsCommand::Show { id } => Request::get(&["v1", "documents", &id.to_string()]),
+        DocumentsCommand::Send { files } => return send(&conn, &files).await,
+        DocumentsCommand::Versions { id } => {
+            let Some(segments) = key_of(&conn, id).await? else {
+                return conn
+                    .run(Request::get(&["v1", "documents", &id.to_string()]))
+                    .await;
+            };
+            Request::get(&segments)
+        }
         DocumentsCommand::Retry { id } => {
             Request::post(&["v1", "documents", &id.to_string(), "retry"])
         }
@@ -149,31 +173,71 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     conn.run(request).await
 }
 
-/// Looks the stored document up, then posts the file as its new version.
-async fn correct(conn: &Conn, id: i64, file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let text = String::from_utf8(bytes)
-        .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
+/// The `versions` path of stored document `id`'s key; `None` when the gateway does not
+/// answer it (the caller shows that answer).
+async fn key_of(conn: &Conn, id: i64) -> anyhow::Result<Option<Vec<String>>> {
     let stored = conn
         .send(Request::get(&["v1", "documents", &id.to_string()]))
         .await?;
     if !stored.status.is_success() {
-        return crate::erp::finish(&stored);
+        return Ok(None);
     }
     let key = |name: &str| stored.body[name].as_str().unwrap_or_default().to_owned();
-    let segments = [
+    Ok(Some(vec![
         "v1".to_owned(),
         "documents".to_owned(),
         key("issuer_tin"),
         key("type_code"),
         key("internal_id"),
         "versions".to_owned(),
-    ];
-    let request = Request::post(&segments);
-    let request = if text.trim_start().starts_with('<') {
-        request.raw(text, "application/xml")
+    ]))
+}
+
+/// A document file's text and the content type to send it with.
+fn document_file(file: &std::path::Path) -> anyhow::Result<(String, &'static str)> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
+    let content_type = if text.trim_start().starts_with('<') {
+        "application/xml"
     } else {
-        request.raw(text, "application/json")
+        "application/json"
     };
-    conn.run(request).await
+    Ok((text, content_type))
+}
+
+/// Looks the stored document up, then posts the file as its new version.
+async fn correct(conn: &Conn, id: i64, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let (text, content_type) = document_file(file)?;
+    let Some(segments) = key_of(conn, id).await? else {
+        return conn
+            .run(Request::get(&["v1", "documents", &id.to_string()]))
+            .await;
+    };
+    conn.run(Request::post(&segments).raw(text, content_type))
+        .await
+}
+
+/// `send`: each file posted on its own, its answer printed as `{"file", "status", "answer"}`
+/// lines of one JSON array.
+async fn send(conn: &Conn, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut out = Vec::with_capacity(files.len());
+    let mut refused = false;
+    for file in files {
+        let (text, content_type) = document_file(file)?;
+        let answer = conn
+            .send(Request::post(&["v1", "documents"]).raw(text, content_type))
+            .await?;
+        if answer.status.is_server_error() {
+            return crate::erp::finish(&answer);
+        }
+        refused |= !answer.status.is_success();
+        out.push(json!({
+            "file": file.display().to_string(),
+            "status": answer.status.as_u16(),
+            "answer": answer.body,
+        }));
+    }
+    outln!("{}", serde_json::to_string_pretty(&out)?)?;
+    Ok(ExitCode::from(u8::from(refused)))
 }

@@ -208,6 +208,14 @@ async fn documents_list_show_retry_correct_cancel_and_note() {
         .await;
     assert_eq!(v2["version"], 2, "{v2}");
     let v2 = v2["id"].as_i64().unwrap();
+    let versions = gw
+        .ok(&["documents", "versions", &rejected.to_string()])
+        .await;
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{versions}"
+    );
     gw.wait_for(v2, "valid").await;
     // A valid document is not retried: the gateway says what it allows.
     let err = gw
@@ -232,7 +240,16 @@ async fn documents_list_show_retry_correct_cancel_and_note() {
     assert_eq!(note["type_code"], "02", "{note}");
     assert_eq!(note["internal_id"], "CN-CLI-1");
     gw.wait_for(note["id"].as_i64().unwrap(), "valid").await;
-    let other = gw.post(&gw.invoice("CLI-2")).await;
+    // Another invoice handed over by file (and a file that is not a document), then
+    // cancelled.
+    let file = write(dir.path(), "cli-2.json", &gw.invoice("CLI-2").to_string());
+    let junk = write(dir.path(), "junk.json", "{\"not\": \"a document\"}");
+    let out = gw.invois(&["documents", "send", &file, &junk]).await;
+    assert_eq!(out.status.code(), Some(1), "one file refused");
+    let sent: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sent[0]["status"], 202, "{sent}");
+    assert_eq!(sent[1]["status"], 400, "{sent}");
+    let other = sent[0]["answer"]["id"].as_i64().unwrap();
     gw.wait_for(other, "valid").await;
     let cancelled = gw
         .ok(&[
