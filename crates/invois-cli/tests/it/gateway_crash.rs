@@ -355,11 +355,13 @@ const PLAN: &[KillAt] = &[
 ];
 
 /// How long settling may go on without progress before the run counts as stuck. Progress
-/// is a document becoming final or a submission settling; the longest quiet stretch of a
+/// is a document becoming final or a submission settling. The longest quiet stretch of a
 /// sound run is a 429 on Search Documents (its class paused up to a minute; a restarted
 /// gateway does not know what its predecessor spent) followed by reconciling one unknown
-/// outcome, whose search pages through everything submitted around it at 12 a minute.
-const STALL: Duration = Duration::from_secs(180);
+/// outcome, whose search pages through everything submitted around it at 12 pages a
+/// minute: one submission settles about every minute, and 110 s went by without progress
+/// on a loaded machine. Both are paced by the rate limits, not by the machine's speed.
+const STALL: Duration = Duration::from_secs(240);
 
 /// Whether nothing more happens to a submission in `state` itself (its documents may still
 /// be polled to their end).
