@@ -13,42 +13,12 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::SignError;
+use crate::jsonread::Json;
 use crate::jsonscan;
 use crate::signer::Signer;
 use crate::verify::{
     Extracted, RSA_SHA256_URI, SHA256_URI, SigFields, XADES_METHOD, issuer_role, party_from_ids,
 };
-
-/// First element of the array under `key`.
-fn first<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    v.get(key)?.as_array()?.first()
-}
-
-fn walk<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
-    let mut cur = v;
-    for k in keys {
-        cur = first(cur, k)?;
-    }
-    Some(cur)
-}
-
-/// The `_` value of a leaf as text (strings as is, numbers by their literal text).
-fn leaf_text(v: &Value) -> Option<String> {
-    match v.get("_")? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn text_at(v: &Value, keys: &[&str]) -> Option<String> {
-    walk(v, keys).and_then(leaf_text)
-}
-
-fn str_attr(v: Option<&Value>, key: &str) -> Option<String> {
-    v?.get(key)?.as_str().map(str::to_owned)
-}
 
 fn invoice(doc: &Value) -> Result<&Map<String, Value>, String> {
     doc.get("Invoice")
@@ -88,16 +58,13 @@ fn canonical(doc: &Value) -> Result<(Value, Vec<u8>), String> {
 /// Read everything verification needs.
 pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
     if let Some(scanned) = jsonscan::scan(bytes) {
-        // Only the members verification reads are parsed into values; the canonical form came
-        // from the scan.
-        let mut inv = Map::new();
-        for name in READ_MEMBERS {
-            if let Some(raw) = scanned.member(name) {
-                let v: Value = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
-                inv.insert((*name).to_owned(), v);
-            }
-        }
-        return Ok(extract_from(&Value::Object(inv), scanned.canonical));
+        // The members read come minified from the scan, as does the canonical form: no tree.
+        let member = |name: &str| scanned.member(name).map(Json::new);
+        let ex = extract_from(member, Vec::new());
+        return Ok(Extracted {
+            canonical: scanned.canonical,
+            ..ex
+        });
     }
     let doc = parse(bytes)?;
     let (_, canonical) = canonical(&doc)?;
@@ -105,35 +72,37 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
         .get("Invoice")
         .and_then(|a| a.get(0))
         .ok_or_else(|| "no Invoice[0]".to_owned())?;
-    Ok(extract_from(inv, canonical))
+    // The invoice written minified reads as the scan's members do.
+    let inv = serde_json::to_vec(inv).map_err(|e| e.to_string())?;
+    let inv = Json::new(&inv);
+    Ok(extract_from(|name| inv.get(name), canonical))
 }
 
-/// The members of `Invoice[0]` that [`extract_from`] reads.
-const READ_MEMBERS: &[&str] = &[
-    "InvoiceTypeCode",
-    "AccountingSupplierParty",
-    "AccountingCustomerParty",
-    "UBLExtensions",
-    "Signature",
-];
-
-/// Everything verification needs, from `Invoice[0]` (or the members of it listed in
-/// [`READ_MEMBERS`]) and the canonical bytes.
-fn extract_from(inv: &Value, canonical: Vec<u8>) -> Extracted {
-    let type_code_el = first(inv, "InvoiceTypeCode");
-    let type_code = type_code_el.and_then(leaf_text);
-    let version = str_attr(type_code_el, "listVersionID");
+/// Everything verification needs, from the members of `Invoice[0]` (`member` gives each, as
+/// serde_json writes it) and the canonical bytes.
+fn extract_from<'a>(member: impl Fn(&str) -> Option<Json<'a>>, canonical: Vec<u8>) -> Extracted {
+    let first = |name: &str| member(name)?.elements()?.next();
+    let type_code_el = first("InvoiceTypeCode");
+    let type_code = type_code_el.and_then(Json::leaf_text);
+    let version = type_code_el.and_then(|e| e.str_attr("listVersionID"));
     let role = issuer_role(type_code.as_deref());
-    let ids = party_ids(inv, role);
+    let ids = party_ids(first(role));
 
-    let ubl_signature_present = inv.get("Signature").is_some();
-    let ubl_signature_method = text_at(inv, &["Signature", "SignatureMethod"]);
+    let ubl_signature = member("Signature");
+    let ubl_signature_method = ubl_signature
+        .and_then(|s| s.elements()?.next())
+        .and_then(|s| s.text_at(&["SignatureMethod"]));
 
     // Every ds:Signature under every SignatureInformation of every UBLExtension counts; the
     // first is the one verified.
-    let signatures = signatures(inv);
-    let signature_count = signatures.len();
-    let sig = signatures.first().map(|s| sig_fields(s));
+    let mut signature_count = 0;
+    let mut sig = None;
+    for s in signatures(member("UBLExtensions")) {
+        signature_count += 1;
+        if sig.is_none() {
+            sig = Some(sig_fields(s));
+        }
+    }
 
     Extracted {
         version,
@@ -142,23 +111,18 @@ fn extract_from(inv: &Value, canonical: Vec<u8>) -> Extracted {
         canonical,
         signature_count,
         ubl_signature_method,
-        ubl_signature_present,
+        ubl_signature_present: ubl_signature.is_some(),
         sig,
     }
 }
 
-/// `(schemeID, value)` of every `PartyIdentification/ID` of the issuer party.
-fn party_ids(inv: &Value, role: &str) -> Vec<(String, String)> {
+/// `(schemeID, value)` of every `PartyIdentification/ID` of the issuer party (`role[0]`).
+fn party_ids(role: Option<Json<'_>>) -> Vec<(String, String)> {
     let mut ids = Vec::new();
-    if let Some(party) = walk(inv, &[role, "Party"]) {
-        for pi in party
-            .get("PartyIdentification")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for id in pi.get("ID").and_then(Value::as_array).into_iter().flatten() {
-                if let (Some(s), Some(v)) = (str_attr(Some(id), "schemeID"), leaf_text(id)) {
+    if let Some(party) = role.and_then(|r| r.first("Party")) {
+        for pi in party.array("PartyIdentification") {
+            for id in pi.array("ID") {
+                if let (Some(s), Some(v)) = (id.str_attr("schemeID"), id.leaf_text()) {
                     ids.push((s, v));
                 }
             }
@@ -167,87 +131,57 @@ fn party_ids(inv: &Value, role: &str) -> Vec<(String, String)> {
     ids
 }
 
-/// Every `ds:Signature` under every `SignatureInformation` of every `UBLExtension`, in
-/// document order.
-fn signatures(inv: &Value) -> Vec<&Value> {
-    let mut all = Vec::new();
-    for ext in inv
-        .get("UBLExtensions")
-        .and_then(Value::as_array)
+/// Every `ds:Signature` under every `SignatureInformation` of every `UBLExtension` of
+/// `extensions`, in document order.
+fn signatures<'a>(extensions: Option<Json<'a>>) -> impl Iterator<Item = Json<'a>> {
+    extensions
+        .and_then(Json::elements)
         .into_iter()
         .flatten()
-    {
-        for ue in ext
-            .get("UBLExtension")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(docsigs) = walk(ue, &["ExtensionContent", "UBLDocumentSignatures"]) else {
-                continue;
-            };
-            for si in docsigs
-                .get("SignatureInformation")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                for s in si
-                    .get("Signature")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    all.push(s);
-                }
-            }
-        }
-    }
-    all
+        .flat_map(|ext| ext.array("UBLExtension"))
+        .filter_map(|ue| ue.walk(&["ExtensionContent", "UBLDocumentSignatures"]))
+        .flat_map(|docsigs| docsigs.array("SignatureInformation"))
+        .flat_map(|si| si.array("Signature"))
 }
 
 /// The fields of one `ds:Signature`.
-fn sig_fields(s: &Value) -> SigFields {
-    let signed_info = first(s, "SignedInfo");
-    let refs: Vec<&Value> = signed_info
-        .and_then(|si| si.get("Reference"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    let doc_ref = refs
-        .iter()
-        .find(|r| r.get("URI").and_then(Value::as_str) == Some(""));
-    let props_ref = refs
-        .iter()
-        .find(|r| r.get("URI").and_then(Value::as_str) == Some("#id-xades-signed-props"));
-    let qp = walk(s, &["Object", "QualifyingProperties"]);
-    let ssp = qp.and_then(|q| walk(q, &["SignedProperties", "SignedSignatureProperties"]));
-    let cert = ssp.and_then(|p| walk(p, &["SigningCertificate", "Cert"]));
+fn sig_fields(s: Json<'_>) -> SigFields {
+    fn first(v: Option<Json<'_>>) -> Option<Json<'_>> {
+        v?.elements()?.next()
+    }
+    let [signed_info, signature_value, key_info, object] =
+        s.fields(["SignedInfo", "SignatureValue", "KeyInfo", "Object"]);
+    let signed_info = first(signed_info);
+    let mut doc_ref = None;
+    let mut props_ref = None;
+    for r in signed_info.into_iter().flat_map(|si| si.array("Reference")) {
+        let uri = r.get("URI").and_then(Json::as_str);
+        match uri.as_deref() {
+            Some("") if doc_ref.is_none() => doc_ref = Some(r),
+            Some("#id-xades-signed-props") if props_ref.is_none() => props_ref = Some(r),
+            _ => {}
+        }
+    }
+    let algorithm = |v: Option<Json<'_>>, keys: &[&str]| v?.walk(keys)?.str_attr("Algorithm");
+    let qp = first(object).and_then(|o| o.first("QualifyingProperties"));
+    let ssp = qp.and_then(|q| q.walk(&["SignedProperties", "SignedSignatureProperties"]));
+    let cert = ssp.and_then(|p| p.walk(&["SigningCertificate", "Cert"]));
     SigFields {
-        signature_method: str_attr(
-            signed_info.and_then(|si| first(si, "SignatureMethod")),
-            "Algorithm",
-        ),
-        doc_digest_method: str_attr(doc_ref.and_then(|r| first(r, "DigestMethod")), "Algorithm"),
-        doc_digest: doc_ref.and_then(|r| text_at(r, &["DigestValue"])),
-        props_digest_method: str_attr(
-            props_ref.and_then(|r| first(r, "DigestMethod")),
-            "Algorithm",
-        ),
-        props_digest: props_ref.and_then(|r| text_at(r, &["DigestValue"])),
-        signature_value: text_at(s, &["SignatureValue"]),
-        certificate: text_at(s, &["KeyInfo", "X509Data", "X509Certificate"]),
-        cert_digest_method: str_attr(
-            cert.and_then(|c| walk(c, &["CertDigest", "DigestMethod"])),
-            "Algorithm",
-        ),
-        cert_digest: cert.and_then(|c| text_at(c, &["CertDigest", "DigestValue"])),
-        signing_time: ssp.and_then(|p| text_at(p, &["SigningTime"])),
-        issuer_name: cert.and_then(|c| text_at(c, &["IssuerSerial", "X509IssuerName"])),
-        serial_number: cert.and_then(|c| text_at(c, &["IssuerSerial", "X509SerialNumber"])),
+        signature_method: algorithm(signed_info, &["SignatureMethod"]),
+        doc_digest_method: algorithm(doc_ref, &["DigestMethod"]),
+        doc_digest: doc_ref.and_then(|r| r.text_at(&["DigestValue"])),
+        props_digest_method: algorithm(props_ref, &["DigestMethod"]),
+        props_digest: props_ref.and_then(|r| r.text_at(&["DigestValue"])),
+        signature_value: first(signature_value).and_then(Json::leaf_text),
+        certificate: first(key_info).and_then(|k| k.text_at(&["X509Data", "X509Certificate"])),
+        cert_digest_method: algorithm(cert, &["CertDigest", "DigestMethod"]),
+        cert_digest: cert.and_then(|c| c.text_at(&["CertDigest", "DigestValue"])),
+        signing_time: ssp.and_then(|p| p.text_at(&["SigningTime"])),
+        issuer_name: cert.and_then(|c| c.text_at(&["IssuerSerial", "X509IssuerName"])),
+        serial_number: cert.and_then(|c| c.text_at(&["IssuerSerial", "X509SerialNumber"])),
+        // The value as serde_json writes it: the minified QualifyingProperties.
         props_forms: qp
-            .and_then(|q| serde_json::to_vec(q).ok())
-            .map(|b| vec![("minified QualifyingProperties", b)])
+            .map(|q| vec![("minified QualifyingProperties", q.bytes().to_vec())])
             .unwrap_or_default(),
     }
 }

@@ -30,17 +30,28 @@ pub(crate) struct Scanned<'a> {
     /// Whether `Invoice[0]` keeps any member in the canonical form (then an inserted member
     /// needs a comma before it).
     pub(crate) invoice_has_members: bool,
-    /// Every member of `Invoice[0]`, in order: its name and its value as written in the input.
-    pub(crate) members: Vec<(&'a str, &'a [u8])>,
+    /// Every member of `Invoice[0]`, in order: its name and where its value is written.
+    pub(crate) members: Vec<(&'a str, Written)>,
+    /// The values of the enveloped members (`UBLExtensions`, `Signature`), written minified
+    /// like the rest but kept apart from the canonical form.
+    pub(crate) enveloped: Vec<u8>,
+}
+
+/// Where a member's minified value is: in `canonical`, or (an enveloped member) in `enveloped`.
+#[derive(Debug, Clone)]
+pub(crate) enum Written {
+    Canonical(std::ops::Range<usize>),
+    Enveloped(std::ops::Range<usize>),
 }
 
 impl Scanned<'_> {
-    /// The value of `Invoice[0]`'s member `name`, as written in the input.
+    /// The value of `Invoice[0]`'s member `name`, minified: the bytes serde_json writes for it.
     pub(crate) fn member(&self, name: &str) -> Option<&[u8]> {
-        self.members
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| *v)
+        let (_, at) = self.members.iter().find(|(k, _)| *k == name)?;
+        Some(match at {
+            Written::Canonical(r) => &self.canonical[r.clone()],
+            Written::Enveloped(r) => &self.enveloped[r.clone()],
+        })
     }
 }
 
@@ -62,7 +73,8 @@ struct Scanner<'a> {
     out: Vec<u8>,
     invoice_end: Option<usize>,
     invoice_has_members: bool,
-    members: Vec<(&'a str, &'a [u8])>,
+    members: Vec<(&'a str, Written)>,
+    enveloped: Vec<u8>,
     /// The member names of every object being read, innermost last (one stack for all, so
     /// that an object costs no allocation of its own).
     keys: Vec<&'a [u8]>,
@@ -81,6 +93,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Scanned<'_>> {
         invoice_end: None,
         invoice_has_members: false,
         members: Vec::new(),
+        enveloped: Vec::new(),
         keys: Vec::new(),
     };
     s.skip_ws();
@@ -96,6 +109,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Scanned<'_>> {
         invoice_end: s.invoice_end?,
         invoice_has_members: s.invoice_has_members,
         members: s.members,
+        enveloped: s.enveloped,
         canonical: s.out,
     })
 }
@@ -173,15 +187,23 @@ impl<'a> Scanner<'a> {
                 (At::Top, b"Invoice") => At::InvoiceArray,
                 _ => At::Elsewhere,
             };
-            self.skip_ws();
-            let start = self.pos;
+            let value_at = self.out.len();
             self.value(depth, child)?;
+            let enveloped = at == At::Invoice && matches!(key, b"UBLExtensions" | b"Signature");
             if at == At::Invoice {
                 let name = std::str::from_utf8(key).ok()?;
-                self.members.push((name, &self.input[start..self.pos]));
+                let value = if enveloped {
+                    let from = self.enveloped.len();
+                    self.enveloped.extend_from_slice(&self.out[value_at..]);
+                    Written::Enveloped(from..self.enveloped.len())
+                } else {
+                    Written::Canonical(value_at..self.out.len())
+                };
+                self.members.push((name, value));
             }
-            if at == At::Invoice && matches!(key, b"UBLExtensions" | b"Signature") {
-                // The enveloped parts: read (the document must be valid), not written.
+            if enveloped {
+                // The enveloped parts: read (the document must be valid), kept apart (for
+                // verification) but not written.
                 self.out.truncate(mark);
             } else {
                 written = true;

@@ -6,6 +6,7 @@ mod cert;
 mod ds;
 mod error;
 mod json;
+mod jsonread;
 mod jsonscan;
 mod secret;
 mod signer;

@@ -216,9 +216,14 @@ impl Signer {
     }
 }
 
-/// Verify an RSA PKCS#1 v1.5 SHA-256 signature with a PKCS#1 `RSAPublicKey`.
-pub(crate) fn verify_rsa(public_key: &[u8], data: &[u8], sig: &[u8]) -> bool {
+/// Verify an RSA PKCS#1 v1.5 SHA-256 signature with a PKCS#1 `RSAPublicKey`, given the
+/// SHA-256 of the signed data (verification has already hashed it for DocDigest).
+pub(crate) fn verify_rsa_digest(
+    public_key: &[u8],
+    digest: &aws_lc_rs::digest::Digest,
+    sig: &[u8],
+) -> bool {
     UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key)
-        .verify(data, sig)
+        .verify_digest(digest, sig)
         .is_ok()
 }

@@ -478,6 +478,8 @@ struct Signed<'a> {
     paths: Paths,
     ex: &'a Extracted,
     sig: &'a SigFields,
+    /// SHA-256 of the canonical bytes: the DocDigest, and what the signature signs.
+    digest: aws_lc_rs::digest::Digest,
 }
 
 /// Run every check on an extracted document.
@@ -497,6 +499,8 @@ pub(crate) fn run(format: Format, ex: &Extracted, opts: &VerifyOptions) -> Verif
         paths: Paths::new(),
         ex,
         sig,
+        // One pass over the document serves both the DocDigest and the signature check.
+        digest: aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &ex.canonical),
     };
     check_structure(&mut r, &doc);
     check_algorithms(&mut r, &doc);
@@ -640,10 +644,11 @@ fn check_document_digest(r: &mut Run, doc: &Signed<'_>) {
     let Signed {
         format,
         paths,
-        ex,
         sig,
+        digest,
+        ..
     } = doc;
-    let doc_digest = b64(&Sha256::digest(&ex.canonical));
+    let doc_digest = b64(digest.as_ref());
     match nonempty(&sig.doc_digest) {
         None => r.check(
             CheckKind::DocumentDigest,
@@ -726,7 +731,9 @@ fn read_certificate(r: &mut Run, doc: &Signed<'_>) -> Option<Certificate> {
 /// SignatureValue present (DS332), the key RSA (DS334), and the signature verifying over the
 /// canonical document with the embedded certificate's key (DS333).
 fn check_signature_value(r: &mut Run, doc: &Signed<'_>, cert: Option<&Certificate>) {
-    let Signed { paths, ex, sig, .. } = doc;
+    let Signed {
+        paths, sig, digest, ..
+    } = doc;
     match (nonempty(&sig.signature_value), cert) {
         (None, _) => r.check(
             CheckKind::SignatureValue,
@@ -753,7 +760,7 @@ fn check_signature_value(r: &mut Run, doc: &Signed<'_>, cert: Option<&Certificat
                     "SignatureValue is not valid Base64",
                     "set SignatureValue to the Base64 of the raw RSA signature bytes",
                 )),
-                (Some(s), Some(pk)) => (!crate::signer::verify_rsa(pk, &ex.canonical, &s)).then(|| {
+                (Some(s), Some(pk)) => (!crate::signer::verify_rsa_digest(pk, digest, &s)).then(|| {
                     DsFinding::new(
                         "DS333",
                         "SignatureValue does not verify with the embedded certificate's public key over the canonical document",
