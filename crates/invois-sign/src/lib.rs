@@ -16,6 +16,7 @@ mod verify;
 mod xml;
 mod xmldom;
 mod xmlscan;
+mod xmlsig;
 
 use chrono::{DateTime, Utc};
 

@@ -48,7 +48,7 @@ pub(crate) const NS_CBC: &str =
 const NS_SIG: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonSignatureComponents-2";
 const NS_SAC: &str = "urn:oasis:names:specification:ubl:schema:xsd:SignatureAggregateComponents-2";
 const NS_SBC: &str = "urn:oasis:names:specification:ubl:schema:xsd:SignatureBasicComponents-2";
-const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
+pub(crate) const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
 const NS_XADES: &str = "http://uri.etsi.org/01903/v1.3.2#";
 
 fn is_enveloped_part(e: &Element) -> bool {
@@ -81,10 +81,10 @@ fn text_opt(e: Option<&Element>) -> Option<String> {
 
 /// Read everything verification needs.
 pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
-    if let Some(scanned) = xmlscan::scan(bytes, false) {
-        // A tree of the root with only the children read below: the same answers, since
-        // every lookup is by local name among the root's children and each kept name keeps
-        // all its elements, in order.
+    if let Some(mut scanned) = xmlscan::scan_reading(bytes) {
+        if let Some(ex) = extract_read(&mut scanned) {
+            return Ok(ex);
+        }
         let input = scanned.input;
         let mut reduced = String::with_capacity(input.len());
         reduced.push_str(&input[scanned.root_tag.clone()]);
@@ -104,6 +104,26 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
     let root = parse(bytes)?;
     let canonical = canonical(&root);
     Ok(extract_from(&root, canonical))
+}
+
+/// What the scan read on its way (`xmlsig`), with no tree at all; `None` (the scan left as it
+/// was) when the signed properties are not in the samples' form, for the tree to try the
+/// others.
+fn extract_read(scanned: &mut xmlscan::Scanned<'_>) -> Option<Extracted> {
+    let read = scanned.read.take()?;
+    let (mut ex, form) = read.finish(std::mem::take(&mut scanned.canonical));
+    let Some(form) = form else {
+        return Some(ex);
+    };
+    if let Some(sig) = &mut ex.sig {
+        let want = sig.props_digest.as_deref().map(str::trim);
+        if want.is_some_and(|w| B64.encode(Sha256::digest(&form)) == w) {
+            sig.props_forms = vec![(SAMPLES_FORM, form)];
+            return Some(ex);
+        }
+    }
+    scanned.canonical = ex.canonical;
+    None
 }
 
 /// The children of the root that [`extract_from`] reads.
@@ -247,6 +267,9 @@ fn sig_fields(chain: &[&Element]) -> SigFields {
     }
 }
 
+/// The form of the signed properties LHDN's samples were signed in, which invois writes.
+const SAMPLES_FORM: &str = "SignedProperties as LHDN's samples were signed: declarations after the attributes, empty elements as <x />";
+
 /// Every form of the signed properties a PropsDigest is accepted over (see the module doc),
 /// labelled, the form invois writes first, up to the first whose digest is `want` (the check
 /// reads no further, and each form is a canonicalisation). `chain` ends at the `ds:Signature`
@@ -271,7 +294,7 @@ fn props_forms(
     type Form<'f> = (&'static str, Box<dyn Fn() -> String + 'f>);
     let forms: [Form<'_>; 6] = [
         (
-            "SignedProperties as LHDN's samples were signed: declarations after the attributes, empty elements as <x />",
+            SAMPLES_FORM,
             Box::new(|| xmldom::visibly_used_subtree(sp, &at_sp, as_written(true))),
         ),
         (
@@ -652,6 +675,127 @@ mod tests {
         ] {
             assert!(xmlscan::scan(doc.as_bytes(), true).is_none(), "{doc}");
         }
+    }
+
+    /// The tree's answer, with every form of the signed properties up to the first matching.
+    fn extract_by_tree(doc: &str) -> Extracted {
+        let root = parse(doc.as_bytes()).unwrap();
+        let canonical = canonical(&root);
+        extract_from(&root, canonical)
+    }
+
+    /// What the scan reads agrees with the tree, field by field, and its form of the signed
+    /// properties is the tree's first; `extract` answers as the tree does. Returns whether the
+    /// scan's answer was used (no tree built).
+    fn read_agrees(doc: &str) -> bool {
+        let tree = extract_by_tree(doc);
+        let mut scanned = xmlscan::scan_reading(doc.as_bytes()).unwrap_or_else(|| panic!("{doc}"));
+        let (read, form) = scanned
+            .read
+            .take()
+            .unwrap()
+            .finish(scanned.canonical.clone());
+        let mut tree_fields = tree.clone();
+        let tree_first_form = tree_fields
+            .sig
+            .as_mut()
+            .and_then(|s| std::mem::take(&mut s.props_forms).into_iter().next());
+        assert_eq!(format!("{read:?}"), format!("{tree_fields:?}"), "{doc}");
+        assert_eq!(
+            form.as_deref().map(String::from_utf8_lossy),
+            tree_first_form
+                .as_ref()
+                .map(|(_, b)| String::from_utf8_lossy(b)),
+            "{doc}"
+        );
+        assert_eq!(
+            format!("{:?}", extract(doc.as_bytes()).unwrap()),
+            format!("{tree:?}"),
+            "{doc}"
+        );
+        let mut scanned = xmlscan::scan_reading(doc.as_bytes()).unwrap();
+        extract_read(&mut scanned).is_some()
+    }
+
+    #[test]
+    fn the_scan_reads_what_the_tree_reads() {
+        use invois_testkit::{Corpus, Kind, Version};
+        let corpus = Corpus::fixtures();
+        for version in Version::ALL {
+            for kind in Kind::ALL.into_iter().filter(|k| k.in_version(version)) {
+                let doc = corpus.read(version, kind, invois_model::Format::Xml);
+                // The signed fixtures' PropsDigest is over exclusive C14N (what invois wrote
+                // before): the tree finds it.
+                read_agrees(std::str::from_utf8(&doc).unwrap());
+                if version.is_signed() {
+                    // What invois signs now needs no tree at all.
+                    let unsigned =
+                        invois_testkit::unsigned_fixture(version, kind, invois_model::Format::Xml);
+                    let signed = sign_xml(&unsigned, &signer(), Utc::now()).unwrap();
+                    let signed = std::str::from_utf8(&signed).unwrap();
+                    assert!(read_agrees(signed), "{version:?} {kind:?}");
+                }
+            }
+        }
+        let unsigned = invois_testkit::unsigned_fixture(
+            Version::V1_1,
+            Kind::Invoice,
+            invois_model::Format::Xml,
+        );
+        let signed = sign_xml(&unsigned, &signer(), Utc::now()).unwrap();
+        let signed = std::str::from_utf8(&signed).unwrap();
+        let sp = r#"<xades:SignedProperties Id="id-xades-signed-props">"#;
+        let ssp = "<xades:SignedSignatureProperties>";
+        let sig_start = signed.find("<ds:Signature ").unwrap();
+        let sig_end = signed.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        let signature = &signed[sig_start..sig_end];
+        // Variants the samples' form still gives the PropsDigest of: the scan answers.
+        for doc in [
+            signed.replace("><", ">\n  <"),
+            signed.replace(sp, &format!(r#"{sp} "#).replace(
+                "Id=",
+                r#"xmlns:xades="http://uri.etsi.org/01903/v1.3.2#" Id="#,
+            )),
+            signed.replace("></ds:DigestMethod>", " />"),
+            signed.replace(">01</cbc:InvoiceTypeCode>", ">11</cbc:InvoiceTypeCode>"),
+            signed.replace(
+                r#"<cbc:ID schemeID="TIN">"#,
+                r#"<cbc:ID>no scheme</cbc:ID><cbc:ID schemeID="TIN">"#,
+            ),
+            signed.replace(sig_start_tag(signed), &format!("{}{}", signature, sig_start_tag(signed))),
+            signed.replace("<ds:SignatureValue>", "<ds:SignatureValue>a&amp;b<x/>c"),
+            signed.replace("<ds:SignedInfo>", "<ds:SignedInfo><ds:Reference URI=\"\"><ds:DigestValue>x</ds:DigestValue></ds:Reference>"),
+        ] {
+            assert!(read_agrees(&doc), "{doc}");
+        }
+        // Variants whose signed properties changed (the tree then tries every form), or
+        // without them.
+        for doc in [
+            signed.replace(ssp, &format!("{ssp}<Foo xmlns=\"urn:y\" a=\"1\">t</Foo><Bar xmlns=\"\"/>")),
+            signed.replace(ssp, r#"<xades:SignedSignatureProperties xml:lang="ms" xmlns:q="urn:q" q:a="&lt;&quot;">"#),
+            signed.replace("<xades:SigningTime>", "<xades:SigningTime> &#x41; &amp; > "),
+            signed.replace(sp, r#"<xades:SignedProperties xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="id-xades-signed-props">"#),
+            signed.replace("xades:SignedProperties", "xades:OtherProperties"),
+            signed.replace("ds:Signature", "ds:Other"),
+            signed.replace("<ds:Object>", "<ds:Object><x:QualifyingProperties xmlns:x=\"urn:x\"/>"),
+        ] {
+            read_agrees(&doc);
+        }
+    }
+
+    fn signer() -> Signer {
+        crate::TestCa::well_known()
+            .unwrap()
+            .issue(&crate::TestCertRequest::new("C25845632020", "202001234567"))
+            .unwrap()
+            .signer()
+            .unwrap()
+    }
+
+    /// The start tag of the ds:Signature in `doc`.
+    fn sig_start_tag(doc: &str) -> &str {
+        let at = doc.find("<ds:Signature ").unwrap();
+        &doc[at..at + doc[at..].find('>').unwrap() + 1]
     }
 
     #[test]

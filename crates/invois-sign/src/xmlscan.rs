@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::xml::{NS_CAC, NS_EXT};
+use crate::xmlsig::{Opened, Read, Start};
 
 /// The tree's depth limit (`xmldom`).
 const MAX_DEPTH: usize = 256;
@@ -54,6 +55,8 @@ pub(crate) struct Scanned<'a> {
     pub(crate) root_decls: Vec<(Option<&'a str>, Cow<'a, str>)>,
     /// The root's child elements, in order.
     pub(crate) children: Vec<Child<'a>>,
+    /// What verification reads (when asked for).
+    pub(crate) read: Option<Read<'a>>,
 }
 
 /// An open element.
@@ -68,12 +71,14 @@ struct Open<'a> {
     /// Where it started in the input.
     start: usize,
     local: &'a str,
+    /// What the verification reader keeps of it.
+    read: Opened,
 }
 
 /// An attribute as read: qualified name and value (references expanded).
-struct RawAttr<'a> {
-    qname: &'a str,
-    value: Cow<'a, str>,
+pub(crate) struct RawAttr<'a> {
+    pub(crate) qname: &'a str,
+    pub(crate) value: Cow<'a, str>,
 }
 
 struct Scanner<'a> {
@@ -95,6 +100,15 @@ struct Scanner<'a> {
 
 /// Scan `bytes`. `write`: also produce the minified form. `None`: use the tree (module doc).
 pub(crate) fn scan(bytes: &[u8], write: bool) -> Option<Scanned<'_>> {
+    scan_with(bytes, write, false)
+}
+
+/// Scan `bytes` for verification: the canonical form and what `xmlsig` reads.
+pub(crate) fn scan_reading(bytes: &[u8]) -> Option<Scanned<'_>> {
+    scan_with(bytes, false, true)
+}
+
+fn scan_with(bytes: &[u8], write: bool, read: bool) -> Option<Scanned<'_>> {
     let s = std::str::from_utf8(bytes).ok()?;
     let s = s.strip_prefix('\u{feff}').unwrap_or(s);
     let mut sc = Scanner {
@@ -113,6 +127,7 @@ pub(crate) fn scan(bytes: &[u8], write: bool) -> Option<Scanned<'_>> {
             root_local: "",
             root_decls: Vec::new(),
             children: Vec::new(),
+            read: read.then(Read::default),
         },
         scope: Vec::new(),
         stack: Vec::new(),
@@ -139,7 +154,7 @@ fn is_name_char(b: u8) -> bool {
 }
 
 /// `xmldom`'s text escaping (`escape_text`).
-fn escape_text(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn escape_text(s: &str, out: &mut Vec<u8>) {
     let mut from = 0;
     for (i, b) in s.bytes().enumerate() {
         let rep: &[u8] = match b {
@@ -176,7 +191,7 @@ fn escape_attr(s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(&s.as_bytes()[from..]);
 }
 
-fn write_decl(prefix: Option<&str>, uri: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_decl(prefix: Option<&str>, uri: &str, out: &mut Vec<u8>) {
     match prefix {
         None => out.extend_from_slice(b" xmlns=\""),
         Some(p) => {
@@ -189,7 +204,7 @@ fn write_decl(prefix: Option<&str>, uri: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn write_attr(a: &RawAttr<'_>, out: &mut Vec<u8>) {
+pub(crate) fn write_attr(a: &RawAttr<'_>, out: &mut Vec<u8>) {
     out.push(b' ');
     out.extend_from_slice(a.qname.as_bytes());
     out.extend_from_slice(b"=\"");
@@ -358,6 +373,11 @@ impl<'a> Scanner<'a> {
             if top.is_some_and(|o| !o.removed) {
                 escape_text(&text, &mut self.out.canonical);
             }
+            if let (Some(read), Some(top)) = (&mut self.out.read, top)
+                && top.read.reads_text()
+            {
+                read.text(&top.read, &text);
+            }
             if self.write && top.is_some_and(|o| !o.unwritten) {
                 escape_text(&text, &mut self.out.written);
             }
@@ -482,6 +502,20 @@ impl<'a> Scanner<'a> {
             || is("Signature", NS_CAC);
         let is_root = parent.is_none();
         let unwritten = parent.is_some_and(|p| p.unwritten) || (self.stack.len() == 1 && removed);
+        let read = match &mut self.out.read {
+            Some(r) => r.start(
+                self.stack.last_mut().map(|o| &mut o.read),
+                &Start {
+                    qname,
+                    prefix,
+                    local,
+                    ns: ns.as_deref(),
+                    attrs: &self.attrs,
+                    scope: &self.scope,
+                },
+            ),
+            None => Opened::OTHER,
+        };
         if self.write
             && !unwritten
             && self.stack.len() == 1
@@ -515,6 +549,7 @@ impl<'a> Scanner<'a> {
             scope_len,
             start: lt,
             local,
+            read,
         });
         Some(empty)
     }
@@ -622,6 +657,9 @@ impl<'a> Scanner<'a> {
             out.extend_from_slice(b"</");
             out.extend_from_slice(open.qname.as_bytes());
             out.push(b'>');
+        }
+        if let Some(r) = &mut self.out.read {
+            r.end(&open.read, open.qname);
         }
         self.scope.truncate(open.scope_len);
         if self.stack.len() == 1 {
