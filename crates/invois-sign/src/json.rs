@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::SignError;
-use crate::jsonread::Json;
+use crate::jsonread::{Json, Step};
 use crate::jsonscan;
 use crate::signer::Signer;
 use crate::verify::{
@@ -66,6 +66,12 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
             ..ex
         });
     }
+    extract_by_value(bytes)
+}
+
+/// [`extract`] through a `serde_json::Value`, for the documents the scanner leaves to
+/// serde_json (and to report why a document is not JSON).
+fn extract_by_value(bytes: &[u8]) -> Result<Extracted, String> {
     let doc = parse(bytes)?;
     let (_, canonical) = canonical(&doc)?;
     let inv = doc
@@ -97,11 +103,13 @@ fn extract_from<'a>(member: impl Fn(&str) -> Option<Json<'a>>, canonical: Vec<u8
     // first is the one verified.
     let mut signature_count = 0;
     let mut sig = None;
-    for s in signatures(member("UBLExtensions")) {
-        signature_count += 1;
-        if sig.is_none() {
-            sig = Some(sig_fields(s));
-        }
+    if let Some(extensions) = member("UBLExtensions") {
+        extensions.visit_elements(SIGNATURES, |s| {
+            signature_count += 1;
+            if sig.is_none() {
+                sig = Some(sig_fields(s));
+            }
+        });
     }
 
     Extracted {
@@ -131,18 +139,16 @@ fn party_ids(role: Option<Json<'_>>) -> Vec<(String, String)> {
     ids
 }
 
-/// Every `ds:Signature` under every `SignatureInformation` of every `UBLExtension` of
-/// `extensions`, in document order.
-fn signatures<'a>(extensions: Option<Json<'a>>) -> impl Iterator<Item = Json<'a>> {
-    extensions
-        .and_then(Json::elements)
-        .into_iter()
-        .flatten()
-        .flat_map(|ext| ext.array("UBLExtension"))
-        .filter_map(|ue| ue.walk(&["ExtensionContent", "UBLDocumentSignatures"]))
-        .flat_map(|docsigs| docsigs.array("SignatureInformation"))
-        .flat_map(|si| si.array("Signature"))
-}
+/// Where every `ds:Signature` is from the elements of `UBLExtensions`: under every
+/// `SignatureInformation` of the first `UBLDocumentSignatures` in the first `ExtensionContent`
+/// of every `UBLExtension`.
+const SIGNATURES: &[Step<'_>] = &[
+    ("UBLExtension", true),
+    ("ExtensionContent", false),
+    ("UBLDocumentSignatures", false),
+    ("SignatureInformation", true),
+    ("Signature", true),
+];
 
 /// The fields of one `ds:Signature`.
 fn sig_fields(s: Json<'_>) -> SigFields {
@@ -337,6 +343,33 @@ mod tests {
         ] {
             assert_eq!(by_scan(doc), by_value(doc), "{doc}");
             assert!(by_scan(doc).is_some(), "{doc}");
+        }
+    }
+
+    /// The scan's members read as serde_json's `Value` of the document, written back, reads.
+    #[test]
+    fn the_scan_reads_what_serde_json_reads() {
+        use invois_testkit::{Corpus, Kind, Version};
+        let corpus = Corpus::fixtures();
+        for version in Version::ALL {
+            for kind in Kind::ALL.into_iter().filter(|k| k.in_version(version)) {
+                let doc = corpus.read(version, kind, invois_model::Format::Json);
+                let v: Value = serde_json::from_slice(&doc).unwrap();
+                let pretty = serde_json::to_vec_pretty(&v).unwrap();
+                let twice = String::from_utf8(doc.clone()).unwrap().replacen(
+                    r#""Signature":[{"Id""#,
+                    r#""Signature":[{"Id":"again"},{"Id""#,
+                    1,
+                );
+                for doc in [doc, pretty, twice.into_bytes()] {
+                    assert!(jsonscan::scan(&doc).is_some());
+                    assert_eq!(
+                        format!("{:?}", extract(&doc)),
+                        format!("{:?}", extract_by_value(&doc)),
+                        "{version:?} {kind:?}"
+                    );
+                }
+            }
         }
     }
 

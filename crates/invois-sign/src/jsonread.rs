@@ -114,7 +114,77 @@ impl<'a> Iterator for Elements<'a> {
     }
 }
 
+/// One step of [`Json::visit_elements`]: the member of this name of an object, then every
+/// element of the array there (`true`) or its first only (`false`).
+pub(crate) type Step<'k> = (&'k str, bool);
+
+/// [`Json::visit_elements`] from the object at `pos`; returns where it ends.
+fn visit<'a>(b: &'a [u8], pos: usize, path: &[Step<'_>], f: &mut impl FnMut(Json<'a>)) -> usize {
+    let Some((&(key, all), rest)) = path.split_first() else {
+        f(Json(&b[pos..]));
+        return value_end(b, pos);
+    };
+    if b[pos] != b'{' {
+        return value_end(b, pos);
+    }
+    if b[pos + 1] == b'}' {
+        return pos + 2;
+    }
+    let mut i = pos + 1;
+    loop {
+        let name_end = string_end(b, i);
+        let value_at = name_end + 1;
+        let end = if &b[i + 1..name_end - 1] == key.as_bytes() && b[value_at] == b'[' {
+            visit_array(b, value_at, all, rest, f)
+        } else {
+            value_end(b, value_at)
+        };
+        if b[end] != b',' {
+            return end + 1;
+        }
+        i = end + 1;
+    }
+}
+
+/// The elements of the array at `pos` (all, or the first only) through `visit`; returns
+/// where the array ends.
+fn visit_array<'a>(
+    b: &'a [u8],
+    pos: usize,
+    all: bool,
+    path: &[Step<'_>],
+    f: &mut impl FnMut(Json<'a>),
+) -> usize {
+    if b[pos + 1] == b']' {
+        return pos + 2;
+    }
+    let mut i = pos + 1;
+    let mut first = true;
+    loop {
+        let end = if first || all {
+            visit(b, i, path, f)
+        } else {
+            value_end(b, i)
+        };
+        first = false;
+        if b[end] != b',' {
+            return end + 1;
+        }
+        i = end + 1;
+    }
+}
+
 impl<'a> Json<'a> {
+    /// Calls `f` with every value reached from the elements of this array along `path`, in
+    /// document order, passing over each byte once (chaining `elements` and `array` would
+    /// pass over an element again at every level to find where it ends). Nothing for a value
+    /// that is not an array.
+    pub(crate) fn visit_elements(self, path: &[Step<'_>], mut f: impl FnMut(Json<'a>)) {
+        if self.0.first() == Some(&b'[') {
+            visit_array(self.0, 0, true, path, &mut f);
+        }
+    }
+
     /// A value over bytes the scanner wrote (minified, valid, no repeated names).
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Json(bytes)
@@ -286,6 +356,10 @@ mod tests {
         assert_eq!(h.str_attr("Algorithm"), None);
         assert_eq!(h.str_attr("_").as_deref(), Some("a"));
         assert_eq!(Json::new(b"[]").elements().map(|e| e.count()), Some(0));
+        let mut seen = Vec::new();
+        Json::new(br#"[{"A":[{"B":[1,{"C":2}],"Z":[3]},{"B":[4]}],"B":[5]},7,{"A":{}},{"A":[[],{"B":[8,9]}]}]"#)
+            .visit_elements(&[("A", true), ("B", false)], |v| seen.push(v.bytes()));
+        assert_eq!(seen, [b"1".as_slice(), b"4", b"8"]);
         assert_eq!(Json::new(b"{}").get("A").map(Json::bytes), None);
     }
 }
