@@ -8,20 +8,30 @@
 //!   write connection): intake answers `503 store_full` in the envelope, with `Retry-After`;
 //!   once space returns, intake and pipeline resume by themselves.
 //! - PostgreSQL (only with `TEST_DATABASE_URL`): the gateway's server connections killed
-//!   (`pg_terminate_backend`) five times during the run, and one restart of the server as
-//!   the gateway sees it: every connection cut and new ones refused for two seconds, then
-//!   accepted again. A real restart is not done here: the server is shared with the other
-//!   PostgreSQL tests (of this binary, running concurrently, and of anyone else using it),
-//!   all of which it would fail, and a private server cannot be started by a test running as
-//!   root (`initdb` and `postgres` refuse to). So the restart runs through a TCP proxy in
-//!   this process that drops every connection and refuses new ones, while the gateway's
-//!   backends are terminated on the server, as a restart would.
+//!   (`pg_terminate_backend`) five times during the run, and the server restarted once while
+//!   the gateway works. The restart is real: the test runs a server of its own (`initdb` in a
+//!   temporary directory, trust authentication, a free port, its unix socket in that
+//!   directory), stops it with `pg_ctl -m fast` (every connection terminated), leaves nothing
+//!   listening for two minutes of the gateway's time, and starts it again; the server is
+//!   stopped and its directory removed at the end, also when the test fails. A private server
+//!   because the one on `TEST_DATABASE_URL` is shared with the other PostgreSQL tests (of this
+//!   binary, running concurrently, and of anyone else using it), all of which a restart
+//!   would fail. `initdb` and `pg_ctl` are looked for on `PATH`, then in
+//!   `/usr/lib/postgresql/*/bin` (Debian's); as root (they refuse to run as root) they run as
+//!   the `postgres` user, through `runuser`, which owns the directory.
+//!   Where no private server can be run (no binaries, or root without a `postgres` user) the
+//!   test says why on stderr and falls back to a schema on `TEST_DATABASE_URL`, with the
+//!   restart simulated as the gateway sees it: a TCP proxy in this process drops every
+//!   connection and refuses new ones for those two minutes, while the gateway's backends are
+//!   terminated on the server.
 //!
 //! The ERP here sends 50 documents a request and sends again whatever was not stored (a
 //! failed request, or an entry answered `503`), as an ERP following the API's advice would.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +42,7 @@ use invois_gateway::clients::{ClientPool, LoginMode};
 use invois_gateway::pipeline::{PipelineConfig, Shutdown};
 use invois_gateway::service::Gateway;
 use invois_gateway::store::{DocumentState, Store, SubmissionFilter, SubmissionState};
+use invois_testkit::db::{PgConnectOptions, PgSchema};
 use invois_testkit::{TestSandbox, samples};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -436,8 +447,151 @@ async fn sqlite_full_disk_is_a_503_and_passes_by_itself() {
     check_outcome(&store, &sandbox, &fed, &counts).await;
 }
 
+/// A PostgreSQL server of the test's own, in a temporary directory (its data, log and unix
+/// socket), that can be restarted for real. Stopped, and its directory removed, when dropped,
+/// so also when the test panics.
+struct PrivateServer {
+    dir: tempfile::TempDir,
+    /// Where `initdb` and `pg_ctl` are.
+    bin: PathBuf,
+    /// Running as root: the binaries run as the `postgres` user (they refuse to run as
+    /// root), which owns the directory.
+    as_postgres: bool,
+    port: u16,
+}
+
+impl PrivateServer {
+    /// The directory holding `pg_ctl` and `initdb`: `pg_ctl`'s on PATH (symlinks followed),
+    /// else the newest `/usr/lib/postgresql/<version>/bin` (Debian's, off PATH).
+    fn binaries() -> Option<PathBuf> {
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let version = e.file_name().to_str()?.split('.').next()?.parse().ok()?;
+                Some((version, e.path().join("bin")))
+            })
+            .collect();
+        versions.sort();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .filter_map(|dir| {
+                let pg_ctl = std::fs::canonicalize(dir.join("pg_ctl")).ok()?;
+                pg_ctl.parent().map(Path::to_path_buf)
+            })
+            .chain(versions.into_iter().rev().map(|(_, bin)| bin))
+            .find(|bin| bin.join("pg_ctl").is_file() && bin.join("initdb").is_file())
+    }
+
+    /// Initialises a server (trust authentication, superuser `postgres`) and starts it on a
+    /// free port. `Err` says why this machine cannot run one (no binaries, or root without a
+    /// `postgres` user); a failure of the binaries themselves panics with their output.
+    fn start() -> Result<PrivateServer, String> {
+        let bin = Self::binaries()
+            .ok_or("no initdb and pg_ctl on PATH or in /usr/lib/postgresql/*/bin")?;
+        let as_postgres = run(Command::new("id").arg("-u"))?.trim() == "0";
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        if as_postgres {
+            run(Command::new("chown").arg("postgres:").arg(dir.path()))
+                .map_err(|e| format!("running as root, and no `postgres` user to run as: {e}"))?;
+        }
+        // A port free now; the server binds it a moment later.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let server = PrivateServer {
+            dir,
+            bin,
+            as_postgres,
+            port,
+        };
+        let data = server.dir.path().join("data");
+        let mut initdb = server.tool("initdb");
+        initdb.arg("-D").arg(&data);
+        initdb.args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        run(&mut initdb).unwrap_or_else(|e| panic!("initdb failed: {e}"));
+        run(&mut server.pg_ctl(&["-w", "start"]))
+            .unwrap_or_else(|e| panic!("the private server did not start: {e}"));
+        Ok(server)
+    }
+
+    /// A binary of the server's, as the user that owns its directory.
+    fn tool(&self, name: &str) -> Command {
+        let program = self.bin.join(name);
+        if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    /// `pg_ctl` on this server's data directory: its log, port and socket directory given,
+    /// TCP on localhost only.
+    fn pg_ctl(&self, args: &[&str]) -> Command {
+        let dir = self.dir.path();
+        let mut command = self.tool("pg_ctl");
+        command.arg("-D").arg(dir.join("data"));
+        command.arg("-l").arg(dir.join("log"));
+        command.arg("-o").arg(format!(
+            "-p {} -k '{}' -c listen_addresses=127.0.0.1",
+            self.port,
+            dir.display()
+        ));
+        command.args(args);
+        command
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// A real restart: a fast shutdown (every connection terminated, the server's shutdown
+    /// checkpoint), two minutes of the gateway's time with nothing listening, then started
+    /// again.
+    async fn restart(&self, clock: &Clock) {
+        let mut stop = self.pg_ctl(&["-m", "fast", "-w", "stop"]);
+        tokio::task::spawn_blocking(move || run(&mut stop))
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the private server did not stop: {e}"));
+        clock.sleep(Duration::from_secs(120)).await;
+        let mut start = self.pg_ctl(&["-w", "start"]);
+        tokio::task::spawn_blocking(move || run(&mut start))
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the private server did not start again: {e}"));
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        // Nothing to keep: stopped at once, then the directory goes with `dir`.
+        let _ = run(&mut self.pg_ctl(&["-m", "immediate", "-w", "stop"]));
+    }
+}
+
+/// Runs a command to its end; its stdout, or why it failed (with all it printed).
+fn run(command: &mut Command) -> Result<String, String> {
+    let out = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{command:?}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(format!("{command:?}: {}\n{stdout}{stderr}", out.status))
+    }
+}
+
 /// A TCP proxy in front of PostgreSQL that can go down and come back: a server restart as
-/// the gateway sees it (every connection cut, new ones refused, then accepted again).
+/// the gateway sees it (every connection cut, new ones refused, then accepted again), for
+/// when no private server can be run.
 struct Proxy {
     addr: SocketAddr,
     up: watch::Sender<bool>,
@@ -476,6 +630,122 @@ impl Proxy {
     }
 }
 
+/// The PostgreSQL run's database, and how its restart is done.
+enum PgTarget {
+    /// A server of the test's own, restarted for real.
+    Private(PrivateServer),
+    /// A schema on `TEST_DATABASE_URL`'s shared server, the gateway connected through the
+    /// proxy; the restart simulated (see the module docs). `why`: no private server.
+    Shared {
+        /// Boxed: the connect options it holds are large.
+        schema: Box<PgSchema>,
+        proxy: Proxy,
+        url: String,
+        why: String,
+    },
+}
+
+impl PgTarget {
+    /// A private server if this machine can run one, else the shared server behind the proxy;
+    /// `None` (and a visible SKIPPED line) without `TEST_DATABASE_URL`.
+    async fn new(name: &str) -> Option<PgTarget> {
+        let Ok(url) = std::env::var(invois_testkit::db::TEST_DATABASE_URL) else {
+            invois_testkit::db::skipped(name);
+            return None;
+        };
+        let why = match tokio::task::spawn_blocking(PrivateServer::start)
+            .await
+            .unwrap()
+        {
+            Ok(server) => return Some(PgTarget::Private(server)),
+            Err(why) => why,
+        };
+        eprintln!("no private PostgreSQL server ({why}): the restart is simulated by a proxy");
+        let schema = crate::common::pg_schema(name).await?;
+        let options = schema.options();
+        let upstream = tokio::net::lookup_host((options.get_host(), options.get_port()))
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
+        let proxy = Proxy::start(upstream).await;
+        Some(PgTarget::Shared {
+            schema: Box::new(schema),
+            proxy,
+            url,
+            why,
+        })
+    }
+
+    /// The test's own connections: straight to the server.
+    fn url(&self) -> String {
+        match self {
+            PgTarget::Private(server) => server.url(),
+            PgTarget::Shared { url, .. } => url.clone(),
+        }
+    }
+
+    /// The gateway's connections (through the proxy on the shared server), tagged `tag`.
+    fn options(&self, tag: &str) -> PgConnectOptions {
+        let options = match self {
+            PgTarget::Private(server) => server.url().parse().unwrap(),
+            PgTarget::Shared { schema, proxy, .. } => schema
+                .options()
+                .host(&proxy.addr.ip().to_string())
+                .port(proxy.addr.port()),
+        };
+        options.application_name(tag)
+    }
+
+    fn schema(&self) -> &str {
+        match self {
+            PgTarget::Private(_) => "public",
+            PgTarget::Shared { schema, .. } => schema.name(),
+        }
+    }
+
+    /// The restart; `killer` is connected afresh after it. Returns how many of the
+    /// gateway's backends the simulation terminated (none counted for a real one).
+    async fn restart(&self, killer: &mut sqlx::PgConnection, tag: &str, clock: &Clock) -> i64 {
+        use sqlx::Connection as _;
+        match self {
+            PgTarget::Private(server) => {
+                server.restart(clock).await;
+                *killer = sqlx::PgConnection::connect(&server.url()).await.unwrap();
+                0
+            }
+            PgTarget::Shared { proxy, .. } => {
+                proxy.up.send_replace(false);
+                let n = terminate(killer, tag).await;
+                // Down for two minutes of the gateway's time (two real seconds at 60x).
+                clock.sleep(Duration::from_secs(120)).await;
+                proxy.up.send_replace(true);
+                n
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            PgTarget::Private(server) => format!(
+                "a real restart of a private server ({})",
+                server.bin.display()
+            ),
+            PgTarget::Shared { why, .. } => format!("a restart simulated by a proxy ({why})"),
+        }
+    }
+
+    /// Removes what the run made: the private server, or the schema.
+    async fn finish(self) {
+        match self {
+            PgTarget::Private(server) => tokio::task::spawn_blocking(move || drop(server))
+                .await
+                .unwrap(),
+            PgTarget::Shared { schema, .. } => schema.drop_schema().await,
+        }
+    }
+}
+
 /// Terminates every server connection whose `application_name` is `tag` (the gateway's
 /// own, so that other tests on the server are left alone); returns how many.
 async fn terminate(admin: &mut sqlx::PgConnection, tag: &str) -> i64 {
@@ -491,20 +761,27 @@ async fn terminate(admin: &mut sqlx::PgConnection, tag: &str) -> i64 {
     n
 }
 
-/// Document counts by state, read on the test's own connection (the gateway's may be down).
+/// Document counts by state, read on the test's own connection (the gateway's may be down),
+/// connected again when the last one failed (a restart ends it).
 async fn pg_counts(
     admin: &Mutex<Option<sqlx::PgConnection>>,
+    url: &str,
     schema: &str,
 ) -> Option<BTreeMap<DocumentState, u64>> {
-    let mut conn = admin.lock().unwrap().take()?;
-    let rows: Result<Vec<(String, i64)>, _> = sqlx::query_as(&format!(
+    use sqlx::Connection as _;
+    let held = admin.lock().unwrap().take();
+    let mut conn = match held {
+        Some(conn) => conn,
+        None => sqlx::PgConnection::connect(url).await.ok()?,
+    };
+    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
         "SELECT state, count(*) FROM {schema}.documents GROUP BY state"
     ))
     .fetch_all(&mut conn)
-    .await;
+    .await
+    .ok()?;
     *admin.lock().unwrap() = Some(conn);
     let counts = rows
-        .ok()?
         .into_iter()
         .filter_map(|(s, n)| Some((DocumentState::parse(&s)?, n as u64)))
         .collect();
@@ -512,7 +789,8 @@ async fn pg_counts(
 }
 
 /// PostgreSQL: the gateway's connections killed five times during the run, and the server
-/// "restarted" once (see the module docs), with nothing lost or duplicated.
+/// restarted once (for real on a private server; see the module docs), with nothing lost or
+/// duplicated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_killed_and_a_restart_lose_nothing() {
     use sqlx::Connection as _;
@@ -521,30 +799,19 @@ async fn postgres_connections_killed_and_a_restart_lose_nothing() {
         .with_ansi(false)
         .with_test_writer()
         .try_init();
-    let Some(schema) = crate::common::pg_schema("postgres_connections_killed").await else {
+    let Some(target) = PgTarget::new("postgres_connections_killed").await else {
         return;
     };
-    let url = std::env::var(invois_testkit::db::TEST_DATABASE_URL).unwrap();
-    let options = schema.options();
-    let upstream = tokio::net::lookup_host((options.get_host(), options.get_port()))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = Proxy::start(upstream).await;
+    let url = target.url();
     let tag = format!(
         "invois_db_faults_{}",
         hex::encode(rand::random::<[u8; 4]>())
     );
-    let options = options
-        .host(&proxy.addr.ip().to_string())
-        .port(proxy.addr.port())
-        .application_name(&tag);
     let clock = Clock::scaled(60.0);
     let sandbox = sandbox_on(&clock).start().await.unwrap();
-    let store = Arc::new(crate::common::pg_store(options, clock.clone()).await);
+    let store = Arc::new(crate::common::pg_store(target.options(&tag), clock.clone()).await);
     let mut killer = sqlx::PgConnection::connect(&url).await.unwrap();
-    let admin = Mutex::new(Some(sqlx::PgConnection::connect(&url).await.unwrap()));
+    let admin = Mutex::new(None);
     let running = start_gateway(Arc::clone(&store), &sandbox, &clock).await;
     let fed = Arc::new(Mutex::new(Fed::default()));
     let (progress, mut stored) = watch::channel(0usize);
@@ -557,16 +824,15 @@ async fn postgres_connections_killed_and_a_restart_lose_nothing() {
         progress,
     ));
     let mut killed = Vec::new();
+    let mut restart = Duration::ZERO;
     // Kills spread over intake and the pipeline's work; the restart in the middle.
     for (i, at) in [100, 250, 400, 600, 800].into_iter().enumerate() {
         stored_at_least(&mut stored, at).await;
         killed.push(terminate(&mut killer, &tag).await);
         if i == 2 {
-            proxy.up.send_replace(false);
-            killed.push(terminate(&mut killer, &tag).await);
-            // Down for two minutes of the gateway's time (two real seconds at 60x).
-            clock.sleep(Duration::from_secs(120)).await;
-            proxy.up.send_replace(true);
+            let began = std::time::Instant::now();
+            killed.push(target.restart(&mut killer, &tag, &clock).await);
+            restart = began.elapsed();
         }
     }
     tokio::time::timeout(SETTLE, feeder)
@@ -575,13 +841,16 @@ async fn postgres_connections_killed_and_a_restart_lose_nothing() {
         .unwrap();
     // One more kill while the last submissions and polls are under way.
     killed.push(terminate(&mut killer, &tag).await);
-    let counts = settled(&clock, || pg_counts(&admin, schema.name())).await;
+    let counts = settled(&clock, || pg_counts(&admin, &url, target.schema())).await;
     running.trigger.trigger();
     running.task.await.unwrap().unwrap();
     let fed = std::mem::take(&mut *fed.lock().unwrap());
     eprintln!(
-        "connections killed per round {killed:?}; ERP statuses {:?}, 503 codes {:?}",
-        fed.statuses, fed.codes_503
+        "{} at 400 stored, down {restart:?} real; connections killed per round {killed:?}; \
+         ERP statuses {:?}, 503 codes {:?}",
+        target.describe(),
+        fed.statuses,
+        fed.codes_503
     );
     assert!(killed.iter().filter(|n| **n > 0).count() >= 5, "{killed:?}");
     check_outcome(&store, &sandbox, &fed, &counts).await;
@@ -591,7 +860,7 @@ async fn postgres_connections_killed_and_a_restart_lose_nothing() {
         let _ = conn.close().await;
     }
     let _ = killer.close().await;
-    schema.drop_schema().await;
+    target.finish().await;
 }
 
 /// The state a full disk can leave the SQLite write connection in, made on purpose: SQLite
