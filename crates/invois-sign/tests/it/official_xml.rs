@@ -46,8 +46,9 @@ fn every_signed_xml_fixture_verifies_all_four_digests() {
                 .iter()
                 .find(|c| c.kind == CheckKind::SignedPropertiesDigest)
                 .unwrap();
+            // invois signs the properties in the form LHDN's samples were signed in.
             assert!(
-                props.detail.contains("exclusive C14N of SignedProperties"),
+                props.detail.contains("as LHDN's samples were signed"),
                 "{name}: {}",
                 props.detail
             );
