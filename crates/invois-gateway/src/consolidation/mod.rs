@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use invois_clock::Clock;
 use invois_model::consolidation::{
     self as rules, BuiltDocument, ConsolidationSpec, Month, Receipt, SplitLimits, Transaction,
@@ -190,6 +190,22 @@ pub struct Consolidator {
     clock: Clock,
     config: ConsolidationConfig,
     metrics: Option<Metrics>,
+    unbuilt_warned: WarnedDays,
+}
+
+/// The day each (issuer, month) that cannot be built was last warned about: the loop runs
+/// every minute, and one warning a day is enough (the deadline webhook and gauges carry the
+/// alert).
+#[derive(Debug, Clone, Default)]
+struct WarnedDays(Arc<std::sync::Mutex<std::collections::HashMap<(String, Month), NaiveDate>>>);
+
+impl WarnedDays {
+    /// True the first time `key` is seen on `day`, false after that until another day.
+    fn first_today(&self, key: (String, Month), day: NaiveDate) -> bool {
+        // A poisoned lock only means a panic elsewhere; the map is still usable.
+        let mut days = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        days.insert(key, day) != Some(day)
+    }
 }
 
 impl Consolidator {
@@ -202,6 +218,7 @@ impl Consolidator {
             store,
             config,
             metrics: None,
+            unbuilt_warned: WarnedDays::default(),
         }
     }
 
@@ -501,6 +518,12 @@ impl Consolidator {
     }
 
     fn warn_unbuilt(&self, issuer: &str, month: Month, now: DateTime<Utc>) {
+        if !self
+            .unbuilt_warned
+            .first_today((issuer.to_owned(), month), now.date_naive())
+        {
+            return;
+        }
         tracing::warn!(
             issuer.tin = issuer,
             month = %month,
@@ -762,4 +785,26 @@ fn individual_invoice(
         .bill_reference(r.number.clone())
         .line(line)
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unbuilt_month_is_warned_about_once_a_day() {
+        let warned = WarnedDays::default();
+        let march = Month::parse("2026-03").unwrap();
+        let april = Month::parse("2026-04").unwrap();
+        let day = |d| NaiveDate::from_ymd_opt(2026, 4, d).unwrap();
+        let key = |tin: &str, m| (tin.to_owned(), m);
+        assert!(warned.first_today(key("C1", march), day(2)));
+        assert!(!warned.first_today(key("C1", march), day(2)));
+        // Another month or issuer is its own warning.
+        assert!(warned.first_today(key("C1", april), day(2)));
+        assert!(warned.first_today(key("C2", march), day(2)));
+        // The next day it is warned about again, once.
+        assert!(warned.first_today(key("C1", march), day(3)));
+        assert!(!warned.first_today(key("C1", march), day(3)));
+    }
 }
