@@ -132,6 +132,28 @@ pub fn document_entry(format: &str, bytes: &[u8], code_number: &str) -> Value {
     })
 }
 
+/// `count` copies of the v1.0 sample invoice, internal ids `{prefix}-0000` upwards, issued at
+/// `issued` by `supplier_tin` to `buyer_tin`, each as an entry of the gateway's ERP API
+/// (`{"format":"json","document":"<minified JSON>"}`) beside its internal id.
+pub fn gateway_entries(
+    prefix: &str,
+    count: usize,
+    issued: DateTime<Utc>,
+    supplier_tin: &str,
+    buyer_tin: &str,
+) -> Vec<(String, Value)> {
+    let sample = crate::fixture_json(crate::Version::V1_0, crate::Kind::Invoice);
+    (0..count)
+        .map(|i| {
+            let id = format!("{prefix}-{i:04}");
+            let mut doc = sample.clone();
+            adapt_json(&mut doc, &id, issued, supplier_tin, buyer_tin);
+            let text = String::from_utf8(minified(&doc)).unwrap_or_default();
+            (id, json!({ "format": "json", "document": text }))
+        })
+        .collect()
+}
+
 /// Minified JSON bytes of a document.
 pub fn minified(doc: &Value) -> Vec<u8> {
     serde_json::to_vec(doc).unwrap_or_default()

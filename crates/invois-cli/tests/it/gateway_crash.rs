@@ -147,24 +147,13 @@ fn create_api_key(db: &str) -> String {
 /// The ERP's `count` documents: the v1.0 sample, one unique internal id each, as request
 /// entries.
 fn documents(sandbox: &TestSandbox, count: usize) -> Vec<(String, Value)> {
-    let sample =
-        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
-    let issued = sandbox.clock().now() - chrono::Duration::minutes(5);
-    (0..count)
-        .map(|i| {
-            let id = format!("CRASH-{i:04}");
-            let mut doc = sample.clone();
-            samples::adapt_json(
-                &mut doc,
-                &id,
-                issued,
-                &sandbox.supplier().tin,
-                &sandbox.buyer().tin,
-            );
-            let text = String::from_utf8(samples::minified(&doc)).unwrap();
-            (id, json!({ "format": "json", "document": text }))
-        })
-        .collect()
+    samples::gateway_entries(
+        "CRASH",
+        count,
+        sandbox.clock().now() - chrono::Duration::minutes(5),
+        &sandbox.supplier().tin,
+        &sandbox.buyer().tin,
+    )
 }
 
 /// What the ERP side saw.

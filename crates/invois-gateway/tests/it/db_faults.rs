@@ -122,24 +122,13 @@ where
 
 /// The ERP's documents, as many-document request entries.
 fn documents(sandbox: &TestSandbox, clock: &Clock) -> Vec<(String, Value)> {
-    let sample =
-        invois_testkit::fixture_json(invois_testkit::Version::V1_0, invois_testkit::Kind::Invoice);
-    let issued = clock.now() - chrono::Duration::minutes(5);
-    (0..DOCUMENTS)
-        .map(|i| {
-            let id = format!("DBF-{i:04}");
-            let mut doc = sample.clone();
-            samples::adapt_json(
-                &mut doc,
-                &id,
-                issued,
-                &sandbox.supplier().tin,
-                &sandbox.buyer().tin,
-            );
-            let text = String::from_utf8(samples::minified(&doc)).unwrap();
-            (id, json!({ "format": "json", "document": text }))
-        })
-        .collect()
+    samples::gateway_entries(
+        "DBF",
+        DOCUMENTS,
+        clock.now() - chrono::Duration::minutes(5),
+        &sandbox.supplier().tin,
+        &sandbox.buyer().tin,
+    )
 }
 
 /// What the ERP saw.
