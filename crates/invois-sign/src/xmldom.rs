@@ -395,29 +395,11 @@ pub(crate) fn remove_elements(el: &mut Element, pred: &dyn Fn(&Element) -> bool)
 }
 
 fn escape_text(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            _ => out.push(c),
-        }
-    }
+    crate::xmlscan::escaped(s, crate::xmlscan::text_escape, |p| out.push_str(p));
 }
 
 fn escape_attr(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#x9;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            _ => out.push(c),
-        }
-    }
+    crate::xmlscan::escaped(s, crate::xmlscan::attr_escape, |p| out.push_str(p));
 }
 
 /// Rendered namespace context: prefix (None = default) -> URI as output by an ancestor.

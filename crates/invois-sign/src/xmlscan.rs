@@ -153,42 +153,57 @@ fn is_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
 }
 
-/// `xmldom`'s text escaping (`escape_text`).
-pub(crate) fn escape_text(s: &str, out: &mut Vec<u8>) {
-    let mut from = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let rep: &[u8] = match b {
-            b'&' => b"&amp;",
-            b'<' => b"&lt;",
-            b'>' => b"&gt;",
-            b'\r' => b"&#xD;",
-            _ => continue,
-        };
-        out.extend_from_slice(&s.as_bytes()[from..i]);
-        out.extend_from_slice(rep);
-        from = i + 1;
-    }
-    out.extend_from_slice(&s.as_bytes()[from..]);
+/// What C14N writes for a byte of a text node, where it is not the byte itself.
+pub(crate) fn text_escape(b: u8) -> Option<&'static str> {
+    Some(match b {
+        b'&' => "&amp;",
+        b'<' => "&lt;",
+        b'>' => "&gt;",
+        b'\r' => "&#xD;",
+        _ => return None,
+    })
 }
 
-/// `xmldom`'s attribute escaping (`escape_attr`).
-fn escape_attr(s: &str, out: &mut Vec<u8>) {
+/// What C14N writes for a byte of an attribute value, where it is not the byte itself.
+pub(crate) fn attr_escape(b: u8) -> Option<&'static str> {
+    Some(match b {
+        b'&' => "&amp;",
+        b'<' => "&lt;",
+        b'"' => "&quot;",
+        b'\t' => "&#x9;",
+        b'\n' => "&#xA;",
+        b'\r' => "&#xD;",
+        _ => return None,
+    })
+}
+
+/// `s` escaped by `rep`, handed to `push` in pieces: runs of `s` and replacements. Every
+/// escaped byte is ASCII, so each run is whole UTF-8. Shared with `xmldom`, so the scanner
+/// and the tree write the same bytes.
+pub(crate) fn escaped<'a>(
+    s: &'a str,
+    rep: fn(u8) -> Option<&'static str>,
+    mut push: impl FnMut(&'a str),
+) {
     let mut from = 0;
     for (i, b) in s.bytes().enumerate() {
-        let rep: &[u8] = match b {
-            b'&' => b"&amp;",
-            b'<' => b"&lt;",
-            b'"' => b"&quot;",
-            b'\t' => b"&#x9;",
-            b'\n' => b"&#xA;",
-            b'\r' => b"&#xD;",
-            _ => continue,
-        };
-        out.extend_from_slice(&s.as_bytes()[from..i]);
-        out.extend_from_slice(rep);
-        from = i + 1;
+        if let Some(r) = rep(b) {
+            push(&s[from..i]);
+            push(r);
+            from = i + 1;
+        }
     }
-    out.extend_from_slice(&s.as_bytes()[from..]);
+    push(&s[from..]);
+}
+
+/// `s` as C14N writes a text node.
+pub(crate) fn escape_text(s: &str, out: &mut Vec<u8>) {
+    escaped(s, text_escape, |p| out.extend_from_slice(p.as_bytes()));
+}
+
+/// `s` as C14N writes an attribute value.
+fn escape_attr(s: &str, out: &mut Vec<u8>) {
+    escaped(s, attr_escape, |p| out.extend_from_slice(p.as_bytes()));
 }
 
 pub(crate) fn write_decl(prefix: Option<&str>, uri: &str, out: &mut Vec<u8>) {
