@@ -346,6 +346,48 @@ mod tests {
         }
     }
 
+    /// The scan copies runs of string content eight bytes at a time: whatever ends a run (a
+    /// quote, an escape, a control character) or sits next to one (a multi-byte character)
+    /// must be seen at every offset of a chunk and across its edges.
+    #[test]
+    fn the_scan_agrees_at_every_offset_of_a_run() {
+        let specials = [
+            r#"\""#,
+            r"\\",
+            r"\/",
+            r"\n",
+            r"\u00e9",
+            r"\u001F",
+            r"\ud83d\ude00",
+            "é",
+            "日",
+            "😀",
+            "\u{7f}",
+            "~",
+            " ",
+        ];
+        for lead in 0..20 {
+            for special in specials {
+                let text = format!("{}{special}{}", "a".repeat(lead), "b".repeat(lead % 9));
+                let doc = format!(
+                    r#"{{"Invoice":[{{"{}":[{{"_":"{text}","k{text}":1}}],"T":"{text}"}}]}}"#,
+                    "K".repeat(lead)
+                );
+                // A member name must be plain text: only the plain ones are scanned.
+                let plain = !special.starts_with('\\');
+                assert_eq!(by_scan(&doc).is_some(), plain, "{doc}");
+                let doc = doc.replace(&format!("\"k{text}\""), "\"k\"");
+                assert_eq!(by_scan(&doc), by_value(&doc), "{doc}");
+                assert!(by_scan(&doc).is_some(), "{doc}");
+                // A raw control character ends a run too: serde_json refuses it.
+                let raw = doc.replacen('a', "\u{1}", 1);
+                if raw != doc {
+                    assert!(by_scan(&raw).is_none() && by_value(&raw).is_none(), "{raw:?}");
+                }
+            }
+        }
+    }
+
     /// The scan's members read as serde_json's `Value` of the document, written back, reads.
     #[test]
     fn the_scan_reads_what_serde_json_reads() {

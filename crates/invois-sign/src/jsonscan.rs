@@ -70,6 +70,12 @@ enum At {
 struct Scanner<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Input before this offset is accounted for in `out` (written, or left out on purpose).
+    /// The bytes from here to `pos` are their own canonical form and are copied in one piece
+    /// when the output next differs from the input (skipped whitespace, a rewritten escape or
+    /// exponent, the enveloped members), or at the end: a minified document is copied in a
+    /// few long runs instead of token by token.
+    copied: usize,
     out: Vec<u8>,
     invoice_end: Option<usize>,
     invoice_has_members: bool,
@@ -89,6 +95,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Scanned<'_>> {
     let mut s = Scanner {
         input,
         pos: 0,
+        copied: 0,
         out: Vec::with_capacity(input.len()),
         invoice_end: None,
         invoice_has_members: false,
@@ -105,6 +112,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Scanned<'_>> {
     if s.pos != s.input.len() {
         return None;
     }
+    s.flush();
     Some(Scanned {
         invoice_end: s.invoice_end?,
         invoice_has_members: s.invoice_has_members,
@@ -114,20 +122,61 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Scanned<'_>> {
     })
 }
 
+/// The offset of the first byte of `b` from `from` on that ends a run of string content: a
+/// quote, a backslash or a control character (or `b.len()`). Eight bytes at a time: strings
+/// are most of a document.
+fn string_run_end(b: &[u8], mut from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte that is zero (the lowest such bit is exact; borrows can
+    // only mark bytes above a true hit, and only the lowest is used).
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    while let Some(chunk) = b.get(from..from + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let hits = zero(w ^ (ONES * u64::from(b'"')))
+            | zero(w ^ (ONES * u64::from(b'\\')))
+            // Bytes below 0x20: the same borrow trick against 0x20.
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if hits != 0 {
+            return from + (hits.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    while let Some(&c) = b.get(from) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        from += 1;
+    }
+    from
+}
+
 impl<'a> Scanner<'a> {
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
 
+    /// Write the input from `copied` to `pos`, unchanged.
+    fn flush(&mut self) {
+        self.out
+            .extend_from_slice(&self.input[self.copied..self.pos]);
+        self.copied = self.pos;
+    }
+
+    /// The length `out` will have once flushed.
+    fn out_len(&self) -> usize {
+        self.out.len() + self.pos - self.copied
+    }
+
     fn skip_ws(&mut self) {
+        if !matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            return;
+        }
+        self.flush();
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
-    }
-
-    fn expect(&mut self, b: u8) -> Option<()> {
-        self.skip_ws();
-        (self.peek()? == b).then(|| self.pos += 1)
+        self.copied = self.pos;
     }
 
     fn value(&mut self, depth: usize, at: At) -> Option<()> {
@@ -150,7 +199,6 @@ impl<'a> Scanner<'a> {
     fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.pos + word.len();
         (self.input.get(self.pos..end)? == word).then_some(())?;
-        self.out.extend_from_slice(word);
         self.pos = end;
         Some(())
     }
@@ -160,59 +208,65 @@ impl<'a> Scanner<'a> {
             return None;
         }
         self.pos += 1;
-        self.out.push(b'{');
         let first_key = self.keys.len();
         self.skip_ws();
         if self.peek()? == b'}' {
-            self.pos += 1;
             return self.close_object(at, false);
         }
+        // Only `Invoice[0]` writes its members itself (its commas included): it leaves the
+        // enveloped ones out and notes where the others are. Elsewhere the input is copied.
+        let invoice = at == At::Invoice;
         let mut written = false;
         loop {
-            self.expect(b'"')?;
+            self.skip_ws();
+            if self.peek()? != b'"' {
+                return None;
+            }
+            // Where a member of `Invoice[0]` starts in `out`, its comma included.
+            let mark = if invoice {
+                self.flush();
+                let mark = self.out.len();
+                if written {
+                    self.out.push(b',');
+                }
+                mark
+            } else {
+                0
+            };
+            self.pos += 1;
             let key = self.key()?;
             if self.keys[first_key..].contains(&key) {
                 return None;
             }
             self.keys.push(key);
-            self.expect(b':')?;
-            let mark = self.out.len();
-            if written {
-                self.out.push(b',');
+            self.skip_ws();
+            if self.peek()? != b':' {
+                return None;
             }
-            self.out.push(b'"');
-            self.out.extend_from_slice(key);
-            self.out.extend_from_slice(b"\":");
+            self.pos += 1;
+            self.skip_ws();
             let child = match (at, key) {
                 (At::Top, b"Invoice") => At::InvoiceArray,
                 _ => At::Elsewhere,
             };
-            let value_at = self.out.len();
+            let value_at = self.out_len();
             self.value(depth, child)?;
-            let enveloped = at == At::Invoice && matches!(key, b"UBLExtensions" | b"Signature");
-            if at == At::Invoice {
-                let name = std::str::from_utf8(key).ok()?;
-                let value = if enveloped {
-                    let from = self.enveloped.len();
-                    self.enveloped.extend_from_slice(&self.out[value_at..]);
-                    Written::Enveloped(from..self.enveloped.len())
-                } else {
-                    Written::Canonical(value_at..self.out.len())
-                };
-                self.members.push((name, value));
-            }
-            if enveloped {
-                // The enveloped parts: read (the document must be valid), kept apart (for
-                // verification) but not written.
-                self.out.truncate(mark);
-            } else {
-                written = true;
+            if invoice {
+                self.flush();
+                written |= self.invoice_member(key, mark, value_at)?;
             }
             self.skip_ws();
             match self.peek()? {
-                b',' => self.pos += 1,
+                b',' => {
+                    if invoice {
+                        self.flush();
+                        self.pos += 1;
+                        self.copied = self.pos;
+                    } else {
+                        self.pos += 1;
+                    }
+                }
                 b'}' => {
-                    self.pos += 1;
                     self.keys.truncate(first_key);
                     return self.close_object(at, written);
                 }
@@ -221,12 +275,34 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Note a member of `Invoice[0]` just read (flushed: `out` ends with its value, written
+    /// from `value_at` on, after its name from `mark`); an enveloped one is kept apart and
+    /// taken out of the canonical form. Whether it stays in the canonical form.
+    fn invoice_member(&mut self, key: &'a [u8], mark: usize, value_at: usize) -> Option<bool> {
+        let name = std::str::from_utf8(key).ok()?;
+        let enveloped = matches!(key, b"UBLExtensions" | b"Signature");
+        let value = if enveloped {
+            let from = self.enveloped.len();
+            self.enveloped.extend_from_slice(&self.out[value_at..]);
+            // The enveloped parts: read (the document must be valid), kept apart (for
+            // verification) but not written.
+            self.out.truncate(mark);
+            Written::Enveloped(from..self.enveloped.len())
+        } else {
+            Written::Canonical(value_at..self.out.len())
+        };
+        self.members.push((name, value));
+        Some(!enveloped)
+    }
+
+    /// At the `}` that closes an object.
     fn close_object(&mut self, at: At, written: bool) -> Option<()> {
         if at == At::Invoice {
+            self.flush();
             self.invoice_end = Some(self.out.len());
             self.invoice_has_members = written;
         }
-        self.out.push(b'}');
+        self.pos += 1;
         Some(())
     }
 
@@ -235,18 +311,13 @@ impl<'a> Scanner<'a> {
             return None;
         }
         self.pos += 1;
-        self.out.push(b'[');
         self.skip_ws();
         if self.peek()? == b']' {
             self.pos += 1;
-            self.out.push(b']');
             return Some(());
         }
         let mut first = true;
         loop {
-            if !first {
-                self.out.push(b',');
-            }
             self.skip_ws();
             // Only an object as the first element is Invoice[0]; anything else there is left
             // to serde_json's path, which reports it.
@@ -262,7 +333,6 @@ impl<'a> Scanner<'a> {
                 b',' => self.pos += 1,
                 b']' => {
                     self.pos += 1;
-                    self.out.push(b']');
                     return Some(());
                 }
                 _ => return None,
@@ -274,12 +344,9 @@ impl<'a> Scanner<'a> {
     /// character), so that names compare as written.
     fn key(&mut self) -> Option<&'a [u8]> {
         let start = self.pos;
-        loop {
-            match self.peek()? {
-                b'"' => break,
-                b'\\' | 0..=0x1f => return None,
-                _ => self.pos += 1,
-            }
+        self.pos = string_run_end(self.input, self.pos);
+        if self.peek()? != b'"' {
+            return None;
         }
         let key = &self.input[start..self.pos];
         self.pos += 1;
@@ -288,20 +355,11 @@ impl<'a> Scanner<'a> {
 
     /// A string after its opening quote, written as serde_json writes it.
     fn string(&mut self) -> Option<()> {
-        self.out.push(b'"');
         loop {
-            let start = self.pos;
-            while let Some(&b) = self.input.get(self.pos) {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
-            self.out.extend_from_slice(&self.input[start..self.pos]);
+            self.pos = string_run_end(self.input, self.pos);
             match self.peek()? {
                 b'"' => {
                     self.pos += 1;
-                    self.out.push(b'"');
                     return Some(());
                 }
                 b'\\' => self.escape()?,
@@ -310,15 +368,21 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// An escape at `pos`. The ones serde_json writes as they are read stay in the run being
+    /// copied; the others are written decoded and re-escaped.
     fn escape(&mut self) -> Option<()> {
         let e = *self.input.get(self.pos + 1)?;
-        self.pos += 2;
         match e {
-            b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => {
-                self.out.extend_from_slice(&[b'\\', e]);
+            b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos += 2,
+            b'/' => {
+                self.flush();
+                self.pos += 2;
+                self.copied = self.pos;
+                self.out.push(b'/');
             }
-            b'/' => self.out.push(b'/'),
             b'u' => {
+                self.flush();
+                self.pos += 2;
                 let mut code = self.hex4()?;
                 if (0xD800..0xDC00).contains(&code) {
                     // A UTF-16 pair: the low half must follow at once. A lone half is left to
@@ -333,13 +397,13 @@ impl<'a> Scanner<'a> {
                     }
                     code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
                 }
+                self.copied = self.pos;
                 self.write_char(char::from_u32(code)?);
             }
             _ => return None,
         }
         Some(())
     }
-
     /// Four hex digits of a `\u` escape.
     fn hex4(&mut self) -> Option<u32> {
         let hex = self.input.get(self.pos..self.pos + 4)?;
@@ -379,7 +443,6 @@ impl<'a> Scanner<'a> {
     /// A number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, written as serde_json's
     /// arbitrary-precision numbers are: as read, with the exponent as `e` and a sign.
     fn number(&mut self) -> Option<()> {
-        let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
@@ -400,8 +463,8 @@ impl<'a> Scanner<'a> {
             }
             self.digits();
         }
-        self.out.extend_from_slice(&self.input[start..self.pos]);
         if let Some(b'e' | b'E') = self.peek() {
+            self.flush();
             self.pos += 1;
             self.out.push(b'e');
             match self.peek()? {
@@ -411,12 +474,11 @@ impl<'a> Scanner<'a> {
                 }
                 _ => self.out.push(b'+'),
             }
-            let digits = self.pos;
+            self.copied = self.pos;
             if !self.peek()?.is_ascii_digit() {
                 return None;
             }
             self.digits();
-            self.out.extend_from_slice(&self.input[digits..self.pos]);
         }
         Some(())
     }
