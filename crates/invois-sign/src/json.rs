@@ -382,7 +382,10 @@ mod tests {
                 // A raw control character ends a run too: serde_json refuses it.
                 let raw = doc.replacen('a', "\u{1}", 1);
                 if raw != doc {
-                    assert!(by_scan(&raw).is_none() && by_value(&raw).is_none(), "{raw:?}");
+                    assert!(
+                        by_scan(&raw).is_none() && by_value(&raw).is_none(),
+                        "{raw:?}"
+                    );
                 }
             }
         }

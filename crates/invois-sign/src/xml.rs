@@ -629,6 +629,68 @@ mod tests {
         }
     }
 
+    /// The scan copies runs of the input that are their own form, and finds where a text
+    /// stops being one eight bytes at a time: whatever breaks a run (a reference, `>`, a tag
+    /// to rewrite, whitespace between tags, an enveloped part) or sits next to one (a
+    /// multi-byte character) must be seen at every offset of a chunk and across its edges.
+    #[test]
+    fn the_scan_agrees_at_every_offset_of_a_run() {
+        let texts = [
+            "&amp;",
+            "&lt;",
+            "&gt;",
+            "&quot;",
+            "&apos;",
+            "&#65;",
+            "&#x1F600;",
+            ">",
+            "é",
+            "日",
+            "😀",
+            "]]",
+            " ",
+        ];
+        let tags = [
+            r#"<cbc:ID schemeID="TIN">1</cbc:ID>"#,
+            r#"<cbc:ID  schemeID="TIN" >1</cbc:ID >"#,
+            "<cbc:ID\tschemeID='TIN'\n>1</cbc:ID\n>",
+            r#"<cbc:ID schemeID = "TIN">1</cbc:ID>"#,
+            r#"<cbc:ID z="1" a="2">1</cbc:ID>"#,
+            r#"<cbc:ID a="1" z="2">1</cbc:ID>"#,
+            r#"<cbc:ID a="&amp;1>">1</cbc:ID>"#,
+            r#"<cbc:ID a="1"/>"#,
+            "<cbc:ID/>",
+            r#"<cbc:ID xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">1</cbc:ID>"#,
+            "<ext:UBLExtensions><cbc:ID>&amp;x</cbc:ID> </ext:UBLExtensions>",
+            "<cac:Signature><cbc:ID a=\"1\"/></cac:Signature>",
+            "<cac:P><cac:Signature>s</cac:Signature>\n</cac:P>",
+        ];
+        for lead in 0..20 {
+            let run = "a".repeat(lead);
+            for text in texts {
+                let tail = "b".repeat(lead % 9);
+                agree(&format!(
+                    "{ROOT}<cbc:Note>{run}{text}{tail}</cbc:Note><cbc:Note>{text}</cbc:Note></Invoice>"
+                ));
+            }
+            for tag in tags {
+                agree(&format!(
+                    "{ROOT}<cbc:Note>{run}</cbc:Note>{tag}<cbc:N>{run}</cbc:N></Invoice>"
+                ));
+                agree(&format!(
+                    "{ROOT}{tag}\n {run}<cbc:N>{run}</cbc:N>{tag}</Invoice>"
+                ));
+            }
+            // A carriage return (CRLF line ends) is the tree's to normalise, wherever it is.
+            for doc in [
+                format!("{ROOT}<cbc:Note>{run}\r\n</cbc:Note></Invoice>"),
+                format!("{ROOT}\r\n<cbc:Note>{run}</cbc:Note></Invoice>"),
+            ] {
+                assert!(xmlscan::scan(doc.as_bytes(), true).is_none(), "{doc:?}");
+            }
+        }
+    }
+
     #[test]
     fn the_scan_agrees_on_every_fixture() {
         use invois_testkit::{Corpus, Kind, Version};

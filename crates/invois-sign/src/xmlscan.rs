@@ -87,6 +87,14 @@ struct Scanner<'a> {
     pos: usize,
     write: bool,
     out: Scanned<'a>,
+    /// Input before these offsets is accounted for in the canonical and the minified form
+    /// (written, or left out on purpose). The input from there to where the scanner is is
+    /// its own form, and is copied in one piece when the form next differs from the input (a
+    /// start tag to rewrite, an empty-element tag, text to re-escape, whitespace between tags,
+    /// an enveloped part), or at the end: a minified document is copied in long runs instead
+    /// of a tag and a text at a time.
+    c_copied: usize,
+    w_copied: usize,
     /// Namespace declarations in scope, innermost last.
     scope: Vec<(Option<&'a str>, Cow<'a, str>)>,
     stack: Vec<Open<'a>>,
@@ -129,6 +137,8 @@ fn scan_with(bytes: &[u8], write: bool, read: bool) -> Option<Scanned<'_>> {
             children: Vec::new(),
             read: read.then(Read::default),
         },
+        c_copied: 0,
+        w_copied: 0,
         scope: Vec::new(),
         stack: Vec::new(),
         text: String::new(),
@@ -137,6 +147,9 @@ fn scan_with(bytes: &[u8], write: bool, read: bool) -> Option<Scanned<'_>> {
     };
     sc.prolog()?;
     sc.content()?;
+    // The root's end tag: the rest of both forms.
+    sc.c_flush(sc.pos);
+    sc.w_flush(sc.pos);
     sc.skip_ws();
     (sc.pos == sc.b.len()).then_some(sc.out)
 }
@@ -145,12 +158,59 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// The bytes of a name the scanner reads (plain ASCII), by class: a table, one load a byte.
+const NAME_START: u8 = 1;
+const NAME_CHAR: u8 = 2;
+const NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphabetic() || c == b'_' {
+            t[b] = NAME_START | NAME_CHAR;
+        } else if c.is_ascii_digit() || matches!(c, b'-' | b'.' | b':') {
+            t[b] = NAME_CHAR;
+        }
+        b += 1;
+    }
+    t
+};
+
 fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_'
+    NAME_CLASS[usize::from(b)] & NAME_START != 0
 }
 
 fn is_name_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
+    NAME_CLASS[usize::from(b)] & NAME_CHAR != 0
+}
+
+/// The offset of the first byte of `b` from `from` on that ends a plain run of text: `<`, or
+/// one that makes the text other than its own canonical form (`&`, `>`, a carriage return);
+/// `b.len()` if none. Eight bytes at a time.
+fn text_run_end(b: &[u8], mut from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each zero byte (the lowest is exact; a borrow can only mark bytes above
+    // a true hit, and only the lowest is used).
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    while let Some(chunk) = b.get(from..from + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let hits = zero(w ^ (ONES * u64::from(b'<')))
+            | zero(w ^ (ONES * u64::from(b'&')))
+            | zero(w ^ (ONES * u64::from(b'>')))
+            | zero(w ^ (ONES * u64::from(b'\r')));
+        if hits != 0 {
+            return from + (hits.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    while let Some(&c) = b.get(from) {
+        if matches!(c, b'<' | b'&' | b'>' | b'\r') {
+            break;
+        }
+        from += 1;
+    }
+    from
 }
 
 /// What C14N writes for a byte of a text node, where it is not the byte itself.
@@ -228,8 +288,9 @@ pub(crate) fn write_attr(a: &RawAttr<'_>, out: &mut Vec<u8>) {
 }
 
 fn split(qname: &str) -> (Option<&str>, &str) {
-    match qname.split_once(':') {
-        Some((p, l)) => (Some(p), l),
+    // A byte loop: names are short, and `split_once(char)` searches through a call per name.
+    match qname.bytes().position(|b| b == b':') {
+        Some(i) => (Some(&qname[..i]), &qname[i + 1..]),
         None => (None, qname),
     }
 }
@@ -266,6 +327,39 @@ fn reference(s: &str) -> Option<(char, usize)> {
 }
 
 impl<'a> Scanner<'a> {
+    /// Copy the input's pending run into the canonical form, up to `to`.
+    fn c_flush(&mut self, to: usize) {
+        self.out
+            .canonical
+            .extend_from_slice(&self.b[self.c_copied..to]);
+        self.c_copied = to;
+    }
+
+    /// Leave the input from `from` to `to` out of the canonical form (what comes before it is
+    /// copied first); the caller writes what stands for it, if anything.
+    fn c_skip(&mut self, from: usize, to: usize) {
+        self.c_flush(from);
+        self.c_copied = to;
+    }
+
+    /// [`Self::c_flush`] for the minified form, when it is written.
+    fn w_flush(&mut self, to: usize) {
+        if self.write {
+            self.out
+                .written
+                .extend_from_slice(&self.b[self.w_copied..to]);
+            self.w_copied = to;
+        }
+    }
+
+    /// [`Self::c_skip`] for the minified form.
+    fn w_skip(&mut self, from: usize, to: usize) {
+        if self.write {
+            self.w_flush(from);
+            self.w_copied = to;
+        }
+    }
+
     fn skip_ws(&mut self) {
         while self.b.get(self.pos).is_some_and(|&b| is_ws(b)) {
             self.pos += 1;
@@ -283,6 +377,8 @@ impl<'a> Scanner<'a> {
             self.pos += end + 2;
         }
         self.skip_ws();
+        // Neither form has the prolog.
+        (self.c_copied, self.w_copied) = (self.pos, self.pos);
         (self.b.get(self.pos) == Some(&b'<')).then_some(())
     }
 
@@ -291,7 +387,7 @@ impl<'a> Scanner<'a> {
         if !is_name_start(*rest.first()?) {
             return None;
         }
-        let (mut len, mut colons) = (0, 0);
+        let (mut len, mut colons) = (1, 0);
         while let Some(&b) = rest.get(len) {
             if !is_name_char(b) {
                 break;
@@ -311,18 +407,21 @@ impl<'a> Scanner<'a> {
     /// Elements and text from the root's start tag to its end tag.
     fn content(&mut self) -> Option<()> {
         loop {
-            // A byte search: `str::find(char)` checks each hit with a call to memcmp.
-            let lt = self.pos + self.b[self.pos..].iter().position(|&b| b == b'<')?;
-            if !self.stack.is_empty() {
-                self.text(lt)?;
-            } else if !self.s[self.pos..lt].bytes().all(is_ws) {
-                return None;
-            }
+            let lt = if self.stack.is_empty() {
+                // A byte search: `str::find(char)` checks each hit with a call to memcmp.
+                let lt = self.pos + self.b[self.pos..].iter().position(|&b| b == b'<')?;
+                if !self.s[self.pos..lt].bytes().all(is_ws) {
+                    return None;
+                }
+                lt
+            } else {
+                self.text()?
+            };
             self.pos = lt + 1;
             match *self.b.get(self.pos)? {
                 b'/' => {
                     self.pos += 1;
-                    self.end_tag()?;
+                    self.end_tag(lt)?;
                     if self.stack.is_empty() {
                         return Some(());
                     }
@@ -333,7 +432,7 @@ impl<'a> Scanner<'a> {
                         return None;
                     }
                     if self.start_tag(lt)? {
-                        self.end_element()?;
+                        self.end_element(false, self.pos)?;
                         if self.stack.is_empty() {
                             return Some(());
                         }
@@ -343,17 +442,49 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The text node up to `end` (the next tag: comments, CDATA and processing instructions,
-    /// which would join runs, are left to the tree), written unless whitespace only.
-    fn text(&mut self, end: usize) -> Option<()> {
-        let raw = &self.s[self.pos..end];
-        self.pos = end;
-        if raw.is_empty() {
-            return Some(());
+    /// The text node from `pos` to the next tag, whose `<` it returns (comments, CDATA and
+    /// processing instructions, which would join runs, are left to the tree); dropped when
+    /// whitespace only. Most text is its own canonical form and stays in the run being copied.
+    fn text(&mut self) -> Option<usize> {
+        let start = self.pos;
+        let stop = text_run_end(self.b, start);
+        if *self.b.get(stop)? != b'<' {
+            let lt = stop + self.b[stop..].iter().position(|&b| b == b'<')?;
+            self.rewritten_text(lt)?;
+            return Some(lt);
         }
-        // One look at each byte: references to expand, whitespace only, and what the tree
-        // reads otherwise (a carriage return is normalised there; `]]>` is refused).
-        let (mut refs, mut blank, mut brackets) = (false, true, 0);
+        self.pos = stop;
+        let raw = &self.s[start..stop];
+        if raw.is_empty() {
+            return Some(stop);
+        }
+        let top = self.stack.last()?;
+        if raw.bytes().all(is_ws) {
+            let (removed, unwritten) = (top.removed, top.unwritten);
+            if !removed {
+                self.c_skip(start, stop);
+            }
+            if !unwritten {
+                self.w_skip(start, stop);
+            }
+            return Some(stop);
+        }
+        if let Some(read) = &mut self.out.read
+            && top.read.reads_text()
+        {
+            read.text(&top.read, raw);
+        }
+        Some(stop)
+    }
+
+    /// A text node up to `end` that is not its own canonical form (references, `>`), or that
+    /// the tree reads otherwise (a carriage return is normalised there; `]]>` is refused):
+    /// expanded, and written escaped.
+    fn rewritten_text(&mut self, end: usize) -> Option<()> {
+        let start = self.pos;
+        let raw = &self.s[start..end];
+        self.pos = end;
+        let (mut refs, mut brackets) = (false, 0);
         for b in raw.bytes() {
             match b {
                 b'&' => refs = true,
@@ -362,10 +493,6 @@ impl<'a> Scanner<'a> {
                 _ => {}
             }
             brackets = if b == b']' { brackets + 1 } else { 0 };
-            blank &= is_ws(b);
-        }
-        if blank {
-            return Some(());
         }
         let text: Cow<'_, str> = if refs {
             let mut t = std::mem::take(&mut self.text);
@@ -382,20 +509,27 @@ impl<'a> Scanner<'a> {
         } else {
             Cow::Borrowed(raw)
         };
-        // Blank once references are expanded (`&#32;`) is still blank.
-        if !(refs && text.bytes().all(is_ws)) {
-            let top = self.stack.last();
-            if top.is_some_and(|o| !o.removed) {
+        let top = self.stack.last()?;
+        let (removed, unwritten) = (top.removed, top.unwritten);
+        // Blank, once references are expanded (`&#32;`), is still blank: dropped.
+        let blank = text.bytes().all(is_ws);
+        if !removed {
+            self.c_skip(start, end);
+            if !blank {
                 escape_text(&text, &mut self.out.canonical);
             }
-            if let (Some(read), Some(top)) = (&mut self.out.read, top)
-                && top.read.reads_text()
-            {
-                read.text(&top.read, &text);
-            }
-            if self.write && top.is_some_and(|o| !o.unwritten) {
+        }
+        if self.write && !unwritten {
+            self.w_skip(start, end);
+            if !blank {
                 escape_text(&text, &mut self.out.written);
             }
+        }
+        if let (Some(read), Some(top)) = (&mut self.out.read, self.stack.last())
+            && top.read.reads_text()
+            && !blank
+        {
+            read.text(&top.read, &text);
         }
         if let Cow::Owned(t) = text {
             self.text = t;
@@ -420,27 +554,32 @@ impl<'a> Scanner<'a> {
             .map(|(_, u)| u)
     }
 
-    /// The attributes of a start tag, into `self.attrs`. Returns whether the tag was empty.
-    fn attributes(&mut self) -> Option<bool> {
+    /// The attributes of a start tag, into `self.attrs`. Returns whether the tag was empty,
+    /// and whether it is written as C14N and the tree write a tag: one space before each
+    /// attribute, `="`, no reference in a value, nothing before `>`.
+    fn attributes(&mut self) -> Option<(bool, bool)> {
         self.attrs.clear();
+        let mut plain = true;
         loop {
             let before = self.pos;
             self.skip_ws();
             match *self.b.get(self.pos)? {
                 b'>' => {
                     self.pos += 1;
-                    return Some(false);
+                    return Some((false, plain && before + 1 == self.pos));
                 }
                 b'/' => {
                     self.pos += 1;
                     (*self.b.get(self.pos)? == b'>').then_some(())?;
                     self.pos += 1;
-                    return Some(true);
+                    return Some((true, false));
                 }
                 _ if before == self.pos => return None,
                 _ => {}
             }
+            plain &= before + 1 == self.pos && self.b[before] == b' ';
             let qname = self.name()?;
+            plain &= self.b.get(self.pos..self.pos + 2) == Some(&b"=\""[..]);
             self.skip_ws();
             (*self.b.get(self.pos)? == b'=').then_some(())?;
             self.pos += 1;
@@ -452,6 +591,7 @@ impl<'a> Scanner<'a> {
             self.pos += 1;
             let end = self.pos + self.b[self.pos..].iter().position(|&b| b == quote)?;
             let value = self.attr_value(&self.s[self.pos..end])?;
+            plain &= matches!(value, Cow::Borrowed(_));
             self.pos = end + 1;
             if self.attrs.iter().any(|a| a.qname == qname) {
                 return None;
@@ -461,13 +601,15 @@ impl<'a> Scanner<'a> {
     }
 
     fn attr_value(&self, raw: &'a str) -> Option<Cow<'a, str>> {
-        if raw
-            .bytes()
-            .any(|b| matches!(b, b'<' | b'\t' | b'\n' | b'\r'))
-        {
-            return None;
+        let mut refs = false;
+        for b in raw.bytes() {
+            match b {
+                b'<' | b'\t' | b'\n' | b'\r' => return None,
+                b'&' => refs = true,
+                _ => {}
+            }
         }
-        if !raw.contains('&') {
+        if !refs {
             return Some(Cow::Borrowed(raw));
         }
         let mut v = String::with_capacity(raw.len());
@@ -488,7 +630,7 @@ impl<'a> Scanner<'a> {
             return None;
         }
         let qname = self.name()?;
-        let empty = self.attributes()?;
+        let (empty, plain) = self.attributes()?;
         let scope_len = self.scope.len();
         // Declarations go to the scope; `self.attrs` keeps the other attributes.
         for a in &self.attrs {
@@ -512,12 +654,13 @@ impl<'a> Scanner<'a> {
         let ns = self.resolve(prefix, true)?;
         let is = |l: &str, uri: &str| local == l && ns.as_deref() == Some(uri);
         let parent = self.stack.last();
-        let removed = parent.is_some_and(|p| p.removed)
-            || is("UBLExtensions", NS_EXT)
-            || is("Signature", NS_CAC);
+        let (parent_removed, parent_unwritten) =
+            parent.map_or((false, false), |p| (p.removed, p.unwritten));
+        let removed = parent_removed || is("UBLExtensions", NS_EXT) || is("Signature", NS_CAC);
         let is_root = parent.is_none();
-        let unwritten = parent.is_some_and(|p| p.unwritten) || (self.stack.len() == 1 && removed);
+        let unwritten = parent_unwritten || (self.stack.len() == 1 && removed);
         let read = match &mut self.out.read {
+            Some(_) if self.stack.last().is_some_and(|o| o.read.is_inert()) => Opened::OTHER,
             Some(r) => r.start(
                 self.stack.last_mut().map(|o| &mut o.read),
                 &Start {
@@ -537,6 +680,7 @@ impl<'a> Scanner<'a> {
             && self.out.supplier_at.is_none()
             && is("AccountingSupplierParty", NS_CAC)
         {
+            self.w_flush(lt);
             self.out.supplier_at = Some(self.out.written.len());
         }
         if is_root {
@@ -547,14 +691,27 @@ impl<'a> Scanner<'a> {
             self.out.root_local = local;
             self.out.root_decls = self.scope[scope_len..].to_vec();
         }
-        if !removed {
-            self.canonical_start(qname, scope_len)?;
+        // A tag that is its own form stays in the run being copied; an enveloped part is left
+        // out from its `<` on.
+        let own_form = plain && self.scope.len() == scope_len;
+        if removed {
+            if !parent_removed {
+                self.c_flush(lt);
+            }
+        } else {
+            self.canonical_start(qname, scope_len, lt, own_form)?;
         }
-        if self.write && !unwritten {
+        if unwritten {
+            if !parent_unwritten {
+                self.w_flush(lt);
+            }
+        } else if self.write && !own_form {
+            self.w_skip(lt, self.pos);
             self.written_start(qname, scope_len);
         }
         if is_root {
             self.out.root_tag = lt..self.pos;
+            self.w_flush(self.pos);
             self.out.content_at = self.out.written.len();
         }
         self.stack.push(Open {
@@ -584,9 +741,21 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The C14N start tag: the declarations that differ from the parent's scope (by prefix,
-    /// the default first), then the attributes by namespace URI and local name.
-    fn canonical_start(&mut self, qname: &str, parent_scope: usize) -> Option<()> {
+    /// The C14N start tag (at `lt`, read up to `pos`): the declarations that differ from the
+    /// parent's scope (by prefix, the default first), then the attributes by namespace URI and
+    /// local name. Left in the run being copied when the tag as read is that (`own_form`: it
+    /// is written plain and declares nothing), and its attributes are in that order.
+    fn canonical_start(
+        &mut self,
+        qname: &str,
+        parent_scope: usize,
+        lt: usize,
+        own_form: bool,
+    ) -> Option<()> {
+        if own_form && self.attrs.is_empty() {
+            // No declaration (`own_form`) and no attribute: `<name>` as read.
+            return Some(());
+        }
         let own = &self.scope[parent_scope..];
         let mut decls: Vec<&(Option<&str>, Cow<'_, str>)> = Vec::new();
         for d in own {
@@ -614,7 +783,14 @@ impl<'a> Scanner<'a> {
                 (a.0.as_deref().unwrap_or(""), a.1).cmp(&(b.0.as_deref().unwrap_or(""), b.1))
             });
         }
+        if own_form && order.iter().enumerate().all(|(i, o)| o.2 == i) {
+            self.order = order;
+            return Some(());
+        }
+        // `c_skip`, on the fields: `decls` borrows the scope.
         let out = &mut self.out.canonical;
+        out.extend_from_slice(&self.b[self.c_copied..lt]);
+        self.c_copied = self.pos;
         out.push(b'<');
         out.extend_from_slice(qname.as_bytes());
         for (p, uri) in decls {
@@ -642,32 +818,51 @@ impl<'a> Scanner<'a> {
         out.push(b'>');
     }
 
-    /// An end tag after its `</`: the open element's name, then `>`.
-    fn end_tag(&mut self) -> Option<()> {
+    /// An end tag after its `</` (at `lt`): the open element's name, then `>`.
+    fn end_tag(&mut self, lt: usize) -> Option<()> {
         let qname = self.stack.last()?.qname;
         let after = self.pos + qname.len();
-        if !self.b[self.pos..].starts_with(qname.as_bytes())
-            || self.b.get(after).is_some_and(|&b| is_name_char(b))
-        {
+        // A byte loop: names are short, and a call to memcmp costs more than the comparison.
+        let same = self
+            .b
+            .get(self.pos..after)
+            .is_some_and(|b| b.iter().zip(qname.bytes()).all(|(x, y)| *x == y));
+        if !same || self.b.get(after).is_some_and(|&b| is_name_char(b)) {
             return None;
         }
         self.pos = after;
         self.skip_ws();
         (*self.b.get(self.pos)? == b'>').then_some(())?;
         self.pos += 1;
-        self.end_element()
+        // `</name>` with nothing before `>` is its own form.
+        self.end_element(self.pos == after + 1, lt)
     }
 
-    /// Close the innermost element (its end tag, or an empty-element tag, was read).
-    fn end_element(&mut self) -> Option<()> {
+    /// Close the innermost element: its end tag was read from `from` to `pos`, and is its
+    /// own form (`verbatim`); or its empty-element tag was (then `from` is `pos`).
+    fn end_element(&mut self, verbatim: bool, from: usize) -> Option<()> {
         let open = self.stack.pop()?;
-        if !open.removed {
+        let parent = self.stack.last();
+        let (parent_removed, parent_unwritten) =
+            parent.map_or((false, false), |p| (p.removed, p.unwritten));
+        if open.removed {
+            if !parent_removed {
+                // The enveloped part ends: left out.
+                self.c_copied = self.pos;
+            }
+        } else if !verbatim {
+            self.c_skip(from, self.pos);
             let out = &mut self.out.canonical;
             out.extend_from_slice(b"</");
             out.extend_from_slice(open.qname.as_bytes());
             out.push(b'>');
         }
-        if self.write && !open.unwritten {
+        if open.unwritten {
+            if !parent_unwritten {
+                self.w_copied = self.pos;
+            }
+        } else if self.write && !verbatim {
+            self.w_skip(from, self.pos);
             let out = &mut self.out.written;
             out.extend_from_slice(b"</");
             out.extend_from_slice(open.qname.as_bytes());

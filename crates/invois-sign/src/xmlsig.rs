@@ -107,6 +107,13 @@ impl Opened {
         self.role != Role::Other || self.form_rendered.is_some()
     }
 
+    /// Whether nothing under this element is read: no child of it takes a role, counts as a
+    /// signature or renders into the signed properties' form, so a child is [`Self::OTHER`]
+    /// without looking at it (most elements of a document).
+    pub(crate) fn is_inert(&self) -> bool {
+        self.role == Role::Other && !self.in_ext && self.form_rendered.is_none()
+    }
+
     pub(crate) const OTHER: Opened = Opened {
         role: Role::Other,
         seen: 0,
@@ -250,7 +257,7 @@ impl<'a> Read<'a> {
 
     /// What an element of `role` gives as it starts: its attributes, and an empty text.
     fn take(&mut self, role: Role, e: &Start<'_, 'a>) {
-        let algorithm = e.attr("Algorithm").map(str::to_owned);
+        let algorithm = || e.attr("Algorithm").map(str::to_owned);
         match role {
             Role::Other => {}
             Role::TypeCode => {
@@ -275,7 +282,7 @@ impl<'a> Read<'a> {
                         Role::RefDigestMethod(false) => &mut sig.doc_digest_method,
                         Role::RefDigestMethod(true) => &mut sig.props_digest_method,
                         _ => &mut sig.cert_digest_method,
-                    } = algorithm;
+                    } = algorithm();
                 }
             }
             _ => {
