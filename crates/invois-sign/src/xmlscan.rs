@@ -295,6 +295,37 @@ fn split(qname: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// The namespace URI bound to `prefix` in `scope` (innermost last).
+fn lookup_in<'s, 'a>(
+    scope: &'s [(Option<&'a str>, Cow<'a, str>)],
+    prefix: Option<&str>,
+) -> Option<&'s Cow<'a, str>> {
+    // Prefixes are short: a byte loop beats a call to memcmp per declaration.
+    let same = |p: Option<&str>| match (p, prefix) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y),
+        _ => false,
+    };
+    scope.iter().rev().find(|(p, _)| same(*p)).map(|(_, u)| u)
+}
+
+/// An element's namespace: `None` when its prefix is undeclared, `Some(None)` for no
+/// namespace (unprefixed, no default). Borrowed from the scope: no copy per element.
+fn element_ns<'s>(
+    scope: &'s [(Option<&str>, Cow<'_, str>)],
+    prefix: Option<&str>,
+) -> Option<Option<&'s str>> {
+    match prefix {
+        Some("xml") => Some(Some(NS_XML)),
+        Some(p) => lookup_in(scope, Some(p)).map(|u| Some(u.as_ref())),
+        None => Some(
+            lookup_in(scope, None)
+                .map(AsRef::as_ref)
+                .filter(|u| !u.is_empty()),
+        ),
+    }
+}
+
 /// One `&...;` reference at the start of `s`: its expansion and its length. Only the
 /// predefined entities and character references to characters XML allows.
 fn reference(s: &str) -> Option<(char, usize)> {
@@ -480,6 +511,8 @@ impl<'a> Scanner<'a> {
     /// A text node up to `end` that is not its own canonical form (references, `>`), or that
     /// the tree reads otherwise (a carriage return is normalised there; `]]>` is refused):
     /// expanded, and written escaped.
+    // Out of line: rare, and the scan's loop keeps its registers without it.
+    #[inline(never)]
     fn rewritten_text(&mut self, end: usize) -> Option<()> {
         let start = self.pos;
         let raw = &self.s[start..end];
@@ -539,19 +572,7 @@ impl<'a> Scanner<'a> {
 
     /// The namespace URI bound to `prefix` among the first `len` declarations in scope.
     fn lookup(&self, prefix: Option<&str>, len: usize) -> Option<&Cow<'a, str>> {
-        // Prefixes are short: a byte loop beats a call to memcmp per declaration.
-        let same = |p: Option<&str>| match (p, prefix) {
-            (None, None) => true,
-            (Some(a), Some(b)) => {
-                a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
-            }
-            _ => false,
-        };
-        self.scope[..len]
-            .iter()
-            .rev()
-            .find(|(p, _)| same(*p))
-            .map(|(_, u)| u)
+        lookup_in(&self.scope[..len], prefix)
     }
 
     /// The attributes of a start tag, into `self.attrs`. Returns whether the tag was empty,
@@ -651,8 +672,8 @@ impl<'a> Scanner<'a> {
                 .retain(|a| a.qname != "xmlns" && !a.qname.starts_with("xmlns:"));
         }
         let (prefix, local) = split(qname);
-        let ns = self.resolve(prefix, true)?;
-        let is = |l: &str, uri: &str| local == l && ns.as_deref() == Some(uri);
+        let ns = element_ns(&self.scope, prefix)?;
+        let is = |l: &str, uri: &str| local == l && ns == Some(uri);
         let parent = self.stack.last();
         let (parent_removed, parent_unwritten) =
             parent.map_or((false, false), |p| (p.removed, p.unwritten));
@@ -667,18 +688,19 @@ impl<'a> Scanner<'a> {
                     qname,
                     prefix,
                     local,
-                    ns: ns.as_deref(),
+                    ns,
                     attrs: &self.attrs,
                     scope: &self.scope,
                 },
             ),
             None => Opened::OTHER,
         };
+        let supplier = is("AccountingSupplierParty", NS_CAC);
         if self.write
             && !unwritten
             && self.stack.len() == 1
             && self.out.supplier_at.is_none()
-            && is("AccountingSupplierParty", NS_CAC)
+            && supplier
         {
             self.w_flush(lt);
             self.out.supplier_at = Some(self.out.written.len());
@@ -698,7 +720,8 @@ impl<'a> Scanner<'a> {
             if !parent_removed {
                 self.c_flush(lt);
             }
-        } else {
+        } else if !(own_form && self.attrs.is_empty()) {
+            // Not `<name>` as read, without declaration (`own_form`) or attribute.
             self.canonical_start(qname, scope_len, lt, own_form)?;
         }
         if unwritten {
@@ -726,17 +749,12 @@ impl<'a> Scanner<'a> {
         Some(empty)
     }
 
-    /// The namespace of `prefix` in the current scope; for an element an unprefixed name is
-    /// in the default namespace. `None` when a prefix is undeclared.
-    fn resolve(&self, prefix: Option<&str>, element: bool) -> Option<Option<Cow<'a, str>>> {
+    /// The namespace of an attribute's `prefix` in the current scope (an unprefixed attribute
+    /// has none; elements: `element_ns`). `None` when the prefix is undeclared.
+    fn attr_ns(&self, prefix: Option<&str>) -> Option<Option<Cow<'a, str>>> {
         match prefix {
             Some("xml") => Some(Some(Cow::Borrowed(NS_XML))),
             Some(p) => self.lookup(Some(p), self.scope.len()).cloned().map(Some),
-            None if element => Some(
-                self.lookup(None, self.scope.len())
-                    .filter(|u| !u.is_empty())
-                    .cloned(),
-            ),
             None => Some(None),
         }
     }
@@ -745,6 +763,7 @@ impl<'a> Scanner<'a> {
     /// parent's scope (by prefix, the default first), then the attributes by namespace URI and
     /// local name. Left in the run being copied when the tag as read is that (`own_form`: it
     /// is written plain and declares nothing), and its attributes are in that order.
+    #[inline(never)]
     fn canonical_start(
         &mut self,
         qname: &str,
@@ -752,10 +771,6 @@ impl<'a> Scanner<'a> {
         lt: usize,
         own_form: bool,
     ) -> Option<()> {
-        if own_form && self.attrs.is_empty() {
-            // No declaration (`own_form`) and no attribute: `<name>` as read.
-            return Some(());
-        }
         let own = &self.scope[parent_scope..];
         let mut decls: Vec<&(Option<&str>, Cow<'_, str>)> = Vec::new();
         for d in own {
@@ -775,7 +790,7 @@ impl<'a> Scanner<'a> {
         order.clear();
         for (i, a) in self.attrs.iter().enumerate() {
             let (prefix, local) = split(a.qname);
-            let ns = self.resolve(prefix, false)?;
+            let ns = self.attr_ns(prefix)?;
             order.push((ns, local, i));
         }
         if order.len() > 1 {
@@ -805,6 +820,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The start tag as the tree writes it: declarations, then attributes, as written.
+    #[inline(never)]
     fn written_start(&mut self, qname: &str, parent_scope: usize) {
         let out = &mut self.out.written;
         out.push(b'<');
