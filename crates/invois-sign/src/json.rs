@@ -204,19 +204,19 @@ pub fn sign_json(
     };
     let (extensions, ubl_signature) = signature_members(&scanned.canonical, signer, signing_time)?;
     // The bytes serde_json writes for the invoice with the two members appended (what
-    // `sign_json_by_value` does), spliced into the canonical form where the invoice closes.
-    let canonical = &scanned.canonical;
-    let at = scanned.invoice_end;
-    let mut out = Vec::with_capacity(canonical.len() + 8192);
-    out.extend_from_slice(&canonical[..at]);
+    // `sign_json_by_value` does), spliced into the canonical form where the invoice closes:
+    // near the end of the document, so only its last bytes move.
+    let mut members = Vec::with_capacity(extensions.len() + ubl_signature.len() + 32);
     if scanned.invoice_has_members {
-        out.push(b',');
+        members.push(b',');
     }
-    out.extend_from_slice(b"\"UBLExtensions\":");
-    out.extend_from_slice(extensions.as_bytes());
-    out.extend_from_slice(b",\"Signature\":");
-    out.extend_from_slice(ubl_signature.as_bytes());
-    out.extend_from_slice(&canonical[at..]);
+    members.extend_from_slice(b"\"UBLExtensions\":");
+    members.extend_from_slice(extensions.as_bytes());
+    members.extend_from_slice(b",\"Signature\":");
+    members.extend_from_slice(ubl_signature.as_bytes());
+    let at = scanned.invoice_end;
+    let mut out = scanned.canonical;
+    out.splice(at..at, members);
     Ok(out)
 }
 

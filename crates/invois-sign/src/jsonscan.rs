@@ -19,6 +19,10 @@
 /// serde_json refuses documents nested deeper than 128 arrays and objects.
 const MAX_DEPTH: usize = 120;
 
+/// What `sign_json` adds to the canonical form, and more: `UBLExtensions` with the base64 of
+/// the certificate, and `Signature`.
+const SIGNATURE_ROOM: usize = 16 * 1024;
+
 /// The canonical bytes of a document, and where `Invoice[0]` and its members are.
 #[derive(Debug)]
 pub(crate) struct Scanned<'a> {
@@ -96,7 +100,9 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Scanned<'_>> {
         input,
         pos: 0,
         copied: 0,
-        out: Vec::with_capacity(input.len()),
+        // Room for the signature block a signer splices in (a few KB), so that it moves
+        // only the document's last bytes instead of copying it all to a larger buffer.
+        out: Vec::with_capacity(input.len() + SIGNATURE_ROOM),
         invoice_end: None,
         invoice_has_members: false,
         members: Vec::new(),
