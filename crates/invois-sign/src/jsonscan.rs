@@ -241,7 +241,11 @@ impl<'a> Scanner<'a> {
             };
             self.pos += 1;
             let key = self.key()?;
-            if self.keys[first_key..].contains(&key) {
+            // Most objects have a member or two: a loop, not a call to `contains` per name.
+            if self.keys[first_key..]
+                .iter()
+                .any(|k| k.len() == key.len() && *k == key)
+            {
                 return None;
             }
             self.keys.push(key);
@@ -302,6 +306,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// At the `}` that closes an object.
+    #[inline]
     fn close_object(&mut self, at: At, written: bool) -> Option<()> {
         if at == At::Invoice {
             self.flush();
