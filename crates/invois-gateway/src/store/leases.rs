@@ -9,9 +9,11 @@ use super::{Db, StoreError};
 
 /// Recovers work whose worker vanished (lease expired): received and batched documents
 /// become claimable, intents become `outcome_unknown` (never resent blindly), webhook
-/// deliveries become pending.
+/// deliveries become pending. Also folds the document counts the triggers keep.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn release_expired(db: &Db, clock: &Clock) -> Result<LeaseRecovery, StoreError> {
+    // Here because this runs every few seconds on every instance, whatever else it does.
+    super::Documents { db, clock }.fold_counts().await?;
     let now = now(clock);
     // Usually nothing has expired: a read says so without taking the writer.
     let any = Sql::new(

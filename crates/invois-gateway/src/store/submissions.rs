@@ -436,9 +436,8 @@ impl<'a> Submissions<'a> {
     #[tracing::instrument(skip_all)]
     pub async fn to_poll(&self, limit: u32) -> Result<Vec<SubmissionRecord>, StoreError> {
         let sql = Sql::new(format!(
-            "SELECT {SUB_COLS} FROM submissions s WHERE state = 'accepted' AND EXISTS (SELECT 1 \
-             FROM documents d WHERE d.submission_id = s.id AND d.state = 'submitted') \
-             ORDER BY id LIMIT $1"
+            "SELECT {SUB_COLS} FROM submissions WHERE state = 'accepted' AND id IN \
+             (SELECT submission_id FROM documents WHERE state = 'submitted') ORDER BY id LIMIT $1"
         ))
         .bind(clamp_limit(limit, 100, 10_000));
         records::<SubRow, _>(self.db.reader().fetch_all(sql).await?)
@@ -466,10 +465,13 @@ impl<'a> Submissions<'a> {
         let now = now(self.clock);
         let mut tx = self.db.begin().await?;
         let lock = tx.conn().claim_lock();
+        // The documents still `submitted` (those in flight, a few minutes' worth) name the
+        // submissions to poll: asking each accepted submission instead grows with every
+        // submission ever made.
         let due = Sql::new(format!(
-            "SELECT id FROM submissions s WHERE state = 'accepted' \
-             AND (next_poll_at IS NULL OR next_poll_at <= $1) AND EXISTS (SELECT 1 \
-             FROM documents d WHERE d.submission_id = s.id AND d.state = 'submitted') \
+            "SELECT id FROM submissions WHERE state = 'accepted' \
+             AND (next_poll_at IS NULL OR next_poll_at <= $1) AND id IN \
+             (SELECT submission_id FROM documents WHERE state = 'submitted') \
              ORDER BY next_poll_at, id LIMIT $2{lock}"
         ))
         .bind(now)

@@ -33,12 +33,17 @@ enum Raw {
 }
 
 impl Raw {
-    /// Makes the store fail every query on documents (both dialects rename the same way).
+    /// Makes the store fail every query on documents and on their kept per-state counts
+    /// (both dialects rename the same way).
     async fn break_documents(&self) {
-        let sql = "ALTER TABLE documents RENAME TO documents_gone";
-        match self {
-            Raw::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
-            Raw::Pg(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
+        for sql in [
+            "ALTER TABLE documents RENAME TO documents_gone",
+            "ALTER TABLE document_state_counts RENAME TO document_state_counts_gone",
+        ] {
+            match self {
+                Raw::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
+                Raw::Pg(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
+            }
         }
     }
 }

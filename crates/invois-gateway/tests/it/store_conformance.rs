@@ -136,6 +136,7 @@ store_tests!(
     webhook_retry_backs_off_then_dies,
     api_keys_are_stored_hashed_only,
     listing_pages_and_filters,
+    state_counts_follow_every_change,
 );
 
 fn doc(issuer: &str, internal_id: &str, body: &str) -> NewDocument {
@@ -1561,5 +1562,121 @@ mod cases {
             .unwrap();
         // P1 was prepared; P3..P23 remain.
         assert_eq!(odd_received.items.len(), 11);
+    }
+
+    /// The per-state counts the triggers keep equal a GROUP BY over the table after every
+    /// kind of change (intake, preparation, local rejection, batching, acceptance with a
+    /// rejected document, validation, cancellation, split, refusal, retry, lease expiry),
+    /// and after the rows are folded.
+    pub(super) async fn state_counts_follow_every_change(h: Harness) {
+        let s = &*h.store;
+        let check = |what: &'static str| {
+            let h = &h;
+            async move {
+                let sql = "SELECT state, COUNT(*) AS n FROM documents GROUP BY state";
+                let rows: Vec<(String, i64)> = match &h.raw {
+                    Raw::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+                    Raw::Pg(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+                };
+                let truth: std::collections::BTreeMap<DocumentState, u64> = rows
+                    .into_iter()
+                    .map(|(st, n)| (DocumentState::parse(&st).unwrap(), n as u64))
+                    .collect();
+                let counted = h.store.documents().count_by_state().await.unwrap();
+                assert_eq!(counted, truth, "after {what}");
+            }
+        };
+        let a = one_batch(s, "C1", 3, "w").await;
+        check("intake, preparation, batching").await;
+        s.documents().insert(doc("C9", "R-1", "r")).await.unwrap();
+        let r = s
+            .documents()
+            .claim_received("p", 1, LEASE)
+            .await
+            .unwrap()
+            .remove(0);
+        let errors = crate::common::errors(ErrorStage::Validation, "CF321");
+        s.documents()
+            .mark_rejected_locally(r.id, "p", &errors)
+            .await
+            .unwrap();
+        check("local rejection").await;
+        let sa = intent_for(s, &a, "w").await;
+        let accepted = SubmissionAccepted {
+            submission_uid: "SUB-A".to_owned(),
+            accepted: vec![
+                (a.documents[0].id, "UA0".to_owned()),
+                (a.documents[1].id, "UA1".to_owned()),
+            ],
+            rejected: vec![(a.documents[2].id, errors.clone())],
+        };
+        s.submissions()
+            .record_accepted(sa.id, &accepted)
+            .await
+            .unwrap();
+        check("acceptance").await;
+        let valid = |uuid: &str| ValidationUpdate {
+            uuid: uuid.to_owned(),
+            outcome: ValidationOutcome::Valid {
+                long_id: None,
+                validation_link: None,
+            },
+        };
+        let cancelled = ValidationUpdate {
+            uuid: "UA1".to_owned(),
+            outcome: ValidationOutcome::Cancelled,
+        };
+        s.submissions()
+            .record_validation_results(&[valid("UA0"), valid("UA1"), cancelled])
+            .await
+            .unwrap();
+        check("validation and cancellation").await;
+        let b = one_batch(s, "C2", 2, "w").await;
+        let sb = intent_for(s, &b, "w").await;
+        s.submissions().record_split(sb.id).await.unwrap();
+        check("split").await;
+        let c = s
+            .documents()
+            .claim_for_batch("w", 100, 5_000_000, LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        let sc = intent_for(s, &c, "w").await;
+        s.submissions()
+            .record_refused(sc.id, &errors[0])
+            .await
+            .unwrap();
+        check("refusal").await;
+        for d in &c.documents {
+            s.documents().retry(d.id).await.unwrap();
+        }
+        prepare_all(s, 10).await;
+        s.documents()
+            .claim_for_batch("gone", 100, 5_000_000, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .unwrap();
+        h.clock.advance(Duration::from_secs(2));
+        let recovered = s.release_expired_leases().await.unwrap();
+        assert_eq!(recovered.batched_released, c.documents.len() as u64);
+        check("lease expiry").await;
+        s.documents().retry(r.id).await.unwrap();
+        check("retry").await;
+        // Enough single-row changes that PostgreSQL's appended rows are folded.
+        for i in 0..300 {
+            let body = format!("fold {i}");
+            s.documents()
+                .insert(doc("C3", &format!("F-{i}"), &body))
+                .await
+                .unwrap();
+        }
+        s.release_expired_leases().await.unwrap();
+        check("folding").await;
+        let sql = "SELECT COUNT(*) FROM document_state_counts";
+        let (rows,): (i64,) = match &h.raw {
+            Raw::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+            Raw::Pg(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+        };
+        assert!(rows <= DocumentState::ALL.len() as i64, "{rows} count rows");
     }
 }
