@@ -219,8 +219,8 @@ struct Inner {
     batch_documents: AtomicUsize,
     /// Bytes of prepared documents per submission, adapted alike.
     batch_bytes: AtomicUsize,
-    /// When a partial batch started waiting for more documents.
-    linger_since: tokio::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// When a partial batch started waiting, and when the last one was sent.
+    batching: tokio::sync::Mutex<submit::Batching>,
     /// How far the client's poller has got with each submission being polled (404s
     /// tolerated, rounds spent waiting for a longId). In memory: after a restart the counts
     /// start again, which costs at most a few extra polls.
@@ -252,7 +252,7 @@ impl Pipeline {
                 batch_documents: AtomicUsize::new(config.max_documents.max(1)),
                 batch_bytes: AtomicUsize::new(bytes),
                 reconcile: tokio::sync::Mutex::new(std::collections::HashMap::new()),
-                linger_since: tokio::sync::Mutex::new(None),
+                batching: tokio::sync::Mutex::new(submit::Batching::default()),
                 poll_progress: std::sync::Mutex::new(std::collections::HashMap::new()),
                 store,
                 clients,

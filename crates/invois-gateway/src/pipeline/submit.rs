@@ -24,6 +24,23 @@ pub(super) fn raw_bytes_budget(config: &PipelineConfig) -> usize {
     config.max_submission_bytes.saturating_sub(envelope) / 4 * 3
 }
 
+/// When partial batches wait and go.
+///
+/// Submit's budget is spent per request, not per document, and its window slides: a slot
+/// spent on a batch of five comes back only a window later. Documents that arrive steadily
+/// (an ERP posting as it invoices) would otherwise leave in a burst of small batches that
+/// spends the whole window's budget in its first seconds, and everything after waits for the
+/// window to turn. So a partial batch leaves at most once per share of the budget (window ÷
+/// requests): a steady flow at the ceiling then fills each batch, and a slower one still
+/// leaves within a share of a second. Full batches are never held back.
+#[derive(Debug, Default)]
+pub(super) struct Batching {
+    /// When the current partial batch started waiting for more documents.
+    linger_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the last partial batch was let go.
+    last_partial: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// What one submit attempt ended in, for the caller and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitOutcome {
@@ -328,32 +345,52 @@ impl Pipeline {
         }
     }
 
-    /// Whether to send now: a full batch is ready, or nothing more is being prepared, or the
-    /// oldest waiting document has lingered long enough. Submit's budget (100 RPM) is spent
-    /// per request, not per document, so a half-empty batch wastes throughput.
+    /// Whether to send now: a full batch is ready; or a partial one, when nothing more is
+    /// being prepared or the oldest waiting document has lingered long enough, and no
+    /// partial batch left within the last share of Submit's budget (see [`Batching`]).
     #[tracing::instrument(level = "debug", skip_all)]
     async fn batch_is_worth_sending(&self, limit: usize) -> Result<bool, PipelineError> {
         use crate::store::DocumentState;
         let counts = self.inner.store.documents().count_by_state().await?;
         let prepared = counts.get(&DocumentState::Prepared).copied().unwrap_or(0);
         let received = counts.get(&DocumentState::Received).copied().unwrap_or(0);
-        let mut since = self.inner.linger_since.lock().await;
+        let mut batching = self.inner.batching.lock().await;
         if prepared == 0 {
-            *since = None;
+            batching.linger_since = None;
             return Ok(false);
         }
-        if prepared as usize >= limit || received == 0 {
-            *since = None;
+        if prepared as usize >= limit {
+            batching.linger_since = None;
             return Ok(true);
         }
         let now = self.inner.clock.now();
-        let started = *since.get_or_insert(now);
-        let waited = (now - started).to_std().unwrap_or_default();
-        if waited >= self.inner.config.batch_linger {
-            *since = None;
-            return Ok(true);
+        let started = *batching.linger_since.get_or_insert(now);
+        let lingered = (now - started).to_std().unwrap_or_default();
+        if received > 0 && lingered < self.inner.config.batch_linger {
+            return Ok(false);
         }
-        Ok(false)
+        let spacing = self.partial_batch_spacing();
+        let since_last = batching
+            .last_partial
+            .map_or(spacing, |t| (now - t).to_std().unwrap_or_default());
+        if since_last < spacing {
+            return Ok(false);
+        }
+        batching.linger_since = None;
+        batching.last_partial = Some(now);
+        Ok(true)
+    }
+
+    /// One share of Submit Documents' budget: its window over its requests (600 ms at
+    /// LHDN's 100 RPM); zero when the client sets no limit.
+    fn partial_batch_spacing(&self) -> std::time::Duration {
+        let quota = self
+            .inner
+            .clients
+            .base()
+            .rate_limits()
+            .quota(invois_api::RateClass::SubmitDocuments);
+        quota.map_or(std::time::Duration::ZERO, |q| q.window / q.requests.max(1))
     }
 
     /// After `MaximumSizeExceeded`: the next batches carry half as many documents and bytes.
