@@ -382,32 +382,52 @@ impl Pipeline {
                 tracing::error!("a preparation task failed");
                 continue;
             };
+            // The chunk's prepared documents are recorded in one transaction (one fsync on
+            // SQLite, not one per document); local rejections are rare and go one by one.
+            let mut ready = Vec::with_capacity(results.len());
             for (doc, outcome) in results {
-                let result = match outcome {
-                    PrepareOutcome::Ready(wire) => {
-                        inner.config.metrics.documents_prepared(1);
-                        inner
-                            .store
-                            .documents()
-                            .mark_prepared(doc.id, &inner.config.worker, &wire)
-                            .await
-                            .map(|_| ())
-                    }
+                match outcome {
+                    PrepareOutcome::Ready(wire) => ready.push((doc.id, wire)),
                     PrepareOutcome::Rejected(errors) => {
                         inner.config.metrics.documents_rejected_locally(1);
                         tracing::info!(document = %doc.id, internal_id = %doc.internal_id, "rejected locally");
-                        inner
+                        if let Err(e) = inner
                             .store
                             .documents()
                             .mark_rejected_locally(doc.id, &inner.config.worker, &errors)
                             .await
-                            .map(|_| ())
+                        {
+                            tracing::warn!(document = %doc.id, error = %e, "could not record preparation");
+                            first_error.get_or_insert(e);
+                        }
                     }
-                };
-                if let Err(e) = result {
-                    // A lost lease means another worker has it now; anything else is retried.
-                    tracing::warn!(document = %doc.id, error = %e, "could not record preparation");
+                }
+            }
+            if ready.is_empty() {
+                continue;
+            }
+            let batch: Vec<_> = ready.iter().map(|(id, wire)| (*id, wire)).collect();
+            let recorded = inner
+                .store
+                .documents()
+                .mark_prepared_many(&inner.config.worker, &batch)
+                .await;
+            let outcomes = match recorded {
+                Ok(outcomes) => outcomes,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not record preparation");
                     first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            for ((id, _), outcome) in ready.iter().zip(outcomes) {
+                match outcome {
+                    Ok(_) => inner.config.metrics.documents_prepared(1),
+                    Err(e) => {
+                        // A lost lease means another worker has it now.
+                        tracing::warn!(document = %id, error = %e, "could not record preparation");
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
         }

@@ -33,6 +33,7 @@ mod external;
 mod leases;
 mod login_halts;
 mod outbox;
+mod prepared;
 mod receipts;
 mod received;
 mod submissions;
