@@ -592,97 +592,9 @@ impl Bench {
     /// `iters` times each, topping the queue up after each submission.
     async fn measure(&mut self, iters: usize) -> Timings {
         let mut t = Timings::default();
-        let worker = "bench-worker";
-        let lease = Duration::from_secs(300);
         for round in 0..iters {
+            let n = self.submission(&mut t).await;
             let docs = self.store.documents();
-            let subs = self.store.submissions();
-            let batch = t
-                .time(
-                    "claim_for_batch (100)",
-                    docs.claim_for_batch(worker, 100, 4 << 20, lease),
-                )
-                .await
-                .expect("claim")
-                .expect("a batch");
-            let n = batch.documents.len();
-            let payload: Vec<u8> = batch
-                .documents
-                .iter()
-                .flat_map(|d| d.prepared.clone().unwrap_or_default())
-                .collect();
-            let intent = t
-                .time(
-                    "record_intent",
-                    subs.record_intent(SubmissionIntent {
-                        worker: worker.to_owned(),
-                        client_id: batch.client_id.clone(),
-                        on_behalf_of: None,
-                        document_ids: batch.documents.iter().map(|d| d.id).collect(),
-                        payload,
-                        lease,
-                    }),
-                )
-                .await
-                .expect("intent");
-            t.time("hold", subs.hold(intent.id, worker, lease))
-                .await
-                .expect("hold");
-            let uuids: Vec<String> = batch
-                .documents
-                .iter()
-                .map(|d| format!("{:0>26}", format!("BENCH{}", d.id.0)))
-                .collect();
-            let accepted = SubmissionAccepted {
-                submission_uid: format!("{:0>26}", format!("SUB{}", intent.id.0)),
-                accepted: batch
-                    .documents
-                    .iter()
-                    .zip(&uuids)
-                    .map(|(d, u)| (d.id, u.clone()))
-                    .collect(),
-                rejected: Vec::new(),
-            };
-            t.time(
-                "record_accepted",
-                subs.record_accepted(intent.id, &accepted),
-            )
-            .await
-            .expect("accepted");
-            t.time(
-                "claim_due_polls",
-                subs.claim_due_polls(16, Duration::from_secs(3)),
-            )
-            .await
-            .expect("due polls");
-            t.time("documents_in (poll)", subs.documents_in(intent.id))
-                .await
-                .expect("documents in");
-            let updates: Vec<ValidationUpdate> = uuids
-                .iter()
-                .map(|u| ValidationUpdate {
-                    uuid: u.clone(),
-                    outcome: ValidationOutcome::Valid {
-                        long_id: Some(format!("LONG{u}")),
-                        validation_link: None,
-                    },
-                })
-                .collect();
-            let changed = t
-                .time(
-                    "record_validation_results",
-                    subs.record_validation_results(&updates),
-                )
-                .await
-                .expect("validation results");
-            assert_eq!(changed as usize, n, "every document valid");
-            let times: Vec<_> = uuids
-                .iter()
-                .map(|u| (u.clone(), self.clock.now()))
-                .collect();
-            t.time("record_validated_at", docs.record_validated_at(&times))
-                .await
-                .expect("validated at");
             t.time(
                 "release_expired_leases",
                 self.store.release_expired_leases(),
@@ -700,6 +612,102 @@ impl Bench {
         }
         self.time_routes(&mut t, iters).await;
         t
+    }
+
+    /// One submission's and its poll's store calls, timed; returns how many documents it
+    /// took from the queue.
+    async fn submission(&self, t: &mut Timings) -> usize {
+        let worker = "bench-worker";
+        let lease = Duration::from_secs(300);
+        let docs = self.store.documents();
+        let subs = self.store.submissions();
+        let batch = t
+            .time(
+                "claim_for_batch (100)",
+                docs.claim_for_batch(worker, 100, 4 << 20, lease),
+            )
+            .await
+            .expect("claim")
+            .expect("a batch");
+        let n = batch.documents.len();
+        let payload: Vec<u8> = batch
+            .documents
+            .iter()
+            .flat_map(|d| d.prepared.clone().unwrap_or_default())
+            .collect();
+        let intent = t
+            .time(
+                "record_intent",
+                subs.record_intent(SubmissionIntent {
+                    worker: worker.to_owned(),
+                    client_id: batch.client_id.clone(),
+                    on_behalf_of: None,
+                    document_ids: batch.documents.iter().map(|d| d.id).collect(),
+                    payload,
+                    lease,
+                }),
+            )
+            .await
+            .expect("intent");
+        t.time("hold", subs.hold(intent.id, worker, lease))
+            .await
+            .expect("hold");
+        let uuids: Vec<String> = batch
+            .documents
+            .iter()
+            .map(|d| format!("{:0>26}", format!("BENCH{}", d.id.0)))
+            .collect();
+        let accepted = SubmissionAccepted {
+            submission_uid: format!("{:0>26}", format!("SUB{}", intent.id.0)),
+            accepted: batch
+                .documents
+                .iter()
+                .zip(&uuids)
+                .map(|(d, u)| (d.id, u.clone()))
+                .collect(),
+            rejected: Vec::new(),
+        };
+        t.time(
+            "record_accepted",
+            subs.record_accepted(intent.id, &accepted),
+        )
+        .await
+        .expect("accepted");
+        t.time(
+            "claim_due_polls",
+            subs.claim_due_polls(16, Duration::from_secs(3)),
+        )
+        .await
+        .expect("due polls");
+        t.time("documents_in (poll)", subs.documents_in(intent.id))
+            .await
+            .expect("documents in");
+        let updates: Vec<ValidationUpdate> = uuids
+            .iter()
+            .map(|u| ValidationUpdate {
+                uuid: u.clone(),
+                outcome: ValidationOutcome::Valid {
+                    long_id: Some(format!("LONG{u}")),
+                    validation_link: None,
+                },
+            })
+            .collect();
+        let changed = t
+            .time(
+                "record_validation_results",
+                subs.record_validation_results(&updates),
+            )
+            .await
+            .expect("validation results");
+        assert_eq!(changed as usize, n, "every document valid");
+        let times: Vec<_> = uuids
+            .iter()
+            .map(|u| (u.clone(), self.clock.now()))
+            .collect();
+        t.time("record_validated_at", docs.record_validated_at(&times))
+            .await
+            .expect("validated at");
+        n
     }
 
     /// One document through intake (the ERP's POST): it is left `received`.
