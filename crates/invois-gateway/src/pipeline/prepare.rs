@@ -382,59 +382,74 @@ impl Pipeline {
                 tracing::error!("a preparation task failed");
                 continue;
             };
-            // The chunk's prepared documents are recorded in one transaction (one fsync on
-            // SQLite, not one per document); local rejections are rare and go one by one.
-            let mut ready = Vec::with_capacity(results.len());
-            for (doc, outcome) in results {
-                match outcome {
-                    PrepareOutcome::Ready(wire) => ready.push((doc.id, wire)),
-                    PrepareOutcome::Rejected(errors) => {
-                        inner.config.metrics.documents_rejected_locally(1);
-                        tracing::info!(document = %doc.id, internal_id = %doc.internal_id, "rejected locally");
-                        if let Err(e) = inner
-                            .store
-                            .documents()
-                            .mark_rejected_locally(doc.id, &inner.config.worker, &errors)
-                            .await
-                        {
-                            tracing::warn!(document = %doc.id, error = %e, "could not record preparation");
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                }
-            }
-            if ready.is_empty() {
-                continue;
-            }
-            let batch: Vec<_> = ready.iter().map(|(id, wire)| (*id, wire)).collect();
-            let recorded = inner
-                .store
-                .documents()
-                .mark_prepared_many(&inner.config.worker, &batch)
-                .await;
-            let outcomes = match recorded {
-                Ok(outcomes) => outcomes,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not record preparation");
-                    first_error.get_or_insert(e);
-                    continue;
-                }
-            };
-            for ((id, _), outcome) in ready.iter().zip(outcomes) {
-                match outcome {
-                    Ok(_) => inner.config.metrics.documents_prepared(1),
-                    Err(e) => {
-                        // A lost lease means another worker has it now.
-                        tracing::warn!(document = %id, error = %e, "could not record preparation");
-                        first_error.get_or_insert(e);
-                    }
-                }
+            if let Some(e) = self.record_outcomes(results).await {
+                first_error.get_or_insert(e);
             }
         }
         match first_error {
             Some(e) if !matches!(e, crate::store::StoreError::LeaseLost { .. }) => Err(e.into()),
             _ => Ok(count),
         }
+    }
+
+    /// Records one chunk's outcomes: its prepared documents in one transaction (one fsync on
+    /// SQLite, not one per document), local rejections one by one (they are rare). Returns
+    /// the first error, after recording everything it could.
+    async fn record_outcomes(
+        &self,
+        results: Vec<(DocumentRecord, PrepareOutcome)>,
+    ) -> Option<crate::store::StoreError> {
+        let inner = &self.inner;
+        let mut first_error = None;
+        // The chunk's prepared documents are recorded in one transaction (one fsync on
+        // SQLite, not one per document); local rejections are rare and go one by one.
+        let mut ready = Vec::with_capacity(results.len());
+        for (doc, outcome) in results {
+            match outcome {
+                PrepareOutcome::Ready(wire) => ready.push((doc.id, wire)),
+                PrepareOutcome::Rejected(errors) => {
+                    inner.config.metrics.documents_rejected_locally(1);
+                    tracing::info!(document = %doc.id, internal_id = %doc.internal_id, "rejected locally");
+                    if let Err(e) = inner
+                        .store
+                        .documents()
+                        .mark_rejected_locally(doc.id, &inner.config.worker, &errors)
+                        .await
+                    {
+                        tracing::warn!(document = %doc.id, error = %e, "could not record preparation");
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if ready.is_empty() {
+            return first_error;
+        }
+        let batch: Vec<_> = ready.iter().map(|(id, wire)| (*id, wire)).collect();
+        let recorded = inner
+            .store
+            .documents()
+            .mark_prepared_many(&inner.config.worker, &batch)
+            .await;
+        let outcomes = match recorded {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record preparation");
+                first_error.get_or_insert(e);
+                return first_error;
+            }
+        };
+        for ((id, _), outcome) in ready.iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => inner.config.metrics.documents_prepared(1),
+                Err(e) => {
+                    // A lost lease means another worker has it now.
+                    tracing::warn!(document = %id, error = %e, "could not record preparation");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error
     }
 }
 
