@@ -786,7 +786,11 @@ impl Bench {
     }
 }
 
-fn print_table(by_size: &[(u64, BTreeMap<&'static str, (f64, f64, f64)>, u64, u64)]) {
+/// One size's figures: documents queued, (median, p99, max) ms per operation, peak and
+/// current RSS (kB).
+type SizeFigures = (u64, BTreeMap<&'static str, (f64, f64, f64)>, u64, u64);
+
+fn print_table(by_size: &[SizeFigures]) {
     let Some((_, first, _, _)) = by_size.first() else {
         return;
     };
