@@ -499,7 +499,8 @@ impl<'a> Documents<'a> {
         Ok(docs)
     }
 
-    /// received → prepared, by the worker holding it.
+    /// received → prepared, by the worker holding it (one document of
+    /// [`Documents::mark_prepared_many`]).
     #[tracing::instrument(skip_all)]
     pub async fn mark_prepared(
         &self,
@@ -507,26 +508,12 @@ impl<'a> Documents<'a> {
         worker: &str,
         prepared: &WireDocument,
     ) -> Result<DocumentRecord, StoreError> {
-        let now = now(self.clock);
-        let size = i64::try_from(prepared.bytes().len()).unwrap_or(i64::MAX);
-        let sql = Sql::new(format!(
-            "UPDATE documents SET state = 'prepared', prepared = $1, prepared_size = $2, \
-             document_hash = $3, errors = NULL, last_error = NULL, locked_by = NULL, \
-             lease_until = NULL, updated_at = $4 \
-             WHERE id = $5 AND state = 'received' AND locked_by = $6 RETURNING {DOC_COLS}"
-        ))
-        .bind(prepared.bytes())
-        .bind(size)
-        .bind(prepared.sha256_hex())
-        .bind(now)
-        .bind(id.0)
-        .bind(worker);
-        match self.db.writer().fetch_optional::<DocRow>(sql).await? {
-            Some(row) => row.try_into(),
-            None => Err(self
-                .explain(id, DocumentState::Received, Some(worker), "be prepared")
-                .await),
-        }
+        let mut results = self.mark_prepared_many(worker, &[(id, prepared)]).await?;
+        results.pop().unwrap_or_else(|| {
+            Err(StoreError::Corrupt(format!(
+                "recording document {id} as prepared gave no result"
+            )))
+        })
     }
 
     /// failed | rejected_locally → received: the same document goes through preparation and
