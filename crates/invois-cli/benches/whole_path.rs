@@ -135,7 +135,7 @@ async fn run() {
         .rate_limited
         .values()
         .sum();
-    let verified = sandbox
+    let submit_calls = sandbox
         .sandbox()
         .report(Some(&client_id))
         .and_then(|r| r.clients.into_iter().find(|c| c.client_id == client_id))
@@ -155,7 +155,7 @@ async fn run() {
         states: finals.states(),
         sustained: sustained_per_minute(&submissions),
         submissions: submissions.len(),
-        submit_calls: verified,
+        submit_calls,
         throttled,
         cpu,
         floor,

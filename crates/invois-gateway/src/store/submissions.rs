@@ -260,11 +260,11 @@ impl<'a> Submissions<'a> {
         };
         let sub = SubmissionRecord::try_from(row)?;
         settle_accepted(&mut tx, id, accepted, now).await?;
-        // The first poll waits for validation to have a chance: 2 s plus 0.1 s per document,
-        // as the client's poller does (README §5).
+        // The first poll waits for validation to have a chance, as long as the client's
+        // poller waits for a batch of this size (its first wait is sized to the batch).
         let first = later(
             now,
-            Duration::from_millis(2_000 + 100 * accepted.accepted.len() as u64),
+            invois_client::PollConfig::default().first_wait(accepted.accepted.len()),
         );
         let sql = Sql::new("UPDATE submissions SET next_poll_at = $1 WHERE id = $2")
             .bind(first)
