@@ -499,18 +499,16 @@ impl Webhooks {
             .outbox()
             .claim(&self.worker, batch, lease)
             .await?;
+        // Sent one by one, oldest first, so that a document's events arrive in order; the
+        // deliveries that got through are acknowledged together once the batch is sent.
+        let mut delivered = Vec::with_capacity(claimed.len());
         for delivery in &claimed {
             let attempt = self.attempt(delivery).await;
             if let Some(metrics) = &self.metrics {
                 metrics.webhook_attempt(matches!(attempt, Attempt::Delivered));
             }
-            let result = match attempt {
-                Attempt::Delivered => self
-                    .store
-                    .outbox()
-                    .ack(delivery.id, &self.worker)
-                    .await
-                    .map(|_| ()),
+            match attempt {
+                Attempt::Delivered => delivered.push(delivery.id),
                 Attempt::Failed(error) => {
                     tracing::info!(
                         delivery = delivery.id.0,
@@ -519,21 +517,33 @@ impl Webhooks {
                         error = %error,
                         "webhook delivery failed"
                     );
-                    self.store
+                    let retried = self
+                        .store
                         .outbox()
                         .retry(delivery.id, &self.worker, &error)
-                        .await
-                        .map(|_| ())
+                        .await;
+                    match retried {
+                        Ok(_) => {}
+                        // Another instance took it over after our lease expired; it owns
+                        // the outcome.
+                        Err(StoreError::LeaseLost { .. } | StoreError::StaleTransition { .. }) => {
+                            tracing::warn!(delivery = delivery.id.0, "webhook lease lost");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
-            };
-            match result {
-                Ok(()) => {}
-                // Another instance took it over after our lease expired; it owns the outcome.
-                Err(StoreError::LeaseLost { .. } | StoreError::StaleTransition { .. }) => {
-                    tracing::warn!(delivery = delivery.id.0, "webhook lease lost");
-                }
-                Err(e) => return Err(e.into()),
             }
+        }
+        let acked = self
+            .store
+            .outbox()
+            .ack_many(&delivered, &self.worker)
+            .await?;
+        for id in delivered
+            .iter()
+            .filter(|id| !acked.iter().any(|h| h.id == **id))
+        {
+            tracing::warn!(delivery = id.0, "webhook lease lost");
         }
         Ok(claimed.len())
     }

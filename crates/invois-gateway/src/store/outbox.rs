@@ -148,18 +148,40 @@ impl Outbox<'_> {
     /// delivering → delivered, by the worker holding it.
     #[tracing::instrument(skip_all)]
     pub async fn ack(&self, id: WebhookId, worker: &str) -> Result<WebhookDelivery, StoreError> {
-        let sql = Sql::new(format!(
-            "UPDATE webhook_deliveries SET state = 'delivered', locked_by = NULL, \
-             lease_until = NULL, last_error = NULL, updated_at = $1 \
-             WHERE id = $2 AND state = 'delivering' AND locked_by = $3 RETURNING {HOOK_COLS}"
-        ))
-        .bind(now(self.clock))
-        .bind(id.0)
-        .bind(worker);
-        match self.db.writer().fetch_optional::<HookRow>(sql).await? {
-            Some(row) => row.try_into(),
-            None => Err(lease_lost(id, worker)),
+        self.ack_many(&[id], worker)
+            .await?
+            .pop()
+            .ok_or_else(|| lease_lost(id, worker))
+    }
+
+    /// delivering → delivered for each of `ids` the worker still holds, in one statement:
+    /// a pass acknowledges its whole batch with one commit (one fsync on SQLite) instead of
+    /// one per delivery. Returns the deliveries acknowledged, by id; an id missing from it
+    /// was taken over by another worker after this one's lease ran out.
+    #[tracing::instrument(skip_all, fields(deliveries = ids.len()))]
+    pub async fn ack_many(
+        &self,
+        ids: &[WebhookId],
+        worker: &str,
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
+        let mut acked = Vec::with_capacity(ids.len());
+        // Well under both databases' limits on bound parameters.
+        for chunk in ids.chunks(500) {
+            let mut sql = Sql::new(
+                "UPDATE webhook_deliveries SET state = 'delivered', locked_by = NULL, \
+                 lease_until = NULL, last_error = NULL, updated_at = $1 \
+                 WHERE state = 'delivering' AND locked_by = $2 AND id IN ",
+            )
+            .bind(now(self.clock))
+            .bind(worker);
+            sql.push_list(chunk.iter().map(|id| id.0));
+            sql.push(&format!(" RETURNING {HOOK_COLS}"));
+            acked.extend(records::<HookRow, WebhookDelivery>(
+                self.db.writer().fetch_all(sql).await?,
+            )?);
         }
+        acked.sort_by_key(|h| h.id);
+        Ok(acked)
     }
 
     /// delivering → pending after [`webhook_backoff`], or → dead after `max_attempts`.
