@@ -509,11 +509,13 @@ impl<'a> Documents<'a> {
         prepared: &WireDocument,
     ) -> Result<DocumentRecord, StoreError> {
         let mut results = self.mark_prepared_many(worker, &[(id, prepared)]).await?;
-        results.pop().unwrap_or_else(|| {
-            Err(StoreError::Corrupt(format!(
+        match results.pop() {
+            Some(Ok(())) => self.get(id).await,
+            Some(Err(e)) => Err(e),
+            None => Err(StoreError::Corrupt(format!(
                 "recording document {id} as prepared gave no result"
-            )))
-        })
+            ))),
+        }
     }
 
     /// failed | rejected_locally → received: the same document goes through preparation and

@@ -5,52 +5,69 @@
 //! commit spent one fsync per document there; at the ceiling (about 170 documents a second)
 //! that alone kept the writer busy enough for preparation to fall behind intake.
 
+use std::collections::HashSet;
+
 use invois_api::submission::WireDocument;
 
 use super::StoreError;
 use super::convert::now;
+use super::dialect::Arg;
 use super::dialect::Sql;
-use super::documents::{DOC_COLS, DocRow, Documents};
-use super::types::{DocumentId, DocumentRecord, DocumentState};
+use super::documents::Documents;
+use super::types::{DocumentId, DocumentState};
 
 impl Documents<'_> {
     /// received → prepared for each of `prepared`, by the worker holding them, in one
-    /// transaction. One result per document, in order: a document this worker no longer
-    /// holds (its lease ran out and another worker took it) gets the error
-    /// [`Documents::mark_prepared`] would give, and does not stop the others.
+    /// transaction of one statement per 200 documents (each statement is a round trip to
+    /// SQLite's worker thread, which cost more than the update itself). One result per
+    /// document, in order: a document this worker no longer holds (its lease ran out and
+    /// another worker took it) gets the error [`Documents::mark_prepared`] would give, and
+    /// does not stop the others.
     #[tracing::instrument(skip_all, fields(documents = prepared.len()))]
     pub async fn mark_prepared_many(
         &self,
         worker: &str,
         prepared: &[(DocumentId, &WireDocument)],
-    ) -> Result<Vec<Result<DocumentRecord, StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let now = now(self.clock);
         let mut tx = self.db.begin().await?;
-        let mut rows = Vec::with_capacity(prepared.len());
-        for (id, wire) in prepared {
-            let size = i64::try_from(wire.bytes().len()).unwrap_or(i64::MAX);
-            let sql = Sql::new(format!(
-                "UPDATE documents SET state = 'prepared', prepared = $1, prepared_size = $2, \
-                 document_hash = $3, errors = NULL, last_error = NULL, locked_by = NULL, \
-                 lease_until = NULL, updated_at = $4 \
-                 WHERE id = $5 AND state = 'received' AND locked_by = $6 RETURNING {DOC_COLS}"
-            ))
-            .bind(wire.bytes())
-            .bind(size)
-            .bind(wire.sha256_hex())
-            .bind(now)
-            .bind(id.0)
-            .bind(worker);
-            rows.push(tx.conn().fetch_optional::<DocRow>(sql).await?);
+        let mut done = HashSet::with_capacity(prepared.len());
+        for chunk in prepared.chunks(200) {
+            let mut sql = Sql::new("WITH v(doc_id, doc_prepared, doc_size, doc_hash) AS (VALUES ");
+            for (i, (id, wire)) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "" } else { ", " });
+                let size = i64::try_from(wire.bytes().len()).unwrap_or(i64::MAX);
+                sql.push_list([
+                    Arg::from(id.0),
+                    Arg::from(wire.bytes()),
+                    Arg::from(size),
+                    Arg::from(wire.sha256_hex()),
+                ]);
+            }
+            sql.push(
+                ") UPDATE documents SET state = 'prepared', prepared = v.doc_prepared, \
+                 prepared_size = v.doc_size, document_hash = v.doc_hash, errors = NULL, \
+                 last_error = NULL, locked_by = NULL, lease_until = NULL, updated_at = ",
+            );
+            sql.push_bind(now);
+            sql.push(
+                " FROM v WHERE documents.id = v.doc_id AND documents.state = 'received' \
+                 AND documents.locked_by = ",
+            );
+            sql.push_bind(worker);
+            sql.push(" RETURNING id");
+            let ids: Vec<(i64,)> = tx.conn().fetch_all(sql).await?;
+            done.extend(ids.into_iter().map(|(id,)| id));
         }
         tx.commit().await?;
-        let mut results = Vec::with_capacity(rows.len());
-        for ((id, _), row) in prepared.iter().zip(rows) {
-            results.push(match row {
-                Some(row) => row.try_into(),
-                None => Err(self
+        let mut results = Vec::with_capacity(prepared.len());
+        for (id, _) in prepared {
+            results.push(if done.contains(&id.0) {
+                Ok(())
+            } else {
+                Err(self
                     .explain(*id, DocumentState::Received, Some(worker), "be prepared")
-                    .await),
+                    .await)
             });
         }
         Ok(results)
