@@ -1,6 +1,9 @@
 //! API keys for the ERP API: only each key's SHA-256 is stored; the key itself is shown once
 //! at creation.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
 use invois_clock::Clock;
 
@@ -39,11 +42,47 @@ impl TryFrom<KeyRow> for ApiKeyRecord {
     }
 }
 
+/// How long an accepted key is taken on trust before the database is asked again. Every
+/// ERP request presents its key, and asking the database each time was one statement per
+/// document on the hot path. A key revoked by this process is forgotten at once; one
+/// revoked elsewhere (`invois api-key revoke`, another instance) stops working within this.
+pub const KEY_TRUSTED_FOR: chrono::Duration = chrono::Duration::seconds(5);
+
+/// Keys held at most: a deployment has a handful; past this the memory starts over.
+const KEYS_REMEMBERED: usize = 1024;
+
+/// The keys accepted lately, by SHA-256, with when each was last checked. Shared by a
+/// store's clones. Only acceptances are kept: an unknown key always asks the database.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AcceptedKeys(Arc<Mutex<HashMap<String, (ApiKeyRecord, DateTime<Utc>)>>>);
+
+impl AcceptedKeys {
+    fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<ApiKeyRecord> {
+        let keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (record, checked) = keys.get(hash)?;
+        // A clock that went back counts as stale too.
+        (*checked <= now && now - *checked < KEY_TRUSTED_FOR).then(|| record.clone())
+    }
+
+    fn put(&self, hash: String, record: ApiKeyRecord, now: DateTime<Utc>) {
+        let mut keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= KEYS_REMEMBERED {
+            keys.clear();
+        }
+        keys.insert(hash, (record, now));
+    }
+
+    fn forget_all(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
 /// The API keys repository.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiKeys<'a> {
     pub(crate) db: &'a Db,
     pub(crate) clock: &'a Clock,
+    pub(crate) accepted: &'a AcceptedKeys,
 }
 
 impl ApiKeys<'_> {
@@ -79,12 +118,21 @@ impl ApiKeys<'_> {
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self, presented: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         // Looked up by hash: the comparison never touches the plain key.
+        let hash = sha256_hex(presented.as_bytes());
+        let now = now(self.clock);
+        if let Some(record) = self.accepted.get(&hash, now) {
+            return Ok(Some(record));
+        }
         let sql = Sql::new(format!(
             "SELECT {KEY_COLS} FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL"
         ))
-        .bind(sha256_hex(presented.as_bytes()));
+        .bind(&hash);
         let row: Option<KeyRow> = self.db.reader().fetch_optional(sql).await?;
-        row.map(ApiKeyRecord::try_from).transpose()
+        let record = row.map(ApiKeyRecord::try_from).transpose()?;
+        if let Some(record) = &record {
+            self.accepted.put(hash, record.clone(), now);
+        }
+        Ok(record)
     }
 
     /// Revokes a key (idempotent).
@@ -96,7 +144,10 @@ impl ApiKeys<'_> {
         ))
         .bind(now(self.clock))
         .bind(id.0);
-        match self.db.writer().fetch_optional::<KeyRow>(sql).await? {
+        let row = self.db.writer().fetch_optional::<KeyRow>(sql).await?;
+        // After the update: a check that raced it may have just remembered the key.
+        self.accepted.forget_all();
+        match row {
             Some(row) => row.try_into(),
             None => Err(StoreError::NotFound(format!("API key {id}"))),
         }

@@ -40,7 +40,7 @@ mod submissions;
 mod types;
 mod webhook_types;
 
-pub use api_keys::ApiKeys;
+pub use api_keys::{ApiKeys, KEY_TRUSTED_FOR};
 pub use archive::Archive;
 pub use db::Db;
 pub use documents::Documents;
@@ -117,6 +117,7 @@ pub async fn open(url: &str, clock: Clock) -> Result<Arc<Store>, StoreError> {
 pub struct Store {
     db: Db,
     clock: Clock,
+    accepted_keys: api_keys::AcceptedKeys,
 }
 
 impl fmt::Debug for Store {
@@ -134,7 +135,11 @@ impl Store {
 
     /// A store over an open database.
     pub fn new(db: Db, clock: Clock) -> Store {
-        Store { db, clock }
+        Store {
+            db,
+            clock,
+            accepted_keys: Default::default(),
+        }
     }
 
     /// The open database (for the shared rate budget, and for tests that read the tables).
@@ -171,6 +176,7 @@ impl Store {
         ApiKeys {
             db: &self.db,
             clock: &self.clock,
+            accepted: &self.accepted_keys,
         }
     }
 

@@ -1457,6 +1457,44 @@ mod cases {
             s.api_keys().revoke(ApiKeyId(987_654)).await,
             Err(StoreError::NotFound(_))
         ));
+
+        // A key revoked by another instance (or `invois api-key revoke`) is taken on trust
+        // here for at most KEY_TRUSTED_FOR after this instance last checked it.
+        let (third, third_key) = s.api_keys().create("erp-other").await.unwrap();
+        assert!(
+            s.api_keys()
+                .verify(third_key.expose())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let other = h.another_instance().await;
+        other.api_keys().revoke(third.id).await.unwrap();
+        assert!(
+            other
+                .api_keys()
+                .verify(third_key.expose())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.api_keys()
+                .verify(third_key.expose())
+                .await
+                .unwrap()
+                .is_some(),
+            "checked a moment ago"
+        );
+        h.clock.advance(KEY_TRUSTED_FOR.to_std().unwrap());
+        assert!(
+            s.api_keys()
+                .verify(third_key.expose())
+                .await
+                .unwrap()
+                .is_none(),
+            "checked again once the trust ran out"
+        );
     }
 
     pub(super) async fn listing_pages_and_filters(h: Harness) {
