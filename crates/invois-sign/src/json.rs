@@ -391,6 +391,86 @@ mod tests {
         }
     }
 
+    /// A leaf (`[{"_":…}]`) is read whole when it is its own canonical form, and the general
+    /// way otherwise: both must accept, refuse and write exactly alike. Each leaf is read once
+    /// as written and once after a space (which only the general path reads), at the depths
+    /// around the scanner's limit too.
+    #[test]
+    fn a_leaf_read_whole_reads_as_the_general_path_reads() {
+        let leaves = [
+            r#"[{"_":"a"}]"#,
+            r#"[{"_":""}]"#,
+            r#"[{"_":"日本 é 😀"}]"#,
+            r#"[{"_":"a"b"}]"#,
+            r#"[{"_":"a\/b"}]"#,
+            r#"[{"_":"A"}]"#,
+            r#"[{"_":""UBLExtensions":[{"_":"x"}],"Signature":1"}]"#,
+            r#"[{"_":"x"}],"Signature":[{"_":"y"}]"#,
+            r#"[{"_":0}]"#,
+            r#"[{"_":-0}]"#,
+            r#"[{"_":1.50,"currencyID":"MYR"}]"#,
+            r#"[{"_":-12.0}]"#,
+            r#"[{"_":01}]"#,
+            r#"[{"_":1.}]"#,
+            r#"[{"_":.5}]"#,
+            r#"[{"_":-}]"#,
+            r#"[{"_":1.2.3}]"#,
+            r#"[{"_":1e5}]"#,
+            r#"[{"_":1E+5,"a":"b"}]"#,
+            r#"[{"_":1.5e-2}]"#,
+            r#"[{"_":true}]"#,
+            r#"[{"_":false,"a":"b"}]"#,
+            r#"[{"_":null}]"#,
+            r#"[{"_":tru}]"#,
+            r#"[{"_":nulll}]"#,
+            r#"[{"_":"a","currencyID":"MYR"}]"#,
+            r#"[{"_":"a","b":"1","c":"2"}]"#,
+            r#"[{"_":"a","b":"1","c":"2","d":"3"}]"#,
+            r#"[{"_":"a","b":"1","c":"2","d":"3","e":"4"}]"#,
+            r#"[{"_":"a","_":"b"}]"#,
+            r#"[{"_":"a","b":"1","b":"2"}]"#,
+            r#"[{"_":"a","b":"1","c":"2","b":"3"}]"#,
+            r#"[{"_":"a","b":1}]"#,
+            r#"[{"_":"a","b":"
+"}]"#,
+            r#"[{"_":"a","b"":"c"}]"#,
+            r#"[{"_":"a","b":"c" }]"#,
+            r#"[{"_":"a", "b":"c"}]"#,
+            r#"[{"_":"a"},{"_":"b"}]"#,
+            r#"[{"_":"a"}}"#,
+            r#"[{"_":"a"}]]"#,
+            r#"[{"_":"a"]"#,
+            r#"[{"_":"a"}"#,
+            r#"[{"_":"a"#,
+            "[{\"_\":\"a\u{1}\"}]",
+            "[{\"_\":\"a\u{7f}\"}]",
+        ];
+        for leaf in leaves {
+            for nesting in [0, 111, 112, 113, 114, 115] {
+                let (open, close) = ("[".repeat(nesting), "]".repeat(nesting));
+                let doc = format!(
+                    r#"{{"Invoice":[{{"ID":{leaf},"N":[{{"M":{open}{leaf}{close}}}]}}],"Z":{leaf}}}"#
+                );
+                let general = doc.replace(r#"[{"_""#, r#"[ {"_""#);
+                assert_ne!(doc, general);
+                let scanned = by_scan(&doc);
+                assert_eq!(scanned, by_scan(&general), "{doc}");
+                if scanned.is_some() {
+                    assert_eq!(scanned, by_value(&doc), "{doc}");
+                }
+            }
+        }
+        // The plain leaves are read (as written) by the scan.
+        for leaf in [
+            r#"[{"_":"a"}]"#,
+            r#"[{"_":-12.0,"a":"b","c":"d"}]"#,
+            r#"[{"_":null}]"#,
+        ] {
+            let doc = format!(r#"{{"Invoice":[{{"ID":{leaf}}}]}}"#);
+            assert_eq!(by_scan(&doc).as_deref(), Some(doc.as_bytes()), "{doc}");
+        }
+    }
+
     /// The scan's members read as serde_json's `Value` of the document, written back, reads.
     #[test]
     fn the_scan_reads_what_serde_json_reads() {

@@ -128,6 +128,59 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Scanned<'_>> {
     })
 }
 
+/// Where a scalar at `from` that is its own canonical form ends: a string without an escape
+/// or a control character, a number without an exponent, a literal. `None` for anything else
+/// (which may still be valid, and is then read the general way).
+fn plain_scalar_end(b: &[u8], from: usize) -> Option<usize> {
+    let digits = |mut p: usize| {
+        while b.get(p).is_some_and(u8::is_ascii_digit) {
+            p += 1;
+        }
+        p
+    };
+    match *b.get(from)? {
+        b'"' => {
+            let end = string_run_end(b, from + 1);
+            (*b.get(end)? == b'"').then_some(end + 1)
+        }
+        b'-' | b'0'..=b'9' => {
+            let mut p = from + usize::from(b[from] == b'-');
+            p = match *b.get(p)? {
+                // No digit after a leading zero.
+                b'0' => p + 1,
+                b'1'..=b'9' => digits(p + 1),
+                _ => return None,
+            };
+            if b.get(p) == Some(&b'.') {
+                let frac = digits(p + 1);
+                if frac == p + 1 {
+                    return None;
+                }
+                p = frac;
+            }
+            // A digit after a leading zero, or an exponent: the general path.
+            match b.get(p) {
+                Some(c) if c.is_ascii_digit() || matches!(c, b'e' | b'E' | b'.') => None,
+                _ => Some(p),
+            }
+        }
+        c => {
+            let word: &[u8] = match c {
+                b't' => b"true",
+                b'f' => b"false",
+                b'n' => b"null",
+                _ => return None,
+            };
+            (b.get(from..from + word.len())? == word).then_some(from + word.len())
+        }
+    }
+}
+
+/// A member of `Invoice[0]` that the canonical form leaves out.
+fn is_enveloped(name: &[u8]) -> bool {
+    matches!(name, b"UBLExtensions" | b"Signature")
+}
+
 /// The offset of the first byte of `b` from `from` on that ends a run of string content: a
 /// quote, a backslash or a control character (or `b.len()`). Eight bytes at a time: strings
 /// are most of a document.
@@ -189,6 +242,7 @@ impl<'a> Scanner<'a> {
         self.skip_ws();
         match self.peek()? {
             b'{' => self.object(depth + 1, at),
+            b'[' if at == At::Elsewhere && depth + 2 <= MAX_DEPTH && self.leaf() => Some(()),
             b'[' => self.array(depth + 1, at),
             b'"' => {
                 self.pos += 1;
@@ -199,6 +253,57 @@ impl<'a> Scanner<'a> {
             b'n' => self.literal(b"null"),
             b'-' | b'0'..=b'9' => self.number(),
             _ => None,
+        }
+    }
+
+    /// Most values of a UBL document are a leaf written minified: `[{"_":"text"}]`, or
+    /// `[{"_":12.50,"currencyID":"MYR"}]` with a few attributes. Read whole when it is its
+    /// own canonical form (strings without an escape, a number without an exponent, no
+    /// whitespace, no repeated name), in a few comparisons instead of an array, an object and
+    /// each member read a token at a time. Whether it was; otherwise nothing is read, and the
+    /// general path reads the value (and refuses it, if it must).
+    #[inline]
+    fn leaf(&mut self) -> bool {
+        const OPEN: &[u8] = br#"[{"_":"#;
+        /// More attributes than this are left to the general path.
+        const MAX_ATTRS: usize = 4;
+        let b = self.input;
+        if b.get(self.pos..self.pos + OPEN.len()) != Some(OPEN) {
+            return false;
+        }
+        let Some(mut p) = plain_scalar_end(b, self.pos + OPEN.len()) else {
+            return false;
+        };
+        let mut names: [&[u8]; MAX_ATTRS] = [b"_"; MAX_ATTRS];
+        let mut n = 0;
+        loop {
+            match b.get(p..p + 2) {
+                Some(b"}]") => {
+                    self.pos = p + 2;
+                    return true;
+                }
+                Some(b",\"") if n + 1 < MAX_ATTRS => {}
+                _ => return false,
+            }
+            // `,"name":"value"`: a plain name not seen in this object, a plain string.
+            let name_end = string_run_end(b, p + 2);
+            if b.get(name_end..name_end + 3) != Some(br#"":""#) {
+                return false;
+            }
+            let name = &b[p + 2..name_end];
+            if names[..=n]
+                .iter()
+                .any(|k| k.len() == name.len() && *k == name)
+            {
+                return false;
+            }
+            n += 1;
+            names[n] = name;
+            let value_end = string_run_end(b, name_end + 3);
+            if b.get(value_end) != Some(&b'"') {
+                return false;
+            }
+            p = value_end + 1;
         }
     }
 
@@ -290,7 +395,7 @@ impl<'a> Scanner<'a> {
     /// taken out of the canonical form. Whether it stays in the canonical form.
     fn invoice_member(&mut self, key: &'a [u8], mark: usize, value_at: usize) -> Option<bool> {
         let name = std::str::from_utf8(key).ok()?;
-        let enveloped = matches!(key, b"UBLExtensions" | b"Signature");
+        let enveloped = is_enveloped(key);
         let value = if enveloped {
             let from = self.enveloped.len();
             self.enveloped.extend_from_slice(&self.out[value_at..]);
