@@ -38,6 +38,8 @@
 //! perf script -i gw.perf | python3 crates/invois-cli/benches/perf_stages.py
 //! ```
 //!
+//! `INVOIS_BENCH_SUBMISSIONS_CSV=PATH` writes each submission's time and size there.
+//!
 //! `INVOIS_BENCH_GATEWAY_LOG` sets the gateway's `RUST_LOG` and shows its log (e.g.
 //! `warn,sqlx::query=debug` to count the statements it runs per document).
 
@@ -128,6 +130,14 @@ async fn run() {
     let peak_kib = peak_memory_kib(gateway.pid());
 
     let submissions = submissions(&http, &gateway.base, &key).await;
+    if let Ok(path) = std::env::var("INVOIS_BENCH_SUBMISSIONS_CSV") {
+        // Each submission's time and size, to see where a run fell short of full batches.
+        let csv: String = submissions
+            .iter()
+            .map(|(at, n)| format!("{},{n}\n", at.to_rfc3339()))
+            .collect();
+        std::fs::write(&path, csv).expect("write INVOIS_BENCH_SUBMISSIONS_CSV");
+    }
     let client_id = sandbox.supplier().client_id;
     let throttled: u64 = sandbox
         .sandbox()

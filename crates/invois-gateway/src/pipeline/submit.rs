@@ -30,15 +30,19 @@ pub(super) fn raw_bytes_budget(config: &PipelineConfig) -> usize {
 /// spent on a batch of five comes back only a window later. Documents that arrive steadily
 /// (an ERP posting as it invoices) would otherwise leave in a burst of small batches that
 /// spends the whole window's budget in its first seconds, and everything after waits for the
-/// window to turn. So a partial batch leaves at most once per share of the budget (window ÷
-/// requests): a steady flow at the ceiling then fills each batch, and a slower one still
-/// leaves within a share of a second. Full batches are never held back.
+/// window to turn. So a partial batch leaves only when no batch, full or partial, finished
+/// sending within the last share of the budget (window ÷ requests): a steady flow at the
+/// ceiling then fills each batch, and a slower one still leaves within a share of a second.
+/// Counting only the last partial batch, or from a send's start, was not enough: at the
+/// ceiling a partial batch followed each full one at once, the first minute's budget was
+/// spent in 49 s, and the window's slide repeated that gap every minute after (87% of the
+/// ceiling). Full batches are never held back.
 #[derive(Debug, Default)]
 pub(super) struct Batching {
     /// When the current partial batch started waiting for more documents.
     linger_since: Option<chrono::DateTime<chrono::Utc>>,
-    /// When the last partial batch was let go.
-    last_partial: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the last batch, full or partial, finished sending.
+    last_sent: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What one submit attempt ended in, for the caller and tests.
@@ -92,6 +96,9 @@ impl Pipeline {
             return Ok(None);
         };
         let outcome = self.submit_batch(batch).await;
+        // From the send's end, not its start: sending a hundred documents can itself take
+        // most of a share, and a partial batch would otherwise follow each full one at once.
+        inner.batching.lock().await.last_sent = Some(inner.clock.now());
         let label = match &outcome {
             Ok(SubmitOutcome::Accepted(_)) => "accepted",
             Ok(SubmitOutcome::Unknown(_)) => "unknown",
@@ -347,7 +354,7 @@ impl Pipeline {
 
     /// Whether to send now: a full batch is ready; or a partial one, when nothing more is
     /// being prepared or the oldest waiting document has lingered long enough, and no
-    /// partial batch left within the last share of Submit's budget (see [`Batching`]).
+    /// batch finished sending within the last share of Submit's budget (see [`Batching`]).
     #[tracing::instrument(level = "debug", skip_all)]
     async fn batch_is_worth_sending(&self, limit: usize) -> Result<bool, PipelineError> {
         use crate::store::DocumentState;
@@ -359,11 +366,11 @@ impl Pipeline {
             batching.linger_since = None;
             return Ok(false);
         }
+        let now = self.inner.clock.now();
         if prepared as usize >= limit {
             batching.linger_since = None;
             return Ok(true);
         }
-        let now = self.inner.clock.now();
         let started = *batching.linger_since.get_or_insert(now);
         let lingered = (now - started).to_std().unwrap_or_default();
         if received > 0 && lingered < self.inner.config.batch_linger {
@@ -371,13 +378,12 @@ impl Pipeline {
         }
         let spacing = self.partial_batch_spacing();
         let since_last = batching
-            .last_partial
+            .last_sent
             .map_or(spacing, |t| (now - t).to_std().unwrap_or_default());
         if since_last < spacing {
             return Ok(false);
         }
         batching.linger_since = None;
-        batching.last_partial = Some(now);
         Ok(true)
     }
 

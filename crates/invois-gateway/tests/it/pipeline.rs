@@ -11,7 +11,7 @@ use invois_client::{CallEvent, CallOutcome, Client, ClientObserver, RateLimits};
 use invois_clock::Clock;
 use invois_gateway::clients::{ClientPool, LoginMode};
 use invois_gateway::document_errors::ErrorStage;
-use invois_gateway::pipeline::{Pipeline, PipelineConfig, Shutdown};
+use invois_gateway::pipeline::{Pipeline, PipelineConfig, Shutdown, SubmitOutcome};
 use invois_gateway::store::{
     DocumentFilter, DocumentFormat, DocumentState, NewDocument, Store, SubmissionFilter,
     SubmissionState,
@@ -882,6 +882,64 @@ impl ClientObserver for Calls {
     fn on_call(&self, event: &CallEvent) {
         self.0.lock().unwrap().push(event.endpoint);
     }
+}
+
+/// A partial batch waits until a share of Submit's budget (600 ms at 100 requests a minute)
+/// has passed since the last batch of any kind. At the ceiling, a partial batch sent right
+/// after each full one spent the window's slots on a few documents each.
+#[tokio::test]
+async fn a_partial_batch_waits_a_share_of_the_budget_after_any_batch() {
+    // Time runs a hundred times slower than real time, so the test's own steps spend no
+    // share of the budget; the test moves the clock itself.
+    let clock = Clock::scaled(0.01);
+    let (store, _dir) = crate::common::sqlite_store(clock.clone()).await;
+    let sandbox = TestSandbox::builder()
+        .clock(clock.clone())
+        .profile(RateProfile::Production)
+        .start()
+        .await
+        .unwrap();
+    let client = client_for(&sandbox);
+    let tin = sandbox.supplier().tin;
+    let client_id = client.client_id().to_owned();
+    for i in 0..130 {
+        let id = format!("S-{i:04}");
+        let bytes = invoice(&sandbox, &id, 0);
+        let new = new_document(&client_id, &tin, &id, bytes);
+        store.documents().insert(new).await.unwrap();
+    }
+    let pipeline = Pipeline::new(
+        Arc::clone(&store),
+        ClientPool::new(client, LoginMode::Taxpayer),
+        None,
+        config(),
+    );
+    while pipeline.prepare_once().await.unwrap() > 0 {}
+    let sizes = |store: Arc<Store>| async move {
+        let page = store
+            .submissions()
+            .list(&SubmissionFilter::default())
+            .await
+            .unwrap();
+        let mut sizes: Vec<i64> = page.iter().map(|s| s.document_count).collect();
+        sizes.sort_unstable();
+        sizes
+    };
+
+    let full = pipeline.submit_once().await.unwrap();
+    assert!(matches!(full, Some(SubmitOutcome::Accepted(_))), "{full:?}");
+    assert_eq!(sizes(Arc::clone(&store)).await, [100]);
+    // Thirty prepared and nothing left to prepare, but a batch just left.
+    assert_eq!(pipeline.submit_once().await.unwrap(), None);
+    clock.advance(Duration::from_millis(550));
+    assert_eq!(pipeline.submit_once().await.unwrap(), None);
+    clock.advance(Duration::from_millis(60));
+    let partial = pipeline.submit_once().await.unwrap();
+    assert!(
+        matches!(partial, Some(SubmitOutcome::Accepted(_))),
+        "{partial:?}"
+    );
+    assert_eq!(sizes(Arc::clone(&store)).await, [30, 100]);
 }
 
 macro_rules! on_both_stores {
