@@ -79,7 +79,11 @@ impl Pipeline {
         let inner = &self.inner;
         let limit = inner.batch_documents.load(Ordering::Relaxed).max(1);
         let bytes = inner.batch_bytes.load(Ordering::Relaxed).max(1);
-        if !self.batch_is_worth_sending(limit).await? {
+        // Deciding and claiming are one step for this process's submit workers: two workers
+        // that both saw 102 prepared documents each decided on a full batch, and the second
+        // claimed the 2 the first left, spending a slot of the budget on them.
+        let mut batching = inner.batching.lock().await;
+        if !self.batch_is_worth_sending(&mut batching, limit).await? {
             return Ok(None);
         }
         let Some(batch) = inner
@@ -95,6 +99,7 @@ impl Pipeline {
         else {
             return Ok(None);
         };
+        drop(batching);
         let outcome = self.submit_batch(batch).await;
         // From the send's end, not its start: sending a hundred documents can itself take
         // most of a share, and a partial batch would otherwise follow each full one at once.
@@ -356,12 +361,15 @@ impl Pipeline {
     /// being prepared or the oldest waiting document has lingered long enough, and no
     /// batch finished sending within the last share of Submit's budget (see [`Batching`]).
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn batch_is_worth_sending(&self, limit: usize) -> Result<bool, PipelineError> {
+    async fn batch_is_worth_sending(
+        &self,
+        batching: &mut Batching,
+        limit: usize,
+    ) -> Result<bool, PipelineError> {
         use crate::store::DocumentState;
         let counts = self.inner.store.documents().count_by_state().await?;
         let prepared = counts.get(&DocumentState::Prepared).copied().unwrap_or(0);
         let received = counts.get(&DocumentState::Received).copied().unwrap_or(0);
-        let mut batching = self.inner.batching.lock().await;
         if prepared == 0 {
             batching.linger_since = None;
             return Ok(false);
