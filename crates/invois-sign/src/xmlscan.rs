@@ -213,6 +213,37 @@ fn text_run_end(b: &[u8], mut from: usize) -> usize {
     from
 }
 
+/// The offset of the first byte of `b` from `from` on that ends a plain attribute value:
+/// `quote`, or one that `attr_value` refuses or expands (`<`, `&`, a tab, a line feed, a
+/// carriage return); `b.len()` if none. Eight bytes at a time, as `text_run_end`.
+fn attr_run_end(b: &[u8], mut from: usize, quote: u8) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // As in `text_run_end`: only the lowest hit is exact, and only it is used.
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let stops = |c: u8| matches!(c, b'<' | b'&' | b'\t' | b'\n' | b'\r') || c == quote;
+    while let Some(chunk) = b.get(from..from + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let hits = zero(w ^ (ONES * u64::from(quote)))
+            | zero(w ^ (ONES * u64::from(b'<')))
+            | zero(w ^ (ONES * u64::from(b'&')))
+            | zero(w ^ (ONES * u64::from(b'\t')))
+            | zero(w ^ (ONES * u64::from(b'\n')))
+            | zero(w ^ (ONES * u64::from(b'\r')));
+        if hits != 0 {
+            return from + (hits.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    while let Some(&c) = b.get(from) {
+        if stops(c) {
+            break;
+        }
+        from += 1;
+    }
+    from
+}
+
 /// `a == b` for slices of the same length (names), a word at a time: a byte loop exits at a
 /// place the branch predictor cannot learn, and a call to memcmp costs more than the comparison.
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -641,8 +672,14 @@ impl<'a> Scanner<'a> {
                 return None;
             }
             self.pos += 1;
-            let end = self.pos + self.b[self.pos..].iter().position(|&b| b == quote)?;
-            let value = self.attr_value(&self.s[self.pos..end])?;
+            // Most values hold nothing but their own form: one search finds their end.
+            let stop = attr_run_end(self.b, self.pos, quote);
+            let (end, value) = if self.b.get(stop) == Some(&quote) {
+                (stop, Cow::Borrowed(&self.s[self.pos..stop]))
+            } else {
+                let end = self.pos + self.b[self.pos..].iter().position(|&b| b == quote)?;
+                (end, self.attr_value(&self.s[self.pos..end])?)
+            };
             plain &= matches!(value, Cow::Borrowed(_));
             self.pos = end + 1;
             if self.attrs.iter().any(|a| a.qname == qname) {
@@ -933,6 +970,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn attribute_runs_end_where_the_byte_loop_does() {
+        // Each byte value at each offset (from each start), in inputs whose length is and is
+        // not a multiple of eight, among plain bytes and multi-byte UTF-8.
+        let bytes =
+            |c: u8, quote: u8| matches!(c, b'<' | b'&' | b'\t' | b'\n' | b'\r') || c == quote;
+        for fill in "aé€😀".as_bytes().chunks(1).map(|c| c[0]).take(3) {
+            for quote in [b'"', b'\''] {
+                for len in [1, 7, 8, 9, 16, 21] {
+                    for at in 0..len {
+                        for c in 0..=255u8 {
+                            let mut b = vec![fill; len];
+                            b[at] = c;
+                            for from in [0, 1, 5, 8].into_iter().filter(|&f| f <= len) {
+                                let expected =
+                                    (from..len).find(|&i| bytes(b[i], quote)).unwrap_or(len);
+                                assert_eq!(attr_run_end(&b, from, quote), expected, "{from} {b:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn same_is_equality_at_every_length_and_offset() {
         let a: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
         for n in 0..=a.len() {
@@ -944,6 +1006,35 @@ mod tests {
             }
             if n > 0 {
                 assert!(!same(&a[..n], &a[..n - 1]), "{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn attribute_values_read_plain_or_expanded_are_the_same() {
+        // A value with a reference or a refused byte at each offset of its word: the plain
+        // search hands it to `attr_value`, which expands or refuses it as before.
+        for at in 0..17 {
+            let doc = |value: &str| {
+                format!(
+                    "<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\">\
+                     <a b=\"{value}\" c='{value}'/></Invoice>"
+                )
+            };
+            let pad = "x".repeat(at);
+            let canonical = |value: &str| {
+                let d = doc(value);
+                let scanned = scan(d.as_bytes(), true).unwrap_or_else(|| panic!("{d}"));
+                String::from_utf8_lossy(&scanned.canonical).into_owned()
+            };
+            let expected = format!("<a b=\"{pad}v\" c=\"{pad}v\"></a>");
+            assert!(canonical(&format!("{pad}v")).contains(&expected), "{at}");
+            let expected = format!("<a b=\"{pad}&amp;&lt;A\" c=\"{pad}&amp;&lt;A\"></a>");
+            let refs = canonical(&format!("{pad}&amp;&lt;&#x41;"));
+            assert!(refs.contains(&expected), "{refs}");
+            for bad in ["<", "\t", "\n", "\r", "&bogus;"] {
+                let d = doc(&format!("{pad}{bad}"));
+                assert!(scan(d.as_bytes(), true).is_none(), "{d:?}");
             }
         }
     }
