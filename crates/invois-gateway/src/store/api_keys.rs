@@ -54,7 +54,10 @@ const KEYS_REMEMBERED: usize = 1024;
 /// The keys accepted lately, by SHA-256, with when each was last checked. Shared by a
 /// store's clones. Only acceptances are kept: an unknown key always asks the database.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct AcceptedKeys(Arc<Mutex<HashMap<String, (ApiKeyRecord, DateTime<Utc>)>>>);
+pub(crate) struct AcceptedKeys(Arc<Mutex<Remembered>>);
+
+/// Each accepted key's record and when it was last checked, by the key's SHA-256.
+type Remembered = HashMap<String, (ApiKeyRecord, DateTime<Utc>)>;
 
 impl AcceptedKeys {
     fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<ApiKeyRecord> {
