@@ -89,6 +89,22 @@ fn new_document(client_id: &str, tin: &str, id: &str, bytes: Vec<u8>) -> NewDocu
     }
 }
 
+/// Stores `n` of today's invoices from the sandbox's supplier, internal ids `{prefix}-0000` on.
+async fn insert_invoices(
+    store: &Store,
+    sandbox: &TestSandbox,
+    client_id: &str,
+    prefix: &str,
+    n: usize,
+) {
+    let tin = sandbox.supplier().tin;
+    for i in 0..n {
+        let id = format!("{prefix}-{i:04}");
+        let new = new_document(client_id, &tin, &id, invoice(sandbox, &id, 0));
+        store.documents().insert(new).await.unwrap();
+    }
+}
+
 fn config() -> PipelineConfig {
     PipelineConfig {
         idle: Duration::from_millis(500),
@@ -150,19 +166,7 @@ async fn batches_valid_invalid_and_local_rejections(store: Arc<Store>, clock: Cl
     let client = client_for(&sandbox);
     let tin = sandbox.supplier().tin;
     let client_id = client.client_id().to_owned();
-    for i in 0..205 {
-        let id = format!("P-{i:04}");
-        store
-            .documents()
-            .insert(new_document(
-                &client_id,
-                &tin,
-                &id,
-                invoice(&sandbox, &id, 0),
-            ))
-            .await
-            .unwrap();
-    }
+    insert_invoices(&store, &sandbox, &client_id, "P", 205).await;
     // Issued four days ago: the local 72-hour check rejects it before it is sent.
     store
         .documents()
@@ -300,7 +304,6 @@ async fn faults_never_duplicate_a_document(store: Arc<Store>, clock: Clock) {
         .await
         .unwrap();
     let client = client_for(&sandbox);
-    let tin = sandbox.supplier().tin;
     let client_id = client.client_id().to_owned();
     // Responses lost after processing, 5xx before processing: every kind of unknown outcome.
     sandbox.sandbox().set_faults(Faults {
@@ -318,19 +321,7 @@ async fn faults_never_duplicate_a_document(store: Arc<Store>, clock: Clock) {
             ..config()
         },
     );
-    for i in 0..100 {
-        let id = format!("F-{i:04}");
-        store
-            .documents()
-            .insert(new_document(
-                &client_id,
-                &tin,
-                &id,
-                invoice(&sandbox, &id, 0),
-            ))
-            .await
-            .unwrap();
-    }
+    insert_invoices(&store, &sandbox, &client_id, "F", 100).await;
     let (trigger, shutdown) = Shutdown::new();
     let runner = {
         let p = pipeline.clone();
@@ -690,15 +681,7 @@ async fn lost_intent_resend_adopts_the_original(store: Arc<Store>, clock: Clock)
         .build()
         .unwrap();
     let client_id = client.client_id().to_owned();
-    for i in 0..DOCUMENTS {
-        let id = format!("L-{i:04}");
-        let bytes = invoice(&sandbox, &id, 0);
-        store
-            .documents()
-            .insert(new_document(&client_id, &tin, &id, bytes))
-            .await
-            .unwrap();
-    }
+    insert_invoices(&store, &sandbox, &client_id, "L", DOCUMENTS).await;
     // One submit loop, all prepared first: the documents leave in one batch and one POST, the
     // one whose record is lost. (Two loops on PostgreSQL can split them between two
     // concurrent claims.)
@@ -900,14 +883,8 @@ async fn a_partial_batch_waits_a_share_of_the_budget_after_any_batch() {
         .await
         .unwrap();
     let client = client_for(&sandbox);
-    let tin = sandbox.supplier().tin;
     let client_id = client.client_id().to_owned();
-    for i in 0..130 {
-        let id = format!("S-{i:04}");
-        let bytes = invoice(&sandbox, &id, 0);
-        let new = new_document(&client_id, &tin, &id, bytes);
-        store.documents().insert(new).await.unwrap();
-    }
+    insert_invoices(&store, &sandbox, &client_id, "S", 130).await;
     let pipeline = Pipeline::new(
         Arc::clone(&store),
         ClientPool::new(client, LoginMode::Taxpayer),
