@@ -53,8 +53,16 @@ const KEYS_REMEMBERED: usize = 1024;
 
 /// The keys accepted lately, by SHA-256, with when each was last checked. Shared by a
 /// store's clones. Only acceptances are kept: an unknown key always asks the database.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct AcceptedKeys(Arc<Mutex<Remembered>>);
+
+impl std::fmt::Debug for AcceptedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // How many, never which: the hashes are what a presented key is checked against.
+        let n = self.0.lock().map_or(0, |keys| keys.len());
+        write!(f, "AcceptedKeys({n})")
+    }
+}
 
 /// Each accepted key's record and when it was last checked, by the key's SHA-256.
 type Remembered = HashMap<String, (ApiKeyRecord, DateTime<Utc>)>;

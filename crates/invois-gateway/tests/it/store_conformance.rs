@@ -1424,6 +1424,11 @@ mod cases {
             Some(rec.id)
         );
         assert!(s.api_keys().verify("ivk_wrong").await.unwrap().is_none());
+        let shown = format!("{:?} {s:?}", s.api_keys());
+        assert!(
+            !shown.contains(hash.as_str()) && !shown.contains(&plain),
+            "the remembered keys stay out of Debug: {shown}"
+        );
         assert!(
             s.api_keys().verify(hash).await.unwrap().is_none(),
             "the hash is not a key"
