@@ -44,7 +44,6 @@
 //! `warn,sqlx::query=debug` to count the statements it runs per document).
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,7 +53,10 @@ use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use chrono::{DateTime, Utc};
 use invois_api::RateProfile;
 use invois_sign::{IssuedCertificate, TestCa, TestCertRequest};
-use invois_testkit::{Kind, TestSandbox, Version, samples};
+use invois_testkit::{Kind, TestSandbox, Version, env_or, samples};
+
+#[path = "../tests/support/gateway_stderr.rs"]
+mod gateway_stderr;
 use serde::Deserialize;
 
 /// Documents per minute Submit Documents allows (100 requests × 100 documents).
@@ -62,13 +64,6 @@ const CEILING_PER_MINUTE: f64 = 10_000.0;
 
 /// Webhook states after which nothing more happens to a document without the ERP.
 const FINAL_STATES: [&str; 4] = ["valid", "invalid", "rejected_locally", "failed"];
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -288,21 +283,11 @@ impl GatewayProcess {
             .spawn()
             .expect("the invois binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
         let verbose = std::env::var_os("INVOIS_BENCH_GATEWAY_LOG").is_some();
-        // Reads stderr to the end (so the pipe never fills), handing over the address and
-        // echoing warnings: a bench that hides its gateway's complaints measures nothing.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("ERP API on http://").nth(1)
-                    && let Some(t) = tx.take()
-                {
-                    let addr = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = t.send(addr.trim_end_matches([',', ' ']).to_owned());
-                } else if verbose || line.contains("WARN") || line.contains("ERROR") {
-                    eprintln!("gateway: {line}");
-                }
+        // Warnings are echoed: a bench that hides its gateway's complaints measures nothing.
+        let rx = gateway_stderr::watch(stderr, move |line| {
+            if verbose || line.contains("WARN") || line.contains("ERROR") {
+                eprintln!("gateway: {line}");
             }
         });
         let addr = tokio::time::timeout(Duration::from_secs(30), rx)

@@ -50,20 +50,13 @@ use invois_gateway::store::{
     Db, DocumentFormat, DocumentRecord, DocumentState, NewDocument, Store, SubmissionAccepted,
     SubmissionFilter, SubmissionIntent, ValidationOutcome, ValidationUpdate,
 };
-use invois_testkit::{TestSandbox, samples};
+use invois_testkit::{TestSandbox, env_or, samples};
 use sha2::{Digest, Sha256};
 
 /// Documents per minute the Submit Documents budget allows (100 RPM × 100 documents).
 const CEILING_PER_MINUTE: f64 = 10_000.0;
 /// The internal id of the template document; every generated id has its length.
 const TEMPLATE_ID: &str = "BL-00000000";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn internal_id(i: u64) -> String {
     format!("BL-{i:08}")

@@ -36,17 +36,10 @@ use invois_clock::Clock;
 use invois_gateway::clients::{ClientPool, LoginMode};
 use invois_gateway::pipeline::{Pipeline, PipelineConfig, Shutdown};
 use invois_gateway::store::{DocumentFormat, DocumentState, NewDocument, Store};
-use invois_testkit::{TestSandbox, samples};
+use invois_testkit::{TestSandbox, env_or, samples};
 
 /// Documents per minute the Submit Documents budget allows (100 RPM × 100 documents).
 const CEILING_PER_MINUTE: f64 = 10_000.0;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Wall time per span name: a profiler for latency (not CPU), which is what bounds the
 /// pipeline when each submission waits on the store, the network and the budget in turn.

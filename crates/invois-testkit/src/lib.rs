@@ -42,6 +42,15 @@ pub mod samples;
 pub use corpus::{Corpus, fixture_json, fixture_xml, unsigned_fixture};
 pub use fixtures::{Kind, Version};
 
+/// A bench's knob: the environment variable `name` read as a `T`, or `default` when it is
+/// unset or does not parse.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Builds a [`TestSandbox`].
 #[derive(Debug)]
 pub struct TestSandboxBuilder {

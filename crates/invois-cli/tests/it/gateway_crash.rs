@@ -11,7 +11,6 @@
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -85,21 +84,8 @@ impl Gateway {
             .spawn()
             .expect("the invois binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
         let lines = Arc::clone(log);
-        // Reads stderr to the end (so the pipe never fills), handing over the address.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("ERP API on http://").nth(1)
-                    && let Some(t) = tx.take()
-                {
-                    let addr = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = t.send(addr.trim_end_matches([',', ' ']).to_owned());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
+        let rx = crate::gateway_stderr::watch(stderr, move |line| lines.lock().unwrap().push(line));
         let addr = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
             .expect("the gateway announces its address within 30 s")

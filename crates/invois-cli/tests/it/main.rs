@@ -7,6 +7,8 @@ mod broken_pipe;
 mod documents_cli;
 mod erp_cli;
 mod gateway_crash;
+#[path = "../support/gateway_stderr.rs"]
+mod gateway_stderr;
 mod log_colours;
 mod readme_quickstart;
 mod render_cli;

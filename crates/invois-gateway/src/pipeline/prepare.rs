@@ -401,8 +401,6 @@ impl Pipeline {
     ) -> Option<crate::store::StoreError> {
         let inner = &self.inner;
         let mut first_error = None;
-        // The chunk's prepared documents are recorded in one transaction (one fsync on
-        // SQLite, not one per document); local rejections are rare and go one by one.
         let mut ready = Vec::with_capacity(results.len());
         for (doc, outcome) in results {
             match outcome {

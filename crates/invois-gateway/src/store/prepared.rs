@@ -11,8 +11,7 @@ use invois_api::submission::WireDocument;
 
 use super::StoreError;
 use super::convert::now;
-use super::dialect::Arg;
-use super::dialect::Sql;
+use super::dialect::{Arg, Sql};
 use super::documents::Documents;
 use super::types::{DocumentId, DocumentState};
 
