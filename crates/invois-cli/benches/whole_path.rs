@@ -55,8 +55,8 @@ use invois_api::RateProfile;
 use invois_sign::{IssuedCertificate, TestCa, TestCertRequest};
 use invois_testkit::{Kind, TestSandbox, Version, env_or, samples};
 
-#[path = "../tests/support/gateway_stderr.rs"]
-mod gateway_stderr;
+#[path = "../tests/support/gateway_binary.rs"]
+mod gateway_binary;
 use serde::Deserialize;
 
 /// Documents per minute Submit Documents allows (100 requests × 100 documents).
@@ -108,7 +108,7 @@ async fn run() {
 
     let receiver = Receiver::start().await;
     let db = format!("sqlite://{}", dir.path().join("invois.db").display());
-    let key = create_api_key(&db);
+    let key = gateway_binary::create_api_key(&db, "bench");
     let gateway = GatewayProcess::start(&db, &sandbox, &cert, dir.path(), &receiver.url).await;
     let cpu_before = process_cpu(gateway.pid()).expect("the gateway's /proc/<pid>/stat");
 
@@ -219,24 +219,6 @@ fn rsa_floor(cert: &IssuedCertificate) -> Duration {
     batches[batches.len() / 2]
 }
 
-/// Creates an API key through the binary, which prints it once on stdout.
-fn create_api_key(db: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_invois"))
-        .args(["gateway", "--database", db, "--create-api-key", "bench"])
-        .env_remove("INVOIS_DATABASE_URL")
-        .output()
-        .expect("the invois binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("the key is text")
-        .trim()
-        .to_owned()
-}
-
 /// `invois gateway` in its own process.
 struct GatewayProcess {
     child: Child,
@@ -285,7 +267,7 @@ impl GatewayProcess {
         let stderr = child.stderr.take().expect("stderr is piped");
         let verbose = std::env::var_os("INVOIS_BENCH_GATEWAY_LOG").is_some();
         // Warnings are echoed: a bench that hides its gateway's complaints measures nothing.
-        let rx = gateway_stderr::watch(stderr, move |line| {
+        let rx = gateway_binary::watch(stderr, move |line| {
             if verbose || line.contains("WARN") || line.contains("ERROR") {
                 eprintln!("gateway: {line}");
             }

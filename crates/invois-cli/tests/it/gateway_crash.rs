@@ -85,7 +85,7 @@ impl Gateway {
             .expect("the invois binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let lines = Arc::clone(log);
-        let rx = crate::gateway_stderr::watch(stderr, move |line| lines.lock().unwrap().push(line));
+        let rx = crate::gateway_binary::watch(stderr, move |line| lines.lock().unwrap().push(line));
         let addr = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
             .expect("the gateway announces its address within 30 s")
@@ -105,29 +105,6 @@ impl Gateway {
 
 fn log_tail(lines: &[String]) -> Vec<String> {
     lines.iter().rev().take(20).rev().cloned().collect()
-}
-
-/// Creates an API key through the binary (`--create-api-key`), which prints it on stdout.
-fn create_api_key(db: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_invois"))
-        .args([
-            "gateway",
-            "--database",
-            db,
-            "--create-api-key",
-            "crash-test",
-        ])
-        .env_remove("INVOIS_DATABASE_URL")
-        .output()
-        .expect("the invois binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(!key.is_empty());
-    key
 }
 
 /// The ERP's `count` documents: the v1.0 sample, one unique internal id each, as request
@@ -421,7 +398,7 @@ async fn run(scenario: Scenario) {
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("invois.db").display());
-    let key = create_api_key(&db);
+    let key = crate::gateway_binary::create_api_key(&db, "crash-test");
     // The test's own view of the same file (SQLite in WAL mode: reads never block the
     // gateway's writes).
     let store: Arc<Store> = Arc::new(Store::open(&db, Clock::real()).await.unwrap());

@@ -6,9 +6,9 @@
 mod broken_pipe;
 mod documents_cli;
 mod erp_cli;
+#[path = "../support/gateway_binary.rs"]
+mod gateway_binary;
 mod gateway_crash;
-#[path = "../support/gateway_stderr.rs"]
-mod gateway_stderr;
 mod log_colours;
 mod readme_quickstart;
 mod render_cli;

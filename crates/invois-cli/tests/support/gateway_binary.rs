@@ -1,8 +1,8 @@
-//! Watching a running `invois gateway` process's standard error, for the tests and benches
-//! that start the real binary (included by path: they are separate targets).
+//! Driving the real `invois gateway` binary, for the tests and benches that start it
+//! (included by path: they are separate targets).
 
 use std::io::{BufRead as _, BufReader};
-use std::process::ChildStderr;
+use std::process::{ChildStderr, Command};
 
 /// What the gateway logs once its ERP API listens, followed by the address.
 const ANNOUNCEMENT: &str = "ERP API on http://";
@@ -28,4 +28,25 @@ pub(crate) fn watch(
         }
     });
     rx
+}
+
+/// Creates an API key named `name` in the gateway database `db` through the binary
+/// (`--create-api-key`), which prints it once on stdout.
+pub(crate) fn create_api_key(db: &str, name: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_invois"))
+        .args(["gateway", "--database", db, "--create-api-key", name])
+        .env_remove("INVOIS_DATABASE_URL")
+        .output()
+        .expect("the invois binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .expect("the key is text")
+        .trim()
+        .to_owned();
+    assert!(!key.is_empty(), "the binary printed no key");
+    key
 }
