@@ -319,8 +319,8 @@ async fn faults_never_duplicate_a_document(store: Arc<Store>, clock: Clock) {
             // Small batches make many submissions, so many of them meet a fault: at 5 a
             // batch (20 submissions, each faulted with probability 0.35) about one run in a
             // hundred met fewer than the three faults waited for below, once the submit
-            // workers stopped splitting batches between them; at 2 it is about one in ten
-            // million.
+            // workers stopped splitting batches between them; at 2 (50 submissions) it is
+            // under one in a million.
             max_documents: 2,
             ..config()
         },
