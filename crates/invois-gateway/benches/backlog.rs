@@ -219,29 +219,54 @@ macro_rules! fill_with {
                 let rows: Vec<Row> = (i..end).map(|n| $gen.row(n)).collect();
                 let mut q = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO documents (issuer_tin, type_code, internal_id, version, \
-                     format, client_id, on_behalf_of, received, received_sha256, prepared, \
+                     format, client_id, on_behalf_of, received_sha256, \
                      prepared_size, document_hash, state, attempts, created_at, updated_at) ",
                 );
-                q.push_values(rows, |mut b, r| {
+                q.push_values(&rows, |mut b, r| {
                     let size = r.prepared.len() as i64;
                     b.push_bind(t.issuer_tin.clone())
                         .push_bind(t.type_code.clone())
-                        .push_bind(r.internal_id)
+                        .push_bind(r.internal_id.clone())
                         .push_bind(t.version)
                         .push_bind(t.format.as_lowercase())
                         .push_bind(t.client_id.clone())
                         .push_bind(t.on_behalf_of.clone().unwrap_or_default())
-                        .push_bind(r.received)
-                        .push_bind(r.received_sha256)
-                        .push_bind(r.prepared)
+                        .push_bind(r.received_sha256.clone())
                         .push_bind(size)
-                        .push_bind(r.document_hash)
+                        .push_bind(r.document_hash.clone())
                         .push_bind("prepared")
                         .push_bind(1_i64)
                         .push_bind(t.created_at)
                         .push_bind(t.updated_at);
                 });
-                q.build().execute(&mut *tx).await.expect("bulk insert");
+                q.push(" RETURNING id, internal_id");
+                let ids: std::collections::HashMap<String, i64> = q
+                    .build_query_as::<(i64, String)>()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .expect("bulk insert")
+                    .into_iter()
+                    .map(|(id, internal_id)| (internal_id, id))
+                    .collect();
+                // Each document's bytes in their own tables, as the store keeps them.
+                for (table, pick) in [
+                    (
+                        "document_received_bytes",
+                        (|r: &Row| r.received.clone()) as fn(&Row) -> Vec<u8>,
+                    ),
+                    ("document_prepared_bytes", |r: &Row| r.prepared.clone()),
+                ] {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO {table} (document_id, bytes) "
+                    ));
+                    q.push_values(&rows, |mut b, r| {
+                        b.push_bind(ids[&r.internal_id]).push_bind(pick(r));
+                    });
+                    q.build()
+                        .execute(&mut *tx)
+                        .await
+                        .expect("bulk insert bytes");
+                }
                 i = end;
             }
             tx.commit().await.expect("commit");

@@ -10,15 +10,22 @@ use super::convert::{
     ROWS_PER_STATEMENT, clamp_limit, errors_from_db, errors_to_db, later, now, obo_from_db,
     obo_to_db, parse_state, truncate,
 };
-use super::dialect::{Conn, Sql};
+use super::dialect::{Conn, Sql, Tx};
 use super::types::*;
 use super::{Db, StoreError, sha256_hex};
 use crate::document_errors::DocumentError;
 use invois_api::submission::WireDocument;
 
-/// The columns of `documents`, as [`DocRow`] reads them.
+/// The columns of `documents`, as [`DocRow`] reads them, with the document's bytes from
+/// their own tables (see the migration `document_bytes`: a state change must not rewrite
+/// them). Subqueries rather than a join, so the same list serves `SELECT … FROM documents`
+/// and `UPDATE documents … RETURNING` alike.
 pub(crate) const DOC_COLS: &str = "id, issuer_tin, type_code, internal_id, version, format, \
-     client_id, on_behalf_of, received, received_sha256, prepared, document_hash, state, \
+     client_id, on_behalf_of, \
+     (SELECT bytes FROM document_received_bytes WHERE document_id = documents.id) AS received, \
+     received_sha256, \
+     (SELECT bytes FROM document_prepared_bytes WHERE document_id = documents.id) AS prepared, \
+     document_hash, state, \
      submission_id, uuid, long_id, validation_link, errors, last_error, attempts, locked_by, \
      lease_until, created_at, updated_at, validated_at";
 
@@ -33,7 +40,8 @@ pub(crate) struct DocRow {
     format: String,
     client_id: String,
     on_behalf_of: String,
-    received: Vec<u8>,
+    /// Only `None` in the statement that inserts the document, before its bytes are.
+    received: Option<Vec<u8>>,
     received_sha256: String,
     prepared: Option<Vec<u8>>,
     document_hash: Option<String>,
@@ -70,7 +78,9 @@ impl TryFrom<DocRow> for DocumentRecord {
             format,
             client_id: row.client_id,
             on_behalf_of: obo_from_db(row.on_behalf_of),
-            received: row.received,
+            received: row.received.ok_or_else(|| {
+                StoreError::Corrupt(format!("document {} has no received bytes", row.id))
+            })?,
             received_sha256: row.received_sha256,
             prepared: row.prepared,
             document_hash: row.document_hash,
@@ -122,9 +132,9 @@ impl TryFrom<EventRow> for DocumentEvent {
 }
 
 const INSERT_DOCUMENT: &str = "INSERT INTO documents (issuer_tin, type_code, internal_id, \
-     version, format, client_id, on_behalf_of, received, received_sha256, state, attempts, \
+     version, format, client_id, on_behalf_of, received_sha256, state, attempts, \
      created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received', 0, $10, $10) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', 0, $9, $9) \
      ON CONFLICT (issuer_tin, type_code, internal_id, version) DO NOTHING RETURNING ";
 
 /// The documents repository (see the module docs).
@@ -149,32 +159,30 @@ impl<'a> Documents<'a> {
         let now = now(self.clock);
         let sha = sha256_hex(&new.received);
         let obo = obo_to_db(&new.on_behalf_of);
-        let row: Option<DocRow> = self
-            .db
-            .writer()
-            .fetch_optional(
-                Sql::new(format!("{INSERT_DOCUMENT}{DOC_COLS}"))
-                    .bind(&new.issuer_tin)
-                    .bind(&new.type_code)
-                    .bind(&new.internal_id)
-                    .bind(new.version)
-                    .bind(new.format.as_lowercase())
-                    .bind(&new.client_id)
-                    .bind(&obo)
-                    .bind(&new.received)
-                    .bind(&sha)
-                    .bind(now),
-            )
-            .await?;
-        if let Some(row) = row {
+        let fields = NewRow {
+            key: DocumentKey {
+                issuer_tin: new.issuer_tin.clone(),
+                type_code: new.type_code.clone(),
+                internal_id: new.internal_id.clone(),
+            },
+            version: new.version,
+            format: new.format,
+            client_id: &new.client_id,
+            on_behalf_of: &obo,
+            received: &new.received,
+            sha256: &sha,
+        };
+        let mut tx = self.db.begin().await?;
+        if let Some(row) = insert_row(&mut tx, fields, now).await? {
+            let document = row.try_into()?;
+            tx.commit().await?;
             return Ok(Inserted {
-                document: row.try_into()?,
+                document,
                 created: true,
             });
         }
-        let existing: Option<DocRow> = self
-            .db
-            .writer()
+        let existing: Option<DocRow> = tx
+            .conn()
             .fetch_optional(
                 Sql::new(format!(
                     "SELECT {DOC_COLS} FROM documents WHERE issuer_tin = $1 AND type_code = $2 \
@@ -186,6 +194,7 @@ impl<'a> Documents<'a> {
                 .bind(new.version),
             )
             .await?;
+        drop(tx);
         let Some(existing) = existing else {
             return Err(StoreError::Conflict(
                 "the document key was taken and released concurrently; retry".to_owned(),
@@ -228,22 +237,16 @@ impl<'a> Documents<'a> {
             });
         }
         let obo = obo_to_db(&latest.on_behalf_of);
-        let row: Option<DocRow> = tx
-            .conn()
-            .fetch_optional(
-                Sql::new(format!("{INSERT_DOCUMENT}{DOC_COLS}"))
-                    .bind(&key.issuer_tin)
-                    .bind(&key.type_code)
-                    .bind(&key.internal_id)
-                    .bind(latest.version + 1)
-                    .bind(format.as_lowercase())
-                    .bind(&latest.client_id)
-                    .bind(&obo)
-                    .bind(&received)
-                    .bind(&sha)
-                    .bind(now),
-            )
-            .await?;
+        let fields = NewRow {
+            key: key.clone(),
+            version: latest.version + 1,
+            format,
+            client_id: &latest.client_id,
+            on_behalf_of: &obo,
+            received: &received,
+            sha256: &sha,
+        };
+        let row = insert_row(&mut tx, fields, now).await?;
         let Some(row) = row else {
             return Err(StoreError::Conflict(format!(
                 "version {} of {}/{}/{} was created concurrently",
@@ -524,17 +527,29 @@ impl<'a> Documents<'a> {
     #[tracing::instrument(skip_all)]
     pub async fn retry(&self, id: DocumentId) -> Result<DocumentRecord, StoreError> {
         let now = now(self.clock);
+        let mut tx = self.db.begin().await?;
+        let forget = Sql::new(
+            "DELETE FROM document_prepared_bytes WHERE document_id = (SELECT id FROM documents \
+             WHERE id = $1 AND state IN ('failed', 'rejected_locally'))",
+        )
+        .bind(id.0);
+        tx.conn().execute(forget).await?;
         let sql = Sql::new(format!(
-            "UPDATE documents SET state = 'received', prepared = NULL, prepared_size = NULL, \
+            "UPDATE documents SET state = 'received', prepared_size = NULL, \
              document_hash = NULL, submission_id = NULL, errors = NULL, last_error = NULL, \
              locked_by = NULL, lease_until = NULL, updated_at = $1 \
              WHERE id = $2 AND state IN ('failed', 'rejected_locally') RETURNING {DOC_COLS}"
         ))
         .bind(now)
         .bind(id.0);
-        match self.db.writer().fetch_optional::<DocRow>(sql).await? {
-            Some(row) => row.try_into(),
+        match tx.conn().fetch_optional::<DocRow>(sql).await? {
+            Some(row) => {
+                let doc = row.try_into()?;
+                tx.commit().await?;
+                Ok(doc)
+            }
             None => {
+                drop(tx);
                 let doc = self.get(id).await?;
                 Err(StoreError::StaleTransition {
                     what: "document",
@@ -715,6 +730,52 @@ impl<'a> Documents<'a> {
 }
 
 /// The latest version of a document.
+/// What [`insert_row`] stores.
+struct NewRow<'a> {
+    key: DocumentKey,
+    version: i64,
+    format: DocumentFormat,
+    client_id: &'a str,
+    on_behalf_of: &'a str,
+    received: &'a [u8],
+    sha256: &'a str,
+}
+
+/// Inserts a document version and its received bytes, in the caller's transaction; `None`
+/// when the version exists already.
+async fn insert_row(
+    tx: &mut Tx,
+    new: NewRow<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<DocRow>, StoreError> {
+    let row: Option<DocRow> = tx
+        .conn()
+        .fetch_optional(
+            Sql::new(format!("{INSERT_DOCUMENT}{DOC_COLS}"))
+                .bind(&new.key.issuer_tin)
+                .bind(&new.key.type_code)
+                .bind(&new.key.internal_id)
+                .bind(new.version)
+                .bind(new.format.as_lowercase())
+                .bind(new.client_id)
+                .bind(new.on_behalf_of)
+                .bind(new.sha256)
+                .bind(now),
+        )
+        .await?;
+    let Some(mut row) = row else {
+        return Ok(None);
+    };
+    let bytes =
+        Sql::new("INSERT INTO document_received_bytes (document_id, bytes) VALUES ($1, $2)")
+            .bind(row.id)
+            .bind(new.received);
+    tx.conn().execute(bytes).await?;
+    // The row was read back before its bytes were written.
+    row.received = Some(new.received.to_vec());
+    Ok(Some(row))
+}
+
 fn latest_sql(key: &DocumentKey) -> Sql<'_> {
     Sql::new(format!(
         "SELECT {DOC_COLS} FROM documents WHERE issuer_tin = $1 AND type_code = $2 \

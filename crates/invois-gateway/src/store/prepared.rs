@@ -11,13 +11,13 @@ use invois_api::submission::WireDocument;
 
 use super::StoreError;
 use super::convert::now;
-use super::dialect::{Arg, Sql};
+use super::dialect::{Arg, Sql, Tx};
 use super::documents::Documents;
 use super::types::{DocumentId, DocumentState};
 
 impl Documents<'_> {
     /// received → prepared for each of `prepared`, by the worker holding them, in one
-    /// transaction of one statement per 200 documents (each statement is a round trip to
+    /// transaction of two statements per 200 documents (each statement is a round trip to
     /// SQLite's worker thread, which cost more than the update itself). One result per
     /// document, in order: a document this worker no longer holds (its lease ran out and
     /// another worker took it) gets the error [`Documents::mark_prepared`] would give, and
@@ -32,20 +32,18 @@ impl Documents<'_> {
         let mut tx = self.db.begin().await?;
         let mut done = HashSet::with_capacity(prepared.len());
         for chunk in prepared.chunks(200) {
-            let mut sql = Sql::new("WITH v(doc_id, doc_prepared, doc_size, doc_hash) AS (VALUES ");
+            let mut sql = Sql::new("WITH v(doc_id, doc_size, doc_hash) AS (VALUES ");
             for (i, (id, wire)) in chunk.iter().enumerate() {
                 sql.push(if i == 0 { "" } else { ", " });
                 let size = i64::try_from(wire.bytes().len()).unwrap_or(i64::MAX);
                 sql.push_list([
                     Arg::from(id.0),
-                    Arg::from(wire.bytes()),
                     Arg::from(size),
                     Arg::from(wire.sha256_hex()),
                 ]);
             }
             sql.push(
-                ") UPDATE documents SET state = 'prepared', prepared = v.doc_prepared, \
-                 prepared_size = v.doc_size, document_hash = v.doc_hash, errors = NULL, \
+                ") UPDATE documents SET state = 'prepared', prepared_size = v.doc_size, document_hash = v.doc_hash, errors = NULL, \
                  last_error = NULL, locked_by = NULL, lease_until = NULL, updated_at = ",
             );
             sql.push_bind(now);
@@ -56,7 +54,9 @@ impl Documents<'_> {
             sql.push_bind(worker);
             sql.push(" RETURNING id");
             let ids: Vec<(i64,)> = tx.conn().fetch_all(sql).await?;
-            done.extend(ids.into_iter().map(|(id,)| id));
+            let chunk_done: HashSet<i64> = ids.into_iter().map(|(id,)| id).collect();
+            store_bytes(&mut tx, chunk, &chunk_done).await?;
+            done.extend(chunk_done);
         }
         tx.commit().await?;
         let mut results = Vec::with_capacity(prepared.len());
@@ -71,4 +71,31 @@ impl Documents<'_> {
         }
         Ok(results)
     }
+}
+
+/// The prepared bytes of the documents of `chunk` that were recorded as prepared (`done`), in
+/// their own table (see the migration `document_bytes`). A replace rather than an insert:
+/// the bytes are always those of the document's latest preparation, whatever an earlier one
+/// left (a retry deletes them, but a claim must not fail on a leftover).
+async fn store_bytes(
+    tx: &mut Tx,
+    chunk: &[(DocumentId, &WireDocument)],
+    done: &HashSet<i64>,
+) -> Result<(), StoreError> {
+    let mut sql = Sql::new("INSERT INTO document_prepared_bytes (document_id, bytes) VALUES ");
+    let mut rows = 0;
+    for (id, wire) in chunk {
+        if !done.contains(&id.0) {
+            continue;
+        }
+        sql.push(if rows == 0 { "" } else { ", " });
+        sql.push_list([Arg::from(id.0), Arg::from(wire.bytes())]);
+        rows += 1;
+    }
+    if rows == 0 {
+        return Ok(());
+    }
+    sql.push(" ON CONFLICT (document_id) DO UPDATE SET bytes = excluded.bytes");
+    tx.conn().execute(sql).await?;
+    Ok(())
 }
