@@ -25,7 +25,8 @@
 //! - latency from each POST to its final-state webhook (p50, p99, max) beside its floor, the
 //!   validation delay (a poll and a webhook on this machine take milliseconds);
 //! - the gateway process's CPU time per document (user + system, from `/proc`), as a ratio to
-//!   one RSA-2048 signature timed in this run, and its peak resident memory (`VmHWM`).
+//!   one RSA-2048 signature timed in this run, its peak resident memory (`VmHWM`) and the
+//!   bytes it wrote per document (`wchar`).
 //!
 //! The last line printed is the JSON of the figures.
 //!
@@ -39,6 +40,9 @@
 //! ```
 //!
 //! `INVOIS_BENCH_SUBMISSIONS_CSV=PATH` writes each submission's time and size there.
+//!
+//! `INVOIS_BENCH_GATEWAY_BIN=PATH` runs another build of `invois` as the gateway (a copy of
+//! an earlier `target/release/invois`, say), to compare two builds on the same machine state.
 //!
 //! `INVOIS_BENCH_GATEWAY_LOG` sets the gateway's `RUST_LOG` and shows its log (e.g.
 //! `warn,sqlx::query=debug` to count the statements it runs per document).
@@ -80,6 +84,9 @@ struct Knobs {
     validation_delay: Duration,
     /// POSTs in flight at once (an ERP's worker pool).
     concurrency: usize,
+    /// The `invois` binary to run as the gateway: this build's, or another build's to
+    /// compare with on the same machine state.
+    gateway_bin: String,
 }
 
 impl Knobs {
@@ -89,6 +96,8 @@ impl Knobs {
             per_minute: env_or("INVOIS_BENCH_RATE", CEILING_PER_MINUTE),
             validation_delay: Duration::from_secs(env_or("INVOIS_BENCH_VALIDATION_DELAY_SECS", 2)),
             concurrency: env_or("INVOIS_BENCH_CONCURRENCY", 32),
+            gateway_bin: std::env::var("INVOIS_BENCH_GATEWAY_BIN")
+                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_invois").to_owned()),
         }
     }
 }
@@ -108,9 +117,18 @@ async fn run() {
 
     let receiver = Receiver::start().await;
     let db = format!("sqlite://{}", dir.path().join("invois.db").display());
-    let key = gateway_binary::create_api_key(&db, "bench");
-    let gateway = GatewayProcess::start(&db, &sandbox, &cert, dir.path(), &receiver.url).await;
+    let key = gateway_binary::create_api_key(&knobs.gateway_bin, &db, "bench");
+    let gateway = GatewayProcess::start(
+        &knobs.gateway_bin,
+        &db,
+        &sandbox,
+        &cert,
+        dir.path(),
+        &receiver.url,
+    )
+    .await;
     let cpu_before = process_cpu(gateway.pid()).expect("the gateway's /proc/<pid>/stat");
+    let written_before = process_written(gateway.pid());
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(knobs.concurrency)
@@ -123,6 +141,9 @@ async fn run() {
     let window = started.elapsed();
     let cpu = process_cpu(gateway.pid()).expect("the gateway's CPU time") - cpu_before;
     let peak_kib = peak_memory_kib(gateway.pid());
+    let written = process_written(gateway.pid())
+        .zip(written_before)
+        .map(|(after, before)| after - before);
 
     let submissions = submissions(&http, &gateway.base, &key).await;
     if let Ok(path) = std::env::var("INVOIS_BENCH_SUBMISSIONS_CSV") {
@@ -165,6 +186,7 @@ async fn run() {
         cpu,
         floor,
         peak_kib,
+        written,
     };
     report.print();
 }
@@ -227,6 +249,7 @@ struct GatewayProcess {
 
 impl GatewayProcess {
     async fn start(
+        binary: &str,
         db: &str,
         sandbox: &TestSandbox,
         cert: &IssuedCertificate,
@@ -237,7 +260,7 @@ impl GatewayProcess {
         std::fs::write(&cert_path, cert.certificate.to_pem()).expect("cert written");
         std::fs::write(&key_path, cert.key.to_pem()).expect("key written");
         let who = sandbox.supplier();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_invois"))
+        let mut child = Command::new(binary)
             .args(["gateway", "--database", db, "--listen", "127.0.0.1:0"])
             .args(["--api-base", sandbox.base_url()])
             .args(["--client-id", &who.client_id])
@@ -524,6 +547,15 @@ fn peak_memory_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Bytes a process has written so far (`wchar` in `/proc/<pid>/io`: every `write`, to the
+/// database, its WAL and sockets alike, whether or not it reached the disk yet).
+fn process_written(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// What one run measured.
 struct Report<'a> {
     knobs: &'a Knobs,
@@ -538,6 +570,7 @@ struct Report<'a> {
     cpu: Duration,
     floor: Duration,
     peak_kib: Option<u64>,
+    written: Option<u64>,
 }
 
 impl Report<'_> {
@@ -615,6 +648,11 @@ impl Report<'_> {
                 self.peak_kib
                     .map_or("n/a".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
             ),
+            (
+                "gateway bytes written per document (KiB)",
+                self.written
+                    .map_or("n/a".into(), |b| format!("{:.1}", b as f64 / 1024.0 / docs)),
+            ),
         ];
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, v) in &rows {
@@ -637,6 +675,7 @@ impl Report<'_> {
             "rsaSignatureMs": ms(self.floor),
             "gatewayCpuPerDocumentOverRsa": cpu_per_doc / self.floor.as_secs_f64(),
             "gatewayPeakMemoryKiB": self.peak_kib,
+            "gatewayBytesWrittenPerDocument": self.written.map(|b| b as f64 / docs),
         });
         println!("{json}");
     }

@@ -398,7 +398,8 @@ async fn run(scenario: Scenario) {
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("invois.db").display());
-    let key = crate::gateway_binary::create_api_key(&db, "crash-test");
+    let key =
+        crate::gateway_binary::create_api_key(env!("CARGO_BIN_EXE_invois"), &db, "crash-test");
     // The test's own view of the same file (SQLite in WAL mode: reads never block the
     // gateway's writes).
     let store: Arc<Store> = Arc::new(Store::open(&db, Clock::real()).await.unwrap());

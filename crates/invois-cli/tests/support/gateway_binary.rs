@@ -30,10 +30,10 @@ pub(crate) fn watch(
     rx
 }
 
-/// Creates an API key named `name` in the gateway database `db` through the binary
-/// (`--create-api-key`), which prints it once on stdout.
-pub(crate) fn create_api_key(db: &str, name: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_invois"))
+/// Creates an API key named `name` in the gateway database `db` through the `invois` binary
+/// at `binary` (`--create-api-key`), which prints it once on stdout.
+pub(crate) fn create_api_key(binary: &str, db: &str, name: &str) -> String {
+    let out = Command::new(binary)
         .args(["gateway", "--database", db, "--create-api-key", name])
         .env_remove("INVOIS_DATABASE_URL")
         .output()
