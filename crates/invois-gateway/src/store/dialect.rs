@@ -204,6 +204,11 @@ pub(crate) enum Conn<'c> {
 }
 
 impl Conn<'_> {
+    /// Whether statements here run on PostgreSQL (for the few written differently there).
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Conn::PgPool(_) | Conn::Pg(_))
+    }
+
     /// The row lock a claim's subquery ends with.
     pub(crate) fn claim_lock(&self) -> &'static str {
         match self {

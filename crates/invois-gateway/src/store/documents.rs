@@ -10,9 +10,9 @@ use super::convert::{
     ROWS_PER_STATEMENT, clamp_limit, errors_from_db, errors_to_db, later, now, obo_from_db,
     obo_to_db, parse_state, truncate,
 };
-use super::dialect::{Conn, Sql, Tx};
+use super::dialect::{Conn, Sql};
 use super::types::*;
-use super::{Db, StoreError, sha256_hex};
+use super::{Backend, Db, StoreError, sha256_hex};
 use crate::document_errors::DocumentError;
 use invois_api::submission::WireDocument;
 
@@ -172,17 +172,25 @@ impl<'a> Documents<'a> {
             received: &new.received,
             sha256: &sha,
         };
-        let mut tx = self.db.begin().await?;
-        if let Some(row) = insert_row(&mut tx, fields, now).await? {
-            let document = row.try_into()?;
-            tx.commit().await?;
+        let inserted = match self.db.backend() {
+            Backend::Postgres => insert_row(&mut self.db.writer(), fields, now).await?,
+            // Two statements on SQLite, so they need a transaction of their own.
+            Backend::Sqlite => {
+                let mut tx = self.db.begin().await?;
+                let row = insert_row(&mut tx.conn(), fields, now).await?;
+                tx.commit().await?;
+                row
+            }
+        };
+        if let Some(row) = inserted {
             return Ok(Inserted {
-                document,
+                document: row.try_into()?,
                 created: true,
             });
         }
-        let existing: Option<DocRow> = tx
-            .conn()
+        let existing: Option<DocRow> = self
+            .db
+            .writer()
             .fetch_optional(
                 Sql::new(format!(
                     "SELECT {DOC_COLS} FROM documents WHERE issuer_tin = $1 AND type_code = $2 \
@@ -194,7 +202,6 @@ impl<'a> Documents<'a> {
                 .bind(new.version),
             )
             .await?;
-        drop(tx);
         let Some(existing) = existing else {
             return Err(StoreError::Conflict(
                 "the document key was taken and released concurrently; retry".to_owned(),
@@ -246,7 +253,7 @@ impl<'a> Documents<'a> {
             received: &received,
             sha256: &sha,
         };
-        let row = insert_row(&mut tx, fields, now).await?;
+        let row = insert_row(&mut tx.conn(), fields, now).await?;
         let Some(row) = row else {
             return Err(StoreError::Conflict(format!(
                 "version {} of {}/{}/{} was created concurrently",
@@ -741,37 +748,48 @@ struct NewRow<'a> {
     sha256: &'a str,
 }
 
-/// Inserts a document version and its received bytes, in the caller's transaction; `None`
-/// when the version exists already.
+/// Inserts a document version and its received bytes; `None` when the version exists
+/// already. On PostgreSQL one statement (a data-modifying CTE), so intake stays one round
+/// trip; on SQLite two, and `conn` must be a transaction's.
 async fn insert_row(
-    tx: &mut Tx,
+    conn: &mut Conn<'_>,
     new: NewRow<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<DocRow>, StoreError> {
-    let row: Option<DocRow> = tx
-        .conn()
-        .fetch_optional(
-            Sql::new(format!("{INSERT_DOCUMENT}{DOC_COLS}"))
-                .bind(&new.key.issuer_tin)
-                .bind(&new.key.type_code)
-                .bind(&new.key.internal_id)
-                .bind(new.version)
-                .bind(new.format.as_lowercase())
-                .bind(new.client_id)
-                .bind(new.on_behalf_of)
-                .bind(new.sha256)
-                .bind(now),
+    let text = if conn.is_postgres() {
+        // `inserted AS documents`: `DOC_COLS` reads the bytes by `documents.id`.
+        format!(
+            "WITH inserted AS ({INSERT_DOCUMENT}*), bytes AS (INSERT INTO \
+             document_received_bytes (document_id, bytes) SELECT id, $10 FROM inserted) \
+             SELECT {DOC_COLS} FROM inserted AS documents"
         )
-        .await?;
-    let Some(mut row) = row else {
+    } else {
+        format!("{INSERT_DOCUMENT}{DOC_COLS}")
+    };
+    let mut sql = Sql::new(text)
+        .bind(&new.key.issuer_tin)
+        .bind(&new.key.type_code)
+        .bind(&new.key.internal_id)
+        .bind(new.version)
+        .bind(new.format.as_lowercase())
+        .bind(new.client_id)
+        .bind(new.on_behalf_of)
+        .bind(new.sha256)
+        .bind(now);
+    if conn.is_postgres() {
+        sql = sql.bind(new.received);
+    }
+    let Some(mut row) = conn.fetch_optional::<DocRow>(sql).await? else {
         return Ok(None);
     };
-    let bytes =
-        Sql::new("INSERT INTO document_received_bytes (document_id, bytes) VALUES ($1, $2)")
-            .bind(row.id)
-            .bind(new.received);
-    tx.conn().execute(bytes).await?;
-    // The row was read back before its bytes were written.
+    if !conn.is_postgres() {
+        let bytes =
+            Sql::new("INSERT INTO document_received_bytes (document_id, bytes) VALUES ($1, $2)")
+                .bind(row.id)
+                .bind(new.received);
+        conn.execute(bytes).await?;
+    }
+    // Either way the row was read before its bytes were visible to a read.
     row.received = Some(new.received.to_vec());
     Ok(Some(row))
 }
