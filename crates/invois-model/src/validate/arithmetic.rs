@@ -105,7 +105,7 @@ fn tax_total(t: &Node<'_>, rates: Rates<'_>, out: &mut Findings) {
                 &n,
                 stated,
                 sum(&parts, out),
-                if t.xpath.contains("InvoiceLine") {
+                if t.xpath().contains("InvoiceLine") {
                     "A003"
                 } else {
                     "A008"

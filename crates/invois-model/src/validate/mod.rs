@@ -77,6 +77,7 @@
 
 mod arithmetic;
 mod fields;
+mod path;
 mod refs;
 mod structure;
 
@@ -99,6 +100,8 @@ use crate::document::Document;
 use crate::rules::{Environment, Rule};
 use crate::schema::{self, Child};
 use crate::tree::Element;
+
+use self::path::Path;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -420,8 +423,8 @@ impl Findings {
             code,
             category,
             severity,
-            json_path: at.json.clone(),
-            xpath: at.xpath.clone(),
+            json_path: at.json(),
+            xpath: at.xpath(),
             rule: rule.into(),
             value: value.map(str::to_owned),
             lhdn_code: None,
@@ -482,12 +485,12 @@ impl Findings {
     }
 }
 
-/// An element with its JSON path, XPath and (when modelled) UBL type.
+/// An element with its place in the document (JSON path and XPath, rendered on demand: see
+/// [`Path`]) and (when modelled) UBL type.
 #[derive(Clone)]
 pub(crate) struct Node<'a> {
     pub(crate) el: &'a Element,
-    pub(crate) json: String,
-    pub(crate) xpath: String,
+    pub(crate) path: Path<'a>,
     pub(crate) type_name: Option<&'static str>,
 }
 
@@ -495,10 +498,19 @@ impl<'a> Node<'a> {
     fn root(el: &'a Element) -> Self {
         Node {
             el,
-            json: format!("$.{}[0]", el.name),
-            xpath: format!("/{}", el.name),
+            path: Path::root(&el.name),
             type_name: Some("Invoice"),
         }
+    }
+
+    /// Where the node is, as a JSON path into the MyInvois JSON form.
+    pub(crate) fn json(&self) -> String {
+        self.path.json()
+    }
+
+    /// Where the node is, as an XPath into the XML form.
+    pub(crate) fn xpath(&self) -> String {
+        self.path.xpath()
     }
 
     fn prefix_for(&self, name: &str) -> &'static str {
@@ -515,19 +527,9 @@ impl<'a> Node<'a> {
     }
 
     fn child_node(&self, el: &'a Element, index: usize, of: usize) -> Node<'a> {
-        let prefix = match el.ns.xpath_prefix() {
-            "" => String::new(),
-            p => format!("{p}:"),
-        };
-        let pos = if of > 1 {
-            format!("[{}]", index + 1)
-        } else {
-            String::new()
-        };
         Node {
             el,
-            json: format!("{}.{}[{index}]", self.json, el.name),
-            xpath: format!("{}/{prefix}{}{pos}", self.xpath, el.name),
+            path: self.path.child(&el.name, el.ns.xpath_prefix(), index, of),
             type_name: self.type_name.and_then(|t| schema::child_type(t, &el.name)),
         }
     }
@@ -563,8 +565,7 @@ impl<'a> Node<'a> {
         for part in name.split('/') {
             node = Node {
                 el: self.el,
-                json: format!("{}.{part}", node.json),
-                xpath: format!("{}/{}:{part}", node.xpath, node.prefix_for(part)),
+                path: node.path.missing(part, node.prefix_for(part)),
                 type_name: node.type_name.and_then(|t| schema::child_type(t, part)),
             };
         }
@@ -575,8 +576,7 @@ impl<'a> Node<'a> {
     pub(crate) fn attr_node(&self, name: &str) -> Node<'a> {
         Node {
             el: self.el,
-            json: format!("{}.{name}", self.json),
-            xpath: format!("{}/@{name}", self.xpath),
+            path: self.path.attribute(name),
             type_name: None,
         }
     }

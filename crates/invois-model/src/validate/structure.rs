@@ -1,5 +1,6 @@
 //! Structure: repeated JSON keys, known elements, UBL order and cardinality, value types.
 
+use super::path::Path;
 use super::{Category, Findings, Node, Severity, ValidationContext};
 use crate::document::{Document, Format};
 use crate::json::{DuplicateKey, Held};
@@ -54,20 +55,20 @@ fn duplicate_key(d: &DuplicateKey, root: &Node<'_>, out: &mut Findings) {
         }
         node
     });
-    let object_json = object.as_ref().map_or("$", |n| n.json.as_str());
+    let object_json = object.as_ref().map_or_else(|| "$".to_owned(), Node::json);
     let member_json = format!("{object_json}.{}", d.key);
     let xpath = |held: Held| match (&object, held) {
         (Some(n), Held::Elements { start, count }) if count > 0 => n
             .kids(&d.key)
             .into_iter()
             .nth(start)
-            .map_or_else(|| n.missing(&d.key).xpath, |k| k.xpath),
-        (Some(n), Held::Elements { .. }) => n.missing(&d.key).xpath,
-        (Some(n), Held::Attribute) => n.attr_node(&d.key).xpath,
-        (Some(n), Held::Value) => format!("{}/text()", n.xpath),
+            .map_or_else(|| n.missing(&d.key).xpath(), |k| k.xpath()),
+        (Some(n), Held::Elements { .. }) => n.missing(&d.key).xpath(),
+        (Some(n), Held::Attribute) => n.attr_node(&d.key).xpath(),
+        (Some(n), Held::Value) => format!("{}/text()", n.xpath()),
         // Top-level members: namespace keys belong to the root element, and a repeated root
         // key is a second root.
-        (None, _) | (Some(_), Held::Header | Held::Root) => root.xpath.clone(),
+        (None, _) | (Some(_), Held::Header | Held::Root) => root.xpath(),
     };
     let (first_xpath, again_xpath) = (xpath(d.first.held), xpath(d.again.held));
     let times = match d.times {
@@ -76,8 +77,7 @@ fn duplicate_key(d: &DuplicateKey, root: &Node<'_>, out: &mut Findings) {
     };
     let at = Node {
         el: object.as_ref().map_or(root.el, |n| n.el),
-        json: member_json.clone(),
-        xpath: again_xpath.clone(),
+        path: Path::given(member_json.clone(), again_xpath.clone()),
         type_name: None,
     };
     out.push(
