@@ -122,16 +122,10 @@ async fn sqlite_migration_keeps_payloads_written_before_the_move() {
     let path = dir.path().join("old.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let mut before = sqlx::migrate!("./migrations/sqlite");
-    before.migrations = before
-        .migrations
-        .iter()
-        .filter(|m| m.version < 20261121000006)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
-    assert!(!before.migrations.is_empty());
-    before.run(&mut conn).await.unwrap();
+    migrations_before(sqlx::migrate!("./migrations/sqlite"), 20261121000006)
+        .run(&mut conn)
+        .await
+        .unwrap();
     let payload = b"{\"documents\":[\"the exact body\"]}".to_vec();
     sqlx::query(
         "INSERT INTO submissions (client_id, payload, payload_sha256, document_count, state, \
@@ -197,15 +191,19 @@ async fn assert_bytes_survive_the_move(store: &store::Store) {
     );
 }
 
-fn before_the_move(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+/// The migrations before `version`: a database as an earlier release left it.
+fn migrations_before(
+    mut migrator: sqlx::migrate::Migrator,
+    version: i64,
+) -> sqlx::migrate::Migrator {
     migrator.migrations = migrator
         .migrations
         .iter()
-        .filter(|m| m.version < BYTES_MOVED)
+        .filter(|m| m.version < version)
         .cloned()
         .collect::<Vec<_>>()
         .into();
-    assert!(migrator.migrations.len() > 1);
+    assert!(!migrator.migrations.is_empty());
     migrator
 }
 
@@ -217,7 +215,7 @@ async fn sqlite_migration_moves_document_bytes_to_their_own_tables() {
     let path = dir.path().join("old.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    before_the_move(sqlx::migrate!("./migrations/sqlite"))
+    migrations_before(sqlx::migrate!("./migrations/sqlite"), BYTES_MOVED)
         .run(&mut conn)
         .await
         .unwrap();
@@ -244,7 +242,7 @@ async fn postgres_migration_moves_document_bytes_to_their_own_tables() {
             // A pool, not a connection: the migrator's borrow of a connection is not `Send`
             // across this spawned case.
             let pool = sqlx::PgPool::connect_with(options.clone()).await.unwrap();
-            before_the_move(sqlx::migrate!("./migrations/postgres"))
+            migrations_before(sqlx::migrate!("./migrations/postgres"), BYTES_MOVED)
                 .run(&pool)
                 .await
                 .unwrap();
