@@ -4,8 +4,6 @@
 
 mod ubl21;
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 /// The UBL value type of a basic (leaf) element (the `udt:*Type` it derives from).
@@ -77,32 +75,12 @@ pub struct Slot {
     pub entry: E,
 }
 
-/// FNV-1a, for the maps of the schema's names: validation looks up a slot for every element
-/// it visits, and hashing with SipHash (the standard map's default, resistant to chosen keys)
-/// made validation about 4% slower. Chosen keys are no concern here: the maps hold only the
-/// schema's names, fixed at build time; a name from a document is only ever looked up.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+/// The maps of the schema's names hash with FNV: validation looks up a slot for every
+/// element it visits, and hashing with SipHash (the standard map's default, resistant to
+/// chosen keys) made validation about 4% slower. Chosen keys are no concern here: the maps
+/// hold only the schema's names, fixed at build time; a name from a document is only ever
+/// looked up.
+type Map<K, V> = fnv::FnvHashMap<K, V>;
 
 struct Tables {
     types: Map<&'static str, &'static [E]>,
