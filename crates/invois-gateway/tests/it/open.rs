@@ -118,14 +118,8 @@ async fn sqlite_in_memory_reads_what_it_wrote() {
 async fn sqlite_migration_keeps_payloads_written_before_the_move() {
     use sqlx::Connection as _;
 
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, mut conn) = sqlite_before(20261121000006).await;
     let path = dir.path().join("old.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    migrations_before(sqlx::migrate!("./migrations/sqlite"), 20261121000006)
-        .run(&mut conn)
-        .await
-        .unwrap();
     let payload = b"{\"documents\":[\"the exact body\"]}".to_vec();
     sqlx::query(
         "INSERT INTO submissions (client_id, payload, payload_sha256, document_count, state, \
@@ -191,6 +185,20 @@ async fn assert_bytes_survive_the_move(store: &store::Store) {
     );
 }
 
+/// A SQLite database `old.db` in a new directory, migrated up to (not including) `version`.
+async fn sqlite_before(version: i64) -> (tempfile::TempDir, sqlx::SqliteConnection) {
+    use sqlx::Connection as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    migrations_before(sqlx::migrate!("./migrations/sqlite"), version)
+        .run(&mut conn)
+        .await
+        .unwrap();
+    (dir, conn)
+}
+
 /// The migrations before `version`: a database as an earlier release left it.
 fn migrations_before(
     mut migrator: sqlx::migrate::Migrator,
@@ -211,14 +219,8 @@ fn migrations_before(
 async fn sqlite_migration_moves_document_bytes_to_their_own_tables() {
     use sqlx::Connection as _;
 
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, mut conn) = sqlite_before(BYTES_MOVED).await;
     let path = dir.path().join("old.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    migrations_before(sqlx::migrate!("./migrations/sqlite"), BYTES_MOVED)
-        .run(&mut conn)
-        .await
-        .unwrap();
     sqlx::query(OLD_DOCUMENTS)
         .bind(b"<Invoice>1</Invoice>".to_vec())
         .bind(b"<Invoice>1s/>".to_vec())
