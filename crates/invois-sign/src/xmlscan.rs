@@ -186,8 +186,21 @@ fn is_name_char(b: u8) -> bool {
 
 /// The offset of the first byte of `b` from `from` on that ends a plain run of text: `<`, or
 /// one that makes the text other than its own canonical form (`&`, `>`, a carriage return);
-/// `b.len()` if none. Eight bytes at a time.
-fn text_run_end(b: &[u8], mut from: usize) -> usize {
+/// `b.len()` if none.
+fn text_run_end(b: &[u8], from: usize) -> usize {
+    first_of(b, from, [b'<', b'&', b'>', b'\r'])
+}
+
+/// The offset of the first byte of `b` from `from` on that ends a plain attribute value:
+/// `quote`, or one that `attr_value` refuses or expands (`<`, `&`, a tab, a line feed, a
+/// carriage return); `b.len()` if none.
+fn attr_run_end(b: &[u8], from: usize, quote: u8) -> usize {
+    first_of(b, from, [quote, b'<', b'&', b'\t', b'\n', b'\r'])
+}
+
+/// The offset of the first byte of `b` from `from` on that is one of `stops`; `b.len()` if
+/// none. Eight bytes at a time: a byte loop's exit is a branch the predictor cannot learn.
+fn first_of<const N: usize>(b: &[u8], mut from: usize, stops: [u8; N]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // The high bit of each zero byte (the lowest is exact; a borrow can only mark bytes above
@@ -195,48 +208,16 @@ fn text_run_end(b: &[u8], mut from: usize) -> usize {
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     while let Some(chunk) = b.get(from..from + 8) {
         let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let hits = zero(w ^ (ONES * u64::from(b'<')))
-            | zero(w ^ (ONES * u64::from(b'&')))
-            | zero(w ^ (ONES * u64::from(b'>')))
-            | zero(w ^ (ONES * u64::from(b'\r')));
+        let hits = stops
+            .iter()
+            .fold(0, |hits, &c| hits | zero(w ^ (ONES * u64::from(c))));
         if hits != 0 {
             return from + (hits.trailing_zeros() / 8) as usize;
         }
         from += 8;
     }
-    while let Some(&c) = b.get(from) {
-        if matches!(c, b'<' | b'&' | b'>' | b'\r') {
-            break;
-        }
-        from += 1;
-    }
-    from
-}
-
-/// The offset of the first byte of `b` from `from` on that ends a plain attribute value:
-/// `quote`, or one that `attr_value` refuses or expands (`<`, `&`, a tab, a line feed, a
-/// carriage return); `b.len()` if none. Eight bytes at a time, as `text_run_end`.
-fn attr_run_end(b: &[u8], mut from: usize, quote: u8) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // As in `text_run_end`: only the lowest hit is exact, and only it is used.
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let stops = |c: u8| matches!(c, b'<' | b'&' | b'\t' | b'\n' | b'\r') || c == quote;
-    while let Some(chunk) = b.get(from..from + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let hits = zero(w ^ (ONES * u64::from(quote)))
-            | zero(w ^ (ONES * u64::from(b'<')))
-            | zero(w ^ (ONES * u64::from(b'&')))
-            | zero(w ^ (ONES * u64::from(b'\t')))
-            | zero(w ^ (ONES * u64::from(b'\n')))
-            | zero(w ^ (ONES * u64::from(b'\r')));
-        if hits != 0 {
-            return from + (hits.trailing_zeros() / 8) as usize;
-        }
-        from += 8;
-    }
-    while let Some(&c) = b.get(from) {
-        if stops(c) {
+    while let Some(c) = b.get(from) {
+        if stops.contains(c) {
             break;
         }
         from += 1;
