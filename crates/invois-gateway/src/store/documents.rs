@@ -160,11 +160,9 @@ impl<'a> Documents<'a> {
         let sha = sha256_hex(&new.received);
         let obo = obo_to_db(&new.on_behalf_of);
         let fields = NewRow {
-            key: DocumentKey {
-                issuer_tin: new.issuer_tin.clone(),
-                type_code: new.type_code.clone(),
-                internal_id: new.internal_id.clone(),
-            },
+            issuer_tin: &new.issuer_tin,
+            type_code: &new.type_code,
+            internal_id: &new.internal_id,
             version: new.version,
             format: new.format,
             client_id: &new.client_id,
@@ -245,7 +243,9 @@ impl<'a> Documents<'a> {
         }
         let obo = obo_to_db(&latest.on_behalf_of);
         let fields = NewRow {
-            key: key.clone(),
+            issuer_tin: &key.issuer_tin,
+            type_code: &key.type_code,
+            internal_id: &key.internal_id,
             version: latest.version + 1,
             format,
             client_id: &latest.client_id,
@@ -736,10 +736,11 @@ impl<'a> Documents<'a> {
     }
 }
 
-/// The latest version of a document.
 /// What [`insert_row`] stores.
 struct NewRow<'a> {
-    key: DocumentKey,
+    issuer_tin: &'a str,
+    type_code: &'a str,
+    internal_id: &'a str,
     version: i64,
     format: DocumentFormat,
     client_id: &'a str,
@@ -767,9 +768,9 @@ async fn insert_row(
         format!("{INSERT_DOCUMENT}{DOC_COLS}")
     };
     let mut sql = Sql::new(text)
-        .bind(&new.key.issuer_tin)
-        .bind(&new.key.type_code)
-        .bind(&new.key.internal_id)
+        .bind(new.issuer_tin)
+        .bind(new.type_code)
+        .bind(new.internal_id)
         .bind(new.version)
         .bind(new.format.as_lowercase())
         .bind(new.client_id)
@@ -794,6 +795,7 @@ async fn insert_row(
     Ok(Some(row))
 }
 
+/// The latest version of a document.
 fn latest_sql(key: &DocumentKey) -> Sql<'_> {
     Sql::new(format!(
         "SELECT {DOC_COLS} FROM documents WHERE issuer_tin = $1 AND type_code = $2 \
