@@ -34,6 +34,11 @@
 //! (`INVOIS_BENCH_ANALYZE=0` skips it, to measure the planner on stale statistics).
 //! SQLite: a file in a temporary directory (`INVOIS_BENCH_DIR` to put it elsewhere).
 //!
+//! `INVOIS_BENCH_SANDBOX=process` runs the sandbox in a child process (this binary again),
+//! so that the drain's resident set is the gateway's alone: the sandbox keeps every
+//! document it is sent, as MyInvois does, and in one process its growth hides the
+//! gateway's. The drain then prints both processes' resident sets every 15 seconds.
+//!
 //! Results: a table on stdout; the last line is the JSON.
 
 use std::collections::BTreeMap;
@@ -50,8 +55,12 @@ use invois_gateway::store::{
     Db, DocumentFormat, DocumentRecord, DocumentState, NewDocument, Store, SubmissionAccepted,
     SubmissionFilter, SubmissionIntent, ValidationOutcome, ValidationUpdate,
 };
-use invois_testkit::{TestSandbox, env_or, samples};
+use invois_testkit::{env_or, samples};
 use sha2::{Digest, Sha256};
+
+#[path = "backlog/sandbox.rs"]
+mod sandbox;
+use sandbox::SandboxSide;
 
 /// Documents per minute the Submit Documents budget allows (100 RPM × 100 documents).
 const CEILING_PER_MINUTE: f64 = 10_000.0;
@@ -62,9 +71,14 @@ fn internal_id(i: u64) -> String {
     format!("BL-{i:08}")
 }
 
-/// Peak and current resident set (kB), from `/proc/self/status`.
+/// Peak and current resident set (kB) of this process.
 fn memory_kb() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    memory_kb_of("/proc/self/status")
+}
+
+/// `VmHWM` and `VmRSS` (kB) from a `/proc/<pid>/status` file.
+fn memory_kb_of(status_file: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(status_file).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
@@ -363,7 +377,7 @@ struct Bench {
     clock: Clock,
     store: Arc<Store>,
     gateway: Gateway,
-    sandbox: TestSandbox,
+    sandbox: SandboxSide,
     client_id: String,
     http: reqwest::Client,
     base: String,
@@ -374,6 +388,9 @@ struct Bench {
 }
 
 fn main() {
+    if sandbox::run_child_if_asked(env_or("INVOIS_BENCH_SCALE", 1.0)) {
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -449,18 +466,13 @@ async fn run() {
 impl Bench {
     async fn start(scale: f64) -> (Bench, Database) {
         let clock = Clock::scaled(scale);
-        let sandbox = TestSandbox::builder()
-            .clock(clock.clone())
-            .profile(RateProfile::Production)
-            .validation_delay(Duration::from_secs(2))
-            .start()
-            .await
-            .expect("sandbox");
-        let who = sandbox.supplier();
+        let sandbox = SandboxSide::start(clock.clone(), scale).await;
+        println!("  the sandbox runs {}", sandbox.place());
+        let (_, client_id, client_secret) = sandbox.supplier();
         let client = Client::builder()
             .api_base(sandbox.base_url())
             .portal_base("https://preprod.myinvois.hasil.gov.my")
-            .credentials(who.client_id.clone(), who.client_secret.as_str())
+            .credentials(client_id, client_secret.as_str())
             .clock(clock.clone())
             .rate_limits(RateLimits::profile(RateProfile::Production))
             .request_timeout(Duration::from_secs(30))
@@ -502,11 +514,12 @@ impl Bench {
     async fn template(
         store: &Store,
         gateway: &Gateway,
-        sandbox: &TestSandbox,
+        sandbox: &SandboxSide,
         client_id: &str,
         clock: &Clock,
     ) -> Generator {
-        let who = sandbox.supplier();
+        let (supplier_tin, _, _) = sandbox.supplier();
+        let buyer_tin = sandbox.buyer_tin();
         let json = invois_testkit::fixture_json(
             invois_testkit::Version::V1_0,
             invois_testkit::Kind::Invoice,
@@ -516,17 +529,11 @@ impl Bench {
         let mut ids = Vec::new();
         for i in 0..2 {
             let mut doc = json.clone();
-            samples::adapt_json(
-                &mut doc,
-                &internal_id(i),
-                issued,
-                &who.tin,
-                &sandbox.buyer().tin,
-            );
+            samples::adapt_json(&mut doc, &internal_id(i), issued, &supplier_tin, &buyer_tin);
             let inserted = store
                 .documents()
                 .insert(NewDocument {
-                    issuer_tin: who.tin.clone(),
+                    issuer_tin: supplier_tin.clone(),
                     type_code: "01".to_owned(),
                     internal_id: internal_id(i),
                     version: 1,
@@ -889,6 +896,12 @@ struct Drain {
     by_endpoint: BTreeMap<String, u64>,
     routes: BTreeMap<&'static str, (f64, f64, f64)>,
     rss_samples_mb: (u64, u64),
+    /// (seconds into the drain, documents taken from the queue, this process's resident
+    /// set in MB, the sandbox's when it has its own process).
+    timeline: Vec<(u64, u64, u64, Option<u64>)>,
+    /// The sandbox's (peak, current) resident set in kB after the drain, when it has its
+    /// own process.
+    sandbox_memory_kb: Option<(u64, u64)>,
 }
 
 impl Bench {
@@ -904,6 +917,7 @@ impl Bench {
         };
         let mut t = Timings::default();
         let mut rss = (u64::MAX, 0);
+        let mut timeline = Vec::new();
         let started = Instant::now();
         while started.elapsed() < window {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -920,6 +934,13 @@ impl Bench {
             }
             let (_, now) = memory_kb();
             rss = (rss.0.min(now / 1024), rss.1.max(now / 1024));
+            // Every 15 s: whether the resident sets level off or keep growing with the
+            // documents sent.
+            if timeline.len() < (started.elapsed().as_secs() / 15) as usize {
+                let sent = queued_before.saturating_sub(self.queued().await);
+                let child = self.sandbox.child_memory_kb().map(|(_, kb)| kb / 1024);
+                timeline.push((started.elapsed().as_secs(), sent, now / 1024, child));
+            }
         }
         trigger.trigger();
         runner.await.expect("pipeline task");
@@ -947,28 +968,8 @@ impl Bench {
         submitted.sort();
         let documents_submitted: i64 = submitted.iter().map(|(_, n)| n).sum();
         let scaled_min = secs * self.clock_scale() / 60.0;
-        let report = self
-            .sandbox
-            .sandbox()
-            .report(Some(&self.client_id))
-            .expect("report");
-        let client = report
-            .clients
-            .iter()
-            .find(|c| c.client_id == self.client_id);
-        let mut by_endpoint = BTreeMap::new();
-        let mut throttled = 0;
-        for e in client.map(|c| c.endpoints.as_slice()).unwrap_or_default() {
-            by_endpoint.insert(e.endpoint.clone(), e.calls);
-            throttled += e.statuses.get(&429).copied().unwrap_or(0);
-        }
-        let counters_429 = self
-            .sandbox
-            .sandbox()
-            .client_counters(&self.client_id)
-            .rate_limited
-            .values()
-            .sum();
+        let (throttled, by_endpoint) = self.sandbox.report(&self.client_id).await;
+        let counters_429 = self.sandbox.counted_429s(&self.client_id).await;
         let counts = self
             .store
             .documents()
@@ -988,6 +989,8 @@ impl Bench {
             by_endpoint,
             routes: t.summary(),
             rss_samples_mb: rss,
+            timeline,
+            sandbox_memory_kb: self.sandbox.child_memory_kb(),
         }
     }
 
@@ -1042,6 +1045,13 @@ impl Drain {
             ),
             ("peak RSS after drain (MB)", (hwm / 1024).to_string()),
             ("RSS after drain (MB)", (rss / 1024).to_string()),
+            (
+                "the sandbox's process: peak RSS, RSS after drain (MB)",
+                self.sandbox_memory_kb
+                    .map_or("n/a (in this process)".to_owned(), |(h, r)| {
+                        format!("{}, {}", h / 1024, r / 1024)
+                    }),
+            ),
         ];
         for (k, v) in rows {
             println!("    {k:<60} {v}");
@@ -1050,6 +1060,15 @@ impl Drain {
             println!("    {op:<60} {p50:.1} / {p99:.1} / {max:.1} ms (median / p99 / max)");
         }
         println!("    calls by endpoint: {:?}", self.by_endpoint);
+        println!("    resident set during the drain (MB):");
+        println!(
+            "      {:>6} {:>12} {:>12} {:>10}",
+            "s", "documents", "this", "sandbox"
+        );
+        for (secs, sent, this, child) in &self.timeline {
+            let child = child.map_or("-".to_owned(), |c| c.to_string());
+            println!("      {secs:>6} {sent:>12} {this:>12} {child:>10}");
+        }
     }
 
     fn json(&self) -> serde_json::Value {
@@ -1069,6 +1088,10 @@ impl Drain {
                 (op.to_string(), serde_json::json!({"p50": p50, "p99": p99, "max": max}))
             }).collect::<BTreeMap<_, _>>(),
             "rssDuringDrainMb": [self.rss_samples_mb.0, self.rss_samples_mb.1],
+            "rssTimeline": self.timeline.iter().map(|(secs, sent, this, child)| {
+                serde_json::json!({"secs": secs, "documents": sent, "rssMb": this, "sandboxRssMb": child})
+            }).collect::<Vec<_>>(),
+            "sandboxPeakRssKb": self.sandbox_memory_kb.map(|(h, _)| h),
         })
     }
 }
