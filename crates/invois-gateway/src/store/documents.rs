@@ -363,11 +363,12 @@ impl<'a> Documents<'a> {
         Ok(counts)
     }
 
-    /// Folds the count rows (per state, and events per day and state) into one row per
-    /// key, once there are more than a few. On PostgreSQL every statement that changes
-    /// documents or writes events appends its net change as rows (so that concurrent
-    /// writers never wait on a shared counter); this keeps what [`Documents::count_by_state`]
-    /// and [`Documents::changes_by_day`] sum small. One statement per table, so a count read
+    /// Folds the count rows (documents per state, events per day and state, webhook
+    /// deliveries per state) into one row per key, once there are more than a few. On
+    /// PostgreSQL every statement that changes documents or deliveries or writes events
+    /// appends its net change as rows (so that concurrent writers never wait on a shared
+    /// counter); this keeps what [`Documents::count_by_state`], [`Documents::changes_by_day`]
+    /// and [`super::Outbox::count_by_state`] sum small. One statement per table, so a count read
     /// alongside sees the rows before or after, never half. SQLite keeps one row per key
     /// already.
     #[tracing::instrument(skip_all)]
@@ -378,6 +379,7 @@ impl<'a> Documents<'a> {
         for (table, key) in [
             ("document_state_counts", "state"),
             ("document_event_days", "day, state"),
+            ("webhook_delivery_counts", "state"),
         ] {
             let rows = Sql::new(format!(
                 "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM {table} LIMIT 257) r"

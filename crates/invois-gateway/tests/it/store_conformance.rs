@@ -137,6 +137,7 @@ store_tests!(
     api_keys_are_stored_hashed_only,
     listing_pages_and_filters,
     state_counts_follow_every_change,
+    webhook_counts_follow_every_change,
 );
 
 fn doc(issuer: &str, internal_id: &str, body: &str) -> NewDocument {
@@ -1395,6 +1396,88 @@ mod cases {
             s.outbox().ack(h2.id, "d3").await,
             Err(StoreError::LeaseLost { .. })
         ));
+    }
+
+    /// The per-state delivery counts the triggers keep equal a GROUP BY over the deliveries
+    /// after every kind of change (enqueue, claim, retry, death, lease expiry, one ack, a
+    /// pass's acks in one statement, replay), and after the rows are folded.
+    pub(super) async fn webhook_counts_follow_every_change(h: Harness) {
+        let s = &*h.store;
+        let check = |what: &'static str| {
+            let h = &h;
+            async move {
+                let sql = "SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state";
+                let rows: Vec<(String, i64)> = match &h.raw {
+                    Raw::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+                    Raw::Pg(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+                };
+                let truth: std::collections::BTreeMap<WebhookState, u64> = rows
+                    .into_iter()
+                    .map(|(st, n)| (WebhookState::parse(&st).unwrap(), n as u64))
+                    .collect();
+                let counted = h.store.outbox().count_by_state().await.unwrap();
+                assert_eq!(counted, truth, "after {what}");
+                truth
+            }
+        };
+        let hook = |event: &str, max_attempts: i64| NewWebhook {
+            document_id: None,
+            event: event.to_owned(),
+            payload: json!({"event": event}),
+            max_attempts,
+        };
+        for i in 0..4 {
+            s.outbox().enqueue(hook(&format!("e{i}"), 1)).await.unwrap();
+        }
+        assert_eq!(check("enqueue").await.get(&WebhookState::Pending), Some(&4));
+        let claimed = s.outbox().claim("d1", 3, LEASE).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        check("claim").await;
+        // max_attempts 1: the first failure is the last.
+        s.outbox()
+            .retry(claimed[0].id, "d1", "HTTP 500")
+            .await
+            .unwrap();
+        assert_eq!(check("death").await.get(&WebhookState::Dead), Some(&1));
+        s.outbox().ack(claimed[1].id, "d1").await.unwrap();
+        check("one ack").await;
+        let late = s
+            .outbox()
+            .claim("gone", 10, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(late.len(), 1);
+        h.clock.advance(Duration::from_secs(2));
+        s.release_expired_leases().await.unwrap();
+        check("lease expiry").await;
+        let again = s.outbox().claim("d2", 10, LEASE).await.unwrap();
+        assert_eq!(again.len(), 1);
+        let ids: Vec<WebhookId> = again.iter().map(|d| d.id).collect();
+        s.outbox().ack_many(&ids, "d2").await.unwrap();
+        s.outbox().ack_many(&[claimed[2].id], "d1").await.unwrap();
+        assert_eq!(
+            check("a pass's acks").await.get(&WebhookState::Delivered),
+            Some(&3)
+        );
+        s.outbox().replay(claimed[0].id).await.unwrap();
+        s.outbox().replay(claimed[1].id).await.unwrap();
+        let after_replay = check("replay").await;
+        assert_eq!(after_replay.get(&WebhookState::Pending), Some(&2));
+        // Enough single-row changes that PostgreSQL's appended rows are folded.
+        for i in 0..300 {
+            s.outbox().enqueue(hook(&format!("f{i}"), 3)).await.unwrap();
+        }
+        s.release_expired_leases().await.unwrap();
+        assert_eq!(
+            check("folding").await.get(&WebhookState::Pending),
+            Some(&302)
+        );
+        let sql = "SELECT COUNT(*) FROM webhook_delivery_counts";
+        let (rows,): (i64,) = match &h.raw {
+            Raw::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+            Raw::Pg(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+        };
+        assert!(rows <= WebhookState::ALL.len() as i64, "{rows} count rows");
     }
 
     pub(super) async fn api_keys_are_stored_hashed_only(h: Harness) {
