@@ -390,13 +390,17 @@ impl Outbox<'_> {
         Ok(entry)
     }
 
-    /// How many deliveries are in each state (states with none are left out). Reads the
-    /// counts the database's triggers keep, never the deliveries: every status event of
-    /// every document leaves one behind, so they grow without bound.
+    /// How many deliveries are in each state (states with none are left out). Every status
+    /// event of every document leaves a delivery behind, so the settled ones (`delivered`,
+    /// `dead`) grow without bound: their counts are the ones the database's triggers keep as
+    /// each settles. The live ones are counted from the due index, whose range for a state
+    /// holds only the work still to do.
     #[tracing::instrument(skip_all)]
     pub async fn count_by_state(&self) -> Result<BTreeMap<WebhookState, u64>, StoreError> {
         let sql = Sql::new(
-            "SELECT state, CAST(SUM(n) AS BIGINT) AS n FROM webhook_delivery_counts \
+            "SELECT state, COUNT(*) AS n FROM webhook_deliveries \
+             WHERE state IN ('pending', 'delivering') GROUP BY state \
+             UNION ALL SELECT state, CAST(SUM(n) AS BIGINT) FROM webhook_delivery_counts \
              GROUP BY state",
         );
         let rows: Vec<(String, i64)> = self.db.reader().fetch_all(sql).await?;

@@ -1398,9 +1398,10 @@ mod cases {
         ));
     }
 
-    /// The per-state delivery counts the triggers keep equal a GROUP BY over the deliveries
-    /// after every kind of change (enqueue, claim, retry, death, lease expiry, one ack, a
-    /// pass's acks in one statement, replay), and after the rows are folded.
+    /// The per-state delivery counts (settled ones kept by triggers, live ones read from the
+    /// due index) equal a GROUP BY over the deliveries after every kind of change (enqueue,
+    /// claim, retry, death, lease expiry, one ack, a pass's acks in one statement, replay),
+    /// and after the rows are folded.
     pub(super) async fn webhook_counts_follow_every_change(h: Harness) {
         let s = &*h.store;
         let check = |what: &'static str| {
@@ -1463,14 +1464,19 @@ mod cases {
         s.outbox().replay(claimed[1].id).await.unwrap();
         let after_replay = check("replay").await;
         assert_eq!(after_replay.get(&WebhookState::Pending), Some(&2));
-        // Enough single-row changes that PostgreSQL's appended rows are folded.
+        // Enough deliveries settled one at a time that PostgreSQL's appended rows are folded.
         for i in 0..300 {
             s.outbox().enqueue(hook(&format!("f{i}"), 3)).await.unwrap();
         }
+        let many = s.outbox().claim("d3", 1000, LEASE).await.unwrap();
+        assert_eq!(many.len(), 302);
+        for d in &many {
+            s.outbox().ack(d.id, "d3").await.unwrap();
+        }
         s.release_expired_leases().await.unwrap();
         assert_eq!(
-            check("folding").await.get(&WebhookState::Pending),
-            Some(&302)
+            check("folding").await.get(&WebhookState::Delivered),
+            Some(&305)
         );
         let sql = "SELECT COUNT(*) FROM webhook_delivery_counts";
         let (rows,): (i64,) = match &h.raw {
