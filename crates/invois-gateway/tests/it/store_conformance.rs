@@ -46,6 +46,26 @@ impl Harness {
         }
     }
 
+    /// (state, rows) of `table`, counted straight from it: what the store's kept counts
+    /// must equal.
+    async fn rows_by_state(&self, table: &str) -> Vec<(String, i64)> {
+        let sql = format!("SELECT state, COUNT(*) AS n FROM {table} GROUP BY state");
+        match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query_as(&sql).fetch_all(pool).await.unwrap(),
+            Raw::Pg(pool) => sqlx::query_as(&sql).fetch_all(pool).await.unwrap(),
+        }
+    }
+
+    /// How many rows `table` holds.
+    async fn row_count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let (n,): (i64,) = match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query_as(&sql).fetch_one(pool).await.unwrap(),
+            Raw::Pg(pool) => sqlx::query_as(&sql).fetch_one(pool).await.unwrap(),
+        };
+        n
+    }
+
     /// Every (name, prefix, key_sha256) in `api_keys`, read straight from the table.
     async fn api_key_rows(&self) -> Vec<(String, String, String)> {
         let sql = "SELECT name, prefix, key_sha256 FROM api_keys ORDER BY id";
@@ -1407,12 +1427,9 @@ mod cases {
         let check = |what: &'static str| {
             let h = &h;
             async move {
-                let sql = "SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state";
-                let rows: Vec<(String, i64)> = match &h.raw {
-                    Raw::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-                    Raw::Pg(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-                };
-                let truth: std::collections::BTreeMap<WebhookState, u64> = rows
+                let truth: std::collections::BTreeMap<WebhookState, u64> = h
+                    .rows_by_state("webhook_deliveries")
+                    .await
                     .into_iter()
                     .map(|(st, n)| (WebhookState::parse(&st).unwrap(), n as u64))
                     .collect();
@@ -1478,11 +1495,7 @@ mod cases {
             check("folding").await.get(&WebhookState::Delivered),
             Some(&305)
         );
-        let sql = "SELECT COUNT(*) FROM webhook_delivery_counts";
-        let (rows,): (i64,) = match &h.raw {
-            Raw::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-            Raw::Pg(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-        };
+        let rows = h.row_count("webhook_delivery_counts").await;
         assert!(rows <= WebhookState::ALL.len() as i64, "{rows} count rows");
     }
 
@@ -1705,12 +1718,9 @@ mod cases {
         let check = |what: &'static str| {
             let h = &h;
             async move {
-                let sql = "SELECT state, COUNT(*) AS n FROM documents GROUP BY state";
-                let rows: Vec<(String, i64)> = match &h.raw {
-                    Raw::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-                    Raw::Pg(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-                };
-                let truth: std::collections::BTreeMap<DocumentState, u64> = rows
+                let truth: std::collections::BTreeMap<DocumentState, u64> = h
+                    .rows_by_state("documents")
+                    .await
                     .into_iter()
                     .map(|(st, n)| (DocumentState::parse(&st).unwrap(), n as u64))
                     .collect();
@@ -1804,11 +1814,7 @@ mod cases {
         }
         s.release_expired_leases().await.unwrap();
         check("folding").await;
-        let sql = "SELECT COUNT(*) FROM document_state_counts";
-        let (rows,): (i64,) = match &h.raw {
-            Raw::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-            Raw::Pg(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-        };
+        let rows = h.row_count("document_state_counts").await;
         assert!(rows <= DocumentState::ALL.len() as i64, "{rows} count rows");
     }
 }
