@@ -94,6 +94,24 @@ pub(crate) fn run_child_if_asked(scale: f64) -> bool {
     true
 }
 
+/// GET of the child's admin API, its JSON read as a `T`.
+async fn admin_get<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    announce: &Announce,
+    path: &str,
+    query: &[(&str, &str)],
+) -> T {
+    http.get(format!("{}{path}", announce.admin_url))
+        .query(query)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}'s JSON: {e}"))
+}
+
 impl SandboxSide {
     /// Starts the sandbox where `INVOIS_BENCH_SANDBOX` says (`process`, or in this process).
     pub(crate) async fn start(clock: Clock, scale: f64) -> SandboxSide {
@@ -163,16 +181,9 @@ impl SandboxSide {
     pub(crate) async fn report(&self, client_id: &str) -> (u64, BTreeMap<String, u64>) {
         let report: Report = match self {
             SandboxSide::InProcess(s) => s.sandbox().report(Some(client_id)).expect("report"),
-            SandboxSide::Child { announce, http, .. } => http
-                .get(format!("{}/admin/report", announce.admin_url))
-                .query(&[("clientId", client_id)])
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .expect("GET /admin/report")
-                .json()
-                .await
-                .expect("the report"),
+            SandboxSide::Child { announce, http, .. } => {
+                admin_get(http, announce, "/admin/report", &[("clientId", client_id)]).await
+            }
         };
         let mut by_endpoint = BTreeMap::new();
         let mut throttled = 0;
@@ -190,15 +201,7 @@ impl SandboxSide {
         let counters = match self {
             SandboxSide::InProcess(s) => s.sandbox().client_counters(client_id).rate_limited,
             SandboxSide::Child { announce, http, .. } => {
-                let mut stats: Stats = http
-                    .get(format!("{}/admin/stats", announce.admin_url))
-                    .send()
-                    .await
-                    .and_then(|r| r.error_for_status())
-                    .expect("GET /admin/stats")
-                    .json()
-                    .await
-                    .expect("the stats");
+                let mut stats: Stats = admin_get(http, announce, "/admin/stats", &[]).await;
                 stats
                     .clients
                     .remove(client_id)
