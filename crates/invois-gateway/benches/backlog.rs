@@ -468,11 +468,13 @@ impl Bench {
         let clock = Clock::scaled(scale);
         let sandbox = SandboxSide::start(clock.clone(), scale).await;
         println!("  the sandbox runs {}", sandbox.place());
-        let (_, client_id, client_secret) = sandbox.supplier();
         let client = Client::builder()
-            .api_base(sandbox.base_url())
+            .api_base(&sandbox.who.base_url)
             .portal_base("https://preprod.myinvois.hasil.gov.my")
-            .credentials(client_id, client_secret.as_str())
+            .credentials(
+                sandbox.who.client_id.clone(),
+                sandbox.who.client_secret.as_str(),
+            )
             .clock(clock.clone())
             .rate_limits(RateLimits::profile(RateProfile::Production))
             .request_timeout(Duration::from_secs(30))
@@ -518,8 +520,7 @@ impl Bench {
         client_id: &str,
         clock: &Clock,
     ) -> Generator {
-        let (supplier_tin, _, _) = sandbox.supplier();
-        let buyer_tin = sandbox.buyer_tin();
+        let (supplier_tin, buyer_tin) = (&sandbox.who.supplier_tin, &sandbox.who.buyer_tin);
         let json = invois_testkit::fixture_json(
             invois_testkit::Version::V1_0,
             invois_testkit::Kind::Invoice,
@@ -529,7 +530,7 @@ impl Bench {
         let mut ids = Vec::new();
         for i in 0..2 {
             let mut doc = json.clone();
-            samples::adapt_json(&mut doc, &internal_id(i), issued, &supplier_tin, &buyer_tin);
+            samples::adapt_json(&mut doc, &internal_id(i), issued, supplier_tin, buyer_tin);
             let inserted = store
                 .documents()
                 .insert(NewDocument {

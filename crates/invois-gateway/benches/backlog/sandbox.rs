@@ -21,25 +21,43 @@ use serde::{Deserialize, Serialize};
 /// The environment variable that makes the bench binary the sandbox's child process.
 const ROLE: &str = "INVOIS_BENCH_ROLE";
 
-/// The credentials and addresses the bench needs from the sandbox.
+/// The addresses and logins the bench needs from the sandbox, wherever it runs (a child
+/// process prints them on its stdout).
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Announce {
-    base_url: String,
-    admin_url: String,
-    supplier_tin: String,
-    client_id: String,
-    client_secret: String,
-    buyer_tin: String,
+    pub(crate) base_url: String,
+    /// The admin API's base URL; the child's only (the bench reads its report through it).
+    admin_url: Option<String>,
+    pub(crate) supplier_tin: String,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    pub(crate) buyer_tin: String,
 }
 
-/// The sandbox as the bench sees it, wherever it runs.
-pub(crate) enum SandboxSide {
+impl Announce {
+    fn of(sandbox: &TestSandbox) -> Announce {
+        let supplier = sandbox.supplier();
+        Announce {
+            base_url: sandbox.base_url().to_owned(),
+            admin_url: sandbox.admin_url().map(str::to_owned),
+            supplier_tin: supplier.tin,
+            client_id: supplier.client_id,
+            client_secret: supplier.client_secret,
+            buyer_tin: sandbox.buyer().tin,
+        }
+    }
+}
+
+/// The sandbox as the bench sees it.
+pub(crate) struct SandboxSide {
+    pub(crate) who: Announce,
+    runs: Runs,
+}
+
+/// Where the sandbox runs.
+enum Runs {
     InProcess(TestSandbox),
-    Child {
-        child: Child,
-        announce: Announce,
-        http: reqwest::Client,
-    },
+    Child { child: Child, http: reqwest::Client },
 }
 
 /// The rest of `/admin/stats` is not needed here.
@@ -74,15 +92,7 @@ pub(crate) fn run_child_if_asked(scale: f64) -> bool {
         .expect("a tokio runtime");
     runtime.block_on(async {
         let sandbox = start_in_process(Clock::scaled(scale), true).await;
-        let supplier = sandbox.supplier();
-        let announce = Announce {
-            base_url: sandbox.base_url().to_owned(),
-            admin_url: sandbox.admin_url().expect("admin API").to_owned(),
-            supplier_tin: supplier.tin,
-            client_id: supplier.client_id,
-            client_secret: supplier.client_secret,
-            buyer_tin: sandbox.buyer().tin,
-        };
+        let announce = Announce::of(&sandbox);
         println!("{}", serde_json::to_string(&announce).expect("announce"));
         // Blocking read on a thread of its own: the sandbox's tasks keep the runtime.
         tokio::task::spawn_blocking(|| {
@@ -101,7 +111,11 @@ async fn admin_get<T: serde::de::DeserializeOwned>(
     path: &str,
     query: &[(&str, &str)],
 ) -> T {
-    http.get(format!("{}{path}", announce.admin_url))
+    let admin = announce
+        .admin_url
+        .as_deref()
+        .expect("the child's admin API");
+    http.get(format!("{admin}{path}"))
         .query(query)
         .send()
         .await
@@ -116,7 +130,11 @@ impl SandboxSide {
     /// Starts the sandbox where `INVOIS_BENCH_SANDBOX` says (`process`, or in this process).
     pub(crate) async fn start(clock: Clock, scale: f64) -> SandboxSide {
         if std::env::var("INVOIS_BENCH_SANDBOX").as_deref() != Ok("process") {
-            return SandboxSide::InProcess(start_in_process(clock, false).await);
+            let sandbox = start_in_process(clock, false).await;
+            return SandboxSide {
+                who: Announce::of(&sandbox),
+                runs: Runs::InProcess(sandbox),
+            };
         }
         if scale != 1.0 {
             // Two processes' scaled clocks start apart; at real time they agree.
@@ -132,57 +150,29 @@ impl SandboxSide {
         BufReader::new(child.stdout.take().expect("its stdout"))
             .read_line(&mut line)
             .expect("its announcement");
-        let announce: Announce = serde_json::from_str(&line).expect("an announcement");
-        SandboxSide::Child {
-            child,
-            announce,
-            http: reqwest::Client::new(),
+        SandboxSide {
+            who: serde_json::from_str(&line).expect("an announcement"),
+            runs: Runs::Child {
+                child,
+                http: reqwest::Client::new(),
+            },
         }
     }
 
     /// Where it is.
     pub(crate) fn place(&self) -> &'static str {
-        match self {
-            SandboxSide::InProcess(_) => "in this process",
-            SandboxSide::Child { .. } => "in a child process",
-        }
-    }
-
-    pub(crate) fn base_url(&self) -> String {
-        match self {
-            SandboxSide::InProcess(s) => s.base_url().to_owned(),
-            SandboxSide::Child { announce, .. } => announce.base_url.clone(),
-        }
-    }
-
-    /// (TIN, client id, client secret) of the supplier the bench submits as.
-    pub(crate) fn supplier(&self) -> (String, String, String) {
-        match self {
-            SandboxSide::InProcess(s) => {
-                let who = s.supplier();
-                (who.tin, who.client_id, who.client_secret)
-            }
-            SandboxSide::Child { announce: a, .. } => (
-                a.supplier_tin.clone(),
-                a.client_id.clone(),
-                a.client_secret.clone(),
-            ),
-        }
-    }
-
-    pub(crate) fn buyer_tin(&self) -> String {
-        match self {
-            SandboxSide::InProcess(s) => s.buyer().tin,
-            SandboxSide::Child { announce, .. } => announce.buyer_tin.clone(),
+        match self.runs {
+            Runs::InProcess(_) => "in this process",
+            Runs::Child { .. } => "in a child process",
         }
     }
 
     /// 429s the anti-pattern report counted for `client_id`, and its calls by endpoint.
     pub(crate) async fn report(&self, client_id: &str) -> (u64, BTreeMap<String, u64>) {
-        let report: Report = match self {
-            SandboxSide::InProcess(s) => s.sandbox().report(Some(client_id)).expect("report"),
-            SandboxSide::Child { announce, http, .. } => {
-                admin_get(http, announce, "/admin/report", &[("clientId", client_id)]).await
+        let report: Report = match &self.runs {
+            Runs::InProcess(s) => s.sandbox().report(Some(client_id)).expect("report"),
+            Runs::Child { http, .. } => {
+                admin_get(http, &self.who, "/admin/report", &[("clientId", client_id)]).await
             }
         };
         let mut by_endpoint = BTreeMap::new();
@@ -198,10 +188,10 @@ impl SandboxSide {
 
     /// 429s by the sandbox's own counters for `client_id`.
     pub(crate) async fn counted_429s(&self, client_id: &str) -> u64 {
-        let counters = match self {
-            SandboxSide::InProcess(s) => s.sandbox().client_counters(client_id).rate_limited,
-            SandboxSide::Child { announce, http, .. } => {
-                let mut stats: Stats = admin_get(http, announce, "/admin/stats", &[]).await;
+        let counters = match &self.runs {
+            Runs::InProcess(s) => s.sandbox().client_counters(client_id).rate_limited,
+            Runs::Child { http, .. } => {
+                let mut stats: Stats = admin_get(http, &self.who, "/admin/stats", &[]).await;
                 stats
                     .clients
                     .remove(client_id)
@@ -214,9 +204,9 @@ impl SandboxSide {
 
     /// The child's (peak, current) resident set in kB, when the sandbox has its own process.
     pub(crate) fn child_memory_kb(&self) -> Option<(u64, u64)> {
-        match self {
-            SandboxSide::InProcess(_) => None,
-            SandboxSide::Child { child, .. } => {
+        match &self.runs {
+            Runs::InProcess(_) => None,
+            Runs::Child { child, .. } => {
                 Some(crate::memory_kb_of(&format!("/proc/{}/status", child.id())))
             }
         }
@@ -225,7 +215,7 @@ impl SandboxSide {
 
 impl Drop for SandboxSide {
     fn drop(&mut self) {
-        if let SandboxSide::Child { child, .. } = self {
+        if let Runs::Child { child, .. } = &mut self.runs {
             // Closing its stdin ends it; kill in case it is stuck.
             drop(child.stdin.take());
             let _ = child.kill();
