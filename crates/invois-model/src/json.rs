@@ -17,7 +17,7 @@ use serde::de::{
 use serde_json::{Map, Number, Value as J};
 
 use crate::error::ParseError;
-use crate::tree::{Element, Ns, Value, ValueKind};
+use crate::tree::{Element, Ns, Value, ValueKind, all_distinct};
 
 /// The key serde_json's `arbitrary_precision` feature (on in this workspace) uses to pass a
 /// number to `visit_map` as a one-member map. Matching it tells a number written where an
@@ -599,26 +599,14 @@ fn write_element(out: &mut String, el: &Element) {
 /// Whether every member of `el` (its value, attributes, runs of equally named children) has
 /// a key of its own, so writing them in order is what the `Value` route would write.
 fn one_key_per_member(el: &Element) -> bool {
-    let keys = || {
-        let value_key = el.value.as_ref().map(|_| "_");
-        let attr_keys = el.attrs.iter().map(|(k, _)| k.as_str());
-        let run_keys = el
-            .children
-            .chunk_by(|a, b| a.name == b.name)
-            .map(|run| run[0].name.as_str());
-        value_key.into_iter().chain(attr_keys).chain(run_keys)
-    };
-    // Elements have a handful of keys, the root a few dozen: compared pairwise, with nothing
-    // allocated. A set only for the rare element with many, so a hostile one cannot make
-    // this quadratic.
-    if el.attrs.len() + el.children.len() <= 48 {
-        keys()
-            .enumerate()
-            .all(|(i, k)| keys().take(i).all(|earlier| earlier != k))
-    } else {
-        let mut seen = fnv::FnvHashSet::default();
-        keys().all(|k| seen.insert(k))
-    }
+    let value_key = el.value.as_ref().map(|_| "_");
+    let attr_keys = el.attrs.iter().map(|(k, _)| k.as_str());
+    let run_keys = el
+        .children
+        .chunk_by(|a, b| a.name == b.name)
+        .map(|run| run[0].name.as_str());
+    let keys = value_key.into_iter().chain(attr_keys).chain(run_keys);
+    all_distinct(keys, 1 + el.attrs.len() + el.children.len())
 }
 
 fn write_leaf(out: &mut String, v: &Value) {

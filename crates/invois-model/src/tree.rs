@@ -198,6 +198,16 @@ impl Element {
         self
     }
 
+    /// The children as runs of equal names, when every name forms one run (`A A B C C`, not
+    /// `A B A`): UBL's own shape, where grouping by name is document order. `None` otherwise.
+    pub fn child_runs(&self) -> Option<impl Iterator<Item = &[Element]>> {
+        let runs = || {
+            self.children
+                .chunk_by(|a: &Element, b: &Element| a.name == b.name)
+        };
+        all_distinct(runs().map(|run| run[0].name.as_str()), self.children.len()).then(runs)
+    }
+
     /// The first child named `name`.
     pub fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
@@ -291,4 +301,19 @@ fn difference_at(a: &Element, b: &Element, path: &str) -> Option<String> {
         let n = a.children.iter().filter(|c| c.name == cb.name).count();
         format!("{path}.{}[{n}]", cb.name)
     })
+}
+
+/// Whether no string repeats in `items` (at most `len` of them). A handful is compared
+/// pairwise, with nothing allocated; more go through a set, so that a hostile element with
+/// thousands of names cannot make it quadratic.
+pub(crate) fn all_distinct<'k>(items: impl Iterator<Item = &'k str> + Clone, len: usize) -> bool {
+    if len <= 48 {
+        items
+            .clone()
+            .enumerate()
+            .all(|(i, k)| items.clone().take(i).all(|earlier| earlier != k))
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        items.into_iter().all(|k| seen.insert(k))
+    }
 }

@@ -536,17 +536,30 @@ impl<'a> Node<'a> {
 
     /// All children named `name`.
     pub(crate) fn kids(&self, name: &str) -> Vec<Node<'a>> {
-        let els: Vec<&'a Element> = self.el.children.iter().filter(|c| c.name == name).collect();
-        let n = els.len();
-        els.into_iter()
+        let named = || self.el.children.iter().filter(|c| c.name == name);
+        let of = named().count();
+        named()
             .enumerate()
-            .map(|(i, e)| self.child_node(e, i, n))
+            .map(|(i, e)| self.child_node(e, i, of))
             .collect()
     }
 
-    /// The first child named `name`.
+    /// The nodes of one run of equally named children, when the run is all of them
+    /// ([`Element::child_runs`]).
+    pub(crate) fn run_nodes(&self, run: &'a [Element]) -> Vec<Node<'a>> {
+        let of = run.len();
+        run.iter()
+            .enumerate()
+            .map(|(i, e)| self.child_node(e, i, of))
+            .collect()
+    }
+
+    /// The first child named `name`; only its node is made (validation asks for one child
+    /// far more often than for all of them).
     pub(crate) fn kid(&self, name: &str) -> Option<Node<'a>> {
-        self.kids(name).into_iter().next()
+        let mut named = self.el.children.iter().filter(|c| c.name == name);
+        let first = named.next()?;
+        Some(self.child_node(first, 0, 1 + named.count()))
     }
 
     /// The node at a path of names (first match each step).

@@ -126,9 +126,12 @@ pub(super) fn check_currency(
                 }
             }
         }
+        // Only aggregates go on the stack: a leaf has no children to look at, and making a
+        // node for each of them was most of this walk's cost.
         stack.extend(
             n.el.children
                 .iter()
+                .filter(|c| !c.children.is_empty())
                 .map(|c| c.name.as_str())
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()

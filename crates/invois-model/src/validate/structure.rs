@@ -112,19 +112,29 @@ fn walk(node: &Node<'_>, format: Format, ctx: &ValidationContext, out: &mut Find
     }
     let mut last_index = 0usize;
     let mut counts = vec![0usize; seq.len()];
-    let mut seen: Vec<&str> = Vec::new();
-    for child in &node.el.children {
-        if seen.contains(&child.name.as_str()) {
-            continue;
+    // The children are checked grouped by name, in the order of each name's first
+    // occurrence. In UBL's shape (each name one run) that is document order, and the runs
+    // give each child its place without searching the siblings for every name.
+    let groups: Vec<Vec<Node<'_>>> = match node.el.child_runs() {
+        Some(runs) => runs.map(|run| node.run_nodes(run)).collect(),
+        None => {
+            let mut seen: Vec<&str> = Vec::new();
+            let mut groups = Vec::new();
+            for child in &node.el.children {
+                if !seen.contains(&child.name.as_str()) {
+                    seen.push(&child.name);
+                    groups.push(node.kids(&child.name));
+                }
+            }
+            groups
         }
-        seen.push(&child.name);
-        for kid in node.kids(&child.name) {
-            let mut order = Order {
-                last_index: &mut last_index,
-                counts: &mut counts,
-            };
-            check_child(node, &kid, type_name, format, ctx, &mut order, out);
-        }
+    };
+    for kid in groups.iter().flatten() {
+        let mut order = Order {
+            last_index: &mut last_index,
+            counts: &mut counts,
+        };
+        check_child(node, kid, type_name, format, ctx, &mut order, out);
     }
     for (i, e) in seq.iter().enumerate() {
         if e.2 > 0 && counts[i] == 0 {

@@ -734,3 +734,36 @@ fn typed_model_reads_back_what_it_wrote() {
         assert_eq!(Invoice::from_document(&again).unwrap(), rich, "{format:?}");
     }
 }
+
+#[test]
+fn repeated_and_missing_children_are_named_by_their_place_in_runs_and_when_scattered() {
+    let d = example(DocumentType::Invoice);
+    let id = |text: &str| Element::cbc("ID", text);
+    // `ID` twice in a row (one run), and twice with other elements between (scattered): either
+    // way the second is the one named, at its place among the `ID`s.
+    let mut together = d.clone();
+    together.root_mut().children.insert(1, id("X-2"));
+    let mut scattered = d.clone();
+    let at = scattered.root_mut().children.len() - 1;
+    scattered.root_mut().children.insert(at, id("X-2"));
+    for (what, doc) in [("together", together), ("scattered", scattered)] {
+        let r = validate(&doc, &ctx());
+        let f = r
+            .with_code("S004")
+            .next()
+            .unwrap_or_else(|| panic!("{what}: S004"));
+        assert_eq!(f.json_path, "$.Invoice[0].ID[1]", "{what}");
+        assert_eq!(f.xpath, "/Invoice/cbc:ID[2]", "{what}");
+        assert_eq!(r.with_code("S004").count(), 1, "{what}");
+    }
+    // A required child missing is named by where it belongs.
+    let mut missing = d.clone();
+    remove(&mut missing, &["IssueDate"]);
+    let r = validate(&missing, &ctx());
+    assert!(
+        r.with_code("S003")
+            .any(|f| f.xpath == "/Invoice/cbc:IssueDate"),
+        "{:?}",
+        codes(&r)
+    );
+}
