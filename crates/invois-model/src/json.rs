@@ -9,6 +9,7 @@
 //! it (`S008`); the tree keeps the elements of both occurrences (in document order) and the
 //! first occurrence of an attribute or a value.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 use serde::de::{
@@ -149,18 +150,54 @@ impl Reader {
 }
 
 /// The members of one object seen so far: key, first occurrence, how many times.
-type Seen = Vec<(String, Occurrence, usize)>;
+type Seen<'de> = Vec<(Cow<'de, str>, Occurrence, usize)>;
+
+/// A member name, borrowed from the document when it has no escape (nearly always), so that
+/// reading a member allocates nothing for its name: a 100-line invoice has some 4,000.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
 
 /// Notes member `key` (its `member`-th) holding `held`; records a [`DuplicateKey`] when the
 /// object had it already. Returns whether it is a repeat.
 /// `top_level`: the object is the document itself, not an element.
-fn note(r: &mut Reader, seen: &mut Seen, top_level: bool, key: &str, again: Occurrence) -> bool {
-    match seen.iter_mut().find(|(k, ..)| k == key) {
+fn note<'de>(
+    r: &mut Reader,
+    seen: &mut Seen<'de>,
+    top_level: bool,
+    key: Cow<'de, str>,
+    again: Occurrence,
+) -> bool {
+    match seen.iter_mut().find(|(k, ..)| *k == key) {
         Some((_, first, times)) => {
             *times += 1;
             r.duplicates.push(DuplicateKey {
                 object: (!top_level).then(|| r.steps.clone()),
-                key: key.to_owned(),
+                key: key.to_string(),
                 times: *times,
                 first: *first,
                 again,
@@ -168,7 +205,7 @@ fn note(r: &mut Reader, seen: &mut Seen, top_level: bool, key: &str, again: Occu
             true
         }
         None => {
-            seen.push((key.to_owned(), again, 1));
+            seen.push((key, again, 1));
             false
         }
     }
@@ -234,7 +271,7 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
         let mut root: Option<Element> = None;
         let mut seen = Seen::new();
         let mut member = 0;
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if member == 0 && key == NUMBER_TOKEN {
                 return Err(r.fail("$", "the document must be a JSON object"));
             }
@@ -255,9 +292,10 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
                 TopMember::Header(_) => Held::Header,
                 TopMember::Root(_) => Held::Root,
             };
-            let repeat = note(r, &mut seen, true, &key, Occurrence { member, held });
+            // A clone of a borrowed name is a pointer and a length.
+            let repeat = note(r, &mut seen, true, key.clone(), Occurrence { member, held });
             match value {
-                TopMember::Header(s) if !repeat => header.push((key, s)),
+                TopMember::Header(s) if !repeat => header.push((key.into_owned(), s)),
                 TopMember::Root(el) if root.is_none() => root = Some(el),
                 _ => {}
             }
@@ -393,7 +431,7 @@ impl<'de> Visitor<'de> for ElementSeed<'_, '_> {
         let (r, el) = (self.r, self.el);
         let mut seen = Seen::new();
         let mut member = 0;
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if member == 0 && key == NUMBER_TOKEN {
                 let at = r.path();
                 return Err(r.fail(&at, NOT_AN_OBJECT));
@@ -429,7 +467,7 @@ impl<'de> Visitor<'de> for ElementSeed<'_, '_> {
                     key: &key,
                 })?
             };
-            note(r, &mut seen, false, &key, Occurrence { member, held });
+            note(r, &mut seen, false, key, Occurrence { member, held });
         }
         Ok(())
     }
@@ -818,6 +856,25 @@ mod tests {
         ] {
             same_as_through_value(&header, &root);
         }
+    }
+
+    #[test]
+    fn escaped_member_names_read_as_their_text_and_repeat_plain_ones() {
+        // `\u0049D` is `ID`: read through the owned path, it names the same element, and
+        // next to a plain `ID` it is a repeat.
+        let once = br#"{"_D":"x","Invoice":[{"\u0049D":[{"_":"A"}],"cur\u0072ency":"MYR"}]}"#;
+        let parsed = parse(once).unwrap();
+        assert_eq!(parsed.root.children[0].name, "ID");
+        assert_eq!(
+            parsed.root.attrs,
+            vec![("currency".to_owned(), "MYR".to_owned())]
+        );
+        assert!(parsed.duplicates.is_empty());
+        let twice = br#"{"_D":"x","Invoice":[{"ID":[{"_":"A"}],"\u0049D":[{"_":"B"}]}]}"#;
+        let parsed = parse(twice).unwrap();
+        assert_eq!(parsed.duplicates.len(), 1);
+        assert_eq!(parsed.duplicates[0].key, "ID");
+        assert_eq!(parsed.duplicates[0].times, 2);
     }
 
     #[test]
