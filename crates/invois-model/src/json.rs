@@ -197,7 +197,7 @@ fn note<'de>(
             *times += 1;
             r.duplicates.push(DuplicateKey {
                 object: (!top_level).then(|| r.steps.clone()),
-                key: key.to_string(),
+                key: key.into_owned(),
                 times: *times,
                 first: *first,
                 again,
@@ -570,20 +570,11 @@ fn shape(path: &str, message: &str) -> ParseError {
 /// twice, or a child name that comes back after another name) is written through that
 /// `Value` instead, so the odd shapes keep the exact meaning they always had.
 pub(crate) fn write(header: &[(String, String)], root: &Element) -> String {
-    let mut out = String::with_capacity(16 * 1024);
-    let header_plain = header
-        .iter()
-        .enumerate()
-        .all(|(i, (k, _))| k != &root.name && header[..i].iter().all(|(earlier, _)| earlier != k));
-    if !header_plain {
-        let mut top = Map::new();
-        for (k, v) in header {
-            top.insert(k.clone(), J::String(v.clone()));
-        }
-        top.insert(root.name.clone(), J::Array(vec![object(root)]));
-        write_value(&mut out, &J::Object(top));
-        return out;
+    let top_keys = header.iter().map(|(k, _)| k.as_str());
+    if !all_distinct(top_keys.chain([root.name.as_str()]), header.len() + 1) {
+        return write_through_value(header, root);
     }
+    let mut out = String::with_capacity(16 * 1024);
     out.push('{');
     for (k, v) in header {
         write_str(&mut out, k);
@@ -697,6 +688,19 @@ fn write_value(out: &mut String, value: &J) {
     out.push_str(&serde_json::to_string(value).unwrap_or_default());
 }
 
+/// The whole document through a `Value`: what [`write`] does for a header whose keys repeat
+/// or name the root, and what it did for every document before it wrote directly.
+fn write_through_value(header: &[(String, String)], root: &Element) -> String {
+    let mut top = Map::new();
+    for (k, v) in header {
+        top.insert(k.clone(), J::String(v.clone()));
+    }
+    top.insert(root.name.clone(), J::Array(vec![object(root)]));
+    let mut out = String::new();
+    write_value(&mut out, &J::Object(top));
+    out
+}
+
 fn object(el: &Element) -> J {
     let mut map = Map::new();
     if let Some(v) = &el.value {
@@ -735,19 +739,11 @@ fn value(v: &Value) -> J {
 mod tests {
     use super::*;
 
-    /// What the writer wrote before it wrote directly: every element through a `Value`.
-    fn through_value(header: &[(String, String)], root: &Element) -> String {
-        let mut top = Map::new();
-        for (k, v) in header {
-            top.insert(k.clone(), J::String(v.clone()));
-        }
-        top.insert(root.name.clone(), J::Array(vec![object(root)]));
-        serde_json::to_string(&J::Object(top)).unwrap()
-    }
-
+    /// The writer's output, checked against what it wrote before it wrote directly: every
+    /// element through a `Value`.
     fn same_as_through_value(header: &[(String, String)], root: &Element) -> String {
         let direct = write(header, root);
-        assert_eq!(direct, through_value(header, root));
+        assert_eq!(direct, write_through_value(header, root));
         // And it is JSON a reader takes back.
         serde_json::from_str::<J>(&direct).unwrap();
         direct

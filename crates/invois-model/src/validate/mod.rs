@@ -537,19 +537,18 @@ impl<'a> Node<'a> {
     /// All children named `name`.
     pub(crate) fn kids(&self, name: &str) -> Vec<Node<'a>> {
         let named = || self.el.children.iter().filter(|c| c.name == name);
-        let of = named().count();
-        named()
-            .enumerate()
-            .map(|(i, e)| self.child_node(e, i, of))
-            .collect()
+        self.numbered(named(), named().count())
     }
 
     /// The nodes of one run of equally named children, when the run is all of them
     /// ([`Element::child_runs`]).
     pub(crate) fn run_nodes(&self, run: &'a [Element]) -> Vec<Node<'a>> {
-        let of = run.len();
-        run.iter()
-            .enumerate()
+        self.numbered(run.iter(), run.len())
+    }
+
+    /// Nodes for `of` equally named children, each with its place among them.
+    fn numbered(&self, els: impl Iterator<Item = &'a Element>, of: usize) -> Vec<Node<'a>> {
+        els.enumerate()
             .map(|(i, e)| self.child_node(e, i, of))
             .collect()
     }
