@@ -31,9 +31,16 @@ use crate::{Limits, Rejection};
 /// clock bound on a socket, not a business wait, so it does not read the invois clock.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 
-/// How many bytes it discards at most while lingering: enough for a client that reads while
-/// it writes to see the answer, small beside the bodies that get refused.
+/// How many bytes it discards at most while lingering when it does not know how many are to
+/// come (a chunked body, a refused head): enough for a client that reads while it writes to
+/// see the answer, small beside the bodies that get refused.
 const LINGER_BYTES: usize = 1024 * 1024;
+
+/// How many bytes it discards at most when the head declared a `Content-Length`: the rest of
+/// that body, up to this. A client that writes its whole body before it reads (as reqwest can,
+/// when its writer wins the race with its reader) then never meets a reset while a refused
+/// body of any size a server here accepts (the gateway's cap is 6 MB) is still in flight.
+const LINGER_BYTES_DECLARED: usize = 64 * 1024 * 1024;
 
 /// The most read from the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
@@ -62,6 +69,8 @@ pub(crate) struct Guarded {
 struct Linger {
     write_closed: bool,
     discarded: usize,
+    /// The most it discards (see [`LINGER_BYTES`]).
+    budget: usize,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -80,9 +89,15 @@ impl Guarded {
     /// Reads what the client sent after the answer, until it closes, a reset, or the linger
     /// bounds; nothing read is kept.
     fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let budget = self.inspector.body_left().map_or(LINGER_BYTES, |left| {
+            usize::try_from(left).map_or(LINGER_BYTES_DECLARED, |left| {
+                left.clamp(LINGER_BYTES, LINGER_BYTES_DECLARED)
+            })
+        });
         let linger = self.linger.get_or_insert_with(|| Linger {
             write_closed: false,
             discarded: 0,
+            budget,
             deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
         });
         if !linger.write_closed {
@@ -90,7 +105,7 @@ impl Guarded {
             ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
             linger.write_closed = true;
         }
-        while linger.discarded < LINGER_BYTES && linger.deadline.as_mut().poll(cx).is_pending() {
+        while linger.discarded < linger.budget && linger.deadline.as_mut().poll(cx).is_pending() {
             let mut buf = ReadBuf::new(&mut self.scratch[..]);
             match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
                 Poll::Pending => return Poll::Pending,

@@ -177,6 +177,15 @@ impl Inspector {
         }
     }
 
+    /// How many bytes of the current body the client has still to send, when its head
+    /// declared a `Content-Length`.
+    pub(crate) fn body_left(&self) -> Option<u64> {
+        match self.state {
+            State::Length(left) => Some(left),
+            _ => None,
+        }
+    }
+
     /// Reads head bytes from `input`; returns how many were used.
     fn head(&mut self, input: &[u8], out: &mut BytesMut) -> (usize, Option<Refusal>) {
         let mut skipped = 0;

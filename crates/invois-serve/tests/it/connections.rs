@@ -252,6 +252,24 @@ async fn a_client_still_sending_a_refused_body_reads_the_answer() {
 }
 
 #[tokio::test]
+async fn a_client_that_sends_its_whole_body_before_reading_reads_the_answer() {
+    let server = start().await;
+    // 32 MB declared and written in full before a byte is read: more than the sockets'
+    // buffers hold, so the server must read on past its answer until the body's end, or the
+    // client's writes meet a reset and it never reads the 413.
+    let length = 32 * 1024 * 1024;
+    let head =
+        format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {length}\r\n\r\n").into_bytes();
+    let mut connection = RawConnection::open(server.addr, head).await.unwrap();
+    within("the whole body", connection.write(vec![b'x'; length]))
+        .await
+        .expect("the server reset the connection before the declared body was sent");
+    let response = within("413", connection.response()).await.unwrap();
+    assert_eq!(response.status, 413, "{response:?}");
+    hello_on_a_new_connection(server.addr).await;
+}
+
+#[tokio::test]
 async fn handlers_get_connect_info_and_http2_with_prior_knowledge_works() {
     let server = start().await;
     let peer = exchange(
