@@ -152,6 +152,64 @@ impl<'a> Sql<'a> {
     }
 }
 
+/// Above this many parameters a statement's text goes through [`anonymous_params`] on SQLite;
+/// at or below it, SQLite's search (below) costs less than rewriting the text.
+const NAMED_PARAMS_AT_MOST: usize = 16;
+
+/// The text SQLite is given. SQLite keeps a statement's named parameters (`$N`) in a list
+/// that it searches from the start for each one sqlx binds (sqlx asks each parameter's name),
+/// so binding n of them takes n²/2 steps: a multi-row statement of 1,000 rows and 3,000
+/// parameters took 9.2 ms to run instead of 0.39 ms. Anonymous `?` parameters are not in
+/// that list. The builder's multi-row statements number their parameters in order, so they
+/// can be written as `?` and bound the same way.
+fn sqlite_text(text: &str, params: usize) -> Cow<'_, str> {
+    if params <= NAMED_PARAMS_AT_MOST {
+        return Cow::Borrowed(text);
+    }
+    anonymous_params(text, params).map_or(Cow::Borrowed(text), Cow::Owned)
+}
+
+/// `text` with its parameters written `?`, when they are `$1`, `$2`, ... `$params`, each once
+/// and in that order (outside quotes and comments); otherwise `None`, and the text stays as
+/// it is (a hand-written statement that uses a parameter twice, say).
+fn anonymous_params(text: &str, params: usize) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut next, mut copied, mut i) = (1, 0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"') => {
+                // A doubled quote inside a literal closes and reopens it: the same to this scan.
+                let len = bytes[i + 1..].iter().position(|&b| b == quote)?;
+                i += len + 2;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                i += bytes[i..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .unwrap_or(bytes.len() - i);
+            }
+            b'$' => {
+                let digits = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                if text[i + 1..i + 1 + digits].parse::<usize>().ok()? != next {
+                    return None;
+                }
+                out.push_str(&text[copied..i]);
+                out.push('?');
+                next += 1;
+                i += 1 + digits;
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    (next == params + 1).then_some(out)
+}
+
 fn sqlite_args(args: Vec<Arg<'_>>) -> Result<SqliteArguments<'_>, sqlx::Error> {
     let mut out = SqliteArguments::default();
     for arg in args {
@@ -225,7 +283,7 @@ impl Conn<'_> {
         let Sql { text, args } = sql;
         match self {
             Conn::SqlitePool(p) => {
-                sqlx::query_as_with(&text, sqlite_args(args)?)
+                sqlx::query_as_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
                     .fetch_all(*p)
                     .await
             }
@@ -235,7 +293,7 @@ impl Conn<'_> {
                     .await
             }
             Conn::Sqlite(c) => {
-                sqlx::query_as_with(&text, sqlite_args(args)?)
+                sqlx::query_as_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
                     .fetch_all(&mut **c)
                     .await
             }
@@ -255,7 +313,7 @@ impl Conn<'_> {
         let Sql { text, args } = sql;
         match self {
             Conn::SqlitePool(p) => {
-                sqlx::query_as_with(&text, sqlite_args(args)?)
+                sqlx::query_as_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
                     .fetch_optional(*p)
                     .await
             }
@@ -265,7 +323,7 @@ impl Conn<'_> {
                     .await
             }
             Conn::Sqlite(c) => {
-                sqlx::query_as_with(&text, sqlite_args(args)?)
+                sqlx::query_as_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
                     .fetch_optional(&mut **c)
                     .await
             }
@@ -289,18 +347,22 @@ impl Conn<'_> {
     pub(crate) async fn exists(&mut self, sql: Sql<'_>) -> Result<bool, sqlx::Error> {
         let Sql { text, args } = sql;
         let found = match self {
-            Conn::SqlitePool(p) => sqlx::query_with(&text, sqlite_args(args)?)
-                .fetch_optional(*p)
-                .await?
-                .is_some(),
+            Conn::SqlitePool(p) => {
+                sqlx::query_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
+                    .fetch_optional(*p)
+                    .await?
+                    .is_some()
+            }
             Conn::PgPool(p) => sqlx::query_with(&text, pg_args(args)?)
                 .fetch_optional(*p)
                 .await?
                 .is_some(),
-            Conn::Sqlite(c) => sqlx::query_with(&text, sqlite_args(args)?)
-                .fetch_optional(&mut **c)
-                .await?
-                .is_some(),
+            Conn::Sqlite(c) => {
+                sqlx::query_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
+                    .fetch_optional(&mut **c)
+                    .await?
+                    .is_some()
+            }
             Conn::Pg(c) => sqlx::query_with(&text, pg_args(args)?)
                 .fetch_optional(&mut **c)
                 .await?
@@ -313,18 +375,22 @@ impl Conn<'_> {
     pub(crate) async fn execute(&mut self, sql: Sql<'_>) -> Result<u64, sqlx::Error> {
         let Sql { text, args } = sql;
         let done = match self {
-            Conn::SqlitePool(p) => sqlx::query_with(&text, sqlite_args(args)?)
-                .execute(*p)
-                .await?
-                .rows_affected(),
+            Conn::SqlitePool(p) => {
+                sqlx::query_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
+                    .execute(*p)
+                    .await?
+                    .rows_affected()
+            }
             Conn::PgPool(p) => sqlx::query_with(&text, pg_args(args)?)
                 .execute(*p)
                 .await?
                 .rows_affected(),
-            Conn::Sqlite(c) => sqlx::query_with(&text, sqlite_args(args)?)
-                .execute(&mut **c)
-                .await?
-                .rows_affected(),
+            Conn::Sqlite(c) => {
+                sqlx::query_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
+                    .execute(&mut **c)
+                    .await?
+                    .rows_affected()
+            }
             Conn::Pg(c) => sqlx::query_with(&text, pg_args(args)?)
                 .execute(&mut **c)
                 .await?
@@ -355,5 +421,95 @@ impl Tx {
             Tx::Sqlite(tx) => tx.commit().await,
             Tx::Pg(tx) => tx.commit().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A multi-row statement as the builder makes it, with `rows` rows of two parameters.
+    fn rows(rows: usize) -> Sql<'static> {
+        let mut sql = Sql::new("INSERT INTO t (a, b) VALUES ");
+        for i in 0..rows {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push_list([Arg::from(i as i64), Arg::from("x")]);
+        }
+        sql
+    }
+
+    #[test]
+    fn builder_statements_past_the_bound_are_given_to_sqlite_with_anonymous_parameters() {
+        let sql = rows(9);
+        let text = sqlite_text(&sql.text, sql.args.len());
+        assert!(
+            text.starts_with("INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"),
+            "{text}"
+        );
+        assert_eq!(text.matches('?').count(), 18);
+        assert!(!text.contains('$'), "{text}");
+        // At the bound and below, the text is SQLite's as written.
+        let sql = rows(8);
+        assert!(matches!(sqlite_text(&sql.text, 16), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn parameters_out_of_order_repeated_or_quoted_keep_their_names() {
+        let many = |text: &str| anonymous_params(text, 3);
+        // Used twice, as INSERT_DOCUMENT does with its timestamp.
+        assert_eq!(many("VALUES ($1, $2, $3, $3)"), None);
+        assert_eq!(many("VALUES ($2, $1, $3)"), None);
+        // Fewer or more than bound.
+        assert_eq!(many("VALUES ($1, $2)"), None);
+        assert_eq!(many("VALUES ($1, $2, $3, $4)"), None);
+        // A `$name` parameter.
+        assert_eq!(many("VALUES ($1, $2, $3, $x)"), None);
+        // In literals, quoted names and comments, `$` is not a parameter.
+        assert_eq!(
+            many(
+                "SELECT json_extract(x, '$.a''$9'), \"$7\" -- $5\n FROM t WHERE a IN ($1, $2, $3)"
+            )
+            .as_deref(),
+            Some("SELECT json_extract(x, '$.a''$9'), \"$7\" -- $5\n FROM t WHERE a IN (?, ?, ?)")
+        );
+        // An unclosed quote is left to SQLite to refuse.
+        assert_eq!(many("SELECT '$1, $2, $3"), None);
+        // Ten and more: the digits are read whole.
+        let text: Vec<String> = (1..=12).map(|n| format!("${n}")).collect();
+        assert_eq!(
+            anonymous_params(&text.join(","), 12).as_deref(),
+            Some("?,?,?,?,?,?,?,?,?,?,?,?")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_statement_written_with_anonymous_parameters_binds_each_value_to_its_place() {
+        let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let mut conn = Conn::SqlitePool(&pool);
+        conn.execute(Sql::new("CREATE TABLE t (a INTEGER, b TEXT)"))
+            .await
+            .unwrap();
+        let mut sql = Sql::new("INSERT INTO t (a, b) VALUES ");
+        for i in 0..1000_i64 {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push_list([Arg::from(i), Arg::from(format!("row {i}"))]);
+        }
+        assert_eq!(conn.execute(sql).await.unwrap(), 1000);
+        let rows: Vec<(i64, String)> = conn
+            .fetch_all(Sql::new("SELECT a, b FROM t ORDER BY a"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1000);
+        assert!(rows.iter().all(|(a, b)| *b == format!("row {a}")));
+        // An IN list past the bound, after a hand-written parameter: still in order.
+        let mut sql = Sql::new("SELECT a, b FROM t WHERE b <> $1 AND a IN ").bind("row 7");
+        sql.push_list((0..40_i64).map(|i| i * 3));
+        let picked: Vec<(i64, String)> = conn.fetch_all(sql).await.unwrap();
+        assert_eq!(picked.len(), 40);
+        assert!(picked.iter().all(|(a, _)| a % 3 == 0));
     }
 }
