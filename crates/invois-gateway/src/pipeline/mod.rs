@@ -221,6 +221,8 @@ struct Inner {
     batch_bytes: AtomicUsize,
     /// When a partial batch started waiting, and when the last one was sent.
     batching: tokio::sync::Mutex<submit::Batching>,
+    /// Batches being sent now (see [`submit::Batching`]).
+    batches_sending: AtomicUsize,
     /// How far the client's poller has got with each submission being polled (404s
     /// tolerated, rounds spent waiting for a longId). In memory: after a restart the counts
     /// start again, which costs at most a few extra polls.
@@ -253,6 +255,7 @@ impl Pipeline {
                 batch_bytes: AtomicUsize::new(bytes),
                 reconcile: tokio::sync::Mutex::new(std::collections::HashMap::new()),
                 batching: tokio::sync::Mutex::new(submit::Batching::default()),
+                batches_sending: AtomicUsize::new(0),
                 poll_progress: std::sync::Mutex::new(std::collections::HashMap::new()),
                 store,
                 clients,

@@ -923,6 +923,69 @@ async fn a_partial_batch_waits_a_share_of_the_budget_after_any_batch() {
     assert_eq!(sizes(Arc::clone(&store)).await, [30, 100]);
 }
 
+/// Nor does a partial batch leave while another batch is still being sent: the submit
+/// workers send side by side, and at the ceiling a partial batch decided during a full one's
+/// send left 20 ms after it, spending a slot of the budget on 44 documents.
+#[tokio::test]
+async fn a_partial_batch_waits_while_another_batch_is_being_sent() {
+    let clock = Clock::scaled(0.01);
+    let (store, _dir) = crate::common::sqlite_store(clock.clone()).await;
+    let sandbox = TestSandbox::builder()
+        .clock(clock.clone())
+        .profile(RateProfile::Production)
+        .start()
+        .await
+        .unwrap();
+    let client = client_for(&sandbox);
+    let client_id = client.client_id().to_owned();
+    insert_invoices(&store, &sandbox, &client_id, "W", 130).await;
+    let pipeline = Pipeline::new(
+        Arc::clone(&store),
+        ClientPool::new(client, LoginMode::Taxpayer),
+        None,
+        config(),
+    );
+    while pipeline.prepare_once().await.unwrap() > 0 {}
+    // Every call to MyInvois takes 500 ms of real time, so the full batch's send is slow.
+    sandbox.sandbox().set_faults(Faults {
+        latency_ms: 500,
+        ..Faults::default()
+    });
+    let full = tokio::spawn({
+        let pipeline = pipeline.clone();
+        async move { pipeline.submit_once().await }
+    });
+    // Once the full batch is claimed, thirty are left prepared; no batch has finished, so the
+    // share since the last one has passed.
+    let prepared = |store: Arc<Store>| async move {
+        let counts = store.documents().count_by_state().await.unwrap();
+        counts.get(&DocumentState::Prepared).copied().unwrap_or(0)
+    };
+    for _ in 0..500 {
+        if prepared(Arc::clone(&store)).await == 30 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(prepared(Arc::clone(&store)).await, 30);
+    assert!(
+        !full.is_finished(),
+        "the full batch's send should still be on its way"
+    );
+    assert_eq!(pipeline.submit_once().await.unwrap(), None);
+    let full = full.await.unwrap().unwrap();
+    assert!(matches!(full, Some(SubmitOutcome::Accepted(_))), "{full:?}");
+    // A share after the full batch's end, the partial one leaves.
+    assert_eq!(pipeline.submit_once().await.unwrap(), None);
+    clock.advance(Duration::from_millis(610));
+    let partial = pipeline.submit_once().await.unwrap();
+    assert!(
+        matches!(partial, Some(SubmitOutcome::Accepted(_))),
+        "{partial:?}"
+    );
+    assert_eq!(prepared(Arc::clone(&store)).await, 0);
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
