@@ -871,31 +871,60 @@ impl ClientObserver for Calls {
     }
 }
 
+/// A pipeline on SQLite with `n` invoices prepared, against a sandbox with LHDN's
+/// production budgets. Time runs a hundred times slower than real time, so a test's own
+/// steps spend no share of the budget; the test moves the clock itself.
+struct Batches {
+    clock: Clock,
+    store: Arc<Store>,
+    pipeline: Pipeline,
+    sandbox: TestSandbox,
+    _dir: crate::common::SqliteFile,
+}
+
+impl Batches {
+    async fn prepared(n: usize) -> Batches {
+        let clock = Clock::scaled(0.01);
+        let (store, dir) = crate::common::sqlite_store(clock.clone()).await;
+        let sandbox = TestSandbox::builder()
+            .clock(clock.clone())
+            .profile(RateProfile::Production)
+            .start()
+            .await
+            .unwrap();
+        let client = client_for(&sandbox);
+        let client_id = client.client_id().to_owned();
+        insert_invoices(&store, &sandbox, &client_id, "S", n).await;
+        let pipeline = Pipeline::new(
+            Arc::clone(&store),
+            ClientPool::new(client, LoginMode::Taxpayer),
+            None,
+            config(),
+        );
+        while pipeline.prepare_once().await.unwrap() > 0 {}
+        Batches {
+            clock,
+            store,
+            pipeline,
+            sandbox,
+            _dir: dir,
+        }
+    }
+}
+
 /// A partial batch waits until a share of Submit's budget (600 ms at 100 requests a minute)
 /// has passed since the last batch of any kind. At the ceiling, a partial batch sent right
 /// after each full one spent the window's slots on a few documents each.
 #[tokio::test]
 async fn a_partial_batch_waits_a_share_of_the_budget_after_any_batch() {
-    // Time runs a hundred times slower than real time, so the test's own steps spend no
-    // share of the budget; the test moves the clock itself.
-    let clock = Clock::scaled(0.01);
-    let (store, _dir) = crate::common::sqlite_store(clock.clone()).await;
-    let sandbox = TestSandbox::builder()
-        .clock(clock.clone())
-        .profile(RateProfile::Production)
-        .start()
-        .await
-        .unwrap();
-    let client = client_for(&sandbox);
-    let client_id = client.client_id().to_owned();
-    insert_invoices(&store, &sandbox, &client_id, "S", 130).await;
-    let pipeline = Pipeline::new(
-        Arc::clone(&store),
-        ClientPool::new(client, LoginMode::Taxpayer),
-        None,
-        config(),
-    );
-    while pipeline.prepare_once().await.unwrap() > 0 {}
+    // Every field bound: the sandbox and the file live to the test's end.
+    let Batches {
+        clock,
+        store,
+        pipeline,
+        sandbox: _sandbox,
+        _dir,
+    } = Batches::prepared(130).await;
     let sizes = |store: Arc<Store>| async move {
         let page = store
             .submissions()
@@ -928,24 +957,13 @@ async fn a_partial_batch_waits_a_share_of_the_budget_after_any_batch() {
 /// send left 20 ms after it, spending a slot of the budget on 44 documents.
 #[tokio::test]
 async fn a_partial_batch_waits_while_another_batch_is_being_sent() {
-    let clock = Clock::scaled(0.01);
-    let (store, _dir) = crate::common::sqlite_store(clock.clone()).await;
-    let sandbox = TestSandbox::builder()
-        .clock(clock.clone())
-        .profile(RateProfile::Production)
-        .start()
-        .await
-        .unwrap();
-    let client = client_for(&sandbox);
-    let client_id = client.client_id().to_owned();
-    insert_invoices(&store, &sandbox, &client_id, "W", 130).await;
-    let pipeline = Pipeline::new(
-        Arc::clone(&store),
-        ClientPool::new(client, LoginMode::Taxpayer),
-        None,
-        config(),
-    );
-    while pipeline.prepare_once().await.unwrap() > 0 {}
+    let Batches {
+        clock,
+        store,
+        pipeline,
+        sandbox,
+        _dir,
+    } = Batches::prepared(130).await;
     // Every call to MyInvois takes 500 ms of real time, so the full batch's send is slow.
     sandbox.sandbox().set_faults(Faults {
         latency_ms: 500,
