@@ -89,15 +89,14 @@ impl Guarded {
     /// Reads what the client sent after the answer, until it closes, a reset, or the linger
     /// bounds; nothing read is kept.
     fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let budget = self.inspector.body_left().map_or(LINGER_BYTES, |left| {
-            usize::try_from(left).map_or(LINGER_BYTES_DECLARED, |left| {
-                left.clamp(LINGER_BYTES, LINGER_BYTES_DECLARED)
-            })
-        });
         let linger = self.linger.get_or_insert_with(|| Linger {
             write_closed: false,
             discarded: 0,
-            budget,
+            budget: self.inspector.body_left().map_or(LINGER_BYTES, |left| {
+                usize::try_from(left).map_or(LINGER_BYTES_DECLARED, |left| {
+                    left.clamp(LINGER_BYTES, LINGER_BYTES_DECLARED)
+                })
+            }),
             deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
         });
         if !linger.write_closed {

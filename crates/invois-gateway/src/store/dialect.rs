@@ -150,6 +150,19 @@ impl<'a> Sql<'a> {
         }
         self.push(")")
     }
+
+    /// Its text, as the backend is to be given it (see [`sqlite_text`]), and its values.
+    fn into_parts(self, postgres: bool) -> (Cow<'static, str>, Vec<Arg<'a>>) {
+        let Sql { text, args } = self;
+        if postgres {
+            return (text, args);
+        }
+        let rewritten = match sqlite_text(&text, args.len()) {
+            Cow::Owned(rewritten) => Some(rewritten),
+            Cow::Borrowed(_) => None,
+        };
+        (rewritten.map_or(text, Cow::Owned), args)
+    }
 }
 
 /// Above this many parameters a statement's text goes through [`anonymous_params`] on SQLite;
@@ -280,10 +293,10 @@ impl Conn<'_> {
         &mut self,
         sql: Sql<'_>,
     ) -> Result<Vec<T>, sqlx::Error> {
-        let Sql { text, args } = sql;
+        let (text, args) = sql.into_parts(self.is_postgres());
         match self {
             Conn::SqlitePool(p) => {
-                sqlx::query_as_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
+                sqlx::query_as_with(&text, sqlite_args(args)?)
                     .fetch_all(*p)
                     .await
             }
@@ -293,7 +306,7 @@ impl Conn<'_> {
                     .await
             }
             Conn::Sqlite(c) => {
-                sqlx::query_as_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
+                sqlx::query_as_with(&text, sqlite_args(args)?)
                     .fetch_all(&mut **c)
                     .await
             }
@@ -310,10 +323,10 @@ impl Conn<'_> {
         &mut self,
         sql: Sql<'_>,
     ) -> Result<Option<T>, sqlx::Error> {
-        let Sql { text, args } = sql;
+        let (text, args) = sql.into_parts(self.is_postgres());
         match self {
             Conn::SqlitePool(p) => {
-                sqlx::query_as_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
+                sqlx::query_as_with(&text, sqlite_args(args)?)
                     .fetch_optional(*p)
                     .await
             }
@@ -323,7 +336,7 @@ impl Conn<'_> {
                     .await
             }
             Conn::Sqlite(c) => {
-                sqlx::query_as_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
+                sqlx::query_as_with(&text, sqlite_args(args)?)
                     .fetch_optional(&mut **c)
                     .await
             }
@@ -345,24 +358,20 @@ impl Conn<'_> {
     /// Whether the statement returns any row (its columns are not read, so `SELECT 1` works
     /// alike on both backends whatever integer type each gives it).
     pub(crate) async fn exists(&mut self, sql: Sql<'_>) -> Result<bool, sqlx::Error> {
-        let Sql { text, args } = sql;
+        let (text, args) = sql.into_parts(self.is_postgres());
         let found = match self {
-            Conn::SqlitePool(p) => {
-                sqlx::query_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
-                    .fetch_optional(*p)
-                    .await?
-                    .is_some()
-            }
+            Conn::SqlitePool(p) => sqlx::query_with(&text, sqlite_args(args)?)
+                .fetch_optional(*p)
+                .await?
+                .is_some(),
             Conn::PgPool(p) => sqlx::query_with(&text, pg_args(args)?)
                 .fetch_optional(*p)
                 .await?
                 .is_some(),
-            Conn::Sqlite(c) => {
-                sqlx::query_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
-                    .fetch_optional(&mut **c)
-                    .await?
-                    .is_some()
-            }
+            Conn::Sqlite(c) => sqlx::query_with(&text, sqlite_args(args)?)
+                .fetch_optional(&mut **c)
+                .await?
+                .is_some(),
             Conn::Pg(c) => sqlx::query_with(&text, pg_args(args)?)
                 .fetch_optional(&mut **c)
                 .await?
@@ -373,24 +382,20 @@ impl Conn<'_> {
 
     /// Runs a statement; how many rows it changed.
     pub(crate) async fn execute(&mut self, sql: Sql<'_>) -> Result<u64, sqlx::Error> {
-        let Sql { text, args } = sql;
+        let (text, args) = sql.into_parts(self.is_postgres());
         let done = match self {
-            Conn::SqlitePool(p) => {
-                sqlx::query_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
-                    .execute(*p)
-                    .await?
-                    .rows_affected()
-            }
+            Conn::SqlitePool(p) => sqlx::query_with(&text, sqlite_args(args)?)
+                .execute(*p)
+                .await?
+                .rows_affected(),
             Conn::PgPool(p) => sqlx::query_with(&text, pg_args(args)?)
                 .execute(*p)
                 .await?
                 .rows_affected(),
-            Conn::Sqlite(c) => {
-                sqlx::query_with(&sqlite_text(&text, args.len()), sqlite_args(args)?)
-                    .execute(&mut **c)
-                    .await?
-                    .rows_affected()
-            }
+            Conn::Sqlite(c) => sqlx::query_with(&text, sqlite_args(args)?)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
             Conn::Pg(c) => sqlx::query_with(&text, pg_args(args)?)
                 .execute(&mut **c)
                 .await?
