@@ -25,8 +25,9 @@
 //! - latency from each POST to its final-state webhook (p50, p99, max) beside its floor, the
 //!   validation delay (a poll and a webhook on this machine take milliseconds);
 //! - the gateway process's CPU time per document (user + system, from `/proc`), as a ratio to
-//!   one RSA-2048 signature timed in this run, its peak resident memory (`VmHWM`) and the
-//!   bytes it wrote per document (`wchar`).
+//!   one RSA-2048 signature timed in this run, and the kernel's share of it; its context
+//!   switches per document (a steadier reading than CPU time on a shared machine); its peak
+//!   resident memory (`VmHWM`) and the bytes it wrote per document (`wchar`).
 //!
 //! The last line printed is the JSON of the figures.
 //!
@@ -129,6 +130,7 @@ async fn run() {
     .await;
     let cpu_before = process_cpu(gateway.pid()).expect("the gateway's /proc/<pid>/stat");
     let written_before = process_written(gateway.pid());
+    let switches_before = thread_switches(gateway.pid());
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(knobs.concurrency)
@@ -139,7 +141,10 @@ async fn run() {
     let fed_secs = started.elapsed().as_secs_f64();
     let finals = receiver.wait_for(knobs.docs, &knobs).await;
     let window = started.elapsed();
-    let cpu = process_cpu(gateway.pid()).expect("the gateway's CPU time") - cpu_before;
+    let cpu = process_cpu(gateway.pid())
+        .expect("the gateway's CPU time")
+        .since(cpu_before);
+    let switches = thread_switches(gateway.pid()).saturating_sub(switches_before);
     let peak_kib = peak_memory_kib(gateway.pid());
     let written = process_written(gateway.pid())
         .zip(written_before)
@@ -184,6 +189,7 @@ async fn run() {
         submit_calls,
         throttled,
         cpu,
+        switches,
         floor,
         peak_kib,
         written,
@@ -515,17 +521,66 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// User + system CPU time of a process so far (all its threads, living or not).
-fn process_cpu(pid: u32) -> Option<Duration> {
+/// A process's CPU time, in user space and in the kernel on its behalf.
+#[derive(Clone, Copy)]
+struct CpuTime {
+    user: Duration,
+    system: Duration,
+}
+
+impl CpuTime {
+    fn total(self) -> Duration {
+        self.user + self.system
+    }
+
+    fn since(self, before: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.saturating_sub(before.user),
+            system: self.system.saturating_sub(before.system),
+        }
+    }
+}
+
+/// User and system CPU time of a process so far (all its threads, living or not).
+fn process_cpu(pid: u32) -> Option<CpuTime> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces: state is
     // the first, utime the 12th and stime the 13th.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_secs_f64(
-        ticks as f64 / clock_ticks_per_second(),
-    ))
+    let ticks = |i: usize| -> Option<Duration> {
+        let n = fields.get(i)?.parse::<u64>().ok()?;
+        Some(Duration::from_secs_f64(n as f64 / clock_ticks_per_second()))
+    };
+    Some(CpuTime {
+        user: ticks(11)?,
+        system: ticks(12)?,
+    })
+}
+
+/// Context switches, voluntary and not, summed over a process's living threads. Each is a
+/// thread put to sleep and woken again, which the kernel charges as system time: the count
+/// says how much of the gateway's CPU goes to handing work between threads, and unlike CPU
+/// time it hardly moves with the load on a shared machine. (Threads that ended before the
+/// reading are not counted; the gateway's workers live as long as it does.)
+fn thread_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("voluntary_ctxt_switches:")
+                        .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+                })
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -567,7 +622,8 @@ struct Report<'a> {
     submissions: usize,
     submit_calls: u64,
     throttled: u64,
-    cpu: Duration,
+    cpu: CpuTime,
+    switches: u64,
     floor: Duration,
     peak_kib: Option<u64>,
     written: Option<u64>,
@@ -577,7 +633,8 @@ impl Report<'_> {
     fn print(&self) {
         let docs = self.knobs.docs as f64;
         let raw = docs / (self.window.as_secs_f64() / 60.0);
-        let cpu_per_doc = self.cpu.as_secs_f64() / docs;
+        let cpu_per_doc = self.cpu.total().as_secs_f64() / docs;
+        let system_share = self.cpu.system.as_secs_f64() / self.cpu.total().as_secs_f64();
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let (p50, p99) = (
             percentile(&self.latencies, 0.50),
@@ -636,6 +693,14 @@ impl Report<'_> {
                 format!("{:.3}", cpu_per_doc * 1e3),
             ),
             (
+                "of which in the kernel (system time)",
+                format!("{:.0}%", 100.0 * system_share),
+            ),
+            (
+                "gateway context switches per document",
+                format!("{:.1}", self.switches as f64 / docs),
+            ),
+            (
                 "one RSA-2048 signature, this run (ms)",
                 format!("{:.3}", ms(self.floor)),
             ),
@@ -672,6 +737,8 @@ impl Report<'_> {
             "latencyMaxMs": ms(max),
             "latencyFloorMs": floor_ms,
             "gatewayCpuPerDocumentMs": cpu_per_doc * 1e3,
+            "gatewaySystemShare": system_share,
+            "gatewaySwitchesPerDocument": self.switches as f64 / docs,
             "rsaSignatureMs": ms(self.floor),
             "gatewayCpuPerDocumentOverRsa": cpu_per_doc / self.floor.as_secs_f64(),
             "gatewayPeakMemoryKiB": self.peak_kib,
