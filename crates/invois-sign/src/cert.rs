@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
@@ -23,28 +24,42 @@ const OID_RSA: &str = "1.2.840.113549.1.1.1";
 /// A parsed X.509 certificate (DER kept as given: its SHA-256 is the CertDigest).
 ///
 /// Cheap to clone: verification hands the same certificate around, and keeps the last few it
-/// parsed (see [`Certificate::from_der_memo`]).
+/// parsed (see [`Certificate::from_base64_memo`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Certificate(Arc<Parsed>);
 
 /// What a certificate's DER says that signing and verification read, read once.
-#[derive(PartialEq, Eq)]
 struct Parsed {
     der: Vec<u8>,
     info: CertificateInfo,
     /// The PKCS#1 `RSAPublicKey` when the key is RSA.
     rsa_key: Option<Vec<u8>>,
+    /// That key parsed for verifying (`None` when it does not parse). aws-lc works out a
+    /// key's Montgomery form on its first use and keeps it with the parsed key, so one kept
+    /// here (a signer's certificate is memoised, see [`MEMO`]) spares every later
+    /// verification that work, a division of the square of the modulus.
+    rsa_verifier: Option<ParsedPublicKey>,
     /// The DER of the issuer and subject names, for matching a certificate to its issuer.
     issuer_der: Vec<u8>,
     subject_der: Vec<u8>,
 }
 
+/// Everything else is read from the DER, so the DER alone says whether two are the same.
+impl PartialEq for Parsed {
+    fn eq(&self, other: &Parsed) -> bool {
+        self.der == other.der
+    }
+}
+
+impl Eq for Parsed {}
+
 /// How many parsed certificates verification keeps: a signer's certificate is the same on
 /// every document, and parsing it cost as much as the rest of verifying one.
 const MEMO_SIZE: usize = 16;
 
-/// The certificates parsed last, most recent first.
-static MEMO: Mutex<Vec<Certificate>> = Mutex::new(Vec::new());
+/// The certificates parsed last, most recent first, each with the Base64 text it was read
+/// from.
+static MEMO: Mutex<Vec<(String, Certificate)>> = Mutex::new(Vec::new());
 
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -207,35 +222,47 @@ impl Certificate {
         let spki = cert.public_key();
         let rsa_key = (spki.algorithm.algorithm.to_id_string() == OID_RSA)
             .then(|| spki.subject_public_key.data.to_vec());
+        let rsa_verifier = rsa_key
+            .as_ref()
+            .and_then(|k| ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, k).ok());
         Ok(Self(Arc::new(Parsed {
             der: der.to_vec(),
             info: info_of(&cert, der)?,
             rsa_key,
+            rsa_verifier,
             issuer_der: cert.issuer().as_raw().to_vec(),
             subject_der: cert.subject().as_raw().to_vec(),
         })))
     }
 
-    /// [`Certificate::from_der`], answered from the last few certificates parsed when `der`
-    /// is one of them. The parse is a function of the bytes alone, so a kept one is the same
-    /// answer.
-    pub(crate) fn from_der_memo(der: &[u8]) -> Result<Self, SignError> {
+    /// A certificate as a signed document embeds it, Base64 text (`decode` reads it), answered
+    /// from the last few certificates read when the text is one of theirs: the parse is a
+    /// function of the text alone, so a kept one is the same answer, and neither decoding
+    /// nor parsing is done again. `None` when the text is not Base64.
+    pub(crate) fn from_base64_memo(
+        text: &str,
+        decode: impl FnOnce(&str) -> Option<Vec<u8>>,
+    ) -> Option<Result<Self, SignError>> {
         let mut memo = MEMO
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(i) = memo.iter().position(|c| c.der() == der) {
-            let c = memo.remove(i);
-            memo.insert(0, c.clone());
-            return Ok(c);
+        if let Some(i) = memo.iter().position(|(t, _)| t == text) {
+            let kept = memo.remove(i);
+            let c = kept.1.clone();
+            memo.insert(0, kept);
+            return Some(Ok(c));
         }
         drop(memo);
-        let c = Self::from_der(der)?;
+        let c = match Self::from_der(&decode(text)?) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
         let mut memo = MEMO
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        memo.insert(0, c.clone());
+        memo.insert(0, (text.to_owned(), c.clone()));
         memo.truncate(MEMO_SIZE);
-        Ok(c)
+        Some(Ok(c))
     }
 
     /// Parse the first `CERTIFICATE` block of a PEM file.
@@ -296,6 +323,20 @@ impl Certificate {
     /// The RSA public key (PKCS#1 `RSAPublicKey` DER) if the key is RSA.
     pub(crate) fn rsa_public_key(&self) -> Option<&[u8]> {
         self.0.rsa_key.as_deref()
+    }
+
+    /// Whether `sig` is an RSA PKCS#1 v1.5 SHA-256 signature, by this certificate's key, of
+    /// the data whose SHA-256 is `digest` (verification has hashed it already, for
+    /// DocDigest). False when the key is not RSA or does not parse.
+    pub(crate) fn verifies_rsa_digest(
+        &self,
+        digest: &aws_lc_rs::digest::Digest,
+        sig: &[u8],
+    ) -> bool {
+        self.0
+            .rsa_verifier
+            .as_ref()
+            .is_some_and(|key| key.verify_digest_sig(digest, sig).is_ok())
     }
 
     /// The DER of the issuer name.
@@ -501,6 +542,52 @@ fn info_of(cert: &X509Certificate<'_>, der: &[u8]) -> Result<CertificateInfo, Si
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn b64_lenient(text: &str) -> Option<Vec<u8>> {
+        let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        B64.decode(clean).ok()
+    }
+
+    #[test]
+    fn a_certificate_read_again_from_its_base64_is_the_one_kept() {
+        let issued = crate::TestCa::well_known()
+            .unwrap()
+            .issue(&crate::TestCertRequest::new("C1234567890", "202001234567"))
+            .unwrap();
+        let text = B64.encode(issued.certificate.der());
+        let mut decoded = 0;
+        let mut decode = |t: &str| {
+            decoded += 1;
+            b64_lenient(t)
+        };
+        let first = Certificate::from_base64_memo(&text, &mut decode)
+            .unwrap()
+            .unwrap();
+        let again = Certificate::from_base64_memo(&text, &mut decode)
+            .unwrap()
+            .unwrap();
+        assert!(Arc::ptr_eq(&first.0, &again.0), "the kept certificate");
+        assert!(decoded <= 1, "decoded {decoded} times");
+        assert_eq!(first, issued.certificate);
+        assert!(
+            first.0.rsa_verifier.is_some(),
+            "an RSA key parsed for verifying"
+        );
+
+        // The same DER in other text (line breaks) is read on its own, and is equal.
+        let wrapped = format!("{}\n{}", &text[..64], &text[64..]);
+        let other = Certificate::from_base64_memo(&wrapped, b64_lenient)
+            .unwrap()
+            .unwrap();
+        assert_eq!(other, first);
+        // Text that is not Base64 is not a certificate, and says so.
+        assert!(Certificate::from_base64_memo("not base64!", b64_lenient).is_none());
+        let not_der = B64.encode(b"not a certificate");
+        assert!(matches!(
+            Certificate::from_base64_memo(&not_der, b64_lenient),
+            Some(Err(SignError::Certificate(_)))
+        ));
+    }
 
     #[test]
     fn quoting_follows_dotnet() {

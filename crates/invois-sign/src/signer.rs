@@ -3,9 +3,7 @@
 // AWS-LC rather than ring: its RSA private-key operation is about twice as fast here (it has
 // AVX-512 IFMA code for 2048-bit moduli), and one RSA signature is most of what signing a
 // document costs (docs/performance.md).
-use aws_lc_rs::signature::{
-    KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
-};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair};
 
 use crate::cert::Certificate;
 use crate::error::SignError;
@@ -214,16 +212,4 @@ impl Signer {
             .map_err(|_| SignError::Signing("RSA signing failed".to_owned()))?;
         Ok((digest.as_ref().to_vec(), sig))
     }
-}
-
-/// Verify an RSA PKCS#1 v1.5 SHA-256 signature with a PKCS#1 `RSAPublicKey`, given the
-/// SHA-256 of the signed data (verification has already hashed it for DocDigest).
-pub(crate) fn verify_rsa_digest(
-    public_key: &[u8],
-    digest: &aws_lc_rs::digest::Digest,
-    sig: &[u8],
-) -> bool {
-    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key)
-        .verify_digest(digest, sig)
-        .is_ok()
 }

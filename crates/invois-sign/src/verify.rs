@@ -699,7 +699,7 @@ fn read_certificate(r: &mut Run, doc: &Signed<'_>) -> Option<Certificate> {
             r.check(CheckKind::CertificateDigest, vec![f], "");
             None
         }
-        Some(b) => match decode_b64(b).map(|der| Certificate::from_der_memo(&der)) {
+        Some(b) => match Certificate::from_base64_memo(b, decode_b64) {
             Some(Ok(c)) => Some(c),
             Some(Err(e)) => {
                 let f = DsFinding::new(
@@ -760,7 +760,7 @@ fn check_signature_value(r: &mut Run, doc: &Signed<'_>, cert: Option<&Certificat
                     "SignatureValue is not valid Base64",
                     "set SignatureValue to the Base64 of the raw RSA signature bytes",
                 )),
-                (Some(s), Some(pk)) => (!crate::signer::verify_rsa_digest(pk, digest, &s)).then(|| {
+                (Some(s), Some(_)) => (!c.verifies_rsa_digest(digest, &s)).then(|| {
                     DsFinding::new(
                         "DS333",
                         "SignatureValue does not verify with the embedded certificate's public key over the canonical document",
