@@ -570,7 +570,7 @@ fn thread_switches(pid: u32) -> u64 {
     tasks
         .flatten()
         .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
-        .flat_map(|status| {
+        .map(|status| {
             status
                 .lines()
                 .filter_map(|l| {
@@ -578,7 +578,7 @@ fn thread_switches(pid: u32) -> u64 {
                         .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
                 })
                 .filter_map(|v| v.trim().parse::<u64>().ok())
-                .collect::<Vec<_>>()
+                .sum::<u64>()
         })
         .sum()
 }

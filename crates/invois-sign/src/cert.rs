@@ -543,11 +543,6 @@ fn info_of(cert: &X509Certificate<'_>, der: &[u8]) -> Result<CertificateInfo, Si
 mod tests {
     use super::*;
 
-    fn b64_lenient(text: &str) -> Option<Vec<u8>> {
-        let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        B64.decode(clean).ok()
-    }
-
     #[test]
     fn a_certificate_read_again_from_its_base64_is_the_one_kept() {
         let issued = crate::TestCa::well_known()
@@ -558,7 +553,7 @@ mod tests {
         let mut decoded = 0;
         let mut decode = |t: &str| {
             decoded += 1;
-            b64_lenient(t)
+            crate::verify::decode_b64(t)
         };
         let first = Certificate::from_base64_memo(&text, &mut decode)
             .unwrap()
@@ -576,15 +571,15 @@ mod tests {
 
         // The same DER in other text (line breaks) is read on its own, and is equal.
         let wrapped = format!("{}\n{}", &text[..64], &text[64..]);
-        let other = Certificate::from_base64_memo(&wrapped, b64_lenient)
+        let other = Certificate::from_base64_memo(&wrapped, crate::verify::decode_b64)
             .unwrap()
             .unwrap();
         assert_eq!(other, first);
         // Text that is not Base64 is not a certificate, and says so.
-        assert!(Certificate::from_base64_memo("not base64!", b64_lenient).is_none());
+        assert!(Certificate::from_base64_memo("not base64!", crate::verify::decode_b64).is_none());
         let not_der = B64.encode(b"not a certificate");
         assert!(matches!(
-            Certificate::from_base64_memo(&not_der, b64_lenient),
+            Certificate::from_base64_memo(&not_der, crate::verify::decode_b64),
             Some(Err(SignError::Certificate(_)))
         ));
     }

@@ -356,7 +356,7 @@ fn b64(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }
 
-fn decode_b64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_b64(s: &str) -> Option<Vec<u8>> {
     // Line breaks are allowed in the Base64; copying every value to drop them cost more than
     // decoding it.
     if !s.contains(char::is_whitespace) {
