@@ -514,6 +514,45 @@ mod tests {
         assert!(UBL_SIGNATURE.contains(XADES_METHOD));
     }
 
+    /// UTF-8 is checked where the scan meets bytes past ASCII, not over the whole document
+    /// first: a broken sequence anywhere (a string, a member name, between tokens, at the
+    /// end) is refused as serde_json refuses it, and a whole one is read alike.
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_wherever_they_are() {
+        let broken: [&[u8]; 6] = [
+            b"\xff",
+            b"\xc3",
+            b"\xc3(",
+            b"\xe6\x97",
+            b"\xed\xa0\x80",
+            b"\xf0\x9f\x98",
+        ];
+        let places = [
+            r#"{"Invoice":[{"A":[{"_":"xX"}]}]}"#,
+            r#"{"Invoice":[{"A":[{"_":"X"}]}]}"#,
+            r#"{"Invoice":[{"A":"éX日"}]}"#,
+            r#"{"Invoice":[{"kX":1}]}"#,
+            r#"{"Invoice":[{"A":1}]}X"#,
+            r#"{"Invoice":[{"A":1X}]}"#,
+        ];
+        for place in places {
+            for bytes in broken {
+                let doc = place.replace('X', "\u{1}").into_bytes();
+                let at = doc.iter().position(|&b| b == 1).unwrap();
+                let mut doc = doc;
+                doc.splice(at..=at, bytes.iter().copied());
+                assert!(jsonscan::scan(&doc).is_none(), "{doc:?}");
+                assert!(serde_json::from_slice::<Value>(&doc).is_err(), "{doc:?}");
+            }
+            // Whole characters in strings and names read as serde_json reads them.
+            let whole = place.replace('X', "é😀");
+            if serde_json::from_str::<Value>(&whole).is_ok() {
+                assert_eq!(by_scan(&whole), by_value(&whole), "{whole}");
+                assert!(by_scan(&whole).is_some(), "{whole}");
+            }
+        }
+    }
+
     #[test]
     fn the_scan_leaves_the_rest_to_serde_json() {
         for doc in [
