@@ -17,7 +17,8 @@ use crate::jsonread::{Json, Step};
 use crate::jsonscan;
 use crate::signer::Signer;
 use crate::verify::{
-    Extracted, RSA_SHA256_URI, SHA256_URI, SigFields, XADES_METHOD, issuer_role, party_from_ids,
+    Extracted, PropsForm, RSA_SHA256_URI, SHA256_URI, SigFields, XADES_METHOD, issuer_role,
+    party_from_ids,
 };
 
 fn invoice(doc: &Value) -> Result<&Map<String, Value>, String> {
@@ -187,7 +188,7 @@ fn sig_fields(s: Json<'_>) -> SigFields {
         serial_number: cert.and_then(|c| c.text_at(&["IssuerSerial", "X509SerialNumber"])),
         // The value as serde_json writes it: the minified QualifyingProperties.
         props_forms: qp
-            .map(|q| vec![("minified QualifyingProperties", q.bytes().to_vec())])
+            .map(|q| vec![PropsForm::new("minified QualifyingProperties", q.bytes())])
             .unwrap_or_default(),
     }
 }

@@ -40,9 +40,28 @@ pub(crate) struct SigFields {
     pub(crate) signing_time: Option<String>,
     pub(crate) issuer_name: Option<String>,
     pub(crate) serial_number: Option<String>,
-    /// Candidate canonical forms of the signed properties, with a label each. JSON has one;
-    /// XML has several because the official XML sample's convention is unknown (§9.3).
-    pub(crate) props_forms: Vec<(&'static str, Vec<u8>)>,
+    /// Candidate canonical forms of the signed properties. JSON has one; XML has several
+    /// because the official XML sample's convention is unknown (§9.3).
+    pub(crate) props_forms: Vec<PropsForm>,
+}
+
+/// One form of the signed properties that signers are known to hash, by its digest.
+#[derive(Debug, Clone)]
+pub(crate) struct PropsForm {
+    pub(crate) label: &'static str,
+    /// Base64(SHA-256(the form)), as a PropsDigest is written: worked out once, when the
+    /// form is made. XML's reader hashes a form to know whether to try the next, and the
+    /// check used to hash it again. The bytes themselves are not needed after.
+    pub(crate) digest: String,
+}
+
+impl PropsForm {
+    pub(crate) fn new(label: &'static str, bytes: &[u8]) -> PropsForm {
+        PropsForm {
+            label,
+            digest: b64(&Sha256::digest(bytes)),
+        }
+    }
 }
 
 /// Everything verification needs from a document.
@@ -833,27 +852,26 @@ fn check_signed_properties_digest(r: &mut Run, doc: &Signed<'_>) {
             "",
         ),
         Some(v) => {
-            let hit = sig
-                .props_forms
-                .iter()
-                .find(|(_, bytes)| b64(&Sha256::digest(bytes)) == v);
+            let hit = sig.props_forms.iter().find(|f| f.digest == v);
             match hit {
-                Some((label, _)) => r.check(
+                Some(PropsForm { label, .. }) => r.check(
                     CheckKind::SignedPropertiesDigest,
                     vec![],
                     format!("PropsDigest {v} ({label})"),
                 ),
                 None if doc.format == Format::Xml => not_verifiable_props(r, v, sig),
                 None => {
-                    let ((first, computed), others) = sig.props_forms.split_first().map_or(
-                        (("", String::new()), &[][..]),
-                        |((label, bytes), others)| ((*label, b64(&Sha256::digest(bytes))), others),
-                    );
+                    let ((first, computed), others) = sig
+                        .props_forms
+                        .split_first()
+                        .map_or((("", ""), &[][..]), |(f, others)| {
+                            ((f.label, f.digest.as_str()), others)
+                        });
                     let mut message = format!(
                         "PropsDigest in the document is {v} but the signed properties hash to {computed} ({first})"
                     );
                     if !others.is_empty() {
-                        let labels: Vec<&str> = others.iter().map(|(l, _)| *l).collect();
+                        let labels: Vec<&str> = others.iter().map(|f| f.label).collect();
                         message.push_str(&format!(
                             ", and to none of the other forms signers are known to use ({})",
                             labels.join("; ")
@@ -886,7 +904,7 @@ fn not_verifiable_props(r: &mut Run, v: &str, sig: &SigFields) {
     let tried: Vec<String> = sig
         .props_forms
         .iter()
-        .map(|(label, bytes)| format!("{label}: {}", b64(&Sha256::digest(bytes))))
+        .map(|f| format!("{}: {}", f.label, f.digest))
         .collect();
     r.not_checked(
         CheckKind::SignedPropertiesDigest,
