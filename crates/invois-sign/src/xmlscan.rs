@@ -184,14 +184,18 @@ fn is_name_char(b: u8) -> bool {
     NAME_CLASS[usize::from(b)] & NAME_CHAR != 0
 }
 
+/// Every byte of a word at once (`ONES * c`), and each byte's high bit: the word-at-a-time
+/// searches below classify eight bytes with a few operations on these.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
 /// How long the run of name bytes at the start of `b` is, and how many colons it holds (0, 1,
 /// or 2 for two and more: all a name needs to know, without the software popcount a portable
 /// build would call).
+///
 /// Eight bytes at a time, each classified by range: element names are 10-30 bytes, and a
 /// byte loop paid a table load and an exit branch the predictor cannot learn for each.
 fn name_len(b: &[u8]) -> (usize, u32) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     // The high bit of each byte of `w` (all below 0x80) from `lo` to `hi`: adding `0x80 - lo`
     // sets it from `lo` up, adding `0x7f - hi` from past `hi` up, and neither carries out of
     // a byte below 0x80.
@@ -254,8 +258,6 @@ fn attr_run_end(b: &[u8], from: usize, quote: u8) -> usize {
 /// The offset of the first byte of `b` from `from` on that is one of `stops`; `b.len()` if
 /// none. Eight bytes at a time: a byte loop's exit is a branch the predictor cannot learn.
 fn first_of<const N: usize>(b: &[u8], mut from: usize, stops: [u8; N]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     // The high bit of each zero byte (the lowest is exact; a borrow can only mark bytes above
     // a true hit, and only the lowest is used).
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
